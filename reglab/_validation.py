@@ -1,0 +1,154 @@
+"""Argument validation at the public boundary, in one message format.
+
+Every public constructor and loader checks its arguments here, so that a user
+mistake produces one line that names the parameter, the owner, what is allowed
+and what was given, in the style of scikit-learn::
+
+    The 'strength' parameter of L1 must be a float in the range [0, inf). Got -1.0 instead.
+
+Inside the library, validated values are trusted; never ``assert`` on user input.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import numbers
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = [
+    "InvalidParameterError",
+    "Interval",
+    "check_scalar",
+    "check_option",
+    "check_int",
+    "check_bool",
+    "did_you_mean",
+    "fail",
+]
+
+
+class InvalidParameterError(ValueError, TypeError):
+    """A user-supplied argument is invalid.
+
+    Subclasses both ``ValueError`` and ``TypeError`` (as scikit-learn's does), so
+    callers catching either keep working.
+    """
+
+
+def fail(owner: str, name: str, allowed: str, got: Any) -> InvalidParameterError:
+    """Build the one-format error: ``The 'name' parameter of owner must be allowed. Got got instead.``
+
+    Returns the exception so the caller writes ``raise fail(...)``, keeping the
+    raise visible at the call site.
+    """
+    return InvalidParameterError(
+        f"The {name!r} parameter of {owner} must be {allowed}. Got {got!r} instead."
+    )
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A closed, open or half-open numeric range, printed the mathematical way.
+
+    Example:
+        >>> str(Interval(0, 1, closed="left"))
+        '[0, 1)'
+    """
+
+    low: float | None = None
+    high: float | None = None
+    closed: Literal["both", "left", "right", "neither"] = "both"
+
+    def __contains__(self, value: float) -> bool:
+        if self.low is not None:
+            if value < self.low or (value == self.low and self.closed in ("right", "neither")):
+                return False
+        if self.high is not None:
+            if value > self.high or (value == self.high and self.closed in ("left", "neither")):
+                return False
+        return True
+
+    def __str__(self) -> str:
+        left = "[" if self.closed in ("both", "left") and self.low is not None else "("
+        right = "]" if self.closed in ("both", "right") and self.high is not None else ")"
+        low = "-inf" if self.low is None else _fmt(self.low)
+        high = "inf" if self.high is None else _fmt(self.high)
+        return f"{left}{low}, {high}{right}"
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(x)
+
+
+def check_scalar(
+    value: Any,
+    name: str,
+    *,
+    owner: str,
+    interval: Interval = Interval(),
+) -> float:
+    """Return ``value`` as a float if it is a finite real number inside ``interval``.
+
+    Example:
+        >>> check_scalar(0.5, "p", owner="DropPath", interval=Interval(0, 1, closed="left"))
+        0.5
+    """
+    allowed = f"a float in the range {interval}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise fail(owner, name, allowed, value)
+    value = float(value)
+    if math.isnan(value) or value not in interval:
+        raise fail(owner, name, allowed, value)
+    if math.isinf(value) and not (
+        (value > 0 and interval.high is None) or (value < 0 and interval.low is None)
+    ):
+        raise fail(owner, name, allowed, value)
+    return value
+
+
+def check_int(value: Any, name: str, *, owner: str, interval: Interval = Interval()) -> int:
+    """Return ``value`` if it is an integer (not a bool) inside ``interval``.
+
+    Example:
+        >>> check_int(3, "patience", owner="EarlyStopping", interval=Interval(0, None))
+        3
+    """
+    allowed = f"an int in the range {interval}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise fail(owner, name, allowed, value)
+    if int(value) not in interval:
+        raise fail(owner, name, allowed, value)
+    return int(value)
+
+
+def check_bool(value: Any, name: str, *, owner: str) -> bool:
+    """Return ``value`` if it is a bool."""
+    if not isinstance(value, bool):
+        raise fail(owner, name, "a bool", value)
+    return value
+
+
+def did_you_mean(value: str, options: Iterable[str]) -> str:
+    """Return ``" Did you mean 'x'?"`` for the closest option, or ``""``."""
+    close = difflib.get_close_matches(str(value), [str(o) for o in options], n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def check_option(value: Any, name: str, *, owner: str, options: Iterable[Any]) -> Any:
+    """Return ``value`` if it is one of ``options``; otherwise list them and suggest the nearest.
+
+    Example:
+        >>> check_option("max", "mode", owner="EarlyStopping", options=("min", "max"))
+        'max'
+    """
+    options = list(options)
+    if value in options:
+        return value
+    listed = ", ".join(repr(o) for o in options)
+    hint = did_you_mean(value, [o for o in options if isinstance(o, str)]) if isinstance(value, str) else ""
+    raise InvalidParameterError(
+        f"The {name!r} parameter of {owner} must be one of {listed}. Got {value!r} instead.{hint}"
+    )
