@@ -63,13 +63,11 @@ class Interval:
     closed: Literal["both", "left", "right", "neither"] = "both"
 
     def __contains__(self, value: float) -> bool:
-        if self.low is not None:
-            if value < self.low or (value == self.low and self.closed in ("right", "neither")):
-                return False
-        if self.high is not None:
-            if value > self.high or (value == self.high and self.closed in ("left", "neither")):
-                return False
-        return True
+        low_open = self.closed in ("right", "neither")
+        high_open = self.closed in ("left", "neither")
+        if self.low is not None and (value < self.low or (value == self.low and low_open)):
+            return False
+        return not (self.high is not None and (value > self.high or (value == self.high and high_open)))
 
     def __str__(self) -> str:
         left = "[" if self.closed in ("both", "left") and self.low is not None else "("

@@ -57,7 +57,9 @@ def _check_slots(owner: str, activation: str, norm: str | None, dropout: float) 
 class MLPBlock(nn.Module):
     """``Linear -> norm -> activation -> dropout``."""
 
-    def __init__(self, in_features: int, out_features: int, activation: str, norm: str | None, dropout: float):
+    def __init__(
+        self, in_features: int, out_features: int, activation: str, norm: str | None, dropout: float
+    ):
         super().__init__()
         self.linear = nn.Linear(in_features, out_features)
         self.norm = make_norm(norm, out_features)
