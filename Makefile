@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test install lint bench clean
+.PHONY: demo test install lint bench clean system-deps
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -22,7 +22,14 @@ demo: install
 lint: install
 	$(VENV)/bin/ruff check reglab tests benchmarks
 
-test: install lint
+# Headless Chromium renders the HTML report in its test. Installed from Debian's packages when we are root;
+# elsewhere that test is skipped with its reason.
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	  echo "note: chromium not installed; the report's browser test will be skipped"; }
+
+test: install lint system-deps
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: install

@@ -1,0 +1,81 @@
+"""The one error format every public boundary uses (reglab._validation)."""
+
+import math
+
+import pytest
+
+from reglab._validation import (
+    InvalidParameterError,
+    Interval,
+    check_bool,
+    check_int,
+    check_option,
+    check_scalar,
+    did_you_mean,
+)
+
+
+@pytest.mark.parametrize(
+    ("interval", "inside", "outside", "text"),
+    [
+        (Interval(0, 1), [0, 0.5, 1], [-0.1, 1.1], "[0, 1]"),
+        (Interval(0, 1, closed="left"), [0, 0.999], [1, -1e-9], "[0, 1)"),
+        (Interval(0, 1, closed="right"), [1e-9, 1], [0, 2], "(0, 1]"),
+        (Interval(0, 1, closed="neither"), [0.5], [0, 1], "(0, 1)"),
+        (Interval(0, None), [0, 1e30], [-1], "[0, inf)"),
+        (Interval(None, 0.5), [-1e30, 0.5], [0.6], "(-inf, 0.5]"),
+    ],
+)
+def test_interval_membership_and_text(interval, inside, outside, text):
+    assert str(interval) == text
+    assert all(v in interval for v in inside)
+    assert not any(v in interval for v in outside)
+
+
+def test_check_scalar_message_names_parameter_owner_range_and_value():
+    with pytest.raises(InvalidParameterError) as info:
+        check_scalar(-1, "strength", owner="L1", interval=Interval(0, None))
+    assert str(info.value) == (
+        "The 'strength' parameter of L1 must be a float in the range [0, inf). Got -1.0 instead."
+    )
+
+
+@pytest.mark.parametrize("bad", [math.nan, "0.1", None, True, [0.1]])
+def test_check_scalar_rejects_non_numbers_and_nan(bad):
+    with pytest.raises(InvalidParameterError, match="'p' parameter of Dropout must be a float"):
+        check_scalar(bad, "p", owner="Dropout", interval=Interval(0, 1, closed="left"))
+
+
+def test_check_scalar_rejects_infinity_unless_the_range_is_unbounded():
+    assert check_scalar(math.inf, "x", owner="T", interval=Interval(0, None)) == math.inf
+    with pytest.raises(InvalidParameterError):
+        check_scalar(math.inf, "x", owner="T", interval=Interval(0, 10))
+
+
+def test_error_is_both_value_and_type_error():
+    with pytest.raises(ValueError):
+        check_int(1.5, "patience", owner="EarlyStopping", interval=Interval(0, None))
+    with pytest.raises(TypeError):
+        check_bool("yes", "restore_best_weights", owner="EarlyStopping")
+
+
+def test_check_int_rejects_bool_and_out_of_range():
+    assert check_int(3, "k", owner="KFold", interval=Interval(2, None)) == 3
+    for bad in (True, 1, 2.0):
+        with pytest.raises(InvalidParameterError, match=r"must be an int in the range \[2, inf\)"):
+            check_int(bad, "k", owner="KFold", interval=Interval(2, None))
+
+
+def test_check_option_lists_choices_and_suggests_the_nearest():
+    with pytest.raises(InvalidParameterError) as info:
+        check_option("mxa", "mode", owner="EarlyStopping", options=("min", "max", "auto"))
+    assert str(info.value) == (
+        "The 'mode' parameter of EarlyStopping must be one of 'min', 'max', 'auto'. "
+        "Got 'mxa' instead. Did you mean 'max'?"
+    )
+    assert check_option(None, "norm", owner="MLP", options=(None, "batch")) is None
+
+
+def test_did_you_mean_is_silent_when_nothing_is_close():
+    assert did_you_mean("zzzz", ["alpha", "beta"]) == ""
+    assert did_you_mean("aplha", ["alpha", "beta"]) == " Did you mean 'alpha'?"
