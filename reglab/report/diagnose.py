@@ -1,0 +1,496 @@
+"""Read a run's training curves and say whether it over-fits, under-fits, is over-regularized or is fine.
+
+The verdict comes from a few numbers measured on the curves (:class:`Evidence`) and fixed
+rules with documented thresholds (:class:`Thresholds`). End-of-run values are the mean of
+the last ``k = max(1, round(n / 10))`` epochs, so one noisy epoch does not flip the verdict.
+Relative quantities are divided by the lowest validation loss.
+
+Rules, checked in this order (the first that holds decides):
+
+1. **over-regularized, both rising**: training *and* validation loss end at least
+   ``rising`` (5 %) above their own (running-mean) minimum: the fit is being pushed back.
+2. **over-fit**: validation loss ends at least ``rise`` (10 %) above its running-mean minimum, or the
+   gap ``val - train`` ends at least ``gap`` (25 %) of the best validation loss and grew
+   since mid-run.
+3. **under-fit, still improving**: training loss fell at least ``improving`` (5 %) over
+   the last quarter and the lowest validation loss lies in the last 20 % of epochs.
+4. **over-regularized**: training loss ends at least ``negative_gap`` (5 %) above
+   validation loss (train-time noise and penalties dominate the fit).
+5. **under-fit, little progress**: training loss ends above ``progress`` (50 %) of its
+   first value.
+6. otherwise **fine**.
+
+Recommendations follow the usual practice (Goodfellow et al., *Deep Learning*, ch. 7;
+Srivastava et al. 2014 for dropout; Li et al. 2019, "Understanding the disharmony between
+dropout and batch normalization", for dropout ≤ 0.2 with BatchNorm) and the MNIST-1D
+measurements in ``/work/shared/DESIGN.md`` (early stopping on validation loss stops long
+before validation accuracy peaks).
+
+Example:
+    >>> import numpy as np, pandas as pd
+    >>> e = np.arange(40)
+    >>> h = pd.DataFrame({"epoch": e, "train_loss": 2 * np.exp(-e / 5) + 0.01,
+    ...                   "val_loss": 0.5 + 0.002 * (e - 10) ** 2})
+    >>> diagnose(h, task="image").verdict
+    'overfit'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from reglab._validation import Interval, check_bool, check_int, check_option, check_scalar
+from reglab.errors import UserError
+
+__all__ = [
+    "TASKS",
+    "VERDICTS",
+    "Thresholds",
+    "Context",
+    "Evidence",
+    "Recommendation",
+    "Diagnosis",
+    "measure",
+    "classify",
+    "recommend",
+    "diagnose",
+]
+
+TASKS = ("image", "text", "tabular", "signal")
+VERDICTS = ("overfit", "underfit", "overregularized", "fine")
+_LABELS = {
+    "overfit": "over-fitting",
+    "underfit": "under-fitting",
+    "overregularized": "over-regularized",
+    "fine": "fine",
+}
+
+# Context thresholds for the recommendation seeds.
+MANY_FEATURES = 50  # features >= 50, or >= samples / 10: L1 (sparse input weights) is worth a try
+SMALL_DATA = 5_000  # fewer training examples: early stopping + augmentation
+LARGE_MODEL_RATIO = 10  # parameters >= 10 x examples (or >= 10M when examples unknown): large model
+BATCHNORM_MAX_DROPOUT = 0.2
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The documented thresholds of the rules (fractions, see the module docstring).
+
+    Example:
+        >>> Thresholds(rise=0.2).rise
+        0.2
+    """
+
+    rise: float = 0.10
+    gap: float = 0.25
+    improving: float = 0.05
+    negative_gap: float = 0.05
+    progress: float = 0.5
+    rising: float = 0.05
+    min_epochs: int = 5
+
+    def __post_init__(self) -> None:
+        for name in ("rise", "gap", "improving", "negative_gap", "progress", "rising"):
+            check_scalar(getattr(self, name), name, owner="Thresholds", interval=Interval(0, None))
+        check_int(self.min_epochs, "min_epochs", owner="Thresholds", interval=Interval(3, None))
+
+
+@dataclass(frozen=True)
+class Context:
+    """What is known about the run beyond its curves; every field is optional.
+
+    Args:
+        task: ``"image"``, ``"text"``, ``"tabular"`` or ``"signal"``.
+        features: number of input features.
+        samples: number of training examples.
+        params: number of trainable parameters.
+        batchnorm: whether the model uses BatchNorm.
+
+    Example:
+        >>> Context(task="text", samples=2000).small_data
+        True
+    """
+
+    task: str | None = None
+    features: int | None = None
+    samples: int | None = None
+    params: int | None = None
+    batchnorm: bool = False
+
+    def __post_init__(self) -> None:
+        if self.task is not None:
+            check_option(self.task, "task", owner="diagnose", options=TASKS)
+        for name in ("features", "samples", "params"):
+            if getattr(self, name) is not None:
+                check_int(getattr(self, name), name, owner="diagnose", interval=Interval(1, None))
+        check_bool(self.batchnorm, "batchnorm", owner="diagnose")
+
+    @property
+    def many_features(self) -> bool:
+        if self.features is None:
+            return False
+        return self.features >= MANY_FEATURES or (
+            self.samples is not None and self.features >= self.samples / 10
+        )
+
+    @property
+    def small_data(self) -> bool:
+        return self.samples is not None and self.samples < SMALL_DATA
+
+    @property
+    def large_model(self) -> bool:
+        if self.params is None:
+            return False
+        if self.samples is None:
+            return self.params >= 10_000_000
+        return self.params >= LARGE_MODEL_RATIO * self.samples
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Numbers measured on the curves; epochs are numbered as in the history file."""
+
+    epochs: int
+    first_epoch: float
+    last_epoch: float
+    best_epoch: float
+    best_val_loss: float
+    final_train_loss: float
+    final_val_loss: float
+    val_rise: float
+    gap: float
+    gap_mid: float
+    relative_gap: float
+    gap_trend: float
+    train_recent_drop: float
+    train_progress: float
+    train_rise: float
+    best_in_last_fifth: bool
+    best_val_accuracy_epoch: float | None = None
+    best_val_accuracy: float | None = None
+    final_train_accuracy: float | None = None
+    final_val_accuracy: float | None = None
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One thing to try: ``action`` for people, ``change`` as a machine-readable recipe hint."""
+
+    action: str
+    why: str
+    change: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """The verdict, the rule that fired, the evidence and what to try.
+
+    Example:
+        >>> import pandas as pd
+        >>> h = pd.DataFrame({"epoch": range(6), "train_loss": [1, .8, .7, .65, .62, .6],
+        ...                   "val_loss": [1, .82, .72, .67, .64, .62]})
+        >>> d = diagnose(h)
+        >>> d.verdict, d.to_dict()["label"]
+        ('underfit', 'under-fitting')
+    """
+
+    verdict: str
+    rule: str
+    evidence: Evidence
+    findings: list[str]
+    recommendations: list[Recommendation]
+    context: Context
+    thresholds: Thresholds
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return _LABELS[self.verdict]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (NaN becomes ``None``)."""
+        out = dataclasses.asdict(self)
+        out["label"] = self.label
+        return _json_safe(out)
+
+    def to_text(self) -> str:
+        """A short plain-text report: verdict, evidence, recommendations."""
+        lines = [f"Diagnosis: {self.label} (rule: {self.rule})", "Evidence:"]
+        lines += [f"  - {f}" for f in self.findings]
+        where = f" (task: {self.context.task})" if self.context.task else ""
+        lines.append(f"What to try{where}:")
+        lines += [f"  {i}. {r.action} [{r.why}]" for i, r in enumerate(self.recommendations, 1)]
+        if self.notes:
+            lines.append("Notes:")
+            lines += [f"  - {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, np.integer | np.bool_):
+        return value.item()
+    return value
+
+
+def _tail_mean(x: np.ndarray, end: int, k: int) -> float:
+    return float(np.mean(x[max(0, end - k) : end]))
+
+
+def measure(history: pd.DataFrame, thresholds: Thresholds = Thresholds()) -> Evidence:
+    """Measure the :class:`Evidence` on a canonical history (see :mod:`reglab.report.histories`).
+
+    Example:
+        >>> import pandas as pd
+        >>> h = pd.DataFrame({"epoch": range(5), "train_loss": [5, 4, 3, 2, 1], "val_loss": [5, 4, 3, 3, 4]})
+        >>> measure(h).best_epoch
+        2.0
+    """
+    missing = [c for c in ("epoch", "train_loss", "val_loss") if c not in history.columns]
+    if missing:
+        raise UserError(f"the history lacks column(s) {', '.join(missing)}; read files with read_history().")
+    h = history.dropna(subset=["train_loss", "val_loss"]).sort_values("epoch")
+    n = len(h)
+    if n < thresholds.min_epochs:
+        raise UserError(
+            f"the history has {n} epoch(s) with both losses; diagnose needs at least "
+            f"{thresholds.min_epochs}: train longer or log validation loss every epoch."
+        )
+    epoch = h["epoch"].to_numpy(dtype=float)
+    train = h["train_loss"].to_numpy(dtype=float)
+    val = h["val_loss"].to_numpy(dtype=float)
+    if not (np.isfinite(train).all() and np.isfinite(val).all()):
+        raise UserError(
+            "the history holds NaN or infinite losses: the run diverged; lower the learning rate."
+        )
+    k = max(1, round(n / 10))
+    # Minima of the k-epoch running means, comparable with the k-epoch end values.
+    train_low = float(pd.Series(train).rolling(k).mean().min())
+    val_low = float(pd.Series(val).rolling(k).mean().min())
+    ibest = int(np.argmin(val))
+    best = float(val[ibest])
+    scale = max(abs(best), 1e-12)
+    final_train = _tail_mean(train, n, k)
+    final_val = _tail_mean(val, n, k)
+    gap = final_val - final_train
+    mid = n // 2 + k // 2 + 1
+    gap_mid = _tail_mean(val - train, mid, k)
+    q = max(1, (3 * n) // 4)
+    train_q = _tail_mean(train, q, k)
+    acc: dict[str, Any] = {}
+    if "val_accuracy" in h.columns and h["val_accuracy"].notna().any():
+        va = h["val_accuracy"].to_numpy(dtype=float)
+        ia = int(np.nanargmax(va))
+        acc["best_val_accuracy_epoch"] = float(epoch[ia])
+        acc["best_val_accuracy"] = float(va[ia])
+        acc["final_val_accuracy"] = float(np.nanmean(va[-k:]))
+    if "train_accuracy" in h.columns and h["train_accuracy"].notna().any():
+        acc["final_train_accuracy"] = float(np.nanmean(h["train_accuracy"].to_numpy(dtype=float)[-k:]))
+    return Evidence(
+        epochs=n,
+        first_epoch=float(epoch[0]),
+        last_epoch=float(epoch[-1]),
+        best_epoch=float(epoch[ibest]),
+        best_val_loss=best,
+        final_train_loss=final_train,
+        final_val_loss=final_val,
+        val_rise=(final_val - val_low) / scale,
+        gap=gap,
+        gap_mid=gap_mid,
+        relative_gap=gap / scale,
+        gap_trend=(gap - gap_mid) / scale,
+        train_recent_drop=(train_q - final_train) / max(abs(train_q), 1e-12),
+        train_progress=final_train / max(abs(float(train[0])), 1e-12),
+        train_rise=(final_train - train_low) / max(abs(train_low), 1e-12),
+        best_in_last_fifth=ibest >= math.floor(0.8 * (n - 1)),
+        **acc,
+    )
+
+
+def classify(ev: Evidence, t: Thresholds = Thresholds()) -> tuple[str, str]:
+    """Apply the rules of the module docstring: ``(verdict, rule name)``.
+
+    Example:
+        >>> import pandas as pd
+        >>> h = pd.DataFrame({"epoch": range(6), "train_loss": [1.0, .5, .4, .4, .4, .4],
+        ...                   "val_loss": [.9, .3, .3, .3, .3, .3]})
+        >>> classify(measure(h))
+        ('overregularized', 'train-above-val')
+    """
+    if ev.train_rise >= t.rising and ev.val_rise >= t.rising:
+        return "overregularized", "both-rising"
+    if ev.val_rise >= t.rise:
+        return "overfit", "val-rising"
+    if ev.relative_gap >= t.gap and ev.gap_trend > 0:
+        return "overfit", "gap-growing"
+    if ev.train_recent_drop >= t.improving and ev.best_in_last_fifth:
+        return "underfit", "still-improving"
+    if ev.relative_gap <= -t.negative_gap:
+        return "overregularized", "train-above-val"
+    if ev.train_progress > t.progress:
+        return "underfit", "little-progress"
+    return "fine", "none"
+
+
+def _findings(ev: Evidence, t: Thresholds) -> list[str]:
+    out = [
+        f"{ev.epochs} epochs ({ev.first_epoch:g}..{ev.last_epoch:g}); lowest validation loss "
+        f"{ev.best_val_loss:.4g} at epoch {ev.best_epoch:g}; at the end it is {ev.final_val_loss:.4g} "
+        f"({ev.val_rise:+.1%} from the lowest; over-fit above +{t.rise:.0%})",
+        f"generalization gap (val - train loss) {ev.gap:.4g} at the end = {ev.relative_gap:+.1%} of the "
+        f"best validation loss; mid-run {ev.gap_mid:.4g} "
+        f"({'growing' if ev.gap_trend > 0 else 'not growing'}, {ev.gap_trend:+.1%})",
+        f"training loss {ev.final_train_loss:.4g} at the end: {ev.train_progress:.1%} of its first value, "
+        f"{ev.train_recent_drop:+.1%} change over the last quarter "
+        f"({'still falling' if ev.train_recent_drop >= t.improving else 'flat'}), "
+        f"{ev.train_rise:+.1%} above its own minimum",
+    ]
+    if ev.best_val_accuracy is not None:
+        out.append(
+            f"best validation accuracy {ev.best_val_accuracy:.4g} at epoch {ev.best_val_accuracy_epoch:g}"
+            + (
+                f"; training accuracy at the end {ev.final_train_accuracy:.4g}"
+                if ev.final_train_accuracy is not None
+                else ""
+            )
+        )
+    return out
+
+
+def recommend(verdict: str, rule: str, ev: Evidence, ctx: Context = Context()) -> list[Recommendation]:
+    """Turn a verdict and the run's context into recommendations (the seeds of the issue).
+
+    Example:
+        >>> ev = measure(pd.DataFrame({"epoch": range(6), "train_loss": [3, 2, 1, .5, .2, .1],
+        ...                            "val_loss": [3, 2, 1, 1.2, 1.5, 2.0]}))
+        >>> [r.change for r in recommend("overfit", "val-rising", ev, Context(task="text"))][0]
+        {'weight_decay': 0.01}
+    """
+    check_option(verdict, "verdict", owner="recommend", options=VERDICTS)
+    max_dropout = BATCHNORM_MAX_DROPOUT if ctx.batchnorm else 0.5
+    recs: list[Recommendation] = []
+
+    def add(action: str, why: str, **change: Any) -> None:
+        if all(r.change != change for r in recs):
+            recs.append(Recommendation(action, why, change))
+
+    if verdict == "overfit":
+        if ctx.task == "image":
+            p = min(0.3, max_dropout)
+            add(f"add dropout {p:g} and image augmentation (random crops, flips, small shifts)",
+                "image task", dropout=p, augment="image")
+        elif ctx.task == "text":
+            add("add L2 / decoupled weight decay (AdamW weight_decay 0.01)", "text task", weight_decay=0.01)
+        elif ctx.task == "signal":
+            add("add signal augmentation (circular shift, amplitude scaling, noise) and dropout 0.1",
+                "signal task: matches the data's invariances", dropout=0.1, augment="signal")
+        elif ctx.task == "tabular" and not ctx.many_features:
+            add("add L2 weight decay 1e-3 and dropout 0.1", "tabular task", weight_decay=1e-3, dropout=0.1)
+        if ctx.many_features:
+            add("add an L1 penalty (proximal updates give exact zeros) to drop useless inputs",
+                f"many features (>= {MANY_FEATURES} or >= samples/10)", l1=1e-4)
+        if ctx.small_data:
+            add("use early stopping and augmentation", f"small data (< {SMALL_DATA} examples)",
+                early_stopping=True, augment=ctx.task or True)
+        if ctx.large_model:
+            p = min(0.3, max_dropout)
+            add(f"add weight decay and dropout {p:g}", "large model (params >= 10 x examples)",
+                weight_decay=0.01, dropout=p)
+        if not recs:
+            add("add L2 weight decay 1e-3", "over-fit, no context given", weight_decay=1e-3)
+        add(f"stop at (or restore the weights of) epoch {ev.best_epoch:g}, the lowest validation loss",
+            "validation loss bottoms out there", early_stopping=True)
+    elif verdict == "underfit":
+        if rule == "still-improving":
+            add("train longer (about twice the epochs): both losses are still falling", "still improving",
+                epochs_factor=2)
+        add("reduce regularization (halve penalties and dropout) or add capacity (wider / deeper)",
+            "the model does not fit the training data", regularization_factor=0.5)
+    elif verdict == "overregularized":
+        why = "both errors rising" if rule == "both-rising" else "training loss above validation loss"
+        add("use less regularization: halve penalty strengths, dropout and augmentation strength", why,
+            regularization_factor=0.5)
+        if rule == "both-rising":
+            add("check the learning rate: a rate too high also makes both losses rise", why, lr_factor=0.5)
+    else:
+        add(f"keep the recipe; keep the weights of epoch {ev.best_epoch:g} (lowest validation loss)",
+            "no problem found")
+    if ctx.batchnorm and (
+        any(r.change.get("dropout", 0) > 0 for r in recs) or verdict in ("overregularized", "underfit")
+    ):
+        add(f"with BatchNorm, keep dropout at or below {BATCHNORM_MAX_DROPOUT:g}",
+            "BatchNorm + dropout disharmony", max_dropout=BATCHNORM_MAX_DROPOUT)
+    return recs
+
+
+def _notes(ev: Evidence) -> list[str]:
+    notes = []
+    if ev.best_val_accuracy_epoch is not None:
+        lag = ev.best_val_accuracy_epoch - ev.best_epoch
+        if lag >= max(5, 0.2 * ev.epochs):
+            notes.append(
+                f"validation accuracy peaks at epoch {ev.best_val_accuracy_epoch:g}, {lag:g} epochs "
+                f"after the lowest validation loss (epoch {ev.best_epoch:g}): early stopping on val_loss "
+                "would stop too soon; monitor val_accuracy (or keep the best epoch by accuracy)."
+            )
+    return notes
+
+
+def diagnose(
+    history: pd.DataFrame,
+    *,
+    task: str | None = None,
+    features: int | None = None,
+    samples: int | None = None,
+    params: int | None = None,
+    batchnorm: bool = False,
+    thresholds: Thresholds = Thresholds(),
+) -> Diagnosis:
+    """Diagnose one run from its per-epoch history.
+
+    Args:
+        history: columns ``epoch, train_loss, val_loss`` and optionally ``train_accuracy,
+            val_accuracy`` (:func:`reglab.report.histories.read_history` builds it from a file).
+        task: ``"image"``, ``"text"``, ``"tabular"`` or ``"signal"``: picks the recommendations.
+        features, samples, params: sizes of the problem, when known (see :class:`Context`).
+        batchnorm: whether the model uses BatchNorm (caps recommended dropout at 0.2).
+        thresholds: the rule thresholds.
+
+    Returns:
+        A :class:`Diagnosis`.
+
+    Example:
+        >>> import pandas as pd
+        >>> h = pd.DataFrame({"epoch": range(8), "train_loss": [2, 1, .6, .4, .35, .33, .32, .32],
+        ...                   "val_loss": [2, 1.1, .7, .5, .45, .43, .42, .42]})
+        >>> diagnose(h).verdict
+        'fine'
+    """
+    if not isinstance(history, pd.DataFrame):
+        raise UserError(
+            "diagnose needs a pandas DataFrame; read a file with reglab.report.read_history(path)."
+        )
+    ctx = Context(task=task, features=features, samples=samples, params=params, batchnorm=batchnorm)
+    ev = measure(history, thresholds)
+    verdict, rule = classify(ev, thresholds)
+    return Diagnosis(
+        verdict=verdict,
+        rule=rule,
+        evidence=ev,
+        findings=_findings(ev, thresholds),
+        recommendations=recommend(verdict, rule, ev, ctx),
+        context=ctx,
+        thresholds=thresholds,
+        notes=_notes(ev),
+    )

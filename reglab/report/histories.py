@@ -1,0 +1,195 @@
+"""Read training curves from the files other tools write, into one per-epoch table.
+
+:func:`read_history` accepts
+
+* a reglab ``History`` saved as CSV or JSON (columns ``epoch, train_loss, val_loss,
+  train_accuracy, val_accuracy, ...``), or any CSV with ``epoch`` / ``train_loss`` /
+  ``val_loss`` columns;
+* a Keras ``CSVLogger`` file: ``epoch`` (0-based) then the sorted log keys, e.g.
+  ``epoch,accuracy,loss,val_accuracy,val_loss``; missing values are written ``NA``;
+* a Keras ``History.history`` dict dumped to JSON (``{"loss": [...], "val_loss": [...]}``);
+* a Lightning ``CSVLogger`` ``metrics.csv``: one row per ``log_metrics`` call with
+  ``epoch`` and ``step`` columns; training and validation metrics land on different rows
+  with empty cells. Rows are merged per epoch: a metric's epoch value is the mean of its
+  non-empty cells in that epoch (Lightning's own ``on_epoch=True`` reduction), and a
+  ``<name>_epoch`` column, when present, wins over ``<name>`` / ``<name>_step``.
+
+The result always has ``epoch``, ``train_loss`` and ``val_loss``, plus ``train_accuracy`` and
+``val_accuracy`` when the file holds them. Epoch numbers are kept as the file numbers them
+(Keras and Lightning count from 0).
+
+Example:
+    >>> import pathlib, tempfile
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "training.log"
+    >>> rows = ["epoch,accuracy,loss,val_accuracy,val_loss", "0,0.5,1.2,0.55,1.1", "1,0.7,0.8,0.6,1.0"]
+    >>> _ = p.write_text("\\n".join(rows) + "\\n")
+    >>> read_history(p)[["epoch", "train_loss", "val_loss"]].to_dict("list")
+    {'epoch': [0, 1], 'train_loss': [1.2, 0.8], 'val_loss': [1.1, 1.0]}
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from reglab.errors import UserError
+
+__all__ = ["read_history", "normalize_history", "CANONICAL"]
+
+CANONICAL = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy")
+
+# Accepted spellings of each canonical column, in order of preference (first present wins).
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "train_loss": ("train_loss", "train_loss_epoch", "loss", "training_loss"),
+    "val_loss": ("val_loss", "val_loss_epoch", "valid_loss", "validation_loss"),
+    "train_accuracy": (
+        "train_accuracy",
+        "train_accuracy_epoch",
+        "train_acc",
+        "train_acc_epoch",
+        "accuracy",
+        "acc",
+    ),
+    "val_accuracy": ("val_accuracy", "val_accuracy_epoch", "val_acc", "val_acc_epoch", "valid_acc"),
+}
+
+_FIX = "pass a CSV or JSON file with columns epoch, train_loss, val_loss (Keras: loss, val_loss)"
+
+
+def read_history(path: str | Path) -> pd.DataFrame:
+    """Read a training history file into a per-epoch DataFrame (see the module docstring).
+
+    Args:
+        path: a ``.csv`` / ``.log`` / ``.json`` file.
+
+    Returns:
+        A DataFrame sorted by epoch with ``epoch, train_loss, val_loss`` and, when present,
+        ``train_accuracy, val_accuracy``; other numeric columns are kept after them.
+
+    Raises:
+        UserError: the file is missing, unreadable, empty or lacks the needed columns.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"history file not found: {path}; {_FIX}.")
+    if not path.is_file():
+        raise UserError(f"history path is not a file: {path}; {_FIX}.")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read history file {path} ({exc.__class__.__name__}); {_FIX}.") from None
+    if not text.strip():
+        raise UserError(f"history file {path} is empty; {_FIX}.")
+    if path.suffix.lower() == ".json" or text.lstrip()[:1] in ("{", "["):
+        frame = _frame_from_json(text, path)
+    else:
+        frame = _frame_from_csv(path)
+    return normalize_history(frame, source=str(path))
+
+
+def _frame_from_json(text: str, path: Path) -> pd.DataFrame:
+    try:
+        data: Any = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(
+            f"history file {path} is not valid JSON (line {exc.lineno}: {exc.msg}); {_FIX}."
+        ) from None
+    if isinstance(data, dict):
+        # A reglab History may nest its records; Keras History.history is a dict of lists.
+        for key in ("epochs", "history", "records"):
+            if key in data and isinstance(data[key], list | dict):
+                data = data[key]
+                break
+    try:
+        return pd.DataFrame(data)
+    except (ValueError, TypeError):
+        raise UserError(
+            f"history file {path} holds JSON that is not a table (a list of records or a dict of "
+            f"equal-length lists); {_FIX}."
+        ) from None
+
+
+def _frame_from_csv(path: Path) -> pd.DataFrame:
+    try:
+        # Keras writes "NA" for a missing value; pandas reads that (and empty cells) as NaN.
+        return pd.read_csv(path, sep=None, engine="python")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        raise UserError(f"history file {path} is not a readable CSV ({first}); {_FIX}.") from None
+
+
+def normalize_history(frame: pd.DataFrame, *, source: str = "history") -> pd.DataFrame:
+    """Map a raw per-row table (reglab, Keras or Lightning) to the canonical per-epoch columns.
+
+    Example:
+        >>> import pandas as pd
+        >>> raw = pd.DataFrame({"loss": [1.0, 0.5], "val_loss": [1.1, 0.9]})
+        >>> normalize_history(raw)["epoch"].tolist()
+        [0, 1]
+    """
+    frame = frame.copy()
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if frame.empty:
+        raise UserError(f"{source} has no rows; {_FIX}.")
+    if "epoch" in frame.columns and (
+        "step" in frame.columns or frame["epoch"].duplicated().any()
+    ):
+        frame = _merge_rows_per_epoch(frame, source)
+    if "epoch" not in frame.columns:
+        frame.insert(0, "epoch", np.arange(len(frame)))
+    out = pd.DataFrame({"epoch": _numeric(frame["epoch"], "epoch", source)})
+    for name, aliases in _ALIASES.items():
+        found = next((a for a in aliases if a in frame.columns), None)
+        if found is not None:
+            out[name] = _numeric(frame[found], found, source)
+    missing = [c for c in ("train_loss", "val_loss") if c not in out.columns]
+    if missing:
+        raise UserError(
+            f"{source} lacks the column(s) {', '.join(missing)} (found: {', '.join(frame.columns)}); "
+            f"name the training loss 'train_loss' or 'loss' and the validation loss 'val_loss'."
+        )
+    used = {a for aliases in _ALIASES.values() for a in aliases} | {"epoch", "step"}
+    for col in frame.columns:
+        if col not in used and pd.api.types.is_numeric_dtype(frame[col]):
+            out[col] = frame[col].to_numpy()
+    out = out.dropna(subset=["train_loss", "val_loss"]).sort_values("epoch").reset_index(drop=True)
+    if out.empty:
+        raise UserError(f"{source} has no epoch with both train_loss and val_loss; {_FIX}.")
+    if out["epoch"].duplicated().any():
+        raise UserError(f"{source} repeats epoch numbers after merging; write one row per epoch.")
+    if np.all(np.mod(out["epoch"], 1) == 0):
+        out["epoch"] = out["epoch"].astype(int)
+    return out
+
+
+def _numeric(column: pd.Series, name: str, source: str) -> np.ndarray:
+    values = pd.to_numeric(column, errors="coerce")
+    bad = column.notna() & values.isna() & (column.astype(str).str.strip() != "")
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise UserError(
+            f"{source}: column {name!r} holds a non-number {column.iloc[row]!r} at row {row + 1}; "
+            "write plain numbers (empty or NA for missing)."
+        )
+    return values.to_numpy(dtype=float)
+
+
+def _merge_rows_per_epoch(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Lightning logs train and validation metrics on separate rows: one row per epoch."""
+    frame = frame.drop(columns=[c for c in ("step",) if c in frame.columns])
+    numeric = frame.apply(pd.to_numeric, errors="coerce")
+    if numeric["epoch"].isna().all():
+        raise UserError(f"{source}: column 'epoch' holds no numbers; {_FIX}.")
+    merged = numeric.dropna(subset=["epoch"]).groupby("epoch", sort=True).mean()
+    # A metric logged with on_step and on_epoch appears as name_step and name_epoch: keep the epoch value.
+    for col in list(merged.columns):
+        if col.endswith("_epoch"):
+            base = col[: -len("_epoch")]
+            merged[base] = merged[col]
+            merged = merged.drop(columns=[c for c in (col, base + "_step") if c in merged.columns])
+    return merged.reset_index()
