@@ -1,0 +1,100 @@
+"""Per-member configurations: validation and the (K, 1) hyperparameter tensors used in one step."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+import torch
+
+from reglab._validation import InvalidParameterError, Interval, check_int, check_scalar, did_you_mean, fail
+
+__all__ = ["MemberConfig", "parse_configs"]
+
+_OWNER = "Population"
+_NONNEG = Interval(0, None)
+
+
+@dataclass(frozen=True)
+class MemberConfig:
+    """One member's hyperparameters (all regularizers off by default).
+
+    Strengths follow reglab's internal convention (the Keras formula
+    ``l1·Σ|w| + l2·Σw²`` over the weights, not biases or norm parameters):
+
+    * ``l1``, ``l2``: penalty added to the mean data loss (gradient ``l1·sign(w) + 2·l2·w``).
+    * ``weight_decay``: coupled decay as in ``torch.optim.SGD/Adam(weight_decay=)``, i.e.
+      ``wd·w`` added to the gradient (the penalty ``wd/2·Σw²``).
+    * ``decoupled_decay``: AdamW-style ``w <- w - lr·wd·w`` outside the adaptive scaling.
+    * ``prox_l1``, ``prox_l2``: proximal step of ``lr·(l1·Σ|w| + l2·Σw²)`` after each update
+      (exact zeros), as ``reglab.optim.proximal``.
+    * ``max_norm``: Keras ``MaxNorm`` per output unit, ``w·clip(n, 0, c)/(1e-7 + n)``; ``None`` is off.
+    * ``dropout``: rate after every hidden activation (MLP) / before the head (CNN1D).
+    * ``noise``: standard deviation of additive Gaussian noise on the inputs (training only).
+    * ``label_smoothing``: as ``torch.nn.functional.cross_entropy(label_smoothing=)``.
+    * ``seed``: member initialization: the member is built under ``torch.manual_seed(seed)``; with
+      ``data_order="per_member"`` it also seeds the member's batch order.
+
+    Example:
+        >>> MemberConfig(lr=1e-3, l2=1e-4).l2
+        0.0001
+    """
+
+    lr: float = 1e-3
+    l1: float = 0.0
+    l2: float = 0.0
+    weight_decay: float = 0.0
+    decoupled_decay: float = 0.0
+    prox_l1: float = 0.0
+    prox_l2: float = 0.0
+    max_norm: float | None = None
+    dropout: float = 0.0
+    noise: float = 0.0
+    label_smoothing: float = 0.0
+    seed: int = 0
+
+
+_INTERVALS = {
+    "lr": Interval(0, None, closed="neither"),
+    "dropout": Interval(0, 1, closed="left"),
+    "label_smoothing": Interval(0, 1, closed="both"),
+    "max_norm": Interval(0, None, closed="neither"),
+}
+KEYS = tuple(f.name for f in fields(MemberConfig))
+
+
+def _one(raw: Any, index: int) -> MemberConfig:
+    if isinstance(raw, MemberConfig):
+        return raw
+    if not isinstance(raw, Mapping):
+        raise fail(_OWNER, f"configs[{index}]", "a dict or MemberConfig", raw)
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in KEYS:
+            raise InvalidParameterError(
+                f"The 'configs[{index}]' parameter of {_OWNER} has an unknown key {key!r}; "
+                f"allowed keys are {', '.join(KEYS)}.{did_you_mean(key, KEYS)}"
+            )
+        name = f"configs[{index}].{key}"
+        if key == "seed":
+            values[key] = check_int(value, name, owner=_OWNER, interval=_NONNEG)
+        elif key == "max_norm" and value is None:
+            values[key] = None
+        else:
+            values[key] = check_scalar(value, name, owner=_OWNER, interval=_INTERVALS.get(key, _NONNEG))
+    return MemberConfig(**values)
+
+
+def parse_configs(configs: Sequence[Any]) -> list[MemberConfig]:
+    """Validate a list of dicts / ``MemberConfig`` objects (at least one)."""
+    if isinstance(configs, (str, bytes, Mapping)) or not isinstance(configs, Sequence) or not configs:
+        raise fail(_OWNER, "configs", "a non-empty list of dicts or MemberConfig", configs)
+    return [_one(c, i) for i, c in enumerate(configs)]
+
+
+def column(configs: Sequence[MemberConfig], key: str, *, dtype: torch.dtype, device: Any) -> torch.Tensor:
+    """The (K, 1) tensor of one hyperparameter across members (``None`` max-norm reads as inf)."""
+    vals = [getattr(c, key) for c in configs]
+    vals = [float("inf") if v is None else float(v) for v in vals]
+    return torch.tensor(vals, dtype=dtype, device=device).unsqueeze(1)

@@ -1,0 +1,150 @@
+"""Optimizers, proximal steps and max-norm over the flat ``(K, P)`` parameter buffer.
+
+Hand-written because ``torch.optim`` takes one learning rate per parameter group, while here every
+member (row) has its own learning rate and decay strengths, broadcast as ``(K, 1)`` tensors. Each
+update is a handful of in-place elementwise passes over two or three big tensors (no per-step
+allocation), in the same operation order as ``torch.optim.Adam`` / ``AdamW`` / ``SGD``, so a member
+matches training alone with torch's optimizer to rounding.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = ["StackedAdam", "StackedSGD", "prox_", "max_norm_"]
+
+
+class _Stacked:
+    """Shared bookkeeping: per-member hyperparameters ``(K, 1)`` and row compaction of the state."""
+
+    state_names: tuple[str, ...] = ()
+
+    def __init__(self, hyper: dict[str, torch.Tensor], weight_size: int):
+        self.hyper = hyper  # lr, weight_decay, decoupled_decay: (K, 1)
+        self.weight_size = weight_size
+        self.steps = 0
+        self.tmp: torch.Tensor | None = None
+
+    def select(self, keep: torch.Tensor) -> None:
+        self.hyper = {n: h.index_select(0, keep) for n, h in self.hyper.items()}
+        for name in self.state_names:
+            value = getattr(self, name)
+            if value is not None:
+                setattr(self, name, value.index_select(0, keep))
+        self.tmp = None
+
+    def _decay(self, theta: torch.Tensor, grad: torch.Tensor) -> None:
+        w = self.weight_size
+        wd, dec = self.hyper["weight_decay"], self.hyper["decoupled_decay"]
+        if bool((wd != 0).any()):  # coupled: torch's grad = grad + wd * param
+            grad[:, :w].addcmul_(theta[:, :w], wd)
+        if bool((dec != 0).any()):  # decoupled (AdamW): param *= 1 - lr * wd, before the update
+            theta[:, :w].mul_(1 - self.hyper["lr"] * dec)
+
+
+class StackedAdam(_Stacked):
+    """Adam (``torch.optim.Adam`` formulas; decoupled decay as ``AdamW``) with per-row learning rates.
+
+    Example:
+        >>> theta, grad = torch.ones(2, 3), torch.ones(2, 3)
+        >>> hyper = {k: torch.zeros(2, 1) for k in ("weight_decay", "decoupled_decay")}
+        >>> opt = StackedAdam({"lr": torch.tensor([[0.1], [0.2]]), **hyper}, weight_size=3)
+        >>> opt.step(theta, grad); theta[:, 0]
+        tensor([0.9000, 0.8000])
+    """
+
+    state_names = ("m", "v")
+
+    def __init__(self, hyper, weight_size, *, betas=(0.9, 0.999), eps=1e-8):
+        super().__init__(hyper, weight_size)
+        self.betas, self.eps = betas, eps
+        self.m: torch.Tensor | None = None
+        self.v: torch.Tensor | None = None
+
+    @torch.no_grad()
+    def step(self, theta: torch.Tensor, grad: torch.Tensor) -> None:
+        if self.m is None:
+            self.m, self.v = torch.zeros_like(theta), torch.zeros_like(theta)
+        if self.tmp is None or self.tmp.shape != theta.shape:
+            self.tmp = torch.empty_like(theta)
+        b1, b2 = self.betas
+        self._decay(theta, grad)
+        self.steps += 1
+        self.m.lerp_(grad, 1 - b1)
+        self.v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+        bc1, bc2 = 1 - b1**self.steps, 1 - b2**self.steps
+        torch.sqrt(self.v, out=self.tmp)
+        self.tmp.div_(math.sqrt(bc2)).add_(self.eps)
+        torch.div(self.m, self.tmp, out=self.tmp)
+        theta.addcmul_(self.tmp, self.hyper["lr"] / bc1, value=-1)
+
+
+class StackedSGD(_Stacked):
+    """SGD with momentum (``torch.optim.SGD`` formulas, dampening 0) with per-row learning rates.
+
+    Example:
+        >>> theta, grad = torch.ones(2, 3), torch.ones(2, 3)
+        >>> hyper = {k: torch.zeros(2, 1) for k in ("weight_decay", "decoupled_decay")}
+        >>> opt = StackedSGD({"lr": torch.tensor([[0.1], [0.2]]), **hyper}, weight_size=3)
+        >>> opt.step(theta, grad); theta[:, 0]
+        tensor([0.9000, 0.8000])
+    """
+
+    state_names = ("buf",)
+
+    def __init__(self, hyper, weight_size, *, momentum=0.0, nesterov=False):
+        super().__init__(hyper, weight_size)
+        self.momentum, self.nesterov = momentum, nesterov
+        self.buf: torch.Tensor | None = None
+
+    @torch.no_grad()
+    def step(self, theta: torch.Tensor, grad: torch.Tensor) -> None:
+        self._decay(theta, grad)
+        self.steps += 1
+        direction = grad
+        if self.momentum:
+            if self.buf is None:
+                self.buf = grad.clone()
+            else:
+                self.buf.mul_(self.momentum).add_(grad)
+            direction = grad.add_(self.buf, alpha=self.momentum) if self.nesterov else self.buf
+        theta.addcmul_(direction, self.hyper["lr"], value=-1)
+
+
+@torch.no_grad()
+def prox_(w: torch.Tensor, lr: torch.Tensor, l1: torch.Tensor, l2: torch.Tensor) -> None:
+    """Proximal operator of ``lr·(l1·Σ|w| + l2·Σw²)`` per row, in place: soft-threshold, then shrink.
+
+    Example:
+        >>> w = torch.tensor([[0.5, -0.05, 2.0]])
+        >>> prox_(w, torch.tensor([[1.0]]), torch.tensor([[0.1]]), torch.tensor([[0.0]])); w
+        tensor([[0.4000, 0.0000, 1.9000]])
+    """
+    thresh = lr * l1
+    # sign(w) * max(|w| - t, 0), in place: no temporaries beyond one (K, Pw) tensor.
+    mag = w.abs().sub_(thresh).clamp_(min=0)
+    w.sign_().mul_(mag)
+    if bool((l2 != 0).any()):
+        w.div_(1 + 2 * lr * l2)
+
+
+@torch.no_grad()
+def max_norm_(weight: torch.Tensor, c: torch.Tensor, eps: float = 1e-7) -> None:
+    """Keras ``MaxNorm`` per output unit of ``weight (K, out, ...)``: ``w·clip(n, 0, c)/(eps + n)``.
+
+    Rows whose ``c`` is ``inf`` are left untouched (the Keras formula is not the identity at
+    ``c = inf``: it shrinks by ``n/(eps + n)``).
+
+    Example:
+        >>> w = torch.tensor([[[3.0, 4.0]], [[3.0, 4.0]]])
+        >>> max_norm_(w, torch.tensor([[1.0], [float("inf")]])); w.squeeze(1)
+        tensor([[0.6000, 0.8000],
+                [3.0000, 4.0000]])
+    """
+    dims = tuple(range(2, weight.ndim))
+    norms = weight.pow(2).sum(dim=dims, keepdim=True).sqrt()
+    cap = c.reshape(-1, *([1] * (weight.ndim - 1)))
+    scale = torch.where(torch.isinf(cap), torch.ones_like(norms), norms.clamp(0, cap) / (eps + norms))
+    weight.mul_(scale)

@@ -1,0 +1,243 @@
+"""K copies of one reglab model as stacked tensors: one flat (K, P) parameter buffer, batched forward.
+
+The parameters of all members live in one ``theta`` buffer of shape ``(K, P)`` (weights first, then
+biases and norm parameters), and their gradients in one ``grad`` buffer of the same shape. The
+optimizer then works on two or three big tensors instead of K x (number of layers) small ones,
+which is where the prototype lost 30 % of its time. Each parameter is a leaf *view* into ``theta``
+whose ``.grad`` is a view into ``grad``, so autograd accumulates straight into the flat buffer.
+
+Layouts mirrored exactly (see ``docs/architecture.md``): ``reglab.models.MLP`` (hidden blocks
+``Linear -> norm -> activation -> dropout``, optional residual) and ``reglab.models.CNN1D``
+(grouped convolutions, one group per member).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from reglab.models import CNN1D, MLP, make_activation
+
+__all__ = ["StackedNet", "arch_kwargs"]
+
+
+def arch_kwargs(template: nn.Module) -> tuple[type[nn.Module], dict[str, Any]]:
+    """The class and constructor arguments that rebuild ``template`` (dropout excluded)."""
+    if isinstance(template, MLP):
+        return MLP, dict(
+            in_features=template.in_features,
+            out_features=template.out_features,
+            hidden=template.hidden_sizes,
+            activation=template.activation,
+            norm=template.norm,
+            residual=template.residual,
+        )
+    if isinstance(template, CNN1D):
+        return CNN1D, dict(
+            length=template.length,
+            out_features=template.out_features,
+            channels=template.channels,
+            activation=template.activation,
+            norm=template.norm,
+        )
+    raise TypeError(type(template).__name__)  # validated by the caller
+
+
+def _is_weight(name: str, tensor: torch.Tensor) -> bool:
+    # reglab's default selection: tensors with ndim >= 2 outside normalization layers.
+    return tensor.ndim >= 2 and ".norm" not in name and not name.startswith("norms.")
+
+
+@dataclass(frozen=True)
+class _Slot:
+    name: str
+    shape: tuple[int, ...]
+    offset: int
+    numel: int
+
+
+class StackedNet:
+    """The stacked parameters, buffers and batched forward pass of K members of one model.
+
+    Args:
+        members: K modules of one architecture (``MLP`` or ``CNN1D``), already initialized.
+        dtype: Floating dtype of the stacked tensors.
+        device: Device of the stacked tensors.
+    """
+
+    def __init__(self, members: list[nn.Module], *, dtype: torch.dtype, device: torch.device):
+        first = members[0]
+        self.cls, self.kwargs = arch_kwargs(first)
+        self.dtype, self.device = dtype, torch.device(device)
+        named = list(first.named_parameters())
+        order = sorted(range(len(named)), key=lambda i: not _is_weight(*named[i]))  # weights first
+        self.slots: list[_Slot] = []
+        offset = 0
+        for i in order:
+            name, p = named[i]
+            self.slots.append(_Slot(name, tuple(p.shape), offset, p.numel()))
+            offset += p.numel()
+        self.size = offset
+        self.weight_size = sum(s.numel for s, i in zip(self.slots, order) if _is_weight(*named[i]))
+        with torch.no_grad():
+            rows = [torch.cat([dict(m.named_parameters())[s.name].reshape(-1) for s in self.slots]) for m in members]
+            theta = torch.stack(rows).to(device=self.device, dtype=dtype)
+            self.buffers = {
+                name: torch.stack([dict(m.named_buffers())[name] for m in members]).to(self.device)
+                for name, _ in first.named_buffers()
+            }
+        for name, b in self.buffers.items():
+            if b.is_floating_point():
+                self.buffers[name] = b.to(dtype)
+        self._bind(theta)
+        self.act = make_activation(self.kwargs["activation"])
+        self.norm = self.kwargs["norm"]
+        self.eps = {n: m.eps for n, m in first.named_modules() if hasattr(m, "eps")}
+        self.momentum = {n: m.momentum for n, m in first.named_modules() if hasattr(m, "momentum")}
+
+    # ----------------------------------------------------------------- storage
+    @property
+    def k(self) -> int:
+        return self.theta.shape[0]
+
+    def _bind(self, theta: torch.Tensor) -> None:
+        self.theta = theta
+        self.grad = torch.zeros_like(theta)
+        k = theta.shape[0]
+        self.params: dict[str, torch.Tensor] = {}
+        for s in self.slots:
+            p = theta[:, s.offset : s.offset + s.numel].view(k, *s.shape)
+            p.requires_grad_(True)
+            p.grad = self.grad[:, s.offset : s.offset + s.numel].view(k, *s.shape)
+            self.params[s.name] = p
+
+    def select(self, keep: torch.Tensor) -> None:
+        """Keep only the rows ``keep`` (compaction: dropped members stop costing compute)."""
+        with torch.no_grad():
+            self.buffers = {n: b.index_select(0, keep) for n, b in self.buffers.items()}
+            self._bind(self.theta.index_select(0, keep))
+
+    def weights(self) -> torch.Tensor:
+        """The ``(K, Pw)`` view of every member's selected weights (no biases, no norm parameters)."""
+        return self.theta[:, : self.weight_size]
+
+    def weight_views(self) -> list[torch.Tensor]:
+        """Per-tensor ``(K, out, ...)`` views of the weights, for per-output-unit constraints."""
+        return [self.theta[:, s.offset : s.offset + s.numel].view(self.k, *s.shape)
+                for s in self.slots if s.offset < self.weight_size]
+
+    def build(self, row: torch.Tensor, buffers: dict[str, torch.Tensor], dropout: float) -> nn.Module:
+        """An ordinary module (``MLP`` / ``CNN1D``) holding one member's flat parameters and buffers."""
+        module = self.cls(**self.kwargs, dropout=dropout)
+        state = {s.name: row[s.offset : s.offset + s.numel].view(s.shape).clone() for s in self.slots}
+        state.update({n: b.clone() for n, b in buffers.items()})
+        module.load_state_dict(state)
+        return module.to(device=row.device, dtype=row.dtype)
+
+    # ----------------------------------------------------------------- forward
+    def forward(self, x: torch.Tensor, *, train: bool, drop: Any = None) -> torch.Tensor:
+        """Logits ``(K, B, classes)`` from ``x`` of shape ``(B, F)`` (shared) or ``(K, B, F)``.
+
+        ``drop(shape) -> mask or None`` supplies the dropout mask (scaled by ``1 / (1 - p_k)``).
+        """
+        if self.cls is MLP:
+            return self._mlp(x, train, drop)
+        return self._cnn(x, train, drop)
+
+    def _linear(self, name: str, h: torch.Tensor) -> torch.Tensor:
+        w, b = self.params[f"{name}.weight"], self.params[f"{name}.bias"]
+        if h.ndim == 2:  # shared input: one (B, in) matrix against K weight matrices
+            h = h.expand(w.shape[0], *h.shape)
+        return torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
+
+    def _mlp(self, x: torch.Tensor, train: bool, drop: Any) -> torch.Tensor:
+        h = x  # the caller flattens: (B, F) shared or (K, B, F) per member
+        for i in range(len(self.kwargs["hidden"])):
+            pre = f"hidden.{i}"
+            y = self._linear(f"{pre}.linear", h)
+            y = self._norm1d(f"{pre}.norm", y, train)
+            y = self.act(y)
+            if train and drop is not None:
+                mask = drop(y.shape)
+                if mask is not None:
+                    y = y * mask
+            if self.kwargs["residual"] and h.shape[-1] == y.shape[-1]:
+                h = h + y  # a shared (B, F) input broadcasts against (K, B, F)
+            else:
+                h = y
+        return self._linear("out", h)
+
+    def _norm1d(self, name: str, y: torch.Tensor, train: bool) -> torch.Tensor:
+        if self.norm is None:
+            return y
+        w = self.params[f"{name}.weight"].unsqueeze(1)
+        b = self.params[f"{name}.bias"].unsqueeze(1)
+        eps = self.eps[name]
+        if self.norm == "layer":
+            return F.layer_norm(y, y.shape[-1:], eps=eps) * w + b
+        rm, rv = self.buffers[f"{name}.running_mean"], self.buffers[f"{name}.running_var"]
+        if train:  # per-member batch statistics over dim 1, as BatchNorm1d over each member's batch
+            var, mean = torch.var_mean(y, dim=1, correction=0, keepdim=True)
+            with torch.no_grad():
+                m, n = self.momentum[name], y.shape[1]
+                rm.mul_(1 - m).add_(mean.squeeze(1), alpha=m)
+                rv.mul_(1 - m).add_(var.squeeze(1) * (n / max(n - 1, 1)), alpha=m)
+                self.buffers[f"{name}.num_batches_tracked"].add_(1)
+        else:
+            mean, var = rm.unsqueeze(1), rv.unsqueeze(1)
+        return (y - mean) * torch.rsqrt(var + eps) * w + b
+
+    def _cnn(self, x: torch.Tensor, train: bool, drop: Any) -> torch.Tensor:
+        k = self.k
+        if x.ndim == 2:  # shared (B, L): every group sees the same signal
+            h = x.unsqueeze(1).expand(x.shape[0], k, x.shape[1])
+        else:  # (K, B, L)
+            h = x.transpose(0, 1)
+        h = h.contiguous()
+        for i in range(3):
+            w = self.params[f"convs.{i}.weight"]
+            h = F.conv1d(h, w.reshape(-1, *w.shape[2:]), self.params[f"convs.{i}.bias"].reshape(-1),
+                         stride=2, padding=1, groups=k)
+            h = self.act(self._norm_map(f"norms.{i}", h, train))
+        h = h.reshape(h.shape[0], k, -1).transpose(0, 1)  # (K, B, C * L_out), channel-major as flatten(1)
+        if train and drop is not None:
+            mask = drop(h.shape)
+            if mask is not None:
+                h = h * mask
+        return self._linear("out", h)
+
+    def _norm_map(self, name: str, h: torch.Tensor, train: bool) -> torch.Tensor:
+        if self.norm is None:
+            return h
+        w = self.params[f"{name}.weight"].reshape(-1)
+        b = self.params[f"{name}.bias"].reshape(-1)
+        if self.norm == "layer":  # GroupNorm(1, C) per member == GroupNorm(K, K*C) on the stack
+            return F.group_norm(h, self.k, w, b, self.eps[name])
+        if train:
+            self.buffers[f"{name}.num_batches_tracked"].add_(1)
+        # BatchNorm over K*C channels is BatchNorm over C channels of every member.
+        return F.batch_norm(h, self.buffers[f"{name}.running_mean"].view(-1),
+                            self.buffers[f"{name}.running_var"].view(-1), w, b,
+                            training=train, momentum=self.momentum[name], eps=self.eps[name])
+
+
+def flops_per_example(net: StackedNet) -> float:
+    """Multiply-add FLOPs of one member's forward + backward per example (3 x forward, 2 per MAC)."""
+    macs = 0
+    for s in net.slots:
+        if s.offset < net.weight_size:
+            macs += s.numel if net.cls is MLP else 0
+    if net.cls is not MLP:
+        length = net.kwargs["length"]
+        for s in net.slots:
+            if s.name.startswith("convs.") and s.name.endswith("weight"):
+                length = (length + 2 - s.shape[-1]) // 2 + 1
+                macs += s.numel * length
+            elif s.name == "out.weight":
+                macs += s.numel
+    return 6.0 * macs
+
