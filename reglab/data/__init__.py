@@ -1,0 +1,31 @@
+"""Datasets, all offline: built-in sets, user files, seeded splits, train-only scaling, k-fold.
+
+Example:
+    >>> from reglab import data
+    >>> d = data.load("wine", seed=0)
+    >>> d.train.x.dtype, d.train.y.dtype
+    (torch.float32, torch.int64)
+"""
+
+from reglab.data._cache import cache_dir
+from reglab.data._load import load
+from reglab.data.builtin import available, make_synthetic
+from reglab.data.files import from_dataset, from_frame, from_tensors, load_csv, load_npz, load_parquet
+from reglab.data.splits import DataSplits, TensorSplit, kfold, split_arrays
+
+__all__ = [
+    "load",
+    "available",
+    "make_synthetic",
+    "load_csv",
+    "load_npz",
+    "load_parquet",
+    "from_frame",
+    "from_tensors",
+    "from_dataset",
+    "DataSplits",
+    "TensorSplit",
+    "split_arrays",
+    "kfold",
+    "cache_dir",
+]

@@ -1,0 +1,69 @@
+"""``load(name_or_path, ...)``: one entry point for built-in datasets and user files."""
+
+from __future__ import annotations
+
+import inspect
+import os
+from pathlib import Path
+from typing import Any
+
+from reglab._validation import InvalidParameterError, did_you_mean, fail
+from reglab.data.builtin import BUILTINS
+from reglab.data.files import load_csv, load_npz, load_parquet
+from reglab.data.splits import DataSplits
+
+__all__ = ["load", "FILE_LOADERS"]
+
+FILE_LOADERS = {
+    ".csv": load_csv,
+    ".tsv": load_csv,
+    ".npz": load_npz,
+    ".parquet": load_parquet,
+    ".pq": load_parquet,
+}
+
+
+def _check_keywords(owner: str, loader, kwargs: dict[str, Any]) -> None:
+    """Reject keywords ``loader`` does not take, in the one-format style, instead of a bare TypeError."""
+    accepted = [p for p in inspect.signature(loader).parameters if p not in ("path", "frame")]
+    for key in kwargs:
+        if key not in accepted:
+            listed = ", ".join(repr(a) for a in accepted)
+            raise InvalidParameterError(
+                f"{owner} does not take the keyword {key!r}; it takes {listed}.{did_you_mean(key, accepted)}"
+            )
+
+
+def load(name: str | os.PathLike, /, **kwargs: Any) -> DataSplits:
+    """Load a built-in dataset by name, or a user file by path (dispatched on its suffix).
+
+    Built-in names are listed by :func:`reglab.data.available`. Files: ``.csv`` / ``.tsv``
+    (:func:`~reglab.data.load_csv`, needs ``target=``), ``.parquet`` / ``.pq``
+    (:func:`~reglab.data.load_parquet`, needs ``target=``), ``.npz``
+    (:func:`~reglab.data.load_npz`). Common keywords: ``seed``, ``val_size``, ``test_size``,
+    ``scale``, and ``scale_y`` for regression; each loader documents its defaults.
+
+    Example:
+        >>> d = load("breast_cancer", seed=1, val_size=0.1, test_size=0.2)
+        >>> d.num_classes, len(d.feature_names)
+        (2, 30)
+    """
+    if isinstance(name, os.PathLike) or (isinstance(name, str) and Path(name).suffix.lower() in FILE_LOADERS):
+        path = Path(name)
+        loader = FILE_LOADERS.get(path.suffix.lower())
+        if loader is None:
+            raise fail("load", "name", f"a file ending in {', '.join(FILE_LOADERS)}", str(name))
+        if path.suffix.lower() == ".tsv":
+            kwargs.setdefault("read_options", {"sep": "\t"})
+        _check_keywords(f"load({path.name!r})", loader, kwargs)
+        return loader(path, **kwargs)
+    if not isinstance(name, str) or name not in BUILTINS:
+        listed = ", ".join(repr(n) for n in BUILTINS)
+        hint = did_you_mean(name, BUILTINS) if isinstance(name, str) else ""
+        raise InvalidParameterError(
+            f"The 'name' parameter of load must be one of {listed} or a path to a "
+            f"{'/'.join(FILE_LOADERS)} file. Got {name!r} instead.{hint}"
+        )
+    loader = BUILTINS[name]
+    _check_keywords(f"load({name!r})", loader, kwargs)
+    return loader(**kwargs)

@@ -1,0 +1,357 @@
+"""User data: CSV, Parquet and ``.npz`` files, data frames, tensors and torch Datasets.
+
+Every loader ends in :func:`reglab.data.splits.split_arrays`, so user data comes back as
+the same :class:`~reglab.data.splits.DataSplits` as the built-in sets. Mistakes in the
+data raise one :class:`reglab.errors.UserError` line that says what is wrong, where, and
+how to fix it: a missing file, a missing column (with the columns listed and the nearest
+suggested), a non-numeric column, missing values, a single class, too few rows.
+
+Task inference (override with ``task=``): a string, boolean or categorical target, or an
+integer target with at most :data:`MAX_CLASSES` distinct values, is classification (labels
+encoded with scikit-learn's ``LabelEncoder``; the original labels are kept in
+``DataSplits.classes``); any other numeric target is regression.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.preprocessing import LabelEncoder
+from torch.utils.data import Dataset, default_collate
+
+from reglab._validation import check_option, did_you_mean
+from reglab.data.splits import TASKS, DataSplits, split_arrays
+from reglab.errors import UserError
+
+__all__ = [
+    "MAX_CLASSES",
+    "infer_task",
+    "from_frame",
+    "from_tensors",
+    "from_dataset",
+    "load_csv",
+    "load_parquet",
+    "load_npz",
+]
+
+MAX_CLASSES = 50
+Size = float | int | None
+PathLike = str | os.PathLike
+
+
+def infer_task(y: np.ndarray | pd.Series) -> str:
+    """``"classification"`` for string/bool/categorical or few-valued integer targets, else regression.
+
+    Example:
+        >>> infer_task(np.array([0, 1, 1])), infer_task(np.array([0.5, 1.5]))
+        ('classification', 'regression')
+    """
+    dtype = y.dtype
+    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dtype):
+        return "classification"
+    if not pd.api.types.is_numeric_dtype(dtype):
+        return "classification"
+    if pd.api.types.is_integer_dtype(dtype) and len(pd.unique(np.asarray(y))) <= MAX_CLASSES:
+        return "classification"
+    return "regression"
+
+
+def _encode_target(y: np.ndarray, task: str | None, where: str) -> tuple[np.ndarray, str, list | None]:
+    """Return ``(y, task, classes)`` with classification labels encoded as ``0..K-1``."""
+    if task is None:
+        task = infer_task(y)
+    task = check_option(task, "task", owner=f"loading {where}", options=TASKS)
+    if task == "regression":
+        if not pd.api.types.is_numeric_dtype(y.dtype) or pd.api.types.is_bool_dtype(y.dtype):
+            raise UserError(
+                f"The target of {where} is not numeric (dtype {y.dtype}), so it cannot be regressed; "
+                "pass task='classification' or encode it as numbers."
+            )
+        return np.asarray(y, dtype=np.float64), task, None
+    encoder = LabelEncoder()
+    codes = encoder.fit_transform(np.asarray(y))
+    classes = encoder.classes_.tolist()
+    if len(classes) < 2:
+        raise UserError(
+            f"The target of {where} has a single class ({classes[0]!r}); classification needs at least 2 "
+            "(or pass task='regression')."
+        )
+    return codes.astype(np.int64), task, classes
+
+
+def _missing_column(column: str, columns: Sequence[str], where: str, role: str) -> UserError:
+    listed = ", ".join(repr(str(c)) for c in columns)
+    return UserError(
+        f"The {role} column {column!r} is not in {where}; its columns are {listed}."
+        f"{did_you_mean(column, [str(c) for c in columns])}"
+    )
+
+
+def _check_column(series: pd.Series, where: str, role: str) -> None:
+    missing = int(series.isna().sum())
+    if missing:
+        first = series.index[series.isna().to_numpy()][0]
+        raise UserError(
+            f"The {role} column {series.name!r} of {where} has missing values in {missing} row(s) "
+            f"(first at row {first}); drop or impute them before loading (e.g. DataFrame.dropna())."
+        )
+    if role == "feature" and not (
+        pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype)
+    ):
+        raise UserError(
+            f"The feature column {series.name!r} of {where} is not numeric (dtype {series.dtype}, e.g. "
+            f"{series.iloc[0]!r}); encode it as numbers (e.g. pandas.get_dummies) or leave it out "
+            "with features=[...]."
+        )
+
+
+def from_frame(
+    frame: pd.DataFrame,
+    target: str,
+    *,
+    features: Sequence[str] | None = None,
+    task: str | None = None,
+    name: str = "dataframe",
+    seed: int = 0,
+    val_size: Size = 0.1,
+    test_size: Size = 0.2,
+    scale: bool = True,
+    scale_y: bool = False,
+) -> DataSplits:
+    """Split a DataFrame: ``target`` is the label column, ``features`` (default: all others) the inputs.
+
+    Example:
+        >>> df = pd.DataFrame({"a": range(20), "label": ["x", "y"] * 10})
+        >>> d = from_frame(df, "label", val_size=4, test_size=4)
+        >>> d.classes, d.feature_names
+        (['x', 'y'], ['a'])
+    """
+    where = name
+    columns = [str(c) for c in frame.columns]
+    if target not in frame.columns:
+        raise _missing_column(target, columns, where, "target")
+    if features is None:
+        features = [c for c in frame.columns if c != target]
+    for column in features:
+        if column not in frame.columns:
+            raise _missing_column(column, columns, where, "feature")
+    if not features:
+        raise UserError(f"{where} has no feature columns besides the target {target!r}; add input columns.")
+    _check_column(frame[target], where, "target")
+    for column in features:
+        _check_column(frame[column], where, "feature")
+    y, task, classes = _encode_target(frame[target].to_numpy(), task, f"{where} (column {target!r})")
+    x = frame[list(features)].to_numpy(dtype=np.float64)
+    return split_arrays(
+        x, y, task=task, name=name, seed=seed, val_size=val_size, test_size=test_size,
+        scale=scale, scale_y=scale_y, feature_names=[str(f) for f in features], classes=classes,
+    )
+
+
+def _existing(path: PathLike, kind: str) -> Path:
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise UserError(
+            f"{kind} file not found: {str(path)!r} (looked at {str(path.resolve())!r}); check the path."
+        )
+    return path
+
+
+def load_csv(
+    path: PathLike,
+    target: str,
+    *,
+    features: Sequence[str] | None = None,
+    task: str | None = None,
+    read_options: dict | None = None,
+    seed: int = 0,
+    val_size: Size = 0.1,
+    test_size: Size = 0.2,
+    scale: bool = True,
+    scale_y: bool = False,
+) -> DataSplits:
+    """Load a CSV file with ``pandas.read_csv`` (``read_options`` are passed to it) and split it.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "toy.csv"
+        >>> _ = p.write_text("a,b,label\\n" + "".join(f"{i},{i % 3},{i % 2}\\n" for i in range(20)))
+        >>> load_csv(p, target="label", val_size=4, test_size=4).num_classes
+        2
+    """
+    path = _existing(path, "CSV")
+    frame = pd.read_csv(path, **(read_options or {}))
+    return from_frame(
+        frame, target, features=features, task=task, name=path.name, seed=seed,
+        val_size=val_size, test_size=test_size, scale=scale, scale_y=scale_y,
+    )
+
+
+def load_parquet(
+    path: PathLike,
+    target: str,
+    *,
+    features: Sequence[str] | None = None,
+    task: str | None = None,
+    seed: int = 0,
+    val_size: Size = 0.1,
+    test_size: Size = 0.2,
+    scale: bool = True,
+    scale_y: bool = False,
+) -> DataSplits:
+    """Load a Parquet file (``pandas.read_parquet`` over pyarrow) and split it.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "toy.parquet"
+        >>> pd.DataFrame({"a": range(20), "y": [0.5 * i for i in range(20)]}).to_parquet(p)
+        >>> load_parquet(p, target="y", val_size=4, test_size=4).task
+        'regression'
+    """
+    path = _existing(path, "Parquet")
+    frame = pd.read_parquet(path, columns=None if features is None else [*features, target])
+    return from_frame(
+        frame, target, features=features, task=task, name=path.name, seed=seed,
+        val_size=val_size, test_size=test_size, scale=scale, scale_y=scale_y,
+    )
+
+
+def _from_arrays(
+    x: np.ndarray, y: np.ndarray, *, task: str | None, name: str, feature_names: Sequence[str] | None, **split
+) -> DataSplits:
+    """Checks shared by tensors, ``.npz`` files and Datasets, then the split."""
+    if x.ndim < 2 or y.ndim != 1 or len(x) != len(y):
+        raise UserError(
+            f"{name} must hold inputs of shape (n, ...) and targets of shape (n,); got x {tuple(x.shape)} "
+            f"and y {tuple(y.shape)}."
+        )
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+        raise UserError(f"The inputs of {name} are not numeric (dtype {x.dtype}); encode them as numbers.")
+    for role, a in (("inputs", x), ("targets", y)):
+        if np.issubdtype(a.dtype, np.floating):
+            bad = ~np.isfinite(a.reshape(len(a), -1)).all(axis=1)
+            if bad.any():
+                raise UserError(
+                    f"The {role} of {name} have NaN or infinite values in {int(bad.sum())} row(s) (first at "
+                    f"row {int(np.argmax(bad))}); drop or impute them before loading."
+                )
+    n_features = int(np.prod(x.shape[1:]))
+    if feature_names is not None and len(feature_names) != n_features:
+        raise UserError(
+            f"{name} has {n_features} features but {len(feature_names)} feature_names were given."
+        )
+    y, task, classes = _encode_target(y, task, name)
+    return split_arrays(x, y, task=task, name=name, feature_names=feature_names, classes=classes, **split)
+
+
+def from_tensors(
+    x: torch.Tensor | np.ndarray,
+    y: torch.Tensor | np.ndarray,
+    *,
+    task: str | None = None,
+    name: str = "tensors",
+    feature_names: Sequence[str] | None = None,
+    seed: int = 0,
+    val_size: Size = 0.1,
+    test_size: Size = 0.2,
+    scale: bool = True,
+    scale_y: bool = False,
+) -> DataSplits:
+    """Split in-memory inputs ``x`` of shape ``(n, ...)`` and targets ``y`` of shape ``(n,)``.
+
+    ``input_shape`` is ``x.shape[1:]``; integer ``y`` means classification, floating ``y``
+    regression (unless ``task=`` says otherwise).
+
+    Example:
+        >>> d = from_tensors(torch.randn(30, 1, 4, 4), torch.arange(30) % 3, val_size=6, test_size=6)
+        >>> d.input_shape, d.num_classes
+        ((1, 4, 4), 3)
+    """
+    x = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    y = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+    return _from_arrays(
+        x, y, task=task, name=name, feature_names=feature_names, seed=seed,
+        val_size=val_size, test_size=test_size, scale=scale, scale_y=scale_y,
+    )
+
+
+def from_dataset(
+    dataset: Dataset,
+    *,
+    task: str | None = None,
+    name: str | None = None,
+    seed: int = 0,
+    val_size: Size = 0.1,
+    test_size: Size = 0.2,
+    scale: bool = True,
+    scale_y: bool = False,
+) -> DataSplits:
+    """Materialize a map-style torch ``Dataset`` of ``(x, y)`` pairs and split it.
+
+    Items are stacked with ``torch.utils.data.default_collate``; the data must fit in memory.
+
+    Example:
+        >>> from torch.utils.data import TensorDataset
+        >>> ds = TensorDataset(torch.randn(20, 3), torch.arange(20) % 2)
+        >>> len(from_dataset(ds, val_size=4, test_size=4).train)
+        12
+    """
+    name = name or type(dataset).__name__
+    if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
+        raise UserError(
+            f"{name} is not a map-style Dataset (it needs __len__ and __getitem__); "
+            "collect an iterable dataset into tensors and use from_tensors."
+        )
+    items = [dataset[i] for i in range(len(dataset))]
+    bad = next((it for it in items if not (isinstance(it, tuple | list) and len(it) == 2)), None)
+    if not items or bad is not None:
+        got = "nothing (it is empty)" if not items else f"a {type(bad).__name__}"
+        raise UserError(f"{name} must yield (x, y) pairs; it yields {got}.")
+    x, y = default_collate(items)
+    return from_tensors(
+        torch.as_tensor(x), torch.as_tensor(y), task=task, name=name, seed=seed,
+        val_size=val_size, test_size=test_size, scale=scale, scale_y=scale_y,
+    )
+
+
+def load_npz(
+    path: PathLike,
+    x_key: str = "x",
+    y_key: str = "y",
+    *,
+    task: str | None = None,
+    feature_names: Sequence[str] | None = None,
+    seed: int = 0,
+    val_size: Size = 0.1,
+    test_size: Size = 0.2,
+    scale: bool = True,
+    scale_y: bool = False,
+) -> DataSplits:
+    """Load inputs and targets from a NumPy ``.npz`` archive (no pickles) and split them.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "toy.npz"
+        >>> np.savez(p, x=np.random.rand(20, 3), y=np.arange(20) % 2)
+        >>> load_npz(p, val_size=4, test_size=4).input_shape
+        (3,)
+    """
+    path = _existing(path, "NPZ")
+    with np.load(path, allow_pickle=False) as archive:
+        keys = list(archive.files)
+        for role, key in (("x_key", x_key), ("y_key", y_key)):
+            if key not in keys:
+                raise UserError(
+                    f"{path.name} has no array {key!r} ({role}); its arrays are "
+                    f"{', '.join(repr(k) for k in keys)}.{did_you_mean(key, keys)} Pass {role}=..."
+                )
+        x, y = archive[x_key], archive[y_key]
+    return _from_arrays(
+        x, y, task=task, name=path.name, feature_names=feature_names, seed=seed,
+        val_size=val_size, test_size=test_size, scale=scale, scale_y=scale_y,
+    )
