@@ -1,0 +1,517 @@
+"""Weight penalties added to the loss: L1, L2, elastic net, group lasso.
+
+One convention, Keras's: ``L1(a)`` is ``a·Σ|w|``, ``L2(b)`` is ``b·Σw²`` (not
+``b/2``), summed over the parameters chosen by a :class:`~reglab.selectors.Selector`
+and added to the *mean* data loss. ``ElasticNet`` is ``L1 + L2``; any two penalties
+add into a :class:`Sum`. Every penalty also has ``prox_(param, lr)``, the proximal
+operator of ``lr * penalty`` applied in place, used by :func:`reglab.optim.proximal`
+to produce exact zeros. Conversions from other frameworks' conventions are
+classmethods (``ElasticNet.from_sklearn``, ``L2.from_weight_decay``, ...); see
+``docs/conventions.md``.
+
+References:
+    Tibshirani, "Regression shrinkage and selection via the lasso", JRSS-B 1996.
+    Zou & Hastie, "Regularization and variable selection via the elastic net", JRSS-B 2005.
+    Yuan & Lin, "Model selection and estimation in regression with grouped variables", JRSS-B 2006.
+    Parikh & Boyd, "Proximal algorithms", 2014 (the proximal operators below).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from reglab import conventions as conv
+from reglab._validation import Interval, check_bool, check_scalar, fail
+from reglab.selectors import Selection, Selector
+
+__all__ = ["Penalty", "L1", "L2", "ElasticNet", "GroupLasso", "Sum", "attach", "attached"]
+
+_STRENGTH = Interval(0, math.inf, closed="left")
+_ATTR = "_reglab_penalties"
+
+
+def _selector(selector: Selector | None, owner: str) -> Selector:
+    if selector is None:
+        return Selector()
+    if not isinstance(selector, Selector):
+        raise fail(owner, "selector", "a reglab.Selector or None", selector)
+    return selector
+
+
+class Penalty:
+    """Base class: a penalty over the parameters its selector picks.
+
+    Subclasses implement :meth:`value` (on a list of tensors) and :meth:`prox_`.
+    """
+
+    selector: Selector
+
+    def value(self, params: Sequence[Tensor]) -> Tensor:
+        """The penalty of these tensors (all of them, no selection)."""
+        raise NotImplementedError
+
+    def prox_(self, param: Tensor, lr: float) -> Tensor:
+        """Apply the proximal operator of ``lr * penalty`` to ``param`` in place and return it."""
+        raise NotImplementedError
+
+    def prox_all_(self, params: Sequence[Tensor], lr: float) -> None:
+        """:meth:`prox_` on each tensor (subclasses fuse it with ``torch._foreach_*``)."""
+        for p in params:
+            self.prox_(p, lr)
+
+    def parameters(self, module: nn.Module) -> list[nn.Parameter]:
+        """The parameters of ``module`` this penalty applies to (raises if none)."""
+        return [p for _, p in self.selector.select(module)]
+
+    def __call__(self, module: nn.Module) -> Tensor:
+        return self.value(self.parameters(module))
+
+    def describe(self, module: nn.Module) -> Selection:
+        """What this penalty touches, e.g. ``L2 regularizes 3 tensors, 14,100 parameters: ...``."""
+        return self.selector.describe(module, label=f"{type(self).__name__} regularizes")
+
+    def leaves(self) -> tuple[Penalty, ...]:
+        """The single-kind penalties this one is made of (itself unless it is a :class:`Sum`)."""
+        return (self,)
+
+    def __add__(self, other: Penalty) -> Sum:
+        if not isinstance(other, Penalty):
+            return NotImplemented
+        return Sum((self, other))
+
+    def __radd__(self, other: object) -> Penalty:
+        # sum([p1, p2]) starts from 0.
+        if isinstance(other, int) and other == 0:
+            return self
+        return NotImplemented
+
+
+def _flat(params: Sequence[Tensor]) -> list[Tensor]:
+    if not params:
+        raise fail("Penalty.value", "params", "a non-empty list of tensors", list(params))
+    return list(params)
+
+
+def soft_threshold_(params: Sequence[Tensor], threshold: float) -> None:
+    """``w <- sign(w)·max(|w| - threshold, 0)`` on every tensor, in place (exact zeros).
+
+    Written with ``torch._foreach_*`` because ``torch.nn.functional.softshrink`` is
+    neither in place nor fused over a list of tensors.
+
+    Example:
+        >>> w = torch.tensor([-2.0, 0.5, 3.0])
+        >>> soft_threshold_([w], 1.0)
+        >>> w
+        tensor([-1.,  0.,  2.])
+    """
+    with torch.no_grad():
+        params = list(params)
+        signs = torch._foreach_sign(params)
+        torch._foreach_abs_(params)
+        torch._foreach_sub_(params, threshold)
+        torch._foreach_clamp_min_(params, 0.0)
+        torch._foreach_mul_(params, signs)
+
+
+def _group_soft_threshold_(param: Tensor, threshold: float) -> None:
+    """Shrink each slice ``param[i]`` towards 0 by ``threshold`` in L2 norm (exact zero slices)."""
+    with torch.no_grad():
+        rows = param.view(param.shape[0], -1) if param.ndim else param.view(1, 1)
+        norms = torch.linalg.vector_norm(rows, dim=1, keepdim=True)
+        # max(1 - t/||g||, 0) with ||g|| = 0 giving 0 rather than nan.
+        scale = torch.clamp_min(1 - threshold / norms.clamp_min(torch.finfo(param.dtype).tiny), 0.0)
+        rows.mul_(scale)
+
+
+class L1(Penalty):
+    """Lasso penalty ``strength · Σ|w|`` (Keras ``L1``); its proximal step is soft-thresholding.
+
+    Args:
+        strength: ``l1`` in the Keras formula, ``>= 0``.
+        selector: which parameters (default: weights, not biases or norms).
+
+    Example:
+        >>> from reglab.models import MLP
+        >>> model = MLP(4, 2, hidden=(3,))
+        >>> penalty = L1(1e-4)
+        >>> penalty(model).shape
+        torch.Size([])
+        >>> print(penalty.describe(model.out))
+        L1 regularizes 1 tensor, 6 parameters: weight (skipped: bias)
+    """
+
+    def __init__(self, strength: float, *, selector: Selector | None = None):
+        self.strength = check_scalar(strength, "strength", owner=type(self).__name__, interval=_STRENGTH)
+        self.selector = _selector(selector, type(self).__name__)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.strength!r})"
+
+    def value(self, params: Sequence[Tensor]) -> Tensor:
+        return self.strength * torch.stack(torch._foreach_norm(_flat(params), 1)).sum()
+
+    def prox_(self, param: Tensor, lr: float) -> Tensor:
+        soft_threshold_([param], lr * self.strength)
+        return param
+
+    def prox_all_(self, params: Sequence[Tensor], lr: float) -> None:
+        soft_threshold_(params, lr * self.strength)
+
+    @classmethod
+    def from_sklearn(cls, alpha: float, *, selector: Selector | None = None) -> L1:
+        """scikit-learn ``Lasso(alpha)`` with the loss ``0.5 * MSE``: ``L1(alpha)``.
+
+        Example:
+            >>> L1.from_sklearn(0.5)
+            L1(0.5)
+        """
+        return cls(conv.from_sklearn_lasso(alpha).l1, selector=selector)
+
+    def to_sklearn(self) -> dict[str, float]:
+        """Keyword arguments for scikit-learn's ``Lasso``: ``{"alpha": strength}``."""
+        return conv.to_sklearn_lasso(self.strength, 0.0)
+
+    def to_glmnet(self) -> dict[str, float]:
+        """glmnet ``(lambda_, alpha=1)``."""
+        return conv.to_glmnet(self.strength, 0.0)
+
+    def to_weight_decay(self) -> float:
+        """Always raises: PyTorch's ``weight_decay`` cannot express an L1 penalty."""
+        return conv.to_weight_decay(self.strength, 0.0)
+
+
+class L2(Penalty):
+    """Ridge penalty ``strength · Σw²`` (Keras ``L2``; PyTorch's ``weight_decay=wd`` is ``L2(wd/2)``).
+
+    Its proximal step is the scaling ``w <- w / (1 + 2·lr·strength)``.
+
+    Args:
+        strength: ``l2`` in the Keras formula, ``>= 0``.
+        selector: which parameters (default: weights, not biases or norms).
+
+    Example:
+        >>> layer = nn.Linear(2, 1)
+        >>> with torch.no_grad():
+        ...     _ = layer.weight.copy_(torch.tensor([[3.0, 4.0]]))
+        >>> L2(0.1)(layer)
+        tensor(2.5000, grad_fn=<MulBackward0>)
+    """
+
+    def __init__(self, strength: float, *, selector: Selector | None = None):
+        self.strength = check_scalar(strength, "strength", owner=type(self).__name__, interval=_STRENGTH)
+        self.selector = _selector(selector, type(self).__name__)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.strength!r})"
+
+    def value(self, params: Sequence[Tensor]) -> Tensor:
+        return self.strength * torch.stack(torch._foreach_norm(_flat(params), 2)).square().sum()
+
+    def prox_(self, param: Tensor, lr: float) -> Tensor:
+        with torch.no_grad():
+            return param.div_(1 + 2 * lr * self.strength)
+
+    def prox_all_(self, params: Sequence[Tensor], lr: float) -> None:
+        with torch.no_grad():
+            torch._foreach_div_(list(params), 1 + 2 * lr * self.strength)
+
+    @classmethod
+    def from_weight_decay(cls, weight_decay: float, *, selector: Selector | None = None) -> L2:
+        """The penalty equal to PyTorch's coupled ``weight_decay`` (SGD, Adam): ``L2(wd / 2)``.
+
+        Example:
+            >>> L2.from_weight_decay(1e-4)
+            L2(5e-05)
+        """
+        return cls(conv.from_weight_decay(weight_decay).l2, selector=selector)
+
+    @classmethod
+    def from_ridge(cls, alpha: float, *, n_samples: int, selector: Selector | None = None) -> L2:
+        """scikit-learn ``Ridge(alpha)`` on ``n_samples`` rows, with the loss ``0.5 * MSE``.
+
+        Example:
+            >>> L2.from_ridge(10.0, n_samples=100)
+            L2(0.05)
+        """
+        return cls(conv.from_ridge(alpha, n_samples).l2, selector=selector)
+
+    @classmethod
+    def from_logistic_regression(cls, C: float, *, n_samples: int, selector: Selector | None = None) -> L2:
+        """scikit-learn ``LogisticRegression(C)`` (L2) on ``n_samples`` rows, with the mean log-loss.
+
+        Example:
+            >>> L2.from_logistic_regression(1.0, n_samples=50)
+            L2(0.01)
+        """
+        return cls(conv.from_logistic_regression(C, n_samples).l2, selector=selector)
+
+    @classmethod
+    def from_mlp(cls, alpha: float, *, n_samples: int, selector: Selector | None = None) -> L2:
+        """scikit-learn ``MLPClassifier(alpha)``; ``n_samples`` is the batch size (sgd/adam).
+
+        Example:
+            >>> L2.from_mlp(1e-4, n_samples=200)
+            L2(2.5e-07)
+        """
+        return cls(conv.from_mlp(alpha, n_samples).l2, selector=selector)
+
+    def to_weight_decay(self) -> float:
+        """PyTorch's coupled ``weight_decay``: ``2 · strength``."""
+        return conv.to_weight_decay(0.0, self.strength)
+
+    def to_sklearn(self) -> dict[str, float]:
+        """scikit-learn ``ElasticNet`` keyword arguments (``l1_ratio=0``)."""
+        return conv.to_sklearn_elastic_net(0.0, self.strength)
+
+    def to_glmnet(self) -> dict[str, float]:
+        """glmnet ``(lambda_, alpha=0)``."""
+        return conv.to_glmnet(0.0, self.strength)
+
+    def to_ridge(self, *, n_samples: int) -> dict[str, float]:
+        """scikit-learn ``Ridge`` keyword arguments for ``n_samples`` rows."""
+        return conv.to_ridge(0.0, self.strength, n_samples)
+
+    def to_logistic_regression(self, *, n_samples: int) -> dict[str, float]:
+        """scikit-learn ``LogisticRegression`` keyword arguments for ``n_samples`` rows."""
+        return conv.to_logistic_regression(0.0, self.strength, n_samples)
+
+    def to_mlp(self, *, n_samples: int) -> dict[str, float]:
+        """scikit-learn ``MLPClassifier`` ``alpha`` for batches of ``n_samples``."""
+        return conv.to_mlp(0.0, self.strength, n_samples)
+
+
+class GroupLasso(Penalty):
+    """Group lasso ``strength · Σ_g c_g·‖w_g‖₂`` over units: the slices ``w[i]`` of each weight.
+
+    A unit's group is its incoming weights: a row of a Linear weight ``(out, in)``, an
+    output channel of a Conv weight ``(out, in, *k)``, a row of an Embedding. With
+    ``size_scaled=True``, ``c_g = sqrt(group size)`` as in Yuan & Lin (2006), so that
+    layers with more inputs per unit are not favoured; otherwise ``c_g = 1``. The
+    proximal step shrinks each group's norm by ``lr·strength·c_g`` and zeroes whole
+    units (structured sparsity).
+
+    Example:
+        >>> layer = nn.Linear(2, 2, bias=False)
+        >>> with torch.no_grad():
+        ...     _ = layer.weight.copy_(torch.tensor([[3.0, 4.0], [0.0, 1.0]]))
+        >>> GroupLasso(0.5)(layer)
+        tensor(3., grad_fn=<MulBackward0>)
+    """
+
+    def __init__(self, strength: float, *, size_scaled: bool = False, selector: Selector | None = None):
+        self.strength = check_scalar(strength, "strength", owner="GroupLasso", interval=_STRENGTH)
+        self.size_scaled = check_bool(size_scaled, "size_scaled", owner="GroupLasso")
+        self.selector = _selector(selector, "GroupLasso")
+
+    def __repr__(self) -> str:
+        return f"GroupLasso({self.strength!r}{', size_scaled=True' if self.size_scaled else ''})"
+
+    def _weight(self, param: Tensor) -> float:
+        return math.sqrt(param[0].numel()) if self.size_scaled and param.ndim else 1.0
+
+    def value(self, params: Sequence[Tensor]) -> Tensor:
+        # One reduction per tensor: groups of different tensors have different sizes.
+        terms = [
+            self._weight(p) * torch.linalg.vector_norm(p.reshape(p.shape[0], -1), dim=1).sum()
+            for p in _flat(params)
+        ]
+        return self.strength * torch.stack(terms).sum()
+
+    def prox_(self, param: Tensor, lr: float) -> Tensor:
+        _group_soft_threshold_(param, lr * self.strength * self._weight(param))
+        return param
+
+
+class Sum(Penalty):
+    """The sum of penalties, each over its own selection; built by ``p1 + p2``.
+
+    ``prox_`` is exact for any mix of L1, GroupLasso and L2 on the same tensor: it merges
+    terms of the same kind and applies soft-thresholding, then group soft-thresholding,
+    then the L2 scaling (the proximal operator of the sparse group elastic net factors in
+    that order). Other penalty types are applied after, in order (an approximation).
+
+    Example:
+        >>> p = L1(1e-3) + L2(1e-4)
+        >>> p
+        Sum(L1(0.001), L2(0.0001))
+    """
+
+    def __init__(self, terms: Iterable[Penalty]):
+        flat: list[Penalty] = []
+        for t in terms:
+            if not isinstance(t, Penalty):
+                raise fail("Sum", "terms", "reglab penalties", t)
+            flat += t.leaves()
+        if not flat:
+            raise fail("Sum", "terms", "at least one penalty", [])
+        self.terms = tuple(flat)
+
+    def __repr__(self) -> str:
+        return f"Sum({', '.join(map(repr, self.terms))})"
+
+    def leaves(self) -> tuple[Penalty, ...]:
+        return self.terms
+
+    def __call__(self, module: nn.Module) -> Tensor:
+        return torch.stack([t(module) for t in self.terms]).sum()
+
+    def value(self, params: Sequence[Tensor]) -> Tensor:
+        return torch.stack([t.value(params) for t in self.terms]).sum()
+
+    def describe(self, module: nn.Module) -> Selection:
+        parts = [t.describe(module) for t in self.terms]
+        names = tuple(dict.fromkeys(n for s in parts for n in s.names))
+        numel = {n: k for s in parts for n, k in zip(s.names, s.numels)}
+        label = f"{' + '.join(type(t).__name__ for t in self.terms)} regularizes"
+        return Selection(label, names, tuple(numel[n] for n in names))
+
+    def _merged(self, param: Tensor) -> tuple[float, float, float, list[Penalty]]:
+        l1 = sum(t.strength for t in self.terms if type(t) is L1)
+        l2 = sum(t.strength for t in self.terms if type(t) is L2)
+        group = sum(t.strength * t._weight(param) for t in self.terms if type(t) is GroupLasso)
+        other = [t for t in self.terms if type(t) not in (L1, L2, GroupLasso)]
+        return l1, group, l2, other
+
+    def prox_(self, param: Tensor, lr: float) -> Tensor:
+        l1, group, l2, other = self._merged(param)
+        if l1:
+            soft_threshold_([param], lr * l1)
+        if group:
+            _group_soft_threshold_(param, lr * group)
+        if l2:
+            with torch.no_grad():
+                param.div_(1 + 2 * lr * l2)
+        for t in other:
+            t.prox_(param, lr)
+        return param
+
+
+class ElasticNet(Sum):
+    """Elastic net ``l1·Σ|w| + l2·Σw²`` (Keras ``L1L2``): ``L1(l1) + L2(l2)`` on one selection.
+
+    Args:
+        l1: the L1 strength, ``>= 0``.
+        l2: the L2 strength (of ``Σw²``, not ``Σw²/2``), ``>= 0``.
+        selector: which parameters (default: weights, not biases or norms).
+
+    Example:
+        >>> ElasticNet(l1=1e-3, l2=1e-4)
+        ElasticNet(l1=0.001, l2=0.0001)
+        >>> ElasticNet.from_sklearn(alpha=1.0, l1_ratio=0.5).to_sklearn()
+        {'alpha': 1.0, 'l1_ratio': 0.5}
+    """
+
+    def __init__(self, l1: float = 0.0, l2: float = 0.0, *, selector: Selector | None = None):
+        l1 = check_scalar(l1, "l1", owner="ElasticNet", interval=_STRENGTH)
+        l2 = check_scalar(l2, "l2", owner="ElasticNet", interval=_STRENGTH)
+        selector = _selector(selector, "ElasticNet")
+        self.selector = selector
+        super().__init__((L1(l1, selector=selector), L2(l2, selector=selector)))
+
+    @property
+    def l1(self) -> float:
+        return self.terms[0].strength
+
+    @property
+    def l2(self) -> float:
+        return self.terms[1].strength
+
+    def __repr__(self) -> str:
+        return f"ElasticNet(l1={self.l1!r}, l2={self.l2!r})"
+
+    def __call__(self, module: nn.Module) -> Tensor:
+        # One selection walk for both terms.
+        return self.value(self.parameters(module))
+
+    def describe(self, module: nn.Module) -> Selection:
+        return self.selector.describe(module, label="ElasticNet regularizes")
+
+    @classmethod
+    def from_keras(cls, l1: float = 0.0, l2: float = 0.0, *, selector: Selector | None = None) -> ElasticNet:
+        """Keras ``L1L2(l1, l2)``: the same numbers."""
+        return cls(*conv.from_keras(l1, l2), selector=selector)
+
+    @classmethod
+    def from_sklearn(
+        cls, alpha: float, l1_ratio: float = 0.5, *, selector: Selector | None = None
+    ) -> ElasticNet:
+        """scikit-learn ``ElasticNet(alpha, l1_ratio)`` with the loss ``0.5 * MSE``.
+
+        ``l1 = alpha·l1_ratio``, ``l2 = alpha·(1 - l1_ratio)/2``.
+        """
+        return cls(*conv.from_sklearn_elastic_net(alpha, l1_ratio), selector=selector)
+
+    @classmethod
+    def from_glmnet(
+        cls, lambda_: float, alpha: float = 1.0, *, selector: Selector | None = None
+    ) -> ElasticNet:
+        """glmnet ``(lambda, alpha)``: ``l1 = λ·α``, ``l2 = λ·(1 - α)/2``."""
+        return cls(*conv.from_glmnet(lambda_, alpha), selector=selector)
+
+    @classmethod
+    def from_logistic_regression(
+        cls, C: float, *, n_samples: int, l1_ratio: float = 0.5, selector: Selector | None = None
+    ) -> ElasticNet:
+        """scikit-learn ``LogisticRegression(C, l1_ratio)`` on ``n_samples`` rows, mean log-loss."""
+        return cls(*conv.from_logistic_regression(C, n_samples, l1_ratio), selector=selector)
+
+    def to_keras(self) -> dict[str, float]:
+        """Keras ``L1L2`` keyword arguments."""
+        return {"l1": self.l1, "l2": self.l2}
+
+    def to_sklearn(self) -> dict[str, float]:
+        """scikit-learn ``ElasticNet`` keyword arguments ``{"alpha", "l1_ratio"}``."""
+        return conv.to_sklearn_elastic_net(self.l1, self.l2)
+
+    def to_glmnet(self) -> dict[str, float]:
+        """glmnet ``{"lambda_", "alpha"}``."""
+        return conv.to_glmnet(self.l1, self.l2)
+
+    def to_weight_decay(self) -> float:
+        """PyTorch's coupled ``weight_decay``; raises unless ``l1 == 0``."""
+        return conv.to_weight_decay(self.l1, self.l2)
+
+    def to_logistic_regression(self, *, n_samples: int) -> dict[str, float]:
+        """scikit-learn ``LogisticRegression`` ``{"C", "l1_ratio"}`` for ``n_samples`` rows."""
+        return conv.to_logistic_regression(self.l1, self.l2, n_samples)
+
+
+def attach(layer: nn.Module, penalty: Penalty) -> nn.Module:
+    """Attach ``penalty`` to one layer, like Keras's ``kernel_regularizer``; returns the layer.
+
+    The penalty applies to the layer's parameters picked by its selector (by default
+    the weight, not the bias). :func:`attached` sums every attached penalty of a model.
+    The attachment is a plain attribute, so it survives ``copy.deepcopy``.
+
+    Example:
+        >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+        >>> _ = attach(model[0], L2(0.01))
+        >>> attached(model).item() > 0
+        True
+    """
+    if not isinstance(layer, nn.Module):
+        raise fail("attach", "layer", "a torch.nn.Module", type(layer).__name__)
+    if not isinstance(penalty, Penalty):
+        raise fail("attach", "penalty", "a reglab penalty (L1, L2, ElasticNet, GroupLasso, ...)", penalty)
+    for leaf in penalty.leaves():
+        leaf.selector.select(layer)  # fail now, not at the first training step
+    object.__setattr__(layer, _ATTR, (*getattr(layer, _ATTR, ()), penalty))
+    return layer
+
+
+def attached(model: nn.Module) -> Tensor:
+    """The sum of the penalties attached with :func:`attach` anywhere in ``model`` (0 when none).
+
+    Example:
+        >>> attached(nn.Linear(2, 2))
+        tensor(0.)
+    """
+    terms = [p(sub) for sub in model.modules() for p in getattr(sub, _ATTR, ())]
+    if terms:
+        return torch.stack(terms).sum()
+    first = next(model.parameters(), None)
+    return torch.zeros((), dtype=first.dtype, device=first.device) if first is not None else torch.zeros(())
