@@ -1,0 +1,143 @@
+"""diagnose: table-driven synthetic histories with known verdicts, and the recommendation seeds."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reglab._validation import InvalidParameterError
+from reglab.errors import UserError
+from reglab.report.diagnose import Context, Thresholds, classify, diagnose, measure, recommend
+
+
+def _history(train, val, *, noise=0.01, seed=0, **extra) -> pd.DataFrame:
+    """Curves with multiplicative seeded noise of `noise` (1 % by default)."""
+    rng = np.random.default_rng(seed)
+    train = np.asarray(train, float) * (1 + noise * rng.standard_normal(len(train)))
+    val = np.asarray(val, float) * (1 + noise * rng.standard_normal(len(val)))
+    return pd.DataFrame({"epoch": np.arange(len(train)), "train_loss": train, "val_loss": val, **extra})
+
+
+E = np.arange(60.0)
+CASES = {
+    # Training loss goes to ~0, validation loss bottoms out at epoch 15 then climbs.
+    "overfit": (2.3 * np.exp(-E / 8) + 0.02, 0.6 + 0.0006 * (E - 15) ** 2 + 1.5 * np.exp(-E / 5),
+                "overfit", "val-rising"),
+    # Early-stopped-like: validation flat, training keeps falling, gap large and growing.
+    "overfit-gap": (2.3 * np.exp(-E / 6) + 0.01, 0.8 + 1.5 * np.exp(-E / 5), "overfit", "gap-growing"),
+    # Both losses still falling steadily at the end, gap tiny.
+    "underfit-improving": (2.3 - 0.02 * E, 2.35 - 0.02 * E, "underfit", "still-improving"),
+    # Plateau after a small drop: the model cannot fit the training data.
+    "underfit-stuck": (1.9 + 0.4 * np.exp(-E / 3), 1.95 + 0.4 * np.exp(-E / 3), "underfit",
+                       "little-progress"),
+    # Training loss above validation loss at a plateau: train-time regularization dominates.
+    "overregularized": (0.9 + 1.4 * np.exp(-E / 5), 0.7 + 1.6 * np.exp(-E / 5), "overregularized",
+                        "train-above-val"),
+    # Both errors fall, then both rise.
+    "both-rising": (0.5 + 0.0008 * (E - 20) ** 2, 0.6 + 0.001 * (E - 20) ** 2, "overregularized",
+                    "both-rising"),
+    # Converged, small stable gap, validation loss at its minimum at the end.
+    "fine": (0.3 + 2 * np.exp(-E / 5), 0.36 + 2 * np.exp(-E / 5), "fine", "none"),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_synthetic_histories_are_classified(name, seed):
+    train, val, verdict, rule = CASES[name]
+    d = diagnose(_history(train, val, seed=seed))
+    assert (d.verdict, d.rule) == (verdict, rule), d.to_text()
+
+
+def test_evidence_matches_hand_computation():
+    # 10 epochs -> k = 1: end values are the last epoch's.
+    h = pd.DataFrame({"epoch": range(10), "train_loss": [5, 4, 3, 2, 1.5, 1.2, 1.0, 0.9, 0.8, 0.5],
+                      "val_loss": [5, 4, 3, 2.5, 2.0, 2.2, 2.4, 2.6, 2.8, 3.0]})
+    ev = measure(h)
+    assert ev.best_epoch == 4 and ev.best_val_loss == 2.0
+    assert ev.val_rise == pytest.approx((3.0 - 2.0) / 2.0)
+    assert ev.gap == pytest.approx(2.5) and ev.relative_gap == pytest.approx(1.25)
+    assert ev.gap_mid == pytest.approx(2.2 - 1.2)  # mid-run: epoch index n // 2 = 5
+    assert ev.train_recent_drop == pytest.approx((1.0 - 0.5) / 1.0)  # index 3n // 4 - 1 = 6
+    assert ev.train_progress == pytest.approx(0.5 / 5)
+    assert classify(ev) == ("overfit", "val-rising")
+
+
+def test_thresholds_move_the_decision():
+    # Validation ends 8 % above its minimum: fine by default (10 %), over-fit with rise=0.05.
+    val = [2, 1.5, 1.2, 1.0, 1.0, 1.02, 1.04, 1.06, 1.08, 1.08]
+    train = [2, 1.45, 1.15, 0.97, 0.96, 0.96, 0.96, 0.96, 0.96, 0.96]
+    h = pd.DataFrame({"epoch": range(10), "train_loss": train, "val_loss": val})
+    assert diagnose(h).verdict == "fine"
+    assert diagnose(h, thresholds=Thresholds(rise=0.05)).verdict == "overfit"
+
+
+@pytest.mark.parametrize(
+    ("task", "ctx", "expected"),
+    [
+        ("image", {}, {"dropout": 0.3, "augment": "image"}),
+        ("text", {}, {"weight_decay": 0.01}),
+        ("signal", {}, {"dropout": 0.1, "augment": "signal"}),
+        ("tabular", {"features": 500}, {"l1": 1e-4}),
+        ("tabular", {"features": 10, "samples": 50_000}, {"weight_decay": 1e-3, "dropout": 0.1}),
+        (None, {"samples": 1000}, {"early_stopping": True, "augment": True}),
+        (None, {"params": 1_000_000, "samples": 20_000}, {"weight_decay": 0.01, "dropout": 0.3}),
+        ("image", {"batchnorm": True}, {"dropout": 0.2, "augment": "image"}),
+    ],
+)
+def test_overfit_recommendations_follow_the_seeds(task, ctx, expected):
+    train, val, *_ = CASES["overfit"]
+    d = diagnose(_history(train, val), task=task, **ctx)
+    changes = [r.change for r in d.recommendations]
+    assert expected in changes, changes
+    assert {"early_stopping": True} in changes  # always: restore the best epoch
+    if ctx.get("batchnorm"):
+        assert all(c.get("dropout", 0) <= 0.2 for c in changes)
+        assert {"max_dropout": 0.2} in changes
+
+
+def test_other_verdicts_recommend_the_right_direction():
+    ev_both = measure(_history(*CASES["both-rising"][:2]))
+    both = [r.change for r in recommend("overregularized", "both-rising", ev_both)]
+    assert {"regularization_factor": 0.5} in both and {"lr_factor": 0.5} in both
+    ev_under = measure(_history(*CASES["underfit-improving"][:2]))
+    assert {"epochs_factor": 2} in [r.change for r in recommend("underfit", "still-improving", ev_under)]
+
+
+def test_accuracy_peak_after_loss_minimum_is_noted():
+    # The MNIST-1D pattern: val loss bottoms out near epoch 6 while val accuracy keeps rising.
+    train, val, *_ = CASES["overfit"]
+    acc = 0.5 + 0.4 * (1 - np.exp(-E / 20))
+    d = diagnose(_history(train, val, val_accuracy=acc, train_accuracy=np.minimum(1, acc + 0.2)))
+    assert d.evidence.best_val_accuracy_epoch == 59
+    assert any("monitor val_accuracy" in n for n in d.notes)
+
+
+def test_json_round_trip_is_plain_data():
+    train, val, *_ = CASES["fine"]
+    out = json.loads(json.dumps(diagnose(_history(train, val), task="text").to_dict()))
+    assert out["verdict"] == "fine" and out["label"] == "fine" and out["context"]["task"] == "text"
+    assert out["evidence"]["epochs"] == 60 and out["thresholds"]["rise"] == 0.1
+
+
+def test_too_short_or_diverged_history_is_a_user_error():
+    h = pd.DataFrame({"epoch": range(3), "train_loss": [1, 0.5, 0.4], "val_loss": [1, 0.6, 0.5]})
+    with pytest.raises(UserError, match="3 epoch.*at least 5"):
+        diagnose(h)
+    h = pd.DataFrame({"epoch": range(6), "train_loss": [1, 0.5, np.inf, 1, 1, 1], "val_loss": [1] * 6})
+    with pytest.raises(UserError, match="diverged"):
+        diagnose(h)
+
+
+def test_bad_context_uses_the_validation_format():
+    train, val, *_ = CASES["fine"]
+    with pytest.raises(InvalidParameterError, match=r"The 'task' parameter of diagnose must be one of .*"
+                       r"Got 'imgae' instead\. Did you mean 'image'\?"):
+        diagnose(_history(train, val), task="imgae")
+    with pytest.raises(InvalidParameterError, match=r"'samples' parameter of diagnose must be an int"):
+        Context(samples=0)
+    with pytest.raises(InvalidParameterError, match=r"'rise' parameter of Thresholds"):
+        Thresholds(rise=-1)
