@@ -1,0 +1,95 @@
+"""Progress output: a ``rich`` live bar on a terminal, one plain line per epoch otherwise."""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import IO, Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from reglab._validation import check_option
+from reglab.callbacks.base import Callback
+
+__all__ = ["ProgressBar", "format_metrics"]
+
+_SHOWN = ("train_loss", "train_accuracy", "train_mse", "val_loss", "val_accuracy", "val_mse")
+
+
+def format_metrics(logs: dict[str, Any]) -> str:
+    """``"train_loss 0.1234  val_loss 0.2345"`` for the main metrics present in ``logs``.
+
+    Example:
+        >>> format_metrics({"train_loss": 0.5, "lr": 0.1, "val_accuracy": 0.875})
+        'train_loss 0.5  val_accuracy 0.875'
+    """
+    return "  ".join(
+        f"{k} {v:.4g}" for k in _SHOWN if isinstance(v := logs.get(k), (int, float)) and not math.isnan(v)
+    )
+
+
+class ProgressBar(Callback):
+    """Show training progress; ``Trainer(progress=...)`` adds one automatically.
+
+    Args:
+        mode: ``"auto"`` (rich when ``file`` is a terminal, else plain), ``"rich"`` or ``"plain"``.
+        file: where to write (default ``sys.stdout``).
+
+    Example:
+        >>> import io
+        >>> out = io.StringIO()
+        >>> bar = ProgressBar("plain", file=out)
+        >>> class T: epochs = 3
+        >>> bar.on_fit_start(T()); bar.on_epoch_end(T(), 0, {"train_loss": 0.5, "time": 0.01})
+        >>> out.getvalue()
+        'epoch 1/3  train_loss 0.5  (0.01 s)\\n'
+    """
+
+    def __init__(self, mode: str = "auto", file: IO[str] | None = None):
+        self.mode = check_option(mode, "mode", owner="ProgressBar", options=("auto", "rich", "plain"))
+        self.file = file
+        self._progress: Progress | None = None
+        self._task: Any = None
+        self._epochs = 0
+
+    def _use_rich(self, console: Console) -> bool:
+        return self.mode == "rich" or (self.mode == "auto" and console.is_terminal)
+
+    def on_fit_start(self, trainer: Any) -> None:
+        self._epochs = int(trainer.epochs)
+        file = self.file if self.file is not None else sys.stdout
+        console = Console(file=file, force_terminal=True if self.mode == "rich" else None)
+        if self._use_rich(console):
+            self._progress = Progress(
+                TextColumn("epoch"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.fields[metrics]}"),
+                console=console,
+            )
+            self._task = self._progress.add_task("fit", total=self._epochs, metrics="")
+            self._progress.start()
+        else:
+            self._progress = None
+
+    def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, float]) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=epoch + 1, metrics=format_metrics(logs))
+            return
+        file = self.file if self.file is not None else sys.stdout
+        metrics = format_metrics(logs)
+        print(
+            f"epoch {epoch + 1}/{self._epochs}  {metrics}  ({logs.get('time', 0.0):.2g} s)",
+            file=file,
+            flush=True,
+        )
+
+    def on_fit_end(self, trainer: Any) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+        reason = getattr(trainer, "stop_reason", None)
+        if reason:
+            print(f"stopped: {reason}", file=self.file if self.file is not None else sys.stdout, flush=True)

@@ -1,0 +1,153 @@
+"""Data sources for the trainer, the documented batch order, and the regularization read-outs.
+
+Kept apart from :mod:`reglab.train.trainer` so the population engine can import the
+exact batch order (:func:`epoch_batches`) instead of re-deriving it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, default_collate
+
+from reglab._validation import fail
+
+__all__ = ["Source", "as_source", "epoch_order", "epoch_batches", "regularized_parameters", "weight_stats"]
+
+
+@dataclass
+class Source:
+    """Training or evaluation data in one of three shapes: tensors, a map-style Dataset, a DataLoader."""
+
+    x: torch.Tensor | None = None
+    y: torch.Tensor | None = None
+    dataset: Dataset | None = None
+    loader: DataLoader | None = None
+
+    def __len__(self) -> int:
+        if self.x is not None:
+            return int(self.x.shape[0])
+        if self.dataset is not None:
+            return len(self.dataset)  # type: ignore[arg-type]
+        return len(self.loader.dataset)  # type: ignore[union-attr, arg-type]
+
+    def take(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The examples at ``idx`` as one batch ``(x, y)``."""
+        if self.x is not None:
+            return self.x[idx], self.y[idx]  # type: ignore[index]
+        x, y = default_collate([self.dataset[int(i)] for i in idx])  # type: ignore[index]
+        return x, y
+
+    def first_targets(self) -> torch.Tensor:
+        """Targets of a first batch, to infer the task (integer targets: classification)."""
+        if self.y is not None:
+            return self.y
+        if self.dataset is not None:
+            return self.take(torch.arange(min(len(self), 64)))[1]
+        return next(iter(self.loader))[1]  # type: ignore[arg-type]
+
+
+def as_source(data: Any, *, owner: str = "Trainer", name: str = "train") -> Source:
+    """Accept ``(x, y)`` tensors or arrays, a ``TensorSplit`` (``.x``, ``.y``), a Dataset or a DataLoader."""
+    if isinstance(data, Source):
+        return data
+    if isinstance(data, DataLoader):
+        return Source(loader=data)
+    if hasattr(data, "x") and hasattr(data, "y") and not isinstance(data, Dataset):
+        data = (data.x, data.y)
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        x, y = (torch.as_tensor(v) for v in data)
+        if x.shape[0] != y.shape[0] or x.shape[0] == 0:
+            raise fail(
+                owner,
+                name,
+                "(x, y) with the same non-zero number of rows",
+                f"{tuple(x.shape)}, {tuple(y.shape)}",
+            )
+        return Source(x=x, y=y)
+    if isinstance(data, Dataset) and hasattr(data, "__len__"):
+        return Source(dataset=data)
+    allowed = "(x, y) tensors, a TensorSplit, a DataSplits, a map-style torch Dataset or a DataLoader"
+    raise fail(owner, name, allowed, type(data).__name__)
+
+
+def epoch_order(n: int, generator: torch.Generator) -> torch.Tensor:
+    """One epoch's example order: ``torch.randperm(n, generator=generator)`` (CPU generator)."""
+    return torch.randperm(n, generator=generator)
+
+
+def epoch_batches(
+    source: Source, batch_size: int, generator: torch.Generator | None
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Batches of one epoch: ``perm[k*B:(k+1)*B]`` for ``perm = randperm(n)``, last partial batch kept.
+
+    ``generator=None`` gives the data in stored order (evaluation). A DataLoader keeps its own
+    sampler and batch size.
+    """
+    if source.loader is not None:
+        yield from source.loader
+        return
+    n = len(source)
+    order = epoch_order(n, generator) if generator is not None else torch.arange(n)
+    for start in range(0, n, batch_size):
+        yield source.take(order[start : start + batch_size])
+
+
+def _optional(module: str, name: str) -> Any:
+    """A function from a sibling reglab module, or None while that module is not there yet."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+_NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm)
+
+
+def regularized_parameters(model: nn.Module) -> list[torch.Tensor]:
+    """The parameters a default penalty touches (``reglab.selectors`` default selection).
+
+    Uses ``reglab.selectors.Selector`` when present; otherwise the same documented rule:
+    ``ndim >= 2``, not in a normalization layer, minus ``model.no_weight_decay()`` names.
+    """
+    selector = _optional("reglab.selectors", "Selector")
+    if selector is not None:
+        return [p for _, p in selector().select(model)]
+    skip = set(model.no_weight_decay()) if hasattr(model, "no_weight_decay") else set()
+    norm_params = {id(p) for m in model.modules() if isinstance(m, _NORMS) for p in m.parameters()}
+    return [
+        p for n, p in model.named_parameters() if p.ndim >= 2 and id(p) not in norm_params and n not in skip
+    ]
+
+
+@torch.no_grad()
+def weight_stats(model: nn.Module) -> tuple[float, float]:
+    """``(L2 norm, fraction of exact zeros)`` over :func:`regularized_parameters`."""
+    params = regularized_parameters(model)
+    if not params:
+        return 0.0, 0.0
+    sq = sum(float(p.detach().double().square().sum()) for p in params)
+    zeros = sum(int((p == 0).sum()) for p in params)
+    total = sum(p.numel() for p in params)
+    return sq**0.5, zeros / total
+
+
+def decay_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Optimizer groups: decay on :func:`regularized_parameters`, none on biases / norms.
+
+    Uses ``reglab.optim.param_groups(model, weight_decay=...)`` when present.
+    """
+    groups = _optional("reglab.optim", "param_groups")
+    if groups is not None:
+        return list(groups(model, weight_decay=weight_decay))
+    decayed = {id(p) for p in regularized_parameters(model)}
+    params = [p for p in model.parameters() if p.requires_grad]
+    return [
+        {"params": [p for p in params if id(p) in decayed], "weight_decay": weight_decay},
+        {"params": [p for p in params if id(p) not in decayed], "weight_decay": 0.0},
+    ]

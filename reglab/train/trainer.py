@@ -1,0 +1,585 @@
+"""The training engine: ``Trainer`` (fit / evaluate / predict) and the ``fit`` shortcut."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from reglab._validation import Interval, check_bool, check_int, check_option, check_scalar, fail
+from reglab.callbacks.base import Callback
+from reglab.callbacks.early_stopping import infer_mode
+from reglab.errors import UserError
+from reglab.train.history import History
+from reglab.train.loop import Source, _optional, as_source, decay_groups, epoch_batches, weight_stats
+
+__all__ = ["Trainer", "fit", "TRANSFORM_SEED_OFFSET"]
+
+#: The batch-transform generator of a run with seed ``s`` is seeded with ``s + TRANSFORM_SEED_OFFSET``.
+TRANSFORM_SEED_OFFSET = 0x9E3779B9
+OPTIMIZERS = ("adam", "adamw", "sgd")
+_OWNER = "Trainer"
+
+
+class Trainer:
+    """Train a PyTorch model with reglab's regularizers, callbacks, history and restarts.
+
+    Args:
+        model: any ``nn.Module``; the caller owns its initialization.
+        loss: ``"auto"`` (cross-entropy for integer or soft targets, binary cross-entropy
+            with logits for one output column and integer targets, MSE for float targets),
+            or a callable ``loss(output, target) -> scalar`` (mean over the batch).
+        optimizer: ``"adam"``, ``"adamw"``, ``"sgd"``, or a factory ``lambda params: opt``.
+        lr, momentum, weight_decay: for a named optimizer. Decay goes only to the
+            regularized weights (``reglab.optim.param_groups``): biases and norms get none.
+        decoupled: with ``"adam"``, decoupled (AdamW-style) decay; ``"adamw"`` always is.
+        penalty: ``penalty(model) -> Tensor`` added to the loss (with
+            ``reglab.penalties.attached(model)``); with ``proximal=True`` it is applied by
+            ``reglab.optim.proximal`` after each step instead (exact zeros).
+        constraints: callables ``c(model)`` applied after each optimizer step.
+        clip: ``clip(parameters) -> norm`` called between ``backward`` and ``step``.
+        augment: batch transform ``t(x, y, *, generator) -> (x, y)`` for training batches.
+        scheduler: factory ``lambda optimizer: scheduler``; stepped each epoch (or each
+            batch with ``scheduler_interval="batch"``); ``ReduceLROnPlateau`` gets
+            ``scheduler_monitor``'s value.
+        callbacks: :class:`reglab.callbacks.Callback` objects (checkpoints run last).
+        epochs, batch_size, seed: see "Determinism" below.
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"``; dtype: e.g. ``torch.float64``.
+        restarts: train this many initializations and keep the best by ``monitor`` on
+            the validation data; restart ``r > 0`` re-initializes every sub-module's
+            ``reset_parameters()`` under ``torch.manual_seed(seed + r)`` and uses run seed
+            ``seed + r``; each run is logged in ``History.restarts``.
+        monitor, mode: the History column (and direction) that picks the best epoch and
+            the best restart; default ``"val_loss"`` (``"train_loss"`` without validation).
+        progress: ``"auto"`` (rich live bar on a terminal, one line per epoch otherwise),
+            ``"rich"``, ``"plain"`` or ``"off"``.
+        task: ``"auto"`` (integer targets: classification), ``"classification"``,
+            ``"regression"``.
+
+    Determinism (the population engine reproduces this to 1e-9 in float64):
+        A run with seed ``s`` (restart ``r`` uses ``s + r``) creates, at fit start,
+        ``g = torch.Generator().manual_seed(s)`` (CPU) for the data order. Epoch ``e``
+        (0-based) draws ``perm = torch.randperm(n, generator=g)``, the ``e``-th draw from
+        ``g``; its batches are ``perm[k*B:(k+1)*B]`` for ``k = 0, 1, ...``, the last
+        partial batch kept (``ceil(n / B)`` steps per epoch). Evaluation draws nothing from
+        ``g``. Inside ``torch.random.fork_rng`` (the caller's RNG is untouched),
+        ``torch.manual_seed(s)`` seeds the global RNG, which dropout and other layers
+        draw from; batch transforms get a separate
+        ``torch.Generator(device).manual_seed(s + TRANSFORM_SEED_OFFSET)``. One step:
+        batch to device/dtype -> ``augment`` -> ``model.train()`` forward -> data loss
+        (+ penalty) -> ``zero_grad`` -> ``backward`` -> ``clip`` -> ``step`` (+ prox) ->
+        constraints -> per-batch scheduler -> ``on_batch_end``. A DataLoader keeps its
+        own order (its sampler draws from the seeded global RNG unless given a generator).
+
+    A non-finite training loss stops the run before the bad step; the reason is in
+    ``History.stop_reason``.
+
+    Example:
+        >>> import torch
+        >>> from reglab.models import MLP
+        >>> _ = torch.manual_seed(0)
+        >>> x = torch.randn(64, 4); y = (x[:, 0] > 0).long()
+        >>> trainer = Trainer(MLP(4, 2, hidden=(8,)), lr=0.05, epochs=5, batch_size=16, progress="off")
+        >>> history = trainer.fit((x, y), val=(x, y))
+        >>> len(history), sorted(trainer.evaluate((x, y)))
+        (5, ['accuracy', 'loss'])
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        loss: str | Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = "auto",
+        optimizer: str | Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer] = "adam",
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+        decoupled: bool = False,
+        penalty: Callable[[nn.Module], torch.Tensor] | None = None,
+        proximal: bool = False,
+        constraints: Sequence[Callable[[nn.Module], None]] = (),
+        clip: Callable[[Iterable[nn.Parameter]], float] | None = None,
+        augment: Callable[..., tuple[torch.Tensor, torch.Tensor]] | None = None,
+        scheduler: Callable[[Any], Any] | None = None,
+        scheduler_interval: str = "epoch",
+        scheduler_monitor: str = "val_loss",
+        callbacks: Sequence[Callback] = (),
+        epochs: int = 10,
+        batch_size: int = 32,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype | None = None,
+        restarts: int = 1,
+        monitor: str | None = None,
+        mode: str = "auto",
+        progress: str = "auto",
+        task: str = "auto",
+    ):
+        if not isinstance(model, nn.Module):
+            raise fail(_OWNER, "model", "a torch.nn.Module", type(model).__name__)
+        if not (loss == "auto" or callable(loss)):
+            raise fail(_OWNER, "loss", "'auto' or a callable loss(output, target)", loss)
+        if isinstance(optimizer, str):
+            check_option(optimizer, "optimizer", owner=_OWNER, options=OPTIMIZERS)
+        elif not callable(optimizer):
+            raise fail(
+                _OWNER, "optimizer", f"one of {OPTIMIZERS} or a factory params -> optimizer", optimizer
+            )
+        self.model, self.loss, self.optimizer = model, loss, optimizer
+        self.lr = check_scalar(lr, "lr", owner=_OWNER, interval=Interval(0, None, closed="neither"))
+        self.momentum = check_scalar(
+            momentum, "momentum", owner=_OWNER, interval=Interval(0, 1, closed="left")
+        )
+        self.weight_decay = check_scalar(
+            weight_decay, "weight_decay", owner=_OWNER, interval=Interval(0, None)
+        )
+        self.decoupled = check_bool(decoupled, "decoupled", owner=_OWNER)
+        if self.decoupled and optimizer == "sgd":
+            raise fail(_OWNER, "decoupled", "False with optimizer='sgd' (use 'adam' or 'adamw')", True)
+        if penalty is not None and not callable(penalty):
+            raise fail(_OWNER, "penalty", "None or a callable penalty(model) -> Tensor", penalty)
+        self.penalty = penalty
+        self.proximal = check_bool(proximal, "proximal", owner=_OWNER)
+        if self.proximal and penalty is None:
+            raise fail(_OWNER, "proximal", "False when no penalty is given", True)
+        self.constraints = list(constraints)
+        for c in self.constraints:
+            if not callable(c):
+                raise fail(_OWNER, "constraints", "a list of callables c(model)", c)
+        for name, value in (("clip", clip), ("augment", augment), ("scheduler", scheduler)):
+            if value is not None and not callable(value):
+                raise fail(_OWNER, name, "None or a callable", value)
+        self.clip, self.augment, self.scheduler = clip, augment, scheduler
+        self.scheduler_interval = check_option(
+            scheduler_interval, "scheduler_interval", owner=_OWNER, options=("epoch", "batch")
+        )
+        self.scheduler_monitor = scheduler_monitor
+        self.callbacks = list(callbacks)
+        for cb in self.callbacks:
+            if not isinstance(cb, Callback):
+                raise fail(_OWNER, "callbacks", "a list of reglab.callbacks.Callback", type(cb).__name__)
+        self.epochs = check_int(epochs, "epochs", owner=_OWNER, interval=Interval(0, None))
+        self.batch_size = check_int(batch_size, "batch_size", owner=_OWNER, interval=Interval(1, None))
+        self.seed = check_int(seed, "seed", owner=_OWNER, interval=Interval(0, 2**62))
+        if isinstance(device, str):
+            check_option(device, "device", owner=_OWNER, options=("cpu", "cuda", "auto"))
+            if device == "auto":
+                device = "cuda" if torch.cuda.is_available() else "cpu"
+            if device == "cuda" and not torch.cuda.is_available():
+                raise fail(_OWNER, "device", "'cpu' or 'auto' (no CUDA device is available)", "cuda")
+        self.device = torch.device(device)
+        if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise fail(_OWNER, "dtype", "None or a floating torch.dtype", dtype)
+        self.dtype = dtype
+        self.restarts = check_int(restarts, "restarts", owner=_OWNER, interval=Interval(1, None))
+        self.monitor = monitor
+        self.mode = check_option(mode, "mode", owner=_OWNER, options=("auto", "min", "max"))
+        self.progress = check_option(
+            progress, "progress", owner=_OWNER, options=("auto", "rich", "plain", "off")
+        )
+        self.task = check_option(task, "task", owner=_OWNER, options=("auto", "classification", "regression"))
+        self.should_stop = False
+        self.stop_reason: str | None = None
+        self.history_: History | None = None
+        self.optimizer_: Any = None
+        self.scheduler_: Any = None
+        self.task_: str | None = None
+        self.epoch = 0
+
+    # -- data and loss ---------------------------------------------------------------------------
+    def _resolve_task(self, source: Source, hint: str | None = None) -> str:
+        if self.task != "auto":
+            return self.task
+        if hint in ("classification", "regression"):
+            return hint
+        y = source.first_targets()
+        return "regression" if torch.is_floating_point(y) else "classification"
+
+    def _to_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        dtype = self.dtype or next(self.model.parameters()).dtype
+        x = x.to(self.device, dtype=dtype if torch.is_floating_point(x) else None)
+        y = y.to(self.device, dtype=dtype if torch.is_floating_point(y) else None)
+        return x, y
+
+    def _data_loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if callable(self.loss):
+            return self.loss(out, y)
+        if self.task_ == "regression":
+            return F.mse_loss(out.reshape(y.shape) if out.numel() == y.numel() else out, y)
+        if out.ndim == 2 and out.shape[1] == 1 and y.ndim == 1:
+            return F.binary_cross_entropy_with_logits(out[:, 0], y.to(out.dtype))
+        return F.cross_entropy(out, y)
+
+    def _batch_metrics(self, out: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        """Sums (not means) over the batch, to be divided by the example count."""
+        if self.task_ == "regression":
+            err = out.reshape(y.shape) - y if out.numel() == y.numel() else out - y
+            per = err.reshape(err.shape[0], -1)
+            return {"mse": float(per.square().mean(1).sum()), "mae": float(per.abs().mean(1).sum())}
+        labels = y.argmax(1) if y.ndim == 2 else y  # soft targets (mixup, smoothing): their argmax
+        pred = (out[:, 0] > 0).long() if out.ndim == 2 and out.shape[1] == 1 else out.argmax(1)
+        return {"accuracy": float((pred == labels).sum())}
+
+    def _metric_names(self, has_val: bool) -> list[str]:
+        per = ["loss", "accuracy"] if self.task_ == "classification" else ["loss", "mse", "mae"]
+        names = ["epoch"] + [f"train_{m}" for m in per]
+        names += [f"val_{m}" for m in per] if has_val else []
+        return names + ["penalty", "lr", "weight_norm", "zero_fraction", "time"]
+
+    # -- evaluation ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, data: Any) -> dict[str, float]:
+        """Loss and metrics over ``data`` in eval mode (dropout off, BatchNorm running stats).
+
+        Returns ``{"loss", "accuracy"}`` for classification, ``{"loss", "mse", "mae"}`` for
+        regression; means over examples.
+        """
+        source = as_source(data, owner=_OWNER, name="data")
+        if self.task_ is None:
+            self.task_ = self._resolve_task(source)
+        was_training = self.model.training
+        self.model.eval()
+        totals: dict[str, float] = {}
+        n = 0
+        try:
+            for xb, yb in epoch_batches(source, self.batch_size, None):
+                xb, yb = self._to_device(xb, yb)
+                out = self.model(xb)
+                stats = {"loss": float(self._data_loss(out, yb)) * len(xb), **self._batch_metrics(out, yb)}
+                for k, v in stats.items():
+                    totals[k] = totals.get(k, 0.0) + v
+                n += len(xb)
+        finally:
+            self.model.train(was_training)
+        return {k: v / n for k, v in totals.items()}
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Model outputs (logits for classification) for ``x`` in eval mode, batched."""
+        x = torch.as_tensor(x)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            dtype = self.dtype or next(self.model.parameters()).dtype
+            outs = [
+                self.model(x[i : i + self.batch_size].to(self.device, dtype=dtype))
+                for i in range(0, x.shape[0], self.batch_size)
+            ]
+        finally:
+            self.model.train(was_training)
+        return torch.cat(outs)
+
+    def iter_batches(self, data: Any) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+        """Batches of ``data`` in stored order, on the trainer's device (used by ``update_bn``)."""
+        source = as_source(data, owner=_OWNER, name="data")
+        for xb, yb in epoch_batches(source, self.batch_size, None):
+            yield self._to_device(xb, yb)
+
+    # -- optimizer -------------------------------------------------------------------------------
+    def _build_optimizer(self) -> Any:
+        if callable(self.optimizer):
+            opt = self.optimizer(self.model.parameters())
+        else:
+            groups = decay_groups(self.model, self.weight_decay)
+            if self.optimizer == "adam":
+                opt = torch.optim.Adam(groups, lr=self.lr, decoupled_weight_decay=self.decoupled)
+            elif self.optimizer == "adamw":
+                opt = torch.optim.AdamW(groups, lr=self.lr)
+            else:
+                opt = torch.optim.SGD(groups, lr=self.lr, momentum=self.momentum)
+        if self.proximal:
+            proximal = _optional("reglab.optim", "proximal")
+            if proximal is None:
+                raise UserError("proximal=True needs reglab.optim.proximal, which this install lacks.")
+            opt = proximal(opt, self.penalty, model=self.model)
+        return opt
+
+    def _penalty(self) -> torch.Tensor | None:
+        terms = []
+        if self.penalty is not None and not self.proximal:
+            terms.append(self.penalty(self.model))
+        if self._attached is not None:
+            terms.append(self._attached(self.model))
+        return sum(terms) if terms else None  # type: ignore[return-value]
+
+    # -- checkpoint state ------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resumed run needs; loadable with ``torch.load(weights_only=True)``."""
+        rng: dict[str, Any] = {
+            "data": self._data_gen.get_state(),
+            "transform": self._transform_gen.get_state(),
+            "torch": torch.get_rng_state(),
+        }
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "format": 1,
+            "epoch": self.epoch,
+            "seed": self._run_seed,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer_.state_dict(),
+            "scheduler": None if self.scheduler_ is None else self.scheduler_.state_dict(),
+            "rng": rng,
+            "history": self.history_.to_dict(),  # type: ignore[union-attr]
+            "callbacks": [{"class": type(cb).__name__, "state": cb.state_dict()} for cb in self.callbacks],
+        }
+
+    def _load_state(self, path: str | os.PathLike) -> int:
+        if not os.path.isfile(path):
+            raise UserError(
+                f"resume_from: no checkpoint file at {os.fspath(path)!r}; pass a file ModelCheckpoint wrote."
+            )
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        saved = [c["class"] for c in state["callbacks"]]
+        ours = [type(cb).__name__ for cb in self.callbacks]
+        if saved != ours:
+            raise UserError(
+                f"resume_from: the checkpoint's callbacks {saved} differ from this trainer's {ours}."
+            )
+        self.model.load_state_dict(state["model"])
+        self.optimizer_.load_state_dict(state["optimizer"])
+        if self.scheduler_ is not None and state["scheduler"] is not None:
+            self.scheduler_.load_state_dict(state["scheduler"])
+        self._data_gen.set_state(state["rng"]["data"].cpu())
+        self._transform_gen.set_state(state["rng"]["transform"].cpu())
+        torch.set_rng_state(state["rng"]["torch"].cpu())
+        if "cuda" in state["rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
+        self.history_ = History.from_dict(state["history"])
+        for cb, c in zip(self.callbacks, state["callbacks"]):
+            cb.load_state_dict(c["state"])
+        return int(state["epoch"]) + 1
+
+    # -- fitting ---------------------------------------------------------------------------------
+    def fit(
+        self,
+        train: Any,
+        val: Any = None,
+        *,
+        test: Any = None,
+        resume_from: str | os.PathLike | None = None,
+    ) -> History:
+        """Train; return the :class:`History` (also kept as ``self.history_``).
+
+        Args:
+            train: ``(x, y)``, a ``TensorSplit``, a ``DataSplits`` (its ``.val`` is used
+                when ``val`` is None), a map-style Dataset or a DataLoader.
+            val: validation data (same forms) or None.
+            test: evaluated once at the end into ``History.test``.
+            resume_from: a checkpoint written by :class:`reglab.callbacks.ModelCheckpoint`;
+                training continues at the epoch after it, up to ``epochs``.
+        """
+        hint = getattr(train, "task", None)
+        if hasattr(train, "train") and hasattr(train, "val"):
+            val = train.val if val is None else val
+            train = train.train
+        train_src = as_source(train, owner=_OWNER, name="train")
+        val_src = None if val is None else as_source(val, owner=_OWNER, name="val")
+        test_src = None if test is None else as_source(test, owner=_OWNER, name="test")
+        if resume_from is not None and self.restarts > 1:
+            raise fail(_OWNER, "restarts", "1 when resume_from is given", self.restarts)
+        self.train_source_ = train_src
+        self.model.to(self.device, dtype=self.dtype)
+        self.task_ = self._resolve_task(train_src, hint)
+        self.metric_names = self._metric_names(val_src is not None)
+        monitor = self.monitor or ("val_loss" if val_src is not None else "train_loss")
+        check_option(monitor, "monitor", owner=_OWNER, options=self.metric_names)
+        direction = infer_mode(monitor, owner=_OWNER) if self.mode == "auto" else self.mode
+        self._attached = _optional("reglab.penalties", "attached")
+
+        if self.restarts > 1 and not monitor.startswith(("train_", "val_")):
+            raise fail(_OWNER, "monitor", "a train_* or val_* metric when restarts > 1", monitor)
+        runs: list[dict[str, Any]] = []
+        best_i, best_state, best_history = -1, None, None
+        for r in range(self.restarts):
+            if r > 0:
+                self._reinitialize(self.seed + r)
+            history = self._fit_once(self.seed + r, train_src, val_src, resume_from, monitor)
+            if self.restarts == 1:
+                break
+            metric = monitor.split("_", 1)[1]
+            score = self.evaluate(val_src if monitor.startswith("val_") else train_src)[metric]
+            runs.append(
+                {
+                    "restart": r,
+                    "seed": self.seed + r,
+                    "score": score,
+                    "epochs": len(history),
+                    "best_epoch": history.best_epoch,
+                    "stop_reason": history.stop_reason,
+                }
+            )
+            if best_i < 0 or _better(score, runs[best_i]["score"], direction):
+                best_i, best_history = r, history
+                best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        if best_state is not None:
+            self.model.load_state_dict(best_state)
+            history = best_history
+            history.restarts = [dict(run, chosen=run["restart"] == best_i) for run in runs]
+        if test_src is not None:
+            history.test = self.evaluate(test_src)
+        self.history_ = history
+        return history
+
+    def _reinitialize(self, seed: int) -> None:
+        # reset_parameters() draws from the global RNG; fork it so only this seed matters.
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            for module in self.model.modules():
+                if hasattr(module, "reset_parameters"):
+                    module.reset_parameters()
+
+    def _fit_once(
+        self, seed: int, train: Source, val: Source | None, resume_from: Any, monitor: str
+    ) -> History:
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            self._run_seed = seed
+            self._data_gen = torch.Generator().manual_seed(seed)
+            self._transform_gen = torch.Generator(self.device).manual_seed(seed + TRANSFORM_SEED_OFFSET)
+            self.optimizer_ = self._build_optimizer()
+            self.scheduler_ = None if self.scheduler is None else self.scheduler(self.optimizer_)
+            self.history_ = History(monitor=monitor)
+            self.should_stop, self.stop_reason = False, None
+            callbacks = self._ordered_callbacks()
+            for cb in callbacks:
+                cb.on_fit_start(self)
+            start = 0 if resume_from is None else self._load_state(resume_from)
+            try:
+                for epoch in range(start, self.epochs):
+                    self.epoch = epoch
+                    if not self._run_epoch(epoch, train, val, callbacks):
+                        break
+                    if self.should_stop:
+                        break
+            finally:
+                for cb in callbacks:
+                    cb.on_fit_end(self)
+        history = self.history_
+        history.stop_reason = self.stop_reason
+        if any(isinstance(r.get(monitor), float) and math.isfinite(r[monitor]) for r in history.rows):
+            history.best_epoch = history.best(monitor, self.mode)["epoch"]
+        return history
+
+    def _ordered_callbacks(self) -> list[Callback]:
+        from reglab.callbacks.checkpoint import ModelCheckpoint
+        from reglab.callbacks.progress import ProgressBar
+
+        extra: list[Callback] = []
+        if self.progress != "off" and not any(isinstance(c, ProgressBar) for c in self.callbacks):
+            extra.append(ProgressBar(mode=self.progress))
+        # Checkpoints run after every other callback so they capture end-of-epoch state.
+        rest = [c for c in self.callbacks if not isinstance(c, ModelCheckpoint)]
+        return rest + extra + [c for c in self.callbacks if isinstance(c, ModelCheckpoint)]
+
+    def _current_lr(self) -> float:
+        return float(self.optimizer_.param_groups[0]["lr"])
+
+    def _run_epoch(self, epoch: int, train: Source, val: Source | None, callbacks: list[Callback]) -> bool:
+        """One epoch; returns False if it was cut short by a non-finite loss."""
+        t0 = time.perf_counter()
+        for cb in callbacks:
+            cb.on_epoch_start(self, epoch)
+        lr = self._current_lr()
+        self.model.train()
+        totals: dict[str, float] = {}
+        n, pen_sum, steps = 0, 0.0, 0
+        generator = self._data_gen if train.loader is None else None
+        for b, (xb, yb) in enumerate(epoch_batches(train, self.batch_size, generator)):
+            xb, yb = self._to_device(xb, yb)
+            if self.augment is not None:
+                xb, yb = self.augment(xb, yb, generator=self._transform_gen)
+            out = self.model(xb)
+            data_loss = self._data_loss(out, yb)
+            pen = self._penalty()
+            value = float(data_loss.detach())
+            pen_value = 0.0 if pen is None else float(pen.detach())
+            if not (math.isfinite(value) and math.isfinite(pen_value)):
+                self.stop_reason = (
+                    f"non-finite training loss ({value + pen_value}) at epoch {epoch}, batch {b}"
+                )
+                self.should_stop = True
+                self.history_.append(
+                    {
+                        "epoch": epoch,
+                        "train_loss": value + pen_value,
+                        "lr": lr,
+                        "time": time.perf_counter() - t0,
+                    }
+                )
+                return False
+            self.optimizer_.zero_grad(set_to_none=True)
+            (data_loss if pen is None else data_loss + pen).backward()
+            if self.clip is not None:
+                self.clip(self.model.parameters())
+            self.optimizer_.step()
+            for constraint in self.constraints:
+                with torch.no_grad():
+                    constraint(self.model)
+            if self.scheduler_ is not None and self.scheduler_interval == "batch":
+                self.scheduler_.step()
+            with torch.no_grad():
+                stats = {"loss": value * len(xb), **self._batch_metrics(out.detach(), yb)}
+            for k, v in stats.items():
+                totals[k] = totals.get(k, 0.0) + v
+            n += len(xb)
+            pen_sum += pen_value
+            steps += 1
+            for cb in callbacks:
+                cb.on_batch_end(self, b, {"loss": value, "size": len(xb)})
+        row: dict[str, Any] = {"epoch": epoch}
+        row.update({f"train_{k}": v / n for k, v in totals.items()})
+        if val is not None:
+            row.update({f"val_{k}": v for k, v in self.evaluate(val).items()})
+        norm, zeros = weight_stats(self.model)
+        row.update(
+            {"penalty": pen_sum / max(steps, 1), "lr": lr, "weight_norm": norm, "zero_fraction": zeros}
+        )
+        if self.scheduler_ is not None and self.scheduler_interval == "epoch":
+            if isinstance(self.scheduler_, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                check_option(self.scheduler_monitor, "scheduler_monitor", owner=_OWNER, options=list(row))
+                self.scheduler_.step(row[self.scheduler_monitor])
+            else:
+                self.scheduler_.step()
+        row["time"] = time.perf_counter() - t0
+        self.history_.append(row)
+        for cb in callbacks:
+            cb.on_epoch_end(self, epoch, dict(row))
+        return True
+
+
+_FIT_KEYS = ("test", "resume_from")
+
+
+def fit(model: nn.Module, train: Any, val: Any = None, **kwargs: Any) -> History:
+    """Train ``model`` and return its :class:`History`: ``Trainer(model, **kw).fit(train, val)``.
+
+    ``test=`` and ``resume_from=`` go to :meth:`Trainer.fit`; every other keyword to
+    :class:`Trainer`.
+
+    Example:
+        >>> import torch
+        >>> from reglab.models import MLP
+        >>> _ = torch.manual_seed(0)
+        >>> x = torch.randn(50, 3); y = x @ torch.tensor([1.0, -2.0, 0.5])
+        >>> h = fit(MLP(3, 1, hidden=()), (x, y), epochs=3, lr=0.1, progress="off")
+        >>> h.columns[:4]
+        ['epoch', 'train_loss', 'train_mse', 'train_mae']
+    """
+    fit_kw = {k: kwargs.pop(k) for k in _FIT_KEYS if k in kwargs}
+    return Trainer(model, **kwargs).fit(train, val, **fit_kw)
+
+
+def _better(score: float, reference: float, direction: str) -> bool:
+    if not math.isfinite(score):
+        return False
+    if not math.isfinite(reference):
+        return True
+    return score < reference if direction == "min" else score > reference
