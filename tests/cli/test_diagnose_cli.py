@@ -1,0 +1,71 @@
+"""`reglab diagnose` through the real CLI frame: output, --json, exit code 2 with one line on bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import reglab.cli as cli
+
+E = np.arange(40.0)
+
+
+@pytest.fixture(autouse=True)
+def _only_diagnose(monkeypatch):
+    # Other subcommands are built by other engineers: test this one through the frame alone.
+    monkeypatch.setattr(cli, "COMMANDS", ("diagnose",))
+
+
+@pytest.fixture
+def overfit_csv(tmp_path):
+    p = tmp_path / "history.csv"
+    train = 2.3 * np.exp(-E / 6) + 0.02
+    val = 0.6 + 0.001 * (E - 10) ** 2 + 1.5 * np.exp(-E / 4)
+    lines = ["epoch,train_loss,val_loss"] + [f"{int(e)},{t},{v}" for e, t, v in zip(E, train, val)]
+    p.write_text("\n".join(lines) + "\n")
+    return p
+
+
+def test_text_output_names_verdict_evidence_and_seeded_advice(overfit_csv, capsys):
+    assert cli.main(["diagnose", str(overfit_csv), "--task", "image"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Diagnosis: over-fitting (rule: val-rising)")
+    assert "lowest validation loss" in out and "generalization gap" in out
+    assert "dropout 0.3 and image augmentation" in out
+
+
+def test_json_output(overfit_csv, capsys):
+    assert cli.main(["diagnose", str(overfit_csv), "--task", "text", "--samples", "1000", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["verdict"] == "overfit"
+    changes = [r["change"] for r in data["recommendations"]]
+    assert {"weight_decay": 0.01} in changes and {"early_stopping": True, "augment": "text"} in changes
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["diagnose", "nope.csv"], "history file not found: nope.csv; pass a CSV or JSON file"),
+        (["diagnose", "{path}", "--samples", "-3"], "The 'samples' parameter of diagnose must be an int"),
+        (["diagnose", "{path}", "--verify"], "--verify is not available yet"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line(overfit_csv, capsys, argv, message):
+    argv = [a.format(path=overfit_csv) for a in argv]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("reglab diagnose: error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_malformed_file_from_a_subprocess_has_no_traceback(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("epoch,loss\n0,1.0\n")
+    code = "import sys, reglab.cli as c; c.COMMANDS = ('diagnose',); sys.exit(c.main(sys.argv[1:]))"
+    proc = subprocess.run([sys.executable, "-c", code, "diagnose", str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "lacks the column(s) val_loss" in proc.stderr and "Traceback" not in proc.stderr
