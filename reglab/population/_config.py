@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from reglab._validation import InvalidParameterError, Interval, check_int, check_scalar, did_you_mean, fail
+from reglab._validation import Interval, InvalidParameterError, check_int, check_scalar, did_you_mean, fail
 
 __all__ = ["MemberConfig", "parse_configs"]
 

@@ -143,8 +143,8 @@ def max_norm_(weight: torch.Tensor, c: torch.Tensor, eps: float = 1e-7) -> None:
         tensor([[0.6000, 0.8000],
                 [3.0000, 4.0000]])
     """
-    dims = tuple(range(2, weight.ndim))
-    norms = weight.pow(2).sum(dim=dims, keepdim=True).sqrt()
+    norms = torch.linalg.vector_norm(weight, dim=tuple(range(2, weight.ndim)), keepdim=True)
     cap = c.reshape(-1, *([1] * (weight.ndim - 1)))
-    scale = torch.where(torch.isinf(cap), torch.ones_like(norms), norms.clamp(0, cap) / (eps + norms))
+    # Same expression as reglab.constraints.MaxNorm, with a per-row cap.
+    scale = torch.where(torch.isinf(cap), torch.ones_like(norms), torch.minimum(norms, cap) / (eps + norms))
     weight.mul_(scale)

@@ -61,8 +61,10 @@ def _split(data: Any, name: str) -> tuple[torch.Tensor, torch.Tensor]:
     if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor) or len(x) != len(y) or len(x) == 0:
         raise fail(_OWNER, name, "a TensorSplit or an (x, y) pair of tensors of equal, non-zero length", data)
     if y.is_floating_point():
-        raise UserError(f"Population.fit: {name} has float targets; the population engine trains classifiers "
-                        "only (int64 class labels). Train regression models with reglab.Trainer.")
+        raise UserError(
+            f"Population.fit: {name} has float targets; the population engine trains classifiers "
+            "only (int64 class labels). Train regression models with reglab.Trainer."
+        )
     return x, y
 
 
@@ -93,12 +95,14 @@ class Population:
     Attributes:
         histories_: One ``reglab.History`` per member after :meth:`fit`.
         member_steps_: Member-steps computed so far (K_active summed over optimizer steps).
+        epoch_member_steps_: Member-steps computed in each epoch: falls as members stop.
 
     Example:
         >>> import torch
         >>> from reglab.models import MLP
         >>> x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
-        >>> pop = Population(MLP(8, 3, hidden=(16,)), [{"lr": 1e-2, "seed": s, "l2": 1e-3 * s} for s in range(4)])
+        >>> configs = [{"lr": 1e-2, "seed": s, "l2": 1e-3 * s} for s in range(4)]
+        >>> pop = Population(MLP(8, 3, hidden=(16,)), configs)
         >>> histories = pop.fit((x, y), (x, y), epochs=2, batch_size=16)
         >>> len(histories), pop.status, type(pop.member(0)).__name__
         (4, ['active', 'active', 'active', 'active'], 'MLP')
@@ -125,9 +129,16 @@ class Population:
         self.arch = arch
         self.configs = parse_configs(configs)
         self.optimizer = check_option(optimizer, "optimizer", owner=_OWNER, options=("adam", "sgd"))
-        self.betas, self.eps, self.momentum, self.nesterov = tuple(betas), float(eps), float(momentum), bool(nesterov)
+        self.betas, self.eps, self.momentum, self.nesterov = (
+            tuple(betas),
+            float(eps),
+            float(momentum),
+            bool(nesterov),
+        )
         self.seed = check_int(seed, "seed", owner=_OWNER, interval=Interval(0, None))
-        self.data_order = check_option(data_order, "data_order", owner=_OWNER, options=("shared", "per_member"))
+        self.data_order = check_option(
+            data_order, "data_order", owner=_OWNER, options=("shared", "per_member")
+        )
         self.dropout_masks = check_option(
             dropout_masks, "dropout_masks", owner=_OWNER, options=("independent", "common")
         )
@@ -148,6 +159,7 @@ class Population:
         self._status = ["active"] * len(self.configs)
         self.histories_: list[History] = [History() for _ in self.configs]
         self.member_steps_ = 0
+        self.epoch_member_steps_: list[int] = []
 
     # ------------------------------------------------------------------ public
     @property
@@ -208,10 +220,14 @@ class Population:
         epochs = check_int(epochs, "epochs", owner="Population.fit", interval=Interval(1, None))
         batch_size = check_int(batch_size, "batch_size", owner="Population.fit", interval=Interval(1, None))
         if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
-            raise fail("Population.fit", "early_stopping", "a reglab.callbacks.EarlyStopping or None", early_stopping)
+            raise fail(
+                "Population.fit", "early_stopping", "a reglab.callbacks.EarlyStopping or None", early_stopping
+            )
         if not self._rows or self.member_steps_:
-            raise UserError("Population.fit: this population was already fitted; build a new Population "
-                            "(configs are kept in .configs) to train again.")
+            raise UserError(
+                "Population.fit: this population was already fitted; build a new Population "
+                "(configs are kept in .configs) to train again."
+            )
         x, y = _split(train, "train")
         x = x.to(self.device, self.dtype).flatten(1)
         y = y.to(self.device)
@@ -229,13 +245,18 @@ class Population:
             if not self._rows:
                 break
             start = time.perf_counter()
-            sums = torch.zeros(len(self), 3, dtype=torch.float64, device=self.device)  # loss, correct, count
+            # Per member: summed loss, correct, examples, penalty, steps.
+            sums = torch.zeros(len(self), 5, dtype=torch.float64, device=self.device)
+            steps_before = self.member_steps_
             perm = self._permutations(order_gens, n)
             for s in range(0, n, batch_size):
-                self._step(x, y, perm[..., s : s + batch_size], sums, epoch)
+                self._step(x, y, perm[..., s : s + batch_size], sums, epoch, start)
                 if not self._rows:
                     break
-            self._end_epoch(epoch, sums, val_xy, stoppers, best_theta, best_buffers, time.perf_counter() - start)
+            self.epoch_member_steps_.append(self.member_steps_ - steps_before)
+            self._end_epoch(
+                epoch, sums, val_xy, stoppers, best_theta, best_buffers, time.perf_counter() - start
+            )
         self._finish(stoppers, best_theta, best_buffers)
         return self.histories_
 
@@ -244,9 +265,18 @@ class Population:
         if rule is None:
             return None
         if rule.monitor.startswith("val_") and not has_val:
-            raise fail("Population.fit", "val", f"validation data when early stopping monitors {rule.monitor!r}", None)
-        check_option(rule.monitor, "monitor", owner="EarlyStopping",
-                     options=("val_loss", "val_accuracy", "train_loss", "train_accuracy"))
+            raise fail(
+                "Population.fit",
+                "val",
+                f"validation data when early stopping monitors {rule.monitor!r}",
+                None,
+            )
+        check_option(
+            rule.monitor,
+            "monitor",
+            owner="EarlyStopping",
+            options=("val_loss", "val_accuracy", "train_loss", "train_accuracy"),
+        )
         stoppers = [copy.deepcopy(rule) for _ in self.configs]
         for s in stoppers:
             s.reset()
@@ -256,10 +286,15 @@ class Population:
         net, cfgs = self._net, self.configs
         kw = dict(dtype=self.dtype, device=self.device)
         active = [cfgs[k] for k in self._rows]
-        self._hyper = {key: column(active, key, **kw) for key in
-                       ("lr", "l1", "l2", "prox_l1", "prox_l2", "max_norm", "noise", "label_smoothing")}
-        opt_hyper = {"lr": self._hyper["lr"], "weight_decay": column(active, "weight_decay", **kw),
-                     "decoupled_decay": column(active, "decoupled_decay", **kw)}
+        self._hyper = {
+            key: column(active, key, **kw)
+            for key in ("lr", "l1", "l2", "prox_l1", "prox_l2", "max_norm", "noise", "label_smoothing")
+        }
+        opt_hyper = {
+            "lr": self._hyper["lr"],
+            "weight_decay": column(active, "weight_decay", **kw),
+            "decoupled_decay": column(active, "decoupled_decay", **kw),
+        }
         if self.optimizer == "adam":
             self._opt = StackedAdam(opt_hyper, net.weight_size, betas=self.betas, eps=self.eps)
         else:
@@ -267,7 +302,9 @@ class Population:
         gen = torch.Generator(device=self.device)
         gen.manual_seed(self.seed + 1)  # the data order uses `seed` itself, as the Trainer
         self._gen = gen
-        self._drop = _Dropout(column(active, "dropout", **kw), common=self.dropout_masks == "common", generator=gen)
+        self._drop = _Dropout(
+            column(active, "dropout", **kw), common=self.dropout_masks == "common", generator=gen
+        )
 
     def _order_generators(self) -> list[torch.Generator]:
         seeds = [self.seed] if self.data_order == "shared" else [c.seed for c in self.configs]
@@ -280,41 +317,52 @@ class Population:
         perms = torch.stack([torch.randperm(n, generator=g) for g in gens])
         return perms[self._rows].to(self.device)
 
-    def _losses(self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _losses(
+        self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-member mean cross-entropy (with label smoothing) and correct counts of one batch."""
         xb, yb = x[idx], y[idx]  # (B, F) shared or (K, B, F) per member
         noise = self._hyper["noise"]
         if bool((noise > 0).any()):
-            eps = torch.randn((len(self._rows), *xb.shape[-2:]), generator=self._gen, dtype=xb.dtype, device=xb.device)
+            eps = torch.randn(
+                (len(self._rows), *xb.shape[-2:]), generator=self._gen, dtype=xb.dtype, device=xb.device
+            )
             xb = xb + noise.unsqueeze(-1) * eps
         logits = self._net.forward(xb, train=True, drop=self._drop)
         return _cross_entropy(logits, yb, self._hyper["label_smoothing"]), _correct(logits, yb)
 
-    def _step(self, x, y, idx, sums, epoch) -> None:
+    def _step(self, x, y, idx, sums, epoch, start) -> None:
         while True:
             loss, correct = self._losses(x, y, idx)
             bad = ~torch.isfinite(loss.detach())
             if not bool(bad.any()):
                 break
-            # A member whose loss is NaN/inf is frozen at its last (finite) weights and dropped;
-            # the batch is recomputed for the others, whose gradients it never touched.
+            # As the Trainer: a member whose loss is NaN/inf stops before the bad step, keeping its
+            # last (finite) weights; it leaves the stack and the batch is recomputed for the others.
+            lrs = self._hyper["lr"][:, 0].tolist()
             for row in bad.nonzero().flatten().tolist():
-                k = self._rows[row]
+                k, value = self._rows[row], loss[row].item()
                 self._status[k] = "diverged"
-                self.histories_[k].stop_reason = f"diverged: train loss is {loss[row].item()} in epoch {epoch}"
-            self._drop_rows(bad.nonzero().flatten(), epoch)
+                self.histories_[k].stop_reason = f"non-finite training loss ({value}) at epoch {epoch}"
+                self.histories_[k].append(
+                    {"epoch": epoch, "train_loss": value, "lr": lrs[row], "time": time.perf_counter() - start}
+                )
+            self._drop_rows(bad.nonzero().flatten())
             if not self._rows:
                 return
             if idx.ndim == 2:
                 idx = idx[~bad]
-        net = self._net
+        net, h = self._net, self._hyper
         net.grad.zero_()
         loss.sum().backward()  # members are independent: each row's gradient is its own loss's
         with torch.no_grad():
-            h, w, g = self._hyper, net.weights(), net.grad[:, : net.weight_size]
+            w, g = net.weights(), net.grad[:, : net.weight_size]
+            penalty = torch.zeros_like(loss)
             if bool((h["l1"] != 0).any()):
+                penalty += h["l1"][:, 0] * w.abs().sum(1)
                 g.addcmul_(torch.sign(w), h["l1"])
             if bool((h["l2"] != 0).any()):
+                penalty += h["l2"][:, 0] * w.pow(2).sum(1)
                 g.addcmul_(w, 2 * h["l2"])
             self._opt.step(net.theta, net.grad)
             if bool((h["prox_l1"] != 0).any() or (h["prox_l2"] != 0).any()):
@@ -323,16 +371,19 @@ class Population:
                 for weight in net.weight_views():
                     max_norm_(weight, h["max_norm"])
             rows = torch.tensor(self._rows, device=self.device)
-            batch = torch.stack([loss.detach().double() * idx.shape[-1], correct.double(),
-                                 torch.full_like(correct, idx.shape[-1], dtype=torch.float64)], 1)
+            size = torch.full_like(loss, idx.shape[-1], dtype=torch.float64)
+            batch = torch.stack(
+                [loss.double() * size, correct.double(), size, penalty.double(), size / size], 1
+            )
             sums.index_add_(0, rows, batch)
         self.member_steps_ += len(self._rows)
 
-    def _drop_rows(self, rows: torch.Tensor, epoch: int, best_theta=None, best_buffers=None, restore=None) -> None:
-        """Store the leaving members' weights and compact the stack (optimizer state and hyperparameters too)."""
+    def _drop_rows(self, rows: torch.Tensor, best_theta=None, best_buffers=None, restore=None) -> None:
+        """Store the leaving members' weights; compact the stack, optimizer state and hyperparameters."""
         drop = set(rows.tolist())
-        keep = torch.tensor([i for i in range(len(self._rows)) if i not in drop], dtype=torch.long,
-                            device=self.device)
+        keep = torch.tensor(
+            [i for i in range(len(self._rows)) if i not in drop], dtype=torch.long, device=self.device
+        )
         with torch.no_grad():
             for row in sorted(drop):
                 k = self._rows[row]
@@ -361,21 +412,23 @@ class Population:
     def _end_epoch(self, epoch, sums, val_xy, stoppers, best_theta, best_buffers, seconds) -> None:
         net, rows = self._net, list(self._rows)
         with torch.no_grad():
-            w = net.weights()
-            stats = torch.stack([
-                w.pow(2).sum(1).sqrt(), (w == 0).double().mean(1).to(w.dtype),
-                self._hyper["l1"][:, 0] * w.abs().sum(1) + self._hyper["l2"][:, 0] * w.pow(2).sum(1),
-            ], 1).tolist()
+            w = net.weights().double()
+            stats = torch.stack([w.square().sum(1).sqrt(), (w == 0).double().mean(1)], 1).tolist()
             val = self._evaluate(net, *val_xy, 1024) if val_xy is not None else None
         lrs = self._hyper["lr"][:, 0].tolist()
         leaving, restore = [], []
         for row, k in enumerate(rows):
-            loss, correct, count = sums[k].tolist()
+            loss, correct, count, penalty, steps = sums[k].tolist()
             record = {"epoch": epoch, "train_loss": loss / count, "train_accuracy": correct / count}
             if val is not None:
                 record.update(val_loss=float(val[0][row]), val_accuracy=float(val[1][row]))
-            record.update(penalty=stats[row][2], lr=lrs[row], weight_norm=stats[row][0],
-                          zero_fraction=stats[row][1], time=seconds)
+            record.update(
+                penalty=penalty / max(steps, 1),
+                lr=lrs[row],
+                weight_norm=stats[row][0],
+                zero_fraction=stats[row][1],
+                time=seconds,
+            )
             self.histories_[k].append(record)
             if stoppers is None:
                 continue
@@ -395,15 +448,19 @@ class Population:
             flags = [False] * len(rows)
             for row, r in zip(leaving, restore):
                 flags[row] = r
-            self._drop_rows(torch.tensor(leaving), epoch, best_theta, best_buffers, flags)
+            self._drop_rows(torch.tensor(leaving), best_theta, best_buffers, flags)
 
     def _finish(self, stoppers, best_theta, best_buffers) -> None:
         restore = [False] * len(self._rows)
         if stoppers is not None:
-            restore = [stoppers[k].restore_best_weights and stoppers[k].restore_without_stop
-                       and stoppers[k].best is not None for k in self._rows]
+            restore = [
+                stoppers[k].restore_best_weights
+                and stoppers[k].restore_without_stop
+                and stoppers[k].best is not None
+                for k in self._rows
+            ]
         if self._rows:
-            self._drop_rows(torch.arange(len(self._rows)), -1, best_theta, best_buffers, restore)
+            self._drop_rows(torch.arange(len(self._rows)), best_theta, best_buffers, restore)
         for k, h in enumerate(self.histories_):
             if stoppers is not None:
                 h.monitor, h.best_epoch = stoppers[k].monitor, stoppers[k].best_epoch
@@ -443,7 +500,8 @@ def train_population(
         >>> import torch
         >>> from reglab.models import MLP
         >>> x, y = torch.randn(32, 4), torch.randint(0, 2, (32,))
-        >>> models, hist = train_population(MLP(4, 2, hidden=(8,)), [{"seed": 0}, {"seed": 1}], (x, y), epochs=1)
+        >>> configs = [{"seed": 0}, {"seed": 1}]
+        >>> models, hist = train_population(MLP(4, 2, hidden=(8,)), configs, (x, y), epochs=1)
         >>> len(models), len(hist[0])
         (2, 1)
     """

@@ -84,7 +84,10 @@ class StackedNet:
         self.size = offset
         self.weight_size = sum(s.numel for s, i in zip(self.slots, order) if _is_weight(*named[i]))
         with torch.no_grad():
-            rows = [torch.cat([dict(m.named_parameters())[s.name].reshape(-1) for s in self.slots]) for m in members]
+            rows = [
+                torch.cat([dict(m.named_parameters())[s.name].reshape(-1) for s in self.slots])
+                for m in members
+            ]
             theta = torch.stack(rows).to(device=self.device, dtype=dtype)
             self.buffers = {
                 name: torch.stack([dict(m.named_buffers())[name] for m in members]).to(self.device)
@@ -127,8 +130,11 @@ class StackedNet:
 
     def weight_views(self) -> list[torch.Tensor]:
         """Per-tensor ``(K, out, ...)`` views of the weights, for per-output-unit constraints."""
-        return [self.theta[:, s.offset : s.offset + s.numel].view(self.k, *s.shape)
-                for s in self.slots if s.offset < self.weight_size]
+        return [
+            self.theta[:, s.offset : s.offset + s.numel].view(self.k, *s.shape)
+            for s in self.slots
+            if s.offset < self.weight_size
+        ]
 
     def build(self, row: torch.Tensor, buffers: dict[str, torch.Tensor], dropout: float) -> nn.Module:
         """An ordinary module (``MLP`` / ``CNN1D``) holding one member's flat parameters and buffers."""
@@ -165,10 +171,8 @@ class StackedNet:
                 mask = drop(y.shape)
                 if mask is not None:
                     y = y * mask
-            if self.kwargs["residual"] and h.shape[-1] == y.shape[-1]:
-                h = h + y  # a shared (B, F) input broadcasts against (K, B, F)
-            else:
-                h = y
+            # A shared (B, F) input broadcasts against (K, B, F) in the residual sum.
+            h = h + y if self.kwargs["residual"] and h.shape[-1] == y.shape[-1] else y
         return self._linear("out", h)
 
     def _norm1d(self, name: str, y: torch.Tensor, train: bool) -> torch.Tensor:
@@ -193,15 +197,19 @@ class StackedNet:
 
     def _cnn(self, x: torch.Tensor, train: bool, drop: Any) -> torch.Tensor:
         k = self.k
-        if x.ndim == 2:  # shared (B, L): every group sees the same signal
-            h = x.unsqueeze(1).expand(x.shape[0], k, x.shape[1])
-        else:  # (K, B, L)
-            h = x.transpose(0, 1)
+        # Shared (B, L): every group sees the same signal; per member (K, B, L) -> (B, K, L).
+        h = x.unsqueeze(1).expand(x.shape[0], k, x.shape[1]) if x.ndim == 2 else x.transpose(0, 1)
         h = h.contiguous()
         for i in range(3):
             w = self.params[f"convs.{i}.weight"]
-            h = F.conv1d(h, w.reshape(-1, *w.shape[2:]), self.params[f"convs.{i}.bias"].reshape(-1),
-                         stride=2, padding=1, groups=k)
+            h = F.conv1d(
+                h,
+                w.reshape(-1, *w.shape[2:]),
+                self.params[f"convs.{i}.bias"].reshape(-1),
+                stride=2,
+                padding=1,
+                groups=k,
+            )
             h = self.act(self._norm_map(f"norms.{i}", h, train))
         h = h.reshape(h.shape[0], k, -1).transpose(0, 1)  # (K, B, C * L_out), channel-major as flatten(1)
         if train and drop is not None:
@@ -220,9 +228,16 @@ class StackedNet:
         if train:
             self.buffers[f"{name}.num_batches_tracked"].add_(1)
         # BatchNorm over K*C channels is BatchNorm over C channels of every member.
-        return F.batch_norm(h, self.buffers[f"{name}.running_mean"].view(-1),
-                            self.buffers[f"{name}.running_var"].view(-1), w, b,
-                            training=train, momentum=self.momentum[name], eps=self.eps[name])
+        return F.batch_norm(
+            h,
+            self.buffers[f"{name}.running_mean"].view(-1),
+            self.buffers[f"{name}.running_var"].view(-1),
+            w,
+            b,
+            training=train,
+            momentum=self.momentum[name],
+            eps=self.eps[name],
+        )
 
 
 def flops_per_example(net: StackedNet) -> float:
@@ -240,4 +255,3 @@ def flops_per_example(net: StackedNet) -> float:
             elif s.name == "out.weight":
                 macs += s.numel
     return 6.0 * macs
-
