@@ -1,0 +1,249 @@
+"""Trainer: data order contract, determinism, losses, regularization hooks, NaN stop, restarts."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_diabetes
+from sklearn.linear_model import LinearRegression
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from reglab._validation import InvalidParameterError
+from reglab.callbacks import Callback, EarlyStopping
+from reglab.models import MLP
+from reglab.penalties import L1, L2
+from reglab.train import TRANSFORM_SEED_OFFSET, Trainer, fit
+
+D = torch.float64
+
+
+def _blobs(n=60, d=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g, dtype=D)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).long()
+    return x, y
+
+
+def _mlp(seed=0, **kw):
+    torch.manual_seed(seed)
+    return MLP(4, 2, hidden=(8,), **kw).double()
+
+
+class Recorder(Callback):
+    def __init__(self):
+        self.batches = []
+
+    def on_batch_end(self, trainer, batch, logs):
+        self.batches.append(logs["size"])
+
+
+def test_data_order_follows_the_documented_randperm_contract():
+    x, y = _blobs(23)
+    idx = torch.arange(23, dtype=D)[:, None].expand(23, 4).clone()  # features carry the row index
+    seen = []
+
+    def spy(xb, yb, *, generator):
+        seen.append(xb[:, 0].long().tolist())
+        return xb, yb
+
+    Trainer(_mlp(), epochs=3, batch_size=5, seed=7, augment=spy, progress="off").fit((idx, y))
+    g = torch.Generator().manual_seed(7)
+    expected = []
+    for _ in range(3):
+        perm = torch.randperm(23, generator=g)
+        expected += [perm[k : k + 5].tolist() for k in range(0, 23, 5)]  # last partial batch (3) kept
+    assert seen == expected
+
+
+def test_transform_generator_is_seeded_separately():
+    x, y = _blobs(10)
+    draws = []
+
+    def spy(xb, yb, *, generator):
+        draws.append(torch.rand(1, generator=generator).item())
+        return xb, yb
+
+    Trainer(_mlp(), epochs=1, batch_size=10, seed=3, augment=spy, progress="off").fit((x, y))
+    assert draws == [torch.rand(1, generator=torch.Generator().manual_seed(3 + TRANSFORM_SEED_OFFSET)).item()]
+
+
+def test_same_seed_same_history_and_user_rng_untouched():
+    x, y = _blobs()
+    runs = []
+    for _ in range(2):
+        trainer = Trainer(_mlp(dropout=0.3), epochs=4, batch_size=16, seed=5, progress="off")
+        torch.manual_seed(123)
+        before = torch.get_rng_state()
+        runs.append(trainer.fit((x, y), (x, y)))
+        assert torch.equal(torch.get_rng_state(), before)
+    assert runs[0].equals(runs[1])
+    other = Trainer(_mlp(dropout=0.3), epochs=4, batch_size=16, seed=6, progress="off").fit((x, y), (x, y))
+    assert not runs[0].equals(other)
+
+
+def test_dataset_and_tensors_give_identical_history():
+    x, y = _blobs()
+    h1 = Trainer(_mlp(), epochs=3, batch_size=16, progress="off").fit((x, y))
+    h2 = Trainer(_mlp(), epochs=3, batch_size=16, progress="off").fit(TensorDataset(x, y))
+    assert h1.equals(h2)
+    loader = DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True)
+    h3 = Trainer(_mlp(), epochs=2, batch_size=16, progress="off").fit(loader)
+    assert len(h3) == 2
+
+
+def test_one_full_batch_sgd_step_equals_hand_computation_with_penalty():
+    x, y = _blobs(20)
+    model = _mlp()
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    penalty = L2(0.01)
+    Trainer(model, optimizer="sgd", lr=0.1, penalty=penalty, epochs=1, batch_size=20, progress="off").fit((x, y))
+    ref = _mlp()
+    ref.load_state_dict(start)
+    loss = nn.functional.cross_entropy(ref(x), y) + penalty(ref)
+    grads = torch.autograd.grad(loss, list(ref.parameters()))
+    for (name, p), g in zip(ref.named_parameters(), grads):
+        torch.testing.assert_close(model.state_dict()[name], p.detach() - 0.1 * g, rtol=0, atol=1e-14)
+
+
+def test_weight_decay_skips_biases_and_history_columns():
+    x, y = _blobs()
+    trainer = Trainer(_mlp(), weight_decay=0.1, epochs=2, progress="off")
+    h = trainer.fit((x, y), val=(x, y))
+    decays = {n: g["weight_decay"] for g in trainer.optimizer_.param_groups for n in g["names"]}
+    assert decays == {"hidden.0.linear.weight": 0.1, "out.weight": 0.1, "hidden.0.linear.bias": 0.0, "out.bias": 0.0}
+    assert h.columns == ["epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy", "penalty", "lr",
+                         "weight_norm", "zero_fraction", "time"]
+    w = torch.cat([trainer.model.hidden[0].linear.weight.flatten(), trainer.model.out.weight.flatten()])
+    assert h["weight_norm"][-1] == pytest.approx(float(w.detach().norm()), rel=1e-12)
+
+
+def test_proximal_l1_gives_exact_zeros():
+    x, y = _blobs(80)
+    trainer = Trainer(_mlp(), optimizer="sgd", lr=0.1, penalty=L1(0.05), proximal=True, epochs=20, progress="off")
+    h = trainer.fit((x, y))
+    assert h["zero_fraction"][-1] > 0.3
+    assert h["penalty"][-1] == 0.0  # the loss holds no penalty term under proximal updates
+
+
+def test_constraints_clip_scheduler_and_augment_hooks():
+    x, y = _blobs(40)
+    norms, aug_calls = [], []
+
+    def clamp(model):
+        for p in model.parameters():
+            p.clamp_(-0.05, 0.05)
+
+    def clip(params):
+        total = torch.nn.utils.clip_grad_norm_(list(params), 1.0)
+        norms.append(float(total))
+        return float(total)
+
+    def augment(xb, yb, *, generator):
+        aug_calls.append(len(xb))
+        return xb, yb
+
+    trainer = Trainer(
+        _mlp(), optimizer="sgd", lr=0.4, constraints=[clamp], clip=clip, augment=augment, epochs=3, batch_size=16,
+        scheduler=lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5), progress="off",
+    )
+    h = trainer.fit((x, y), val=(x, y))
+    assert all(float(p.detach().abs().max()) <= 0.05 for p in trainer.model.parameters())
+    assert len(norms) == 9 and aug_calls == [16, 16, 8] * 3  # training batches only, not validation
+    assert h["lr"] == pytest.approx([0.4, 0.2, 0.1])
+
+
+def test_evaluate_uses_eval_mode_and_predict_matches():
+    x, y = _blobs()
+    trainer = Trainer(_mlp(dropout=0.5), epochs=1, progress="off")
+    trainer.fit((x, y))
+    a, b = trainer.evaluate((x, y)), trainer.evaluate((x, y))
+    assert a == b and trainer.model.training  # mode restored
+    trainer.model.eval()
+    with torch.no_grad():
+        logits = trainer.model(x)
+    assert a["loss"] == pytest.approx(float(nn.functional.cross_entropy(logits, y)), rel=1e-12)
+    assert a["accuracy"] == pytest.approx(float((logits.argmax(1) == y).double().mean()))
+    torch.testing.assert_close(trainer.predict(x), logits)
+
+
+def test_non_finite_loss_stops_with_reason():
+    x, y = _blobs()
+    calls = []
+
+    def exploding(out, target):
+        calls.append(1)
+        loss = nn.functional.cross_entropy(out, target)
+        return loss * math.inf if len(calls) == 6 else loss
+
+    trainer = Trainer(_mlp(), loss=exploding, epochs=10, batch_size=20, progress="off")
+    h = trainer.fit((x, y))
+    assert h.stop_reason == "non-finite training loss (inf) at epoch 1, batch 2"
+    assert len(h) == 2 and math.isinf(h["train_loss"][-1])
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+
+
+def test_early_stopping_callback_stops_the_trainer_and_restores_best():
+    x, y = _blobs(60)
+    xv, yv = _blobs(30, seed=1)
+    es = EarlyStopping(monitor="val_loss", patience=1, restore_best_weights=True)
+    trainer = Trainer(_mlp(), lr=0.3, epochs=60, batch_size=8, callbacks=[es], progress="off")
+    h = trainer.fit((x, y), (xv, yv))
+    assert h.stop_reason.startswith("EarlyStopping") and len(h) < 60
+    assert h.best_epoch == es.best_epoch
+    assert trainer.evaluate((xv, yv))["loss"] == pytest.approx(h.best("val_loss")["val_loss"], rel=1e-12)
+
+
+def test_restarts_keep_the_best_and_log_each():
+    x, y = _blobs(60)
+    xv, yv = _blobs(30, seed=1)
+    trainer = Trainer(_mlp(), lr=0.05, epochs=3, restarts=3, progress="off")
+    h = trainer.fit((x, y), (xv, yv))
+    scores = [r["score"] for r in h.restarts]
+    assert [r["seed"] for r in h.restarts] == [0, 1, 2] and len(set(scores)) == 3
+    best = int(np.argmin(scores))
+    assert [r["chosen"] for r in h.restarts] == [i == best for i in range(3)]
+    assert trainer.evaluate((xv, yv))["loss"] == scores[best]
+    assert h["val_loss"][-1] == scores[best]  # the returned History is the chosen run's
+
+
+def test_regression_beats_the_mean_and_reaches_least_squares():
+    data = load_diabetes()
+    x = (data.data - data.data.mean(0)) / data.data.std(0)
+    y = (data.target - data.target.mean()) / data.target.std()
+    ols = LinearRegression().fit(x, y)
+    ols_mse = float(np.mean((ols.predict(x) - y) ** 2))
+    torch.manual_seed(0)
+    model = MLP(10, 1, hidden=()).double()
+    trainer = Trainer(model, lr=0.05, epochs=150, batch_size=442, progress="off")
+    h = trainer.fit((torch.tensor(x), torch.tensor(y)))
+    assert h.columns[:4] == ["epoch", "train_loss", "train_mse", "train_mae"]
+    mse = trainer.evaluate((torch.tensor(x), torch.tensor(y)))["mse"]
+    assert mse < 0.6 * 1.0  # predicting the mean of standardized y gives 1.0
+    assert mse == pytest.approx(ols_mse, rel=0.01)  # full-batch Adam reaches the closed form
+
+
+def test_fit_shortcut_and_data_splits():
+    from reglab.data import load
+
+    splits = load("diabetes")
+    torch.manual_seed(0)
+    h = fit(MLP(10, 1, hidden=(16,)), splits, epochs=2, test=splits.test, progress="off")
+    assert "val_loss" in h.columns and set(h.test) == {"loss", "mse", "mae"}
+
+
+def test_argument_errors():
+    with pytest.raises(InvalidParameterError, match=r"'optimizer' parameter of Trainer must be one of .*Did you mean 'adam'"):
+        Trainer(_mlp(), optimizer="adma")
+    with pytest.raises(InvalidParameterError, match=r"'lr' parameter of Trainer must be a float in the range \(0, inf\)"):
+        Trainer(_mlp(), lr=0)
+    with pytest.raises(InvalidParameterError, match=r"'decoupled' parameter of Trainer"):
+        Trainer(_mlp(), optimizer="sgd", decoupled=True)
+    with pytest.raises(InvalidParameterError, match=r"'proximal' parameter of Trainer must be False when no penalty"):
+        Trainer(_mlp(), proximal=True)
+    x, y = _blobs()
+    with pytest.raises(InvalidParameterError, match=r"'monitor' parameter of Trainer .*Did you mean 'val_accuracy'"):
+        Trainer(_mlp(), monitor="val_acuracy", mode="max", progress="off").fit((x, y), (x, y))
+    with pytest.raises(InvalidParameterError, match=r"'train' parameter of Trainer must be \(x, y\) tensors"):
+        Trainer(_mlp()).fit("data.csv")
