@@ -1,0 +1,399 @@
+"""Execute one trial: the only place that maps a recipe onto training.
+
+A :class:`TrialSpec` (phase, recipe, resolved parameters, seed, fold, epochs) plus the
+study config become one training run; the result is a :class:`TrialOutcome` (status,
+final metrics, every epoch's metrics). Everything else in ``reglab.study`` (search,
+storage, backends, CLI) is independent of how a trial trains.
+
+Protocol: ``cv`` trials train on a fold's training part and are scored on its
+validation part (k-fold over train + val, ``reglab.data.kfold``), or on ``val`` for a
+hold-out; ``final`` trials train on ``train``, monitor ``val`` (early stopping / best
+epoch) and are the only ones that evaluate ``test``.
+
+Training goes through :class:`reglab.Trainer`: the recipe becomes its penalty
+(``reglab.penalties``, optionally proximal), decay (coupled or decoupled), constraints
+(``MaxNorm``), batch transforms (augmentation, noise, mixup, label smoothing), callbacks
+(``EarlyStopping``) and restarts; norm, dropout and width fill the model's slots. A
+``ModelCheckpoint`` writes ``last.pt`` in the trial's checkpoint folder after every
+epoch; an interrupted trial resumes from it (``fit(resume_from=...)``) and finishes with
+exactly the numbers of an uninterrupted run. (Trials with ``restarts > 1`` rerun from
+scratch: the Trainer resumes single runs only.)
+
+Example:
+    >>> from reglab.study.schema import parse_config
+    >>> cfg = parse_config({"name": "t", "dataset": {"name": "breast_cancer"},
+    ...     "model": {"hidden": [8]}, "training": {"epochs": 2, "batch_size": 64},
+    ...     "recipes": {"none": {}}})
+    >>> out = run_trial(cfg, TrialSpec("final", "none", {}, seed=0, fold=-1, epochs=2))
+    >>> out.status, 0.5 < out.metrics["test_accuracy"] <= 1.0
+    ('done', True)
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from reglab.callbacks.base import Callback
+from reglab.errors import UserError
+from reglab.models import CNN1D, CNN2D, MLP
+from reglab.study.schema import EarlyStoppingConfig, StudyConfig
+
+__all__ = ["TrialSpec", "TrialOutcome", "run_trial", "run_group", "load_splits", "fold_data"]
+
+# A loss above this (or non-finite) marks the trial diverged; cross-entropy of a
+# useless classifier is ~log(K) < 10, so this leaves room for any sane run.
+DIVERGED_LOSS = 1e6
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """One trial: what to train (recipe parameters), on which data (seed, fold) and for how long."""
+
+    phase: str
+    recipe: str
+    params: dict[str, Any]
+    seed: int
+    fold: int
+    epochs: int
+    checkpoint: str | None = None
+
+    def key(self) -> tuple[str, str, str, int, int]:
+        from reglab.study.storage import params_key
+
+        return (self.phase, self.recipe, params_key(self.params), self.seed, self.fold)
+
+
+@dataclass
+class TrialOutcome:
+    """A finished trial: ``status`` is ``done``, ``diverged`` or ``failed``."""
+
+    spec: TrialSpec
+    status: str
+    metrics: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    duration: float = 0.0
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# -- data ------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=4)
+def _splits_cached(dataset_json: str) -> Any:
+    import json
+
+    from reglab.study.schema import DatasetConfig
+
+    cfg = DatasetConfig.model_validate(json.loads(dataset_json))
+    from reglab.data import load
+
+    sizes = {"seed": cfg.split_seed, "val_size": cfg.val_size, "test_size": cfg.test_size}
+    if cfg.path is not None:
+        return load(cfg.path, target=cfg.target, **sizes)
+    return load(cfg.name, **sizes)
+
+
+def load_splits(config: StudyConfig) -> Any:
+    """The study's ``DataSplits`` (cached per process)."""
+    return _splits_cached(config.dataset.model_dump_json())
+
+
+@functools.lru_cache(maxsize=4)
+def _folds_cached(dataset_json: str, k: int, seed: int) -> list[tuple[Any, Any]]:
+    from reglab.data import kfold
+
+    return list(kfold(_splits_cached(dataset_json), k=k, seed=seed))
+
+
+def fold_data(config: StudyConfig, spec: TrialSpec) -> tuple[Any, Any, Any]:
+    """``(train, val, test or None)`` for a trial; only ``final`` trials get the test split."""
+    splits = load_splits(config)
+    if spec.phase == "final":
+        return splits.train, splits.val, splits.test
+    if config.validation.kind == "holdout":
+        return splits.train, splits.val, None
+    folds = _folds_cached(
+        config.dataset.model_dump_json(), config.validation.folds, config.dataset.split_seed
+    )
+    train, val = folds[spec.fold]
+    return train, val, None
+
+
+# -- model -----------------------------------------------------------------------------------
+
+
+def build_model(config: StudyConfig, params: dict[str, Any], splits: Any) -> nn.Module:
+    """The study's model family with the recipe's norm, dropout and width slots filled."""
+    m = config.model
+    norm, dropout, width = params.get("norm"), params.get("dropout", 0.0), params.get("width")
+    shape, classes = tuple(splits.input_shape), int(splits.num_classes)
+    if m.family == "mlp":
+        hidden = [width] * len(m.hidden) if width else list(m.hidden)
+        return MLP(math.prod(shape), classes, hidden=hidden, activation=m.activation, norm=norm,
+                   dropout=dropout, residual=m.residual)
+    if m.family == "cnn1d":
+        channels = width or (m.channels if isinstance(m.channels, int) else 25)
+        return CNN1D(shape[-1], classes, channels=channels, activation=m.activation, norm=norm,
+                     dropout=dropout)
+    channels = (width, 2 * width) if width else tuple(m.channels or (16, 32))
+    return CNN2D(shape[-1], classes, channels=channels, activation=m.activation, norm=norm, dropout=dropout)
+
+
+def _swap_dropout(model: nn.Module, variant: str, rate: float) -> None:
+    """Replace the model's ``nn.Dropout`` slots by another dropout of the same rate."""
+    from reglab import layers
+
+    make = {"gaussian": layers.GaussianDropout, "alpha": nn.AlphaDropout}[variant]
+    for name, child in list(model.named_children()):
+        if isinstance(child, nn.Dropout):
+            setattr(model, name, make(rate))
+        else:
+            _swap_dropout(child, variant, rate)
+
+
+# -- regularizers ----------------------------------------------------------------------------
+
+
+def make_penalty(params: dict[str, Any]) -> Any:
+    """The recipe's penalty (``reglab.penalties``; Keras convention) or ``None``."""
+    from reglab.penalties import L1, L2, ElasticNet, GroupLasso
+
+    terms = []
+    l1, l2 = float(params.get("l1", 0.0)), float(params.get("l2", 0.0))
+    if params.get("elastic_net"):
+        ratio = float(params.get("l1_ratio", 0.5))
+        terms.append(ElasticNet(l1=params["elastic_net"] * ratio, l2=params["elastic_net"] * (1.0 - ratio)))
+    if l1:
+        terms.append(L1(l1))
+    if l2:
+        terms.append(L2(l2))
+    if params.get("group_lasso"):
+        terms.append(GroupLasso(float(params["group_lasso"])))
+    if not terms:
+        return None
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return total
+
+
+def _label_smoothing(eps: float, classes: int) -> Any:
+    # Stand-in until reglab.targets lands: torch's own formula, (1 - eps) * onehot + eps / K.
+    def transform(x: torch.Tensor, y: torch.Tensor, *, generator: torch.Generator) -> tuple[Any, Any]:
+        soft = y if y.ndim == 2 else F.one_hot(y, classes).to(x.dtype)
+        return x, soft * (1 - eps) + eps / classes
+
+    return transform
+
+
+def _mixup(alpha: float, classes: int) -> Any:
+    # Stand-in until reglab.targets lands (Zhang et al. 2018): lambda ~ Beta(alpha, alpha) drawn
+    # from the trainer's transform generator, so a resumed run replays it.
+    from scipy.stats import beta
+
+    def transform(x: torch.Tensor, y: torch.Tensor, *, generator: torch.Generator) -> tuple[Any, Any]:
+        soft = y if y.ndim == 2 else F.one_hot(y, classes).to(x.dtype)
+        u = float(torch.rand((), generator=generator, dtype=torch.float64))
+        lam = float(beta.ppf(u, alpha, alpha))  # inverse CDF: the draw comes from the trainer's generator
+        perm = torch.randperm(len(x), generator=generator)
+        return lam * x + (1 - lam) * x[perm], lam * soft + (1 - lam) * soft[perm]
+
+    return transform
+
+
+def _gaussian_noise(sigma: float) -> Any:
+    from reglab.layers.functional import gaussian_noise
+
+    def transform(x: torch.Tensor, y: torch.Tensor, *, generator: torch.Generator) -> tuple[Any, Any]:
+        return gaussian_noise(x, sigma, training=True, generator=generator), y
+
+    return transform
+
+
+def make_transforms(params: dict[str, Any], classes: int) -> Any:
+    """The recipe's batch transforms (augmentation, noise, mixup, label smoothing) as one callable."""
+    chain = []
+    if params.get("augment"):
+        from reglab import augment
+
+        spec = params["augment"]
+        chain.append(augment.make(spec["name"], **{k: v for k, v in spec.items() if k != "name"}))
+    if params.get("gaussian_noise"):
+        chain.append(_gaussian_noise(float(params["gaussian_noise"])))
+    if params.get("mixup"):
+        chain.append(_mixup(float(params["mixup"]), classes))
+    if params.get("label_smoothing"):
+        chain.append(_label_smoothing(float(params["label_smoothing"]), classes))
+    if not chain:
+        return None
+    if len(chain) == 1:
+        return chain[0]
+
+    def composed(x: torch.Tensor, y: torch.Tensor, *, generator: torch.Generator) -> tuple[Any, Any]:
+        for t in chain:
+            x, y = t(x, y, generator=generator)
+        return x, y
+
+    return composed
+
+
+class _DivergenceGuard(Callback):
+    """Stops a run whose training loss has blown up (finite but above ``DIVERGED_LOSS``).
+
+    The Trainer already stops on a non-finite loss; under Adam an absurd learning rate
+    often stays finite but astronomically large, which is divergence all the same.
+    """
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+    def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, Any]) -> None:
+        loss = logs.get("train_loss")
+        if isinstance(loss, float) and not (math.isfinite(loss) and loss <= DIVERGED_LOSS):
+            self.reason = f"training loss {loss:.3g} above {DIVERGED_LOSS:g} at epoch {epoch}"
+            trainer.should_stop = True
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"reason": self.reason}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.reason = state["reason"]
+
+
+# -- one trial -------------------------------------------------------------------------------
+
+
+def _resume_state(ckpt_dir: Path | None) -> tuple[Path | None, int | None]:
+    """``(last.pt or None, epochs to pass)``: a run that had already stopped early trains no further."""
+    if ckpt_dir is None or not (ckpt_dir / "last.pt").is_file():
+        return None, None
+    state = torch.load(ckpt_dir / "last.pt", weights_only=True)
+    stopped = any(
+        (c["class"] == "EarlyStopping" and c["state"].get("stopped"))
+        or (c["class"] == "_DivergenceGuard" and c["state"].get("reason"))
+        for c in state["callbacks"]
+    )
+    return ckpt_dir / "last.pt", (int(state["epoch"]) + 1 if stopped else None)
+
+
+def _fit(config: StudyConfig, spec: TrialSpec) -> dict[str, Any]:
+    """Build the trial's model and Trainer from the recipe, fit (or resume), return the outcome."""
+    from reglab.callbacks import EarlyStopping, ModelCheckpoint
+    from reglab.constraints import MaxNorm
+    from reglab.init import initialize
+    from reglab.train import Trainer
+
+    p, t = spec.params, config.training
+    dtype = torch.float64 if t.dtype == "float64" else torch.float32
+    splits = load_splits(config)
+    train, val, test = fold_data(config, spec)
+    with torch.random.fork_rng():
+        torch.manual_seed(spec.seed)  # the model's initialization is the caller's (architecture.md)
+        model = build_model(config, p, splits)
+        if p.get("dropout_variant", "standard") != "standard" and p.get("dropout", 0.0) > 0:
+            _swap_dropout(model, p["dropout_variant"], p["dropout"])
+        if p.get("init", "default") != "default":
+            initialize(model, p["init"], generator=torch.Generator().manual_seed(spec.seed))
+    restarts = int(p.get("restarts", 1))
+    ckpt_dir = Path(spec.checkpoint) if spec.checkpoint and restarts == 1 else None
+    resume, stop_epochs = _resume_state(ckpt_dir)
+    es_cfg = EarlyStoppingConfig.model_validate(p["early_stopping"]) if p.get("early_stopping") else None
+    guard = _DivergenceGuard()
+    callbacks: list[Any] = [guard]
+    if es_cfg is not None:
+        callbacks.append(EarlyStopping(monitor=es_cfg.monitor, patience=es_cfg.patience,
+                                       restore_best_weights=es_cfg.restore_best))
+    if ckpt_dir is not None:
+        callbacks.append(ModelCheckpoint(ckpt_dir, save_best=False, save_last=True))
+    penalty = make_penalty(p)
+    decoupled = float(p.get("decoupled_decay", 0.0))
+    trainer = Trainer(
+        model,
+        optimizer=t.optimizer,
+        lr=float(p.get("lr", t.lr)),
+        momentum=t.momentum if t.optimizer == "sgd" else 0.0,
+        weight_decay=decoupled or float(p.get("weight_decay", 0.0)),
+        decoupled=bool(decoupled) and t.optimizer == "adam",
+        penalty=penalty,
+        proximal=bool(p.get("proximal", False)) and penalty is not None,
+        constraints=[MaxNorm(float(p["max_norm"]))] if p.get("max_norm") else [],
+        augment=make_transforms(p, int(splits.num_classes)),
+        callbacks=callbacks,
+        epochs=stop_epochs or spec.epochs,
+        batch_size=t.batch_size,
+        seed=spec.seed,
+        dtype=dtype,
+        restarts=restarts,
+        monitor=config.search.metric,
+        progress="off",
+    )
+    history = trainer.fit(train, val, test=test, resume_from=resume)
+    rows = [_plain_row(r) for r in history.rows]
+    reason = history.stop_reason or guard.reason or ""
+    if reason.startswith("non-finite") or guard.reason:
+        return {"status": "diverged", "metrics": {"diverged_epoch": len(rows) - 1, "reason": reason},
+                "history": rows}
+    final = trainer.evaluate(val)
+    norm, zeros = _weight_stats(model)
+    last = rows[-1]
+    metrics = {
+        "val_loss": final["loss"], "val_accuracy": final["accuracy"],
+        "train_loss": last.get("train_loss"), "train_accuracy": last.get("train_accuracy"),
+        "epochs_run": len(rows), "best_epoch": history.best_epoch,
+        "weight_norm": norm, "zero_fraction": zeros,
+    }
+    if test is not None:
+        metrics["test_loss"], metrics["test_accuracy"] = history.test["loss"], history.test["accuracy"]
+    if restarts > 1:
+        metrics["restart"] = next(r["restart"] for r in history.restarts if r["chosen"])
+    return {"status": "done", "metrics": metrics, "history": rows}
+
+
+def _weight_stats(model: nn.Module) -> tuple[float, float]:
+    from reglab.train.loop import weight_stats
+
+    return weight_stats(model)
+
+
+def _plain_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (float(v) if isinstance(v, float) else v) for k, v in row.items()}
+
+
+def run_trial(config: StudyConfig, spec: TrialSpec) -> TrialOutcome:
+    """Train one trial through :class:`reglab.Trainer`, resuming from ``spec.checkpoint`` when present.
+
+    A trial whose training loss becomes non-finite ends with status ``diverged``; any other
+    exception (except user errors and Ctrl-C) with status ``failed`` and its last line.
+    """
+    start = time.perf_counter()
+    torch.set_num_threads(config.training.threads)  # a fixed thread count: the same numbers in every worker
+    try:
+        result = _fit(config, spec)
+    except (UserError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # one bad trial must not end the study: it is recorded as failed
+        line = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        return TrialOutcome(spec, "failed", {}, [], time.perf_counter() - start, line)
+    return TrialOutcome(spec, result["status"], result["metrics"], result["history"],
+                        time.perf_counter() - start)
+
+
+def run_group(config: StudyConfig, specs: list[TrialSpec]) -> list[TrialOutcome]:
+    """Run a group of trials (same architecture) one after another in this process.
+
+    This is the unit a backend ships to a worker (a Ray task runs one group).
+    """
+    return [run_trial(config, s) for s in specs]

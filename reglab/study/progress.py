@@ -1,0 +1,87 @@
+"""Live study progress: a rich progress bar on a terminal, plain lines otherwise.
+
+Example:
+    >>> p = make_progress(False)   # silent
+    >>> p.add(0, 3); p.close()
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+__all__ = ["make_progress", "PlainProgress", "RichProgress", "SilentProgress"]
+
+
+class SilentProgress:
+    """Counts trials and prints nothing."""
+
+    def __init__(self) -> None:
+        self.total = self.finished = self.resumed = 0
+
+    def add(self, already_done: int, todo: int) -> None:
+        """Register a batch of trials: ``already_done`` were stored before, ``todo`` will run."""
+        self.total += already_done + todo
+        self.finished += already_done
+        self.resumed += already_done
+
+    def advance(self, outcome: Any) -> None:
+        self.finished += 1
+
+    def close(self) -> None:
+        pass
+
+
+def _describe(outcome: Any) -> str:
+    s = outcome.spec
+    score = outcome.metrics.get("test_accuracy", outcome.metrics.get("val_accuracy"))
+    shown = f" acc={score:.4f}" if isinstance(score, float) else ""
+    fold = "" if s.fold < 0 else f" fold={s.fold}"
+    return f"{s.phase} {s.recipe} {outcome.status}{shown} seed={s.seed}{fold} ({outcome.duration:.1f}s)"
+
+
+class PlainProgress(SilentProgress):
+    """One line per finished trial on ``stream`` (for logs and pipes)."""
+
+    def __init__(self, stream: Any = None) -> None:
+        super().__init__()
+        self.stream = stream or sys.stderr
+        self.t0 = time.perf_counter()
+
+    def advance(self, outcome: Any) -> None:
+        super().advance(outcome)
+        elapsed = time.perf_counter() - self.t0
+        line = f"[{self.finished}/{self.total} {elapsed:.0f}s] {_describe(outcome)}"
+        print(line, file=self.stream, flush=True)
+
+
+class RichProgress(SilentProgress):
+    """A rich progress bar with the last finished trial."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(TextColumn("study"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            TextColumn("{task.description}"), transient=False)
+        self.task = self.bar.add_task("", total=0)
+        self.bar.start()
+
+    def add(self, already_done: int, todo: int) -> None:
+        super().add(already_done, todo)
+        self.bar.update(self.task, total=self.total, completed=self.finished)
+
+    def advance(self, outcome: Any) -> None:
+        super().advance(outcome)
+        self.bar.update(self.task, completed=self.finished, description=_describe(outcome))
+
+    def close(self) -> None:
+        self.bar.stop()
+
+
+def make_progress(progress: bool | None) -> SilentProgress:
+    """``None``: rich on a terminal, plain lines otherwise; ``True``: the same; ``False``: silent."""
+    if progress is False:
+        return SilentProgress()
+    return RichProgress() if sys.stderr.isatty() else PlainProgress()

@@ -1,0 +1,292 @@
+"""Run a study: search every recipe on validation folds, refit the winners, test once, summarize.
+
+The protocol:
+
+1. ``cv`` phase: each recipe's candidates (its fixed values plus one point of its search
+   space) train on every seed x fold (k-fold over train + val) or seed (hold-out).
+   Selection sees only these validation scores.
+2. Each recipe's best candidate (highest mean validation score over seeds x folds; any
+   diverged or failed trial disqualifies a candidate) is refit in the ``final`` phase: for
+   each seed, trained on the training split (the validation split stays for early
+   stopping / the best epoch) and evaluated on the test split, once.
+3. Results: mean +- 95 % t-interval over seeds (test) and seeds x folds (validation), a
+   paired comparison with the baseline recipe (paired by seed, and by seed and fold), and
+   the regularization path (validation score, weight norm, exact-zero fraction against
+   each searched strength).
+
+With ``budget.halving``, candidates of a searched recipe go through successive halving:
+rung ``r`` trains ``epochs / eta**(rungs-1-r)`` epochs on the first seed and fold, and only
+the best ``1/eta`` of them go on; the last rung trains full epochs on every seed and fold.
+
+Every finished trial is stored in one transaction; rerunning the same study resumes.
+
+Example:
+    >>> import tempfile
+    >>> study = Study({"name": "doc", "dataset": {"name": "breast_cancer"}, "seeds": [0, 1],
+    ...     "model": {"hidden": [8]}, "training": {"epochs": 2, "batch_size": 128},
+    ...     "validation": {"kind": "holdout"}, "recipes": {"none": {}, "l2": {"l2": 1e-3}}})
+    >>> res = study.run(out=tempfile.mkdtemp(), progress=False)
+    >>> sorted(res["recipes"])
+    ['l2', 'none']
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import shutil
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from reglab.study.execute import TrialOutcome, TrialSpec
+from reglab.study.progress import make_progress
+from reglab.study.schema import StudyConfig, load_config, parse_config
+from reglab.study.search import RecipeSearch
+from reglab.study.stats import mean_ci, paired_comparison
+from reglab.study.storage import StudyStorage, default_url, params_key
+
+__all__ = ["Study", "default_out"]
+
+
+def default_out(config: StudyConfig) -> Path:
+    """Where a study is written when no ``out`` is given: ``./studies/<name>``."""
+    return Path("studies") / config.name
+
+
+class Study:
+    """A regularization study: the same object the ``reglab study`` command runs.
+
+    Args:
+        config: a :class:`~reglab.study.schema.StudyConfig`, a mapping, or a YAML path / built-in name.
+
+    Example:
+        >>> Study.from_yaml("breast_cancer").config.dataset.name
+        'breast_cancer'
+    """
+
+    def __init__(self, config: StudyConfig | dict[str, Any] | str | Path):
+        if isinstance(config, StudyConfig):
+            self.config = config
+        elif isinstance(config, dict):
+            self.config = parse_config(config)
+        else:
+            self.config = load_config(config)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Study:
+        """Load a YAML config file or a built-in study (``mnist1d``, ``digits``, ``breast_cancer``)."""
+        return cls(load_config(path))
+
+    def run(
+        self,
+        out: str | Path | None = None,
+        *,
+        backend: str = "local",
+        workers: int = 1,
+        address: str | None = None,
+        storage: str | None = None,
+        progress: bool | None = None,
+    ) -> dict[str, Any]:
+        """Run (or resume) the study; return the results summary (also stored in the database).
+
+        Args:
+            out: the study directory (database and checkpoints); default ``studies/<name>``.
+            backend: ``"local"`` (``workers`` processes) or ``"ray"`` (``address`` of a cluster, or
+                a local Ray instance).
+            storage: an SQLAlchemy URL instead of ``<out>/study.db`` (e.g. ``postgresql+psycopg://...``).
+            progress: live progress (rich on a terminal); ``None`` picks by terminal, ``False`` is silent.
+        """
+        from reglab.study.backends import make_backend
+
+        out_dir = Path(out) if out is not None else default_out(self.config)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        store = StudyStorage(storage or default_url(out_dir))
+        store.save_config(self.config.name, self.config.canonical_json())
+        runner = _Runner(self.config, store, out_dir, make_progress(progress))
+        with make_backend(backend, workers=workers, address=address) as engine:
+            try:
+                return runner.run(engine)
+            finally:
+                runner.progress.close()
+                store.close()
+
+
+class _Runner:
+    def __init__(self, config: StudyConfig, store: StudyStorage, out_dir: Path, progress: Any):
+        self.config, self.store, self.out_dir, self.progress = config, store, out_dir, progress
+        self.done = store.finished()
+        self.ckpt_dir = out_dir / "checkpoints"
+        self.ckpt_dir.mkdir(exist_ok=True)
+        v = config.validation
+        self.folds = list(range(v.folds)) if v.kind == "kfold" else [0]
+        self.searches = {n: RecipeSearch(r, config.search, config.budget) for n, r in config.recipes.items()}
+
+    # -- execution ---------------------------------------------------------------------------
+    def _spec(self, phase: str, recipe: str, params: dict[str, Any], seed: int, fold: int,
+              epochs: int) -> TrialSpec:
+        key = f"{phase}|{recipe}|{params_key(params)}|{seed}|{fold}"
+        name = hashlib.sha1(key.encode()).hexdigest()[:20]
+        return TrialSpec(phase, recipe, params, seed, fold, epochs, str(self.ckpt_dir / name))
+
+    def _execute(self, engine: Any, specs: list[TrialSpec]) -> None:
+        todo = [s for s in specs if s.key() not in self.done]
+        self.progress.add(len(specs) - len(todo), len(todo))
+        if not todo:
+            return
+        groups: dict[tuple[str, str], list[TrialSpec]] = defaultdict(list)
+        for s in todo:
+            groups[(s.recipe, params_key(s.params))].append(s)
+        ids = {s.key(): self.store.start(s.key(), epochs_budget=s.epochs) for s in todo}
+
+        def record(outcome: TrialOutcome) -> None:
+            spec = outcome.spec
+            self.store.finish(ids[spec.key()], outcome.status, outcome.metrics, outcome.history,
+                              duration=outcome.duration, error=outcome.error)
+            self.done[spec.key()] = {"status": outcome.status, "metrics": outcome.metrics}
+            if spec.checkpoint:  # committed above, so the checkpoint is no longer needed
+                shutil.rmtree(spec.checkpoint, ignore_errors=True)
+            self.progress.advance(outcome)
+
+        engine.run(self.config, list(groups.values()), record)
+
+    def _trials(self, phase: str, recipe: str, params: dict[str, Any], seeds: list[int],
+                folds: list[int]) -> list[dict[str, Any]]:
+        pk = params_key(params)
+        return [self.done[(phase, recipe, pk, s, f)] | {"seed": s, "fold": f}
+                for s in seeds for f in folds if (phase, recipe, pk, s, f) in self.done]
+
+    def _score(self, recipe: str, params: dict[str, Any], seeds: list[int], folds: list[int],
+               phase: str = "cv") -> float | None:
+        """Mean validation score of a candidate, or None if any of its trials did not finish cleanly."""
+        rows = self._trials(phase, recipe, params, seeds, folds)
+        if len(rows) < len(seeds) * len(folds) or any(r["status"] != "done" for r in rows):
+            return None
+        return sum(r["metrics"][self.config.search.metric] for r in rows) / len(rows)
+
+    def _better(self, a: float | None, b: float | None) -> bool:
+        if a is None:
+            return False
+        if b is None:
+            return True
+        return a < b if self.config.search.metric.endswith("loss") else a > b
+
+    # -- phases ------------------------------------------------------------------------------
+    def _halve(self, engine: Any, name: str, candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        b, epochs = self.config.budget, self.config.training.epochs
+        seed, fold = self.config.seeds[0], self.folds[0]
+        for rung in range(b.rungs - 1):
+            if len(candidates) <= 1:
+                break
+            rung_epochs = max(1, epochs // b.eta ** (b.rungs - 1 - rung))
+            phase = f"rung{rung}"
+            self._execute(engine, [self._spec(phase, name, c, seed, fold, rung_epochs) for c in candidates])
+            scored = [(self._score(name, c, [seed], [fold], phase), i) for i, c in enumerate(candidates)]
+            keep = max(1, math.ceil(len(candidates) / b.eta))
+            sign = 1.0 if self.config.search.metric.endswith("loss") else -1.0
+            ranked = sorted(scored, key=lambda t: (t[0] is None, sign * (t[0] or 0.0), t[1]))
+            candidates = [candidates[i] for _, i in sorted(ranked[:keep], key=lambda t: t[1])]
+        return candidates
+
+    def _cv_specs(self, name: str, c: dict[str, Any]) -> list[TrialSpec]:
+        e = self.config.training.epochs
+        return [self._spec("cv", name, c, s, f, e) for s in self.config.seeds for f in self.folds]
+
+    def run(self, engine: Any) -> dict[str, Any]:
+        cfg = self.config
+        candidates: dict[str, list[dict[str, Any]]] = {}
+        for name, search in self.searches.items():
+            cands = search.initial()
+            if cfg.budget.halving and not search.sequential and len(cands) > 1:
+                cands = self._halve(engine, name, cands)
+            candidates[name] = cands
+        # Independent candidates of all recipes go out together, so backends can parallelize them.
+        self._execute(engine, [s for n, cs in candidates.items() for c in cs for s in self._cv_specs(n, c)])
+        for name, search in self.searches.items():
+            while search.sequential:  # TPE: each candidate waits for the earlier ones' scores
+                history = [(c, self._score(name, c, cfg.seeds, self.folds)) for c in candidates[name]]
+                nxt = search.next(history)
+                if nxt is None:
+                    break
+                candidates[name].append(nxt)
+                self._execute(engine, self._cv_specs(name, nxt))
+        best: dict[str, dict[str, Any] | None] = {}
+        for name, cands in candidates.items():
+            chosen, chosen_score = None, None
+            for c in cands:
+                score = self._score(name, c, cfg.seeds, self.folds)
+                if self._better(score, chosen_score):
+                    chosen, chosen_score = c, score
+            best[name] = chosen
+        e = cfg.training.epochs
+        self._execute(engine, [self._spec("final", n, c, s, -1, e)
+                               for n, c in best.items() if c is not None for s in cfg.seeds])
+        summary = self._summarize(candidates, best)
+        self.store.save_results(summary)
+        return summary
+
+    # -- summary -----------------------------------------------------------------------------
+    def _summarize(self, candidates: dict[str, list[dict[str, Any]]],
+                   best: dict[str, dict[str, Any] | None]) -> dict[str, Any]:
+        cfg = self.config
+        metric = cfg.search.metric
+        test_metric = "test_" + metric.removeprefix("val_")
+        base = best.get(cfg.baseline)
+        base_test = self._by_key("final", cfg.baseline, base, [-1], test_metric, by_fold=False)
+        base_cv = self._by_key("cv", cfg.baseline, base, self.folds, metric, by_fold=True)
+        recipes = {}
+        for name, cands in candidates.items():
+            search = self.searches[name]
+            chosen = best[name]
+            entry: dict[str, Any] = {
+                "searched": search.recipe.searched(),
+                "candidates": len(cands),
+                "best_params": chosen,
+                "status": "ok" if chosen is not None else "diverged",
+            }
+            if chosen is not None:
+                test = self._by_key("final", name, chosen, [-1], test_metric, by_fold=False)
+                cv = self._by_key("cv", name, chosen, self.folds, metric, by_fold=True)
+                entry["test"] = mean_ci(list(test.values()))
+                entry["validation"] = mean_ci(list(cv.values()))
+                finals = self._trials("final", name, chosen, cfg.seeds, [-1])
+                for k in ("weight_norm", "zero_fraction"):
+                    entry[k] = mean_ci([r["metrics"].get(k) for r in finals if r["status"] == "done"])["mean"]
+                if name != cfg.baseline and base is not None:
+                    entry["vs_baseline"] = {
+                        "test": paired_comparison(test, base_test),
+                        "validation": paired_comparison(cv, base_cv),
+                    }
+            entry["path"] = self._path(name, cands)
+            recipes[name] = entry
+        return {"study": cfg.name, "metric": metric, "test_metric": test_metric, "baseline": cfg.baseline,
+                "seeds": cfg.seeds, "folds": len(self.folds), "validation": cfg.validation.kind,
+                "recipes": recipes}
+
+    def _by_key(self, phase: str, recipe: str, params: dict[str, Any] | None, folds: list[int],
+                metric: str, *, by_fold: bool) -> dict[Any, float]:
+        if params is None:
+            return {}
+        rows = self._trials(phase, recipe, params, self.config.seeds, folds)
+        return {(r["seed"], r["fold"]) if by_fold else r["seed"]: r["metrics"][metric]
+                for r in rows if r["status"] == "done" and metric in r["metrics"]}
+
+    def _path(self, name: str, cands: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The regularization path: validation score, weight norm and zeros per candidate."""
+        searched = self.searches[name].recipe.searched()
+        out = []
+        for c in cands:
+            rows = self._trials("cv", name, c, self.config.seeds, self.folds)
+            ok = [r for r in rows if r["status"] == "done"]
+            point = {"params": {k: c[k] for k in searched}, "trials": len(rows),
+                     "diverged": sum(r["status"] == "diverged" for r in rows),
+                     "failed": sum(r["status"] == "failed" for r in rows)}
+            for k in (self.config.search.metric, "weight_norm", "zero_fraction"):
+                point[k] = mean_ci([r["metrics"][k] for r in ok])
+            out.append(point)
+        key = searched[0] if searched else None
+        return sorted(out, key=lambda p: _sort_value(p["params"].get(key))) if key else out
+
+
+def _sort_value(v: Any) -> tuple[int, Any]:
+    return (0, v) if isinstance(v, int | float) else (1, str(v))

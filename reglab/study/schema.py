@@ -1,0 +1,455 @@
+"""The study config: a pydantic schema, loaded from YAML, with one-line errors.
+
+A study names a dataset, a model, a training setup, named recipes (sets of
+regularizers, each value fixed or a search space), seeds, a validation protocol
+and a budget. Unknown keys are rejected with a did-you-mean; every error is one
+line: ``config.yaml: recipes.l2.l2: ... Got ... instead.``
+
+Example:
+    >>> cfg = StudyConfig.model_validate({"name": "t", "dataset": {"name": "breast_cancer"},
+    ...                                   "recipes": {"none": {}, "l2": {"l2": 1e-3}}})
+    >>> cfg.seeds, cfg.validation.kind
+    ([0, 1, 2], 'kfold')
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from reglab._validation import Interval, check_int, check_option, check_scalar, did_you_mean, fail
+from reglab.errors import UserError
+
+__all__ = [
+    "StudyConfig",
+    "DatasetConfig",
+    "ModelConfig",
+    "TrainingConfig",
+    "Recipe",
+    "Space",
+    "ValidationConfig",
+    "SearchConfig",
+    "BudgetConfig",
+    "EarlyStoppingConfig",
+    "config_json_schema",
+    "load_config",
+    "parse_config",
+    "TECHNIQUES",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Space(_Strict):
+    """A search space for one recipe value: exactly one of the keys below.
+
+    ``grid: [a, b, c]`` (every value; grid search), ``loguniform: [low, high]``,
+    ``uniform: [low, high]``, ``choice: [a, b]`` (random search and TPE sample them;
+    grid search takes ``points`` log- or evenly spaced values from a range).
+
+    Example:
+        >>> Space(loguniform=(1e-5, 1e-2)).kind
+        'loguniform'
+    """
+
+    grid: list[Any] | None = None
+    loguniform: tuple[float, float] | None = None
+    uniform: tuple[float, float] | None = None
+    choice: list[Any] | None = None
+    points: int = Field(default=3, ge=2, description="grid points taken from a range under grid search")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Space:
+        kinds = [k for k in ("grid", "loguniform", "uniform", "choice") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(
+                "a search space takes exactly one of 'grid', 'loguniform', 'uniform', 'choice'; "
+                f"got {kinds or 'none'}"
+            )
+        for rng in (self.loguniform, self.uniform):
+            if rng is not None and not rng[0] < rng[1]:
+                raise ValueError(f"a range [low, high] needs low < high; got {list(rng)}")
+        if self.loguniform is not None and self.loguniform[0] <= 0:
+            raise ValueError(f"a loguniform range needs low > 0; got {list(self.loguniform)}")
+        if (self.grid is not None and not self.grid) or (self.choice is not None and not self.choice):
+            raise ValueError("a grid or choice needs at least one value")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in ("grid", "loguniform", "uniform", "choice") if getattr(self, k) is not None)
+
+    def values(self) -> list[Any]:
+        """The grid-search values of this space (ranges give ``points`` spaced values)."""
+        if self.grid is not None:
+            return list(self.grid)
+        if self.choice is not None:
+            return list(self.choice)
+        if self.loguniform is not None:
+            lo, hi = (math.log(v) for v in self.loguniform)
+            return [float(math.exp(lo + (hi - lo) * i / (self.points - 1))) for i in range(self.points)]
+        lo, hi = self.uniform  # type: ignore[misc]
+        return [float(lo + (hi - lo) * i / (self.points - 1)) for i in range(self.points)]
+
+
+def _as_value_or_space(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) & set(Space.model_fields):
+        try:
+            return Space.model_validate(value)
+        except ValidationError as exc:
+            raise ValueError(format_validation_error(exc, "search space", root=Space)) from None
+    return value
+
+
+Value = Annotated[Any, BeforeValidator(_as_value_or_space)]
+
+# Each technique: (kind, interval or options, meaning). The runner maps them in
+# reglab.study.execute; this table is the single list of what a recipe may hold.
+TECHNIQUES: dict[str, tuple[str, Any, str]] = {
+    "l1": ("float", Interval(0, None), "L1 penalty l1*sum|w| on selected weights (Keras formula)"),
+    "l2": ("float", Interval(0, None), "L2 penalty l2*sum w^2 added to the loss (coupled)"),
+    "elastic_net": ("float", Interval(0, None), "elastic net s: l1 = s*l1_ratio, l2 = s*(1-l1_ratio)"),
+    "l1_ratio": ("float", Interval(0, 1), "elastic-net mixing, 1 = pure L1"),
+    "group_lasso": ("float", Interval(0, None), "group lasso s*sum_g ||w_g||_2 over the output neurons"),
+    "proximal": ("bool", None, "apply L1 / group lasso by proximal steps (exact zeros)"),
+    "weight_decay": ("float", Interval(0, None), "coupled decay: the optimizer's weight_decay (adds wd*w)"),
+    "decoupled_decay": ("float", Interval(0, None), "decoupled decay (AdamW): w <- w - lr*wd*w"),
+    "dropout": ("float", Interval(0, 1, closed="left"), "dropout rate in the model's dropout slots"),
+    "dropout_variant": ("option", ("standard", "gaussian", "alpha"), "which dropout the slots use"),
+    "gaussian_noise": ("float", Interval(0, None), "std of Gaussian noise added to training inputs"),
+    "norm": ("option", (None, "batch", "layer"), "normalization slot: BatchNorm or LayerNorm"),
+    "augment": ("augment", None, "a batch augmentation: name or {name: ..., options}"),
+    "label_smoothing": ("float", Interval(0, 1, closed="left"), "label smoothing epsilon"),
+    "mixup": ("float", Interval(0, None, closed="neither"), "mixup Beta(alpha, alpha) parameter"),
+    "max_norm": ("float", Interval(0, None, closed="neither"), "max-norm of each neuron's incoming weights"),
+    "early_stopping": ("early_stopping", None, "stop on a validation metric; keep the best epoch"),
+    "width": ("int", Interval(1, None), "hidden width (MLP) or channels (CNN) replacing the model's"),
+    "init": ("option", ("default", "kaiming_uniform", "kaiming_normal", "xavier_uniform", "xavier_normal",
+                        "orthogonal"), "initialization scheme of weight matrices"),
+    "restarts": ("int", Interval(1, None), "train this many inits per trial; keep the best by validation"),
+    "lr": ("float", Interval(0, None, closed="neither"), "learning rate override for this recipe"),
+}
+
+
+class EarlyStoppingConfig(_Strict):
+    """Stop when ``monitor`` has not improved for ``patience`` epochs; restore the best epoch.
+
+    Monitor validation accuracy, not loss: on MNIST-1D validation loss bottoms out long
+    before accuracy peaks (DESIGN.md measured a 6-point loss from monitoring the loss).
+    """
+
+    monitor: Literal["val_accuracy", "val_loss"] = "val_accuracy"
+    patience: int = Field(default=10, ge=1)
+    restore_best: bool = True
+
+
+def _check_value(recipe: str, key: str, value: Any) -> Any:
+    kind, spec, _ = TECHNIQUES[key]
+    owner = f"recipe {recipe!r}"
+    if kind == "float":
+        return check_scalar(value, key, owner=owner, interval=spec)
+    if kind == "int":
+        return check_int(value, key, owner=owner, interval=spec)
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise fail(owner, key, "a bool", value)
+        return value
+    if kind == "option":
+        return check_option(value, key, owner=owner, options=spec)
+    if kind == "augment":
+        if isinstance(value, str):
+            return {"name": value}
+        if isinstance(value, dict) and isinstance(value.get("name"), str):
+            return dict(value)
+        raise fail(owner, key, "an augmentation name or a mapping with a 'name' key", value)
+    if kind == "early_stopping":
+        if value is True:
+            return EarlyStoppingConfig()
+        if isinstance(value, int) and not isinstance(value, bool):
+            return EarlyStoppingConfig(patience=value)
+        if isinstance(value, dict):
+            try:
+                return EarlyStoppingConfig.model_validate(value)
+            except ValidationError as exc:
+                raise ValueError(
+                    format_validation_error(exc, f"{key} of {owner}", root=EarlyStoppingConfig)
+                ) from None
+        if isinstance(value, EarlyStoppingConfig):
+            return value
+        raise fail(owner, key, "true, a patience (int) or a mapping {monitor, patience}", value)
+    raise AssertionError(kind)  # pragma: no cover - the table above is closed
+
+
+class Recipe(_Strict):
+    """A named set of regularizers; each value is fixed or a :class:`Space` to search.
+
+    The keys are listed in ``TECHNIQUES`` (``reglab.study.schema.TECHNIQUES``).
+
+    Example:
+        >>> Recipe(l2={"loguniform": [1e-5, 1e-2]}, dropout=0.1).searched()
+        ['l2']
+    """
+
+    l1: Value = None
+    l2: Value = None
+    elastic_net: Value = None
+    l1_ratio: Value = None
+    group_lasso: Value = None
+    proximal: Value = None
+    weight_decay: Value = None
+    decoupled_decay: Value = None
+    dropout: Value = None
+    dropout_variant: Value = None
+    gaussian_noise: Value = None
+    norm: Value = None
+    augment: Value = None
+    label_smoothing: Value = None
+    mixup: Value = None
+    max_norm: Value = None
+    early_stopping: Value = None
+    width: Value = None
+    init: Value = None
+    restarts: Value = None
+    lr: Value = None
+    name: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> Recipe:
+        for key in TECHNIQUES:
+            value = getattr(self, key)
+            if value is None:
+                continue
+            if isinstance(value, Space):
+                for v in value.values() if value.kind in ("grid", "choice") else list(value.loguniform or
+                                                                                      value.uniform):
+                    _check_value(self.name or "?", key, v)
+            else:
+                object.__setattr__(self, key, _check_value(self.name or "?", key, value))
+        return self
+
+    def fixed(self) -> dict[str, Any]:
+        """The fixed (not searched) values, JSON-ready."""
+        out = {}
+        for key in TECHNIQUES:
+            value = getattr(self, key)
+            if value is None or isinstance(value, Space):
+                continue
+            out[key] = value.model_dump() if isinstance(value, BaseModel) else value
+        return out
+
+    def searched(self) -> list[str]:
+        """Names of the values given as a search space, in table order."""
+        return [k for k in TECHNIQUES if isinstance(getattr(self, k), Space)]
+
+    def spaces(self) -> dict[str, Space]:
+        return {k: getattr(self, k) for k in self.searched()}
+
+
+class DatasetConfig(_Strict):
+    """A built-in dataset (``name``) or a CSV / Parquet file (``path`` and its ``target`` column)."""
+
+    name: str | None = None
+    path: str | None = None
+    target: str | None = None
+    val_size: float = Field(default=0.2, gt=0, lt=1)
+    test_size: float = Field(default=0.2, gt=0, lt=1)
+    split_seed: int = 0
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DatasetConfig:
+        if (self.name is None) == (self.path is None):
+            raise ValueError("give exactly one of 'name' (a built-in dataset) or 'path' (a CSV/Parquet file)")
+        if self.path is not None and not self.target:
+            raise ValueError("a dataset file needs 'target': the name of its label column")
+        return self
+
+
+class ModelConfig(_Strict):
+    """The architecture: ``mlp`` (``hidden`` widths), ``cnn1d`` or ``cnn2d`` (``channels``)."""
+
+    family: Literal["mlp", "cnn1d", "cnn2d"] = "mlp"
+    hidden: list[Annotated[int, Field(ge=1)]] = [100, 100]
+    channels: int | list[int] | None = None
+    activation: Literal["relu", "gelu", "tanh", "elu", "leaky_relu", "silu"] = "relu"
+    residual: bool = False
+
+
+class TrainingConfig(_Strict):
+    """Epochs, batch size, optimizer and learning rate, shared by every recipe."""
+
+    epochs: int = Field(default=20, ge=1)
+    batch_size: int = Field(default=100, ge=1)
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = Field(default=1e-2, gt=0)
+    momentum: float = Field(default=0.9, ge=0, lt=1)
+    dtype: Literal["float32", "float64"] = "float32"
+    threads: int = Field(default=1, ge=1, description="torch threads per trial (fixed for reproducibility)")
+
+
+class ValidationConfig(_Strict):
+    """Model selection on the training split: ``kfold`` CV (stratified for classification) or ``holdout``."""
+
+    kind: Literal["kfold", "holdout"] = "kfold"
+    folds: int = Field(default=3, ge=2)
+    stratified: bool = True
+
+
+class SearchConfig(_Strict):
+    """How recipe spaces are searched: ``grid``, ``random`` (log-uniform etc.) or ``tpe`` (Optuna)."""
+
+    method: Literal["grid", "random", "tpe"] = "grid"
+    trials: int = Field(default=8, ge=1, description="candidates per recipe for random / tpe")
+    seed: int = 0
+    metric: Literal["val_accuracy", "val_loss"] = "val_accuracy"
+
+
+class BudgetConfig(_Strict):
+    """Limits: ``max_candidates`` per recipe, and successive halving of search candidates.
+
+    With ``halving: true`` every candidate first trains ``epochs / eta**(rungs-1)`` epochs on the
+    first seed and fold; the best ``1/eta`` go on to ``eta`` times more epochs, until the last rung
+    trains the full epochs on every seed and fold. Only the last rung's results enter the report.
+    """
+
+    max_candidates: int | None = Field(default=None, ge=1)
+    halving: bool = False
+    eta: int = Field(default=3, ge=2)
+    rungs: int = Field(default=2, ge=2)
+
+
+class StudyConfig(_Strict):
+    """A whole study. See ``docs/studies.md`` for a commented example.
+
+    Example:
+        >>> StudyConfig.model_validate({"name": "s", "dataset": {"name": "digits"},
+        ...     "recipes": {"none": {}}}).baseline
+        'none'
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    dataset: DatasetConfig
+    model: ModelConfig = ModelConfig()
+    training: TrainingConfig = TrainingConfig()
+    recipes: dict[str, Recipe]
+    baseline: str = "none"
+    seeds: list[int] = [0, 1, 2]
+    validation: ValidationConfig = ValidationConfig()
+    search: SearchConfig = SearchConfig()
+    budget: BudgetConfig = BudgetConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_recipes(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("recipes"), dict):
+            recipes = {}
+            for name, body in data["recipes"].items():
+                body = {} if body is None else body
+                recipes[name] = {**body, "name": name} if isinstance(body, dict) else body
+            data = {**data, "recipes": recipes}
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> StudyConfig:
+        if not self.recipes:
+            raise ValueError("a study needs at least one recipe")
+        if self.baseline not in self.recipes:
+            raise ValueError(
+                f"baseline {self.baseline!r} is not a recipe; recipes are {sorted(self.recipes)}"
+                + did_you_mean(self.baseline, self.recipes)
+            )
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must be a non-empty list of distinct ints; got {self.seeds}")
+        return self
+
+    def canonical_json(self) -> str:
+        """The config as sorted JSON: what storage compares to detect a changed study."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True)
+
+
+def config_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a study config (for editors and validation outside Python).
+
+    Example:
+        >>> config_json_schema()["title"]
+        'StudyConfig'
+    """
+    return StudyConfig.model_json_schema()
+
+
+def _fields_at(loc: tuple[Any, ...], root: type[BaseModel] = None) -> list[str]:  # type: ignore[assignment]
+    """The keys allowed at a config path, for the did-you-mean on an unknown key."""
+    model: Any = root or StudyConfig
+    parts = list(loc[:-1])
+    while parts:
+        part = parts.pop(0)
+        if model is StudyConfig and part == "recipes":
+            if not parts:
+                return []
+            parts.pop(0)  # the recipe's own name
+            model = Recipe
+            continue
+        field = model.model_fields.get(part)
+        ann = getattr(field, "annotation", None)
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return []
+        model = ann
+    return [f for f in model.model_fields if not (model is Recipe and f == "name")]
+
+
+def format_validation_error(
+    exc: ValidationError, source: str = "config", root: type[BaseModel] | None = None
+) -> str:
+    """One line from a pydantic error: where (field path), what was given, what is allowed."""
+    err = exc.errors()[0]
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p in ("Space",))))
+    path = ".".join(str(p) for p in loc) or "(top level)"
+    given = err.get("input")
+    if err["type"] == "extra_forbidden":
+        allowed = _fields_at(loc, root)
+        hint = did_you_mean(str(loc[-1]), allowed)
+        listed = ", ".join(allowed)
+        return f"{source}: unknown key {path!r}.{hint} Allowed here: {listed}."
+    if err["type"] == "missing":
+        return f"{source}: {path}: this key is required."
+    msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if err["type"] == "value_error":
+        return f"{source}: {path}: {msg}"
+    return f"{source}: {path}: {msg}. Got {given!r} instead."
+
+
+def parse_config(data: Any, source: str = "config") -> StudyConfig:
+    """Validate a mapping into a :class:`StudyConfig`; errors become one-line ``UserError``."""
+    if not isinstance(data, dict):
+        kind = type(data).__name__
+        raise UserError(f"{source}: a study config must be a mapping of keys to values; got {kind}")
+    try:
+        return StudyConfig.model_validate(data)
+    except ValidationError as exc:
+        raise UserError(format_validation_error(exc, source)) from None
+
+
+def load_config(path: str | Path) -> StudyConfig:
+    """Read a YAML study config (or a built-in name such as ``mnist1d``) and validate it.
+
+    Example:
+        >>> load_config("breast_cancer").dataset.name
+        'breast_cancer'
+    """
+    from reglab.study.builtin import resolve
+
+    file = resolve(path)
+    try:
+        data = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise UserError(f"{file}:{where} is not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    return parse_config(data, str(file))

@@ -1,0 +1,69 @@
+"""Summary statistics of a study: t-intervals and paired comparisons (scipy).
+
+Example:
+    >>> s = mean_ci([0.70, 0.72, 0.74])
+    >>> round(s["mean"], 2), round(s["low"], 3), round(s["high"], 3)
+    (0.72, 0.670, 0.770)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+__all__ = ["mean_ci", "paired_comparison"]
+
+
+def mean_ci(values: Sequence[float], confidence: float = 0.95) -> dict[str, Any]:
+    """Mean and two-sided t-interval over ``values`` (seeds, or seeds x folds).
+
+    With one value the interval is undefined and reported as ``nan``.
+    """
+    x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+    n = int(x.size)
+    if n == 0:
+        return {"mean": math.nan, "low": math.nan, "high": math.nan, "n": 0, "std": math.nan}
+    mean = float(x.mean())
+    if n < 2:
+        return {"mean": mean, "low": math.nan, "high": math.nan, "n": n, "std": math.nan}
+    sem = float(stats.sem(x))
+    if sem == 0.0:
+        low = high = mean
+    else:
+        low, high = (float(v) for v in stats.t.interval(confidence, n - 1, loc=mean, scale=sem))
+    return {"mean": mean, "low": low, "high": high, "n": n, "std": float(x.std(ddof=1))}
+
+
+def paired_comparison(
+    treatment: Mapping[Any, float], baseline: Mapping[Any, float], confidence: float = 0.95
+) -> dict[str, Any]:
+    """Paired difference ``treatment - baseline`` over the keys both share (seed, or (seed, fold)).
+
+    Returns the mean difference, its t-interval, the paired t-test p-value
+    (``scipy.stats.ttest_rel``) and the number of pairs.
+
+    Example:
+        >>> r = paired_comparison({0: 0.8, 1: 0.9, 2: 0.85}, {0: 0.7, 1: 0.8, 2: 0.76})
+        >>> round(r["diff"], 3), r["n"]
+        (0.097, 3)
+    """
+    keys = sorted(
+        k for k in treatment
+        if k in baseline and _finite(treatment[k]) and _finite(baseline[k])
+    )
+    a = np.asarray([treatment[k] for k in keys], dtype=float)
+    b = np.asarray([baseline[k] for k in keys], dtype=float)
+    ci = mean_ci(list(a - b), confidence)
+    if len(keys) < 2 or np.all(a - b == (a - b)[0]):
+        p = math.nan if len(keys) < 2 or (a - b)[0] != 0 else 1.0
+    else:
+        p = float(stats.ttest_rel(a, b).pvalue)
+    return {"diff": ci["mean"], "low": ci["low"], "high": ci["high"], "p": p, "n": len(keys)}
+
+
+def _finite(v: Any) -> bool:
+    return v is not None and math.isfinite(v)
