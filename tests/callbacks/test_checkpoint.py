@@ -1,0 +1,80 @@
+"""ModelCheckpoint: atomic weights_only files; 10 epochs straight == 5 + resume 5 (bit-identical on CPU)."""
+
+import os
+
+import pytest
+import torch
+
+from reglab._validation import InvalidParameterError
+from reglab.callbacks import EMA, EarlyStopping, ModelCheckpoint, save_atomic
+from reglab.errors import UserError
+from reglab.models import MLP
+from reglab.train import Trainer
+
+D = torch.float64
+
+
+def _data(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 6, generator=g, dtype=D)
+    return x, (x[:, 0] - x[:, 2] > 0).long()
+
+
+def _noise(x, y, *, generator):
+    return x + 0.1 * torch.randn(x.shape, generator=generator, dtype=x.dtype), y
+
+
+def _trainer(epochs, tmp, **kw):
+    torch.manual_seed(0)
+    model = MLP(6, 2, hidden=(12, 12), residual=True, dropout=0.2).double()
+    callbacks = [EarlyStopping(patience=100, restore_best_weights=True), EMA(0.9), ModelCheckpoint(tmp)]
+    return Trainer(
+        model, epochs=epochs, batch_size=7, lr=0.02, seed=11, augment=_noise, callbacks=callbacks, progress="off",
+        scheduler=lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.7), **kw,
+    )
+
+
+def test_resume_equals_straight_run(tmp_path):
+    train, val = _data(40, 0), _data(20, 1)
+    straight = _trainer(10, tmp_path / "a")
+    h_straight = straight.fit(train, val)
+    first = _trainer(5, tmp_path / "b")
+    first.fit(train, val)
+    resumed = _trainer(10, tmp_path / "c")
+    h_resumed = resumed.fit(train, val, resume_from=tmp_path / "b" / "last.pt")
+    assert len(h_resumed) == 10 and h_resumed.equals(h_straight)
+    for (k, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert h_resumed.best_epoch == h_straight.best_epoch
+
+
+def test_files_load_with_weights_only_and_hold_the_run(tmp_path):
+    trainer = _trainer(3, tmp_path)
+    h = trainer.fit(_data(30, 0), _data(10, 1))
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert state["epoch"] == 2 and len(state["history"]["rows"]) == 3
+    assert [c["class"] for c in state["callbacks"]] == ["EarlyStopping", "EMA", "ModelCheckpoint"]
+    best = torch.load(tmp_path / "best.pt", weights_only=True)
+    assert best["epoch"] == h.best("val_loss")["epoch"]
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_atomic_write_keeps_old_file_when_saving_fails(tmp_path):
+    path = save_atomic({"a": torch.ones(1)}, tmp_path / "x.pt")
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        save_atomic({"a": Unpicklable()}, path)
+    assert torch.load(path, weights_only=True)["a"].tolist() == [1.0]
+    assert os.listdir(tmp_path) == ["x.pt"]
+
+
+def test_resume_errors(tmp_path):
+    with pytest.raises(UserError, match="no checkpoint file"):
+        _trainer(2, tmp_path).fit(_data(10, 0), _data(5, 1), resume_from=tmp_path / "missing.pt")
+    with pytest.raises(InvalidParameterError, match=r"'monitor' parameter of ModelCheckpoint .*Did you mean"):
+        Trainer(MLP(6, 2).double(), epochs=1, progress="off",
+                callbacks=[ModelCheckpoint(tmp_path, monitor="val_los", mode="min")]).fit(_data(10, 0), _data(5, 1))
