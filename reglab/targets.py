@@ -40,13 +40,15 @@ def soft_targets(
 ):
     """Class indices ``(N,)`` to one-hot float ``(N, K)``; probabilities ``(N, K)`` pass through.
 
+    ``dtype`` defaults to the probabilities' own dtype, or torch's default dtype for indices.
+
     Example:
         >>> soft_targets(torch.tensor([2, 0]), 3).tolist()
         [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
     """
-    dtype = dtype or torch.get_default_dtype()
     if y.is_floating_point() and y.ndim == 2 and y.shape[1] == num_classes:
-        return y.to(dtype)
+        return y.to(dtype or y.dtype)
+    dtype = dtype or torch.get_default_dtype()
     if y.is_floating_point() or y.dtype == torch.bool or y.ndim != 1:
         raise fail(
             owner,
