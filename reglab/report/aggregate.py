@@ -1,0 +1,184 @@
+"""The report's data interface (:class:`StudyData`) and its statistics (ranking with CIs, paired tests).
+
+A report is built only from a :class:`StudyData`: plain pandas tables, so any source (the
+study storage, a test, a notebook) can produce one.
+
+Tables and their columns (``[...]`` = optional):
+
+* ``trials``: ``trial_id, recipe, seed, [fold], [norm], [penalty], [strength]``
+* ``epochs``: ``trial_id, epoch, train_loss, val_loss, [train_accuracy, val_accuracy]``
+* ``results``: ``trial_id, <metric>, [best_epoch], [weight_norm], [zero_fraction]``
+
+Example:
+    >>> import pandas as pd
+    >>> trials = pd.DataFrame({"trial_id": [0, 1, 2, 3], "recipe": ["none", "none", "l2", "l2"],
+    ...                        "seed": [0, 1, 0, 1]})
+    >>> results = pd.DataFrame({"trial_id": [0, 1, 2, 3], "test_accuracy": [0.60, 0.62, 0.65, 0.66]})
+    >>> epochs = pd.DataFrame({"trial_id": [0], "epoch": [0], "train_loss": [1.0], "val_loss": [1.1]})
+    >>> data = StudyData("demo", trials, epochs, results, baseline="none")
+    >>> ranking(data)[["recipe", "n", "mean"]].round(3).values.tolist()
+    [['l2', 2, 0.655], ['none', 2, 0.61]]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from reglab._validation import Interval, check_scalar
+from reglab.errors import UserError
+
+__all__ = ["StudyData", "ranking", "mean_curves"]
+
+_REQUIRED = {
+    "trials": ("trial_id", "recipe", "seed"),
+    "epochs": ("trial_id", "epoch", "train_loss", "val_loss"),
+    "results": ("trial_id",),
+}
+
+
+@dataclass
+class StudyData:
+    """Everything a report shows, as tables (see the module docstring for the columns).
+
+    Args:
+        name: the study's name.
+        trials, epochs, results: the tables.
+        metric: the result column that ranks recipes.
+        higher_is_better: whether a larger ``metric`` is better.
+        baseline: the recipe every other recipe is compared with (paired by seed and fold).
+        weights: recipe -> final weight values of one trial (for the histograms).
+        selection: what each recipe regularized: ``recipe, regularizer, tensors, parameters, names``.
+        config: the study configuration; versions: package versions; both shown verbatim.
+    """
+
+    name: str
+    trials: pd.DataFrame
+    epochs: pd.DataFrame
+    results: pd.DataFrame
+    metric: str = "test_accuracy"
+    higher_is_better: bool = True
+    baseline: str | None = None
+    weights: dict[str, np.ndarray] = field(default_factory=dict)
+    selection: pd.DataFrame | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for table, cols in _REQUIRED.items():
+            frame = getattr(self, table)
+            if not isinstance(frame, pd.DataFrame):
+                raise UserError(f"StudyData.{table} must be a pandas DataFrame, got {type(frame).__name__}.")
+            missing = [c for c in cols if c not in frame.columns]
+            if missing:
+                raise UserError(
+                    f"StudyData.{table} lacks column(s) {', '.join(missing)} "
+                    f"(has: {', '.join(map(str, frame.columns))})."
+                )
+        if self.metric not in self.results.columns:
+            raise UserError(
+                f"the ranking metric {self.metric!r} is not a results column "
+                f"(has: {', '.join(map(str, self.results.columns))}); pick one of those."
+            )
+        recipes = self.recipes
+        if self.baseline is not None and self.baseline not in recipes:
+            raise UserError(
+                f"baseline recipe {self.baseline!r} is not in the study (recipes: {', '.join(recipes)})."
+            )
+
+    @property
+    def recipes(self) -> list[str]:
+        """Recipe names in order of first appearance."""
+        return list(dict.fromkeys(self.trials["recipe"].astype(str)))
+
+    def joined(self) -> pd.DataFrame:
+        """``results`` joined with ``trials`` on ``trial_id``."""
+        return self.trials.merge(self.results, on="trial_id", how="inner")
+
+
+def _mean_ci(values: np.ndarray, confidence: float) -> tuple[float, float, float]:
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return (np.nan, np.nan, np.nan)
+    mean = float(np.mean(values))
+    if len(values) < 2:
+        return (mean, np.nan, np.nan)
+    half = float(stats.sem(values) * stats.t.ppf((1 + confidence) / 2, len(values) - 1))
+    return (mean, mean - half, mean + half)
+
+
+def ranking(data: StudyData, *, confidence: float = 0.95) -> pd.DataFrame:
+    """Rank recipes by the mean metric, with a Student-t CI and a paired comparison to the baseline.
+
+    The difference to the baseline pairs trials by ``seed`` (and ``fold`` when present) and
+    reports the mean paired difference, its t CI and the paired t-test p-value
+    (``scipy.stats.ttest_rel``).
+
+    Returns:
+        Columns ``recipe, n, mean, ci_low, ci_high, diff, diff_low, diff_high, p_value, pairs``.
+    """
+    confidence = check_scalar(confidence, "confidence", owner="ranking", interval=Interval(0, 1, "neither"))
+    joined = data.joined()
+    keys = ["seed"] + (["fold"] if "fold" in joined.columns else [])
+    rows = []
+    base = None
+    if data.baseline is not None:
+        base = joined[joined["recipe"].astype(str) == data.baseline].set_index(keys)[data.metric]
+        base = base[~base.index.duplicated()]
+    for recipe in data.recipes:
+        sub = joined[joined["recipe"].astype(str) == recipe]
+        values = sub[data.metric].to_numpy(dtype=float)
+        mean, low, high = _mean_ci(values, confidence)
+        row = {
+            "recipe": recipe,
+            "n": int(np.isfinite(values).sum()),
+            "mean": mean,
+            "ci_low": low,
+            "ci_high": high,
+            "diff": np.nan,
+            "diff_low": np.nan,
+            "diff_high": np.nan,
+            "p_value": np.nan,
+            "pairs": 0,
+        }
+        if base is not None and recipe != data.baseline:
+            mine = sub.set_index(keys)[data.metric]
+            mine = mine[~mine.index.duplicated()]
+            both = pd.concat([mine.rename("x"), base.rename("b")], axis=1, join="inner").dropna()
+            d = (both["x"] - both["b"]).to_numpy(dtype=float)
+            row["pairs"] = len(d)
+            row["diff"], row["diff_low"], row["diff_high"] = _mean_ci(d, confidence)
+            if len(d) >= 2 and np.ptp(d) > 0:
+                row["p_value"] = float(stats.ttest_rel(both["x"], both["b"]).pvalue)
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    return out.sort_values("mean", ascending=not data.higher_is_better, na_position="last").reset_index(
+        drop=True
+    )
+
+
+def mean_curves(data: StudyData, by: str = "recipe") -> pd.DataFrame:
+    """Per-epoch mean of every numeric epoch column, grouped by a ``trials`` column.
+
+    Example:
+        >>> import pandas as pd
+        >>> t = pd.DataFrame({"trial_id": [0, 1], "recipe": ["a", "a"], "seed": [0, 1]})
+        >>> e = pd.DataFrame({"trial_id": [0, 1], "epoch": [0, 0], "train_loss": [1.0, 3.0],
+        ...                   "val_loss": [2.0, 2.0]})
+        >>> r = pd.DataFrame({"trial_id": [0, 1], "test_accuracy": [0.5, 0.5]})
+        >>> mean_curves(StudyData("s", t, e, r))["train_loss"].tolist()
+        [2.0]
+    """
+    if by not in data.trials.columns:
+        raise UserError(f"trials have no column {by!r} to group curves by.")
+    merged = data.epochs.merge(data.trials[["trial_id", by]], on="trial_id")
+    numeric = [
+        c
+        for c in merged.columns
+        if c not in ("trial_id", by, "epoch") and pd.api.types.is_numeric_dtype(merged[c])
+    ]
+    return merged.groupby([by, "epoch"], sort=False)[numeric].mean().reset_index()

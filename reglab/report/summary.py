@@ -1,0 +1,112 @@
+"""The report's tables as data and as a Markdown summary.
+
+Example:
+    >>> import pandas as pd
+    >>> from reglab.report.aggregate import StudyData
+    >>> t = pd.DataFrame({"trial_id": [0, 1], "recipe": ["none", "l2"], "seed": [0, 0]})
+    >>> e = pd.DataFrame({"trial_id": [0, 1], "epoch": [0, 0], "train_loss": [1.0, 1.0],
+    ...                   "val_loss": [1.0, 1.0]})
+    >>> r = pd.DataFrame({"trial_id": [0, 1], "test_accuracy": [0.6, 0.7]})
+    >>> print(markdown_summary(StudyData("s", t, e, r, baseline="none")).splitlines()[0])
+    # Study report: s
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from typing import Any
+
+from reglab.errors import UserError
+from reglab.report.aggregate import StudyData, mean_curves, ranking
+from reglab.report.diagnose import diagnose
+
+__all__ = ["ranking_rows", "recipe_diagnoses", "markdown_summary", "fmt"]
+
+
+def fmt(x: Any, digits: int = 4) -> str:
+    """A number for a table: ``-`` when missing."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "-"
+    if isinstance(x, int):
+        return str(x)
+    return f"{x:.{digits}g}"
+
+
+def recipe_diagnoses(data: StudyData) -> dict[str, str]:
+    """The :func:`~reglab.report.diagnose.diagnose` verdict of each recipe's mean curves."""
+    out = {}
+    curves = mean_curves(data)
+    for recipe, c in curves.groupby(curves["recipe"].astype(str), sort=False):
+        try:
+            out[recipe] = diagnose(c).label
+        except UserError:
+            out[recipe] = "-"  # too few epochs to tell
+    return out
+
+
+def ranking_rows(data: StudyData, *, confidence: float = 0.95) -> list[dict[str, str]]:
+    """The ranking table as formatted strings: mean ± CI, paired difference with the baseline."""
+    verdicts = recipe_diagnoses(data)
+    rows = []
+    for rank, r in enumerate(ranking(data, confidence=confidence).itertuples(index=False), 1):
+        half = (r.ci_high - r.ci_low) / 2
+        diff = (
+            "baseline"
+            if r.recipe == data.baseline
+            else (
+                f"{fmt(r.diff)} [{fmt(r.diff_low)}, {fmt(r.diff_high)}] "
+                f"(p={fmt(r.p_value, 2)}, {r.pairs} pairs)"
+                if r.pairs
+                else "-"
+            )
+        )
+        rows.append(
+            {
+                "rank": str(rank),
+                "recipe": r.recipe,
+                "n": str(r.n),
+                "mean": f"{fmt(r.mean)} ± {fmt(half, 2)}",
+                "ci": f"[{fmt(r.ci_low)}, {fmt(r.ci_high)}]",
+                "diff": diff,
+                "diagnosis": verdicts.get(r.recipe, "-"),
+            }
+        )
+    return rows
+
+
+def _md(text: str) -> str:
+    # Markdown renders inline HTML and splits tables on '|': escape both.
+    return html.escape(str(text)).replace("|", "\\|")
+
+
+def markdown_summary(data: StudyData, *, confidence: float = 0.95) -> str:
+    """A short Markdown summary: ranking, what was regularized, how to reproduce."""
+    lines = [f"# Study report: {_md(data.name)}", ""]
+    base = f"; differences are paired against `{_md(data.baseline)}`" if data.baseline else ""
+    lines += [f"Ranking by **{_md(data.metric)}** (mean ± {confidence:.0%} t-interval half-width{base}).", ""]
+    lines += [
+        "| # | recipe | n | mean ± CI | CI | Δ vs baseline [CI] | diagnosis |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in ranking_rows(data, confidence=confidence):
+        lines.append(
+            "| "
+            + " | ".join(_md(r[k]) for k in ("rank", "recipe", "n", "mean", "ci", "diff", "diagnosis"))
+            + " |"
+        )
+    if data.selection is not None and not data.selection.empty:
+        lines += ["", "## What was regularized", ""]
+        cols = list(data.selection.columns)
+        lines += ["| " + " | ".join(map(_md, cols)) + " |", "|" + "---|" * len(cols)]
+        lines += [
+            "| " + " | ".join(_md(v) for v in row) + " |" for row in data.selection.itertuples(index=False)
+        ]
+    seeds = sorted(set(int(s) for s in data.trials["seed"]))
+    lines += ["", "## Reproduce", "", f"Seeds: {', '.join(map(str, seeds))}"]
+    if data.versions:
+        lines.append("Versions: " + ", ".join(f"{_md(k)} {_md(v)}" for k, v in data.versions.items()))
+    if data.config:
+        lines += ["", "```json", json.dumps(data.config, indent=2, sort_keys=True, default=str), "```"]
+    return "\n".join(lines) + "\n"
