@@ -1,0 +1,134 @@
+"""reglab.selectors: the default rule, overrides, no_weight_decay hooks, errors, weight_norm."""
+
+import pytest
+import torch
+from torch import nn
+
+from reglab._validation import InvalidParameterError
+from reglab.models import CNN1D, MLP
+from reglab.selectors import Selector, weight_norm
+
+
+class Tiny(nn.Module):
+    """Linear, Conv, Embedding, every kind of norm, a free 2-D parameter and a hook."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(5, 4)
+        self.conv = nn.Conv1d(4, 3, 2)
+        self.bn = nn.BatchNorm1d(3)
+        self.ln = nn.LayerNorm([3, 2])  # a 2-D normalization weight: still never selected by default
+        self.gn = nn.GroupNorm(1, 3)
+        self.inorm = nn.InstanceNorm1d(3, affine=True)
+        self.fc = nn.Linear(6, 2)
+        self.pos = nn.Parameter(torch.zeros(1, 6))
+
+    def no_weight_decay(self):
+        return {"pos"}
+
+
+def _names(selector: Selector, module: nn.Module) -> list[str]:
+    return [n for n, _ in selector.select(module)]
+
+
+def test_default_selects_matrices_and_kernels_not_biases_norms_or_hooked_names():
+    assert _names(Selector(), Tiny()) == ["emb.weight", "conv.weight", "fc.weight"]
+
+
+def test_default_on_library_models_with_batch_and_layer_norm():
+    assert _names(Selector(), MLP(4, 2, hidden=(3, 3), norm="layer")) == [
+        "hidden.0.linear.weight",
+        "hidden.1.linear.weight",
+        "out.weight",
+    ]
+    assert _names(Selector(), CNN1D(40, 10, norm="batch")) == [
+        "convs.0.weight",
+        "convs.1.weight",
+        "convs.2.weight",
+        "out.weight",
+    ]
+
+
+def test_no_weight_decay_hook_can_be_ignored_and_works_in_submodules_with_patterns():
+    assert "pos" in _names(Selector(use_no_weight_decay=False), Tiny())
+
+    class Outer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = Tiny()
+            self.head = nn.Linear(2, 2)
+
+        def no_weight_decay(self):
+            return ["body.e*"]  # fnmatch pattern, timm-style
+
+    assert _names(Selector(), Outer()) == ["body.conv.weight", "body.fc.weight", "head.weight"]
+
+
+def test_type_and_name_overrides():
+    tiny = Tiny()
+    assert _names(Selector(exclude_types=nn.Embedding), tiny) == ["conv.weight", "fc.weight"]
+    assert _names(Selector(exclude=["conv.*", "fc.*"]), tiny) == ["emb.weight"]
+    assert _names(Selector(include_types=(nn.Linear,)), tiny) == ["fc.weight", "fc.bias"]
+    assert _names(Selector(include_types=nn.BatchNorm1d, exclude="*.bias"), tiny) == ["bn.weight"]
+    assert _names(Selector(include="*.bias"), tiny) == ["conv.bias", "bn.bias", "ln.bias", "gn.bias",
+                                                         "inorm.bias", "fc.bias"]
+    assert _names(Selector(min_ndim=3), tiny) == ["conv.weight"]
+
+
+def test_shared_parameters_are_selected_once():
+    layer = nn.Linear(3, 3)
+    model = nn.Sequential(layer, nn.ReLU(), layer)
+    assert _names(Selector(), model) == ["0.weight"]
+
+
+def test_selector_matching_nothing_raises_one_line():
+    with pytest.raises(InvalidParameterError) as err:
+        Selector(exclude="*").select(nn.Linear(2, 2))
+    assert str(err.value) == (
+        "The 'module' parameter of Selector must be a module with at least one parameter selected by "
+        "Selector(exclude=('*',)). Got 'Linear with weight, bias' instead."
+    )
+    with pytest.raises(InvalidParameterError, match="'module' parameter of Selector"):
+        Selector().select(nn.LayerNorm(4))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"include": 3}, "The 'include' parameter of Selector must be a str or a list of str"),
+        ({"exclude": ["a", 1]}, "The 'exclude' parameter of Selector must be a str or a list of str"),
+        ({"include_types": int}, "The 'include_types' parameter of Selector must be an nn.Module subclass"),
+        ({"exclude_types": "Linear"}, "The 'exclude_types' parameter of Selector must be an nn.Module"),
+        ({"min_ndim": -1}, "The 'min_ndim' parameter of Selector must be an int in the range [0, inf)"),
+        ({"use_no_weight_decay": 1}, "The 'use_no_weight_decay' parameter of Selector must be a bool"),
+    ],
+)
+def test_bad_arguments_raise_one_format(kwargs, message):
+    with pytest.raises(InvalidParameterError) as err:
+        Selector(**kwargs)
+    assert str(err.value).startswith(message)
+
+
+def test_select_rejects_non_modules():
+    with pytest.raises(InvalidParameterError, match="must be a torch.nn.Module. Got 'Tensor' instead."):
+        Selector().select(torch.zeros(2, 2))
+
+
+def test_describe_counts_tensors_and_parameters():
+    model = MLP(40, 10, hidden=(100,))
+    selection = Selector().describe(model, label="L2 regularizes")
+    assert selection.num_tensors == 2 and selection.num_params == 40 * 100 + 100 * 10
+    assert str(selection) == (
+        "L2 regularizes 2 tensors, 5,000 parameters: hidden.0.linear.weight, out.weight "
+        "(skipped: hidden.0.linear.bias, out.bias)"
+    )
+
+
+def test_weight_norm_is_the_norm_of_the_concatenated_selection():
+    torch.manual_seed(0)
+    model = MLP(4, 2, hidden=(3,), norm="batch")
+    weights = torch.cat([model.hidden[0].linear.weight.flatten(), model.out.weight.flatten()]).detach()
+    assert weight_norm(model) == pytest.approx(float(weights.norm()), rel=1e-6)
+    assert weight_norm(model, Selector(include="out.*")) == pytest.approx(
+        float(torch.cat([model.out.weight.flatten(), model.out.bias]).detach().norm()), rel=1e-6
+    )
