@@ -1,0 +1,186 @@
+"""reglab.penalties against the hand-written Keras formulas, autograd and the proximal operators."""
+
+import copy
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from reglab._validation import InvalidParameterError
+from reglab.models import CNN1D, MLP
+from reglab.penalties import L1, L2, ElasticNet, GroupLasso, Sum, attach, attached
+from reglab.selectors import Selector
+
+
+@pytest.fixture
+def model() -> MLP:
+    torch.manual_seed(0)
+    net = MLP(6, 3, hidden=(5, 4), norm="batch").double()
+    with torch.no_grad():  # norm parameters away from their (1, 0) init so excluding them matters
+        for block in net.hidden:
+            block.norm.weight.uniform_(0.5, 2.0)
+            block.norm.bias.uniform_(-1.0, 1.0)
+    return net
+
+
+def _weights(net: MLP) -> list[torch.Tensor]:
+    return [net.hidden[0].linear.weight, net.hidden[1].linear.weight, net.out.weight]
+
+
+def _check_value_and_grad(penalty, net, hand):
+    value = penalty(net)
+    expected = hand(_weights(net))
+    torch.testing.assert_close(value, expected, rtol=1e-12, atol=0)
+    got = torch.autograd.grad(value, list(net.parameters()), allow_unused=True)
+    want = torch.autograd.grad(expected, list(net.parameters()), allow_unused=True)
+    for g, w, (name, p) in zip(got, want, net.named_parameters()):
+        g = torch.zeros_like(p) if g is None else g
+        w = torch.zeros_like(p) if w is None else w
+        torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-15, msg=name)
+    # Biases and norm parameters get no gradient from the penalty.
+    selected = {id(w) for w in _weights(net)}
+    assert all(g is None for g, p in zip(got, net.parameters()) if id(p) not in selected)
+
+
+def test_l1_value_and_gradient_equal_the_keras_formula(model):
+    _check_value_and_grad(L1(0.3), model, lambda ws: 0.3 * sum(w.abs().sum() for w in ws))
+
+
+def test_l2_value_and_gradient_equal_the_keras_formula(model):
+    _check_value_and_grad(L2(0.2), model, lambda ws: 0.2 * sum((w**2).sum() for w in ws))
+
+
+def test_elastic_net_is_l1_plus_l2(model):
+    hand = lambda ws: sum(0.1 * w.abs().sum() + 0.7 * (w**2).sum() for w in ws)  # noqa: E731
+    _check_value_and_grad(ElasticNet(l1=0.1, l2=0.7), model, hand)
+    _check_value_and_grad(L1(0.1) + L2(0.7), model, hand)
+    assert isinstance(L1(0.1) + L2(0.7), Sum)
+
+
+@pytest.mark.parametrize("size_scaled", [False, True])
+def test_group_lasso_sums_row_norms(model, size_scaled):
+    def hand(ws):
+        return 0.4 * sum(
+            (math.sqrt(w.shape[1]) if size_scaled else 1.0) * torch.sqrt((w**2).sum(dim=1)).sum() for w in ws
+        )
+
+    _check_value_and_grad(GroupLasso(0.4, size_scaled=size_scaled), model, hand)
+
+
+def test_group_lasso_groups_conv_output_channels():
+    torch.manual_seed(0)
+    net = CNN1D(40, 10, channels=4).double()
+    w = net.convs[1].weight  # (out, in, k)
+    value = GroupLasso(1.0, selector=Selector(include="convs.1.weight"))(net)
+    expected = sum(torch.sqrt((w[i] ** 2).sum()) for i in range(w.shape[0]))
+    torch.testing.assert_close(value, expected)
+
+
+def test_sum_of_penalties_with_different_selections(model):
+    p = L1(0.5, selector=Selector(include="out.weight")) + L2(0.25)
+    expected = 0.5 * model.out.weight.abs().sum() + 0.25 * sum((w**2).sum() for w in _weights(model))
+    torch.testing.assert_close(p(model), expected)
+    assert sum([L1(0.5), L2(0.25)]).terms[1].strength == 0.25
+
+
+def test_penalty_value_dtype_follows_the_model(model):
+    assert L1(0.1)(model).dtype == torch.float64
+    assert L2(0.1)(MLP(2, 2, hidden=(2,))).dtype == torch.float32
+
+
+# ---------------------------------------------------------------- proximal operators
+
+
+def test_l1_prox_is_soft_thresholding():
+    w = torch.tensor([-2.0, -0.1, 0.0, 0.05, 1.5], dtype=torch.float64)
+    L1(0.5).prox_(w, lr=0.2)
+    torch.testing.assert_close(w, torch.tensor([-1.9, 0.0, 0.0, 0.0, 1.4], dtype=torch.float64))
+    assert (w == 0).sum() == 3
+
+
+def test_l2_prox_is_the_keras_scaling():
+    w = torch.tensor([2.0, -4.0], dtype=torch.float64)
+    L2(0.5).prox_(w, lr=0.1)  # w / (1 + 2 * 0.1 * 0.5)
+    torch.testing.assert_close(w, torch.tensor([2.0, -4.0], dtype=torch.float64) / 1.1)
+
+
+def test_prox_is_the_argmin_of_the_proximal_objective():
+    """prox(v) = argmin_w lr*penalty(w) + 0.5||w - v||²: no random perturbation does better."""
+    g = torch.Generator().manual_seed(0)
+    v = torch.randn(4, 3, generator=g, dtype=torch.float64)
+    for penalty in (L1(0.7), L2(0.7), ElasticNet(l1=0.4, l2=0.9), GroupLasso(1.5), L1(0.3) + GroupLasso(0.8)):
+        w = penalty.prox_(v.clone(), 0.5)
+
+        def objective(x, penalty=penalty):
+            return float(0.5 * penalty.value([x]) + 0.5 * ((x - v) ** 2).sum())
+
+        best = objective(w)
+        for _ in range(200):
+            assert objective(w + 1e-3 * torch.randn(4, 3, generator=g, dtype=torch.float64)) >= best - 1e-12
+
+
+def test_group_lasso_prox_zeroes_small_rows_and_shrinks_others():
+    w = torch.tensor([[3.0, 4.0], [0.3, 0.4]], dtype=torch.float64)
+    GroupLasso(1.0).prox_(w, lr=1.0)
+    torch.testing.assert_close(w, torch.tensor([[2.4, 3.2], [0.0, 0.0]], dtype=torch.float64))
+    zero = torch.zeros(2, 2, dtype=torch.float64)
+    GroupLasso(1.0).prox_(zero, lr=1.0)
+    assert not zero.isnan().any()
+
+
+# ---------------------------------------------------------------- attach (Keras kernel_regularizer)
+
+
+def test_attach_applies_to_one_layer_and_sums_over_the_model():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    assert attached(net).item() == 0.0
+    attach(net[0], L2(0.1))
+    attach(net[2], L1(0.2))
+    attach(net[2], L2(0.3))
+    expected = 0.1 * (net[0].weight ** 2).sum() + 0.2 * net[2].weight.abs().sum() + 0.3 * (
+        net[2].weight ** 2
+    ).sum()
+    torch.testing.assert_close(attached(net), expected)
+    torch.testing.assert_close(attached(copy.deepcopy(net)), expected)
+
+
+def test_attach_rejects_layers_without_selectable_weights_and_non_penalties():
+    with pytest.raises(InvalidParameterError, match="'module' parameter of Selector"):
+        attach(nn.BatchNorm1d(3), L2(0.1))
+    with pytest.raises(InvalidParameterError, match="'penalty' parameter of attach must be a reglab penalty"):
+        attach(nn.Linear(2, 2), 0.1)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- validation and description
+
+
+@pytest.mark.parametrize("cls", [L1, L2, GroupLasso])
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf"), "1e-3", True])
+def test_strength_validation(cls, bad):
+    with pytest.raises(InvalidParameterError) as err:
+        cls(bad)
+    assert str(err.value) == (
+        f"The 'strength' parameter of {cls.__name__} must be a float in the range [0, inf). "
+        f"Got {bad!r} instead."
+    )
+
+
+def test_elastic_net_validation_names_the_argument():
+    with pytest.raises(InvalidParameterError) as err:
+        ElasticNet(l1=0.1, l2=-2)
+    assert str(err.value) == (
+        "The 'l2' parameter of ElasticNet must be a float in the range [0, inf). Got -2.0 instead."
+    )
+    with pytest.raises(InvalidParameterError, match="'selector' parameter of L1 must be a reglab.Selector"):
+        L1(0.1, selector="weights")  # type: ignore[arg-type]
+
+
+def test_describe_reports_the_selection(model):
+    text = str(L2(1e-4).describe(model))
+    assert text.startswith(
+        "L2 regularizes 3 tensors, 62 parameters: hidden.0.linear.weight, hidden.1.linear.weight, out.weight"
+    )
+    described = str(ElasticNet(l1=1.0).describe(model))
+    assert described.startswith("ElasticNet regularizes 3 tensors, 62 parameters")
