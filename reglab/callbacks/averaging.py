@@ -40,7 +40,8 @@ def _update_bn(trainer: Any) -> None:
 class EMA(Callback):
     """Exponential moving average of the weights, updated after every optimizer step.
 
-    ``avg = decay * avg + (1 - decay) * w`` (``get_ema_multi_avg_fn``); buffers (BatchNorm
+    ``avg = decay * avg + (1 - decay) * w`` (``get_ema_multi_avg_fn``; the first step copies
+    the weights); buffers (BatchNorm
     running statistics) are averaged too (``use_buffers=True``). At the end of training
     the average is copied into the model; ``update_bn=True`` then recomputes BatchNorm
     statistics with one pass over the training data.

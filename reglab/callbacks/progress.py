@@ -63,7 +63,7 @@ class ProgressBar(Callback):
         if self._use_rich(console):
             self._progress = Progress(
                 TextColumn("epoch"),
-                BarColumn(),
+                BarColumn(bar_width=20),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
                 TextColumn("{task.fields[metrics]}"),
@@ -76,7 +76,9 @@ class ProgressBar(Callback):
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, float]) -> None:
         if self._progress is not None:
-            self._progress.update(self._task, completed=epoch + 1, metrics=format_metrics(logs))
+            # Cut the metrics, not the bar, on a narrow terminal (about 45 columns for the rest).
+            metrics = format_metrics(logs)[: max(self._progress.console.width - 45, 10)]
+            self._progress.update(self._task, completed=epoch + 1, metrics=metrics, refresh=True)
             return
         file = self.file if self.file is not None else sys.stdout
         metrics = format_metrics(logs)

@@ -16,8 +16,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 from reglab._validation import fail
+from reglab.optim import param_groups, sparsity
+from reglab.selectors import Selector, weight_norm
 
-__all__ = ["Source", "as_source", "epoch_order", "epoch_batches", "regularized_parameters", "weight_stats"]
+__all__ = ["Source", "as_source", "epoch_order", "epoch_batches", "weight_stats", "decay_groups"]
 
 
 @dataclass
@@ -99,55 +101,27 @@ def epoch_batches(
 
 
 def _optional(module: str, name: str) -> Any:
-    """A function from a sibling reglab module, or None while that module is not there yet."""
+    """A function from a sibling reglab module, or None while that module is not installed."""
     try:
         return getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError):
         return None
 
 
-_NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm)
-
-
-def regularized_parameters(model: nn.Module) -> list[torch.Tensor]:
-    """The parameters a default penalty touches (``reglab.selectors`` default selection).
-
-    Uses ``reglab.selectors.Selector`` when present; otherwise the same documented rule:
-    ``ndim >= 2``, not in a normalization layer, minus ``model.no_weight_decay()`` names.
-    """
-    selector = _optional("reglab.selectors", "Selector")
-    if selector is not None:
-        return [p for _, p in selector().select(model)]
-    skip = set(model.no_weight_decay()) if hasattr(model, "no_weight_decay") else set()
-    norm_params = {id(p) for m in model.modules() if isinstance(m, _NORMS) for p in m.parameters()}
-    return [
-        p for n, p in model.named_parameters() if p.ndim >= 2 and id(p) not in norm_params and n not in skip
-    ]
-
-
 @torch.no_grad()
 def weight_stats(model: nn.Module) -> tuple[float, float]:
-    """``(L2 norm, fraction of exact zeros)`` over :func:`regularized_parameters`."""
-    params = regularized_parameters(model)
-    if not params:
+    """``(L2 norm, fraction of exact zeros)`` of the default-selected (regularized) weights.
+
+    Uses :func:`reglab.selectors.weight_norm` and :func:`reglab.optim.sparsity`; a model
+    with no selectable weight (say, biases only) gives ``(0.0, 0.0)``.
+    """
+    if not Selector().partition(model)[0]:
         return 0.0, 0.0
-    sq = sum(float(p.detach().double().square().sum()) for p in params)
-    zeros = sum(int((p == 0).sum()) for p in params)
-    total = sum(p.numel() for p in params)
-    return sq**0.5, zeros / total
+    return weight_norm(model), sparsity(model)["overall"]
 
 
 def decay_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Optimizer groups: decay on :func:`regularized_parameters`, none on biases / norms.
-
-    Uses ``reglab.optim.param_groups(model, weight_decay=...)`` when present.
-    """
-    groups = _optional("reglab.optim", "param_groups")
-    if groups is not None:
-        return list(groups(model, weight_decay=weight_decay))
-    decayed = {id(p) for p in regularized_parameters(model)}
-    params = [p for p in model.parameters() if p.requires_grad]
-    return [
-        {"params": [p for p in params if id(p) in decayed], "weight_decay": weight_decay},
-        {"params": [p for p in params if id(p) not in decayed], "weight_decay": 0.0},
-    ]
+    """Optimizer groups from :func:`reglab.optim.param_groups`: decay on weights, none on biases / norms."""
+    if not Selector().partition(model)[0]:
+        return [{"params": [p for p in model.parameters() if p.requires_grad], "weight_decay": 0.0}]
+    return param_groups(model, weight_decay=weight_decay)

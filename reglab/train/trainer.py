@@ -16,8 +16,10 @@ from reglab._validation import Interval, check_bool, check_int, check_option, ch
 from reglab.callbacks.base import Callback
 from reglab.callbacks.early_stopping import infer_mode
 from reglab.errors import UserError
+from reglab.optim import proximal
+from reglab.penalties import attached
 from reglab.train.history import History
-from reglab.train.loop import Source, _optional, as_source, decay_groups, epoch_batches, weight_stats
+from reglab.train.loop import Source, as_source, decay_groups, epoch_batches, weight_stats
 
 __all__ = ["Trainer", "fit", "TRANSFORM_SEED_OFFSET"]
 
@@ -294,9 +296,6 @@ class Trainer:
             else:
                 opt = torch.optim.SGD(groups, lr=self.lr, momentum=self.momentum)
         if self.proximal:
-            proximal = _optional("reglab.optim", "proximal")
-            if proximal is None:
-                raise UserError("proximal=True needs reglab.optim.proximal, which this install lacks.")
             opt = proximal(opt, self.penalty, model=self.model)
         return opt
 
@@ -304,8 +303,7 @@ class Trainer:
         terms = []
         if self.penalty is not None and not self.proximal:
             terms.append(self.penalty(self.model))
-        if self._attached is not None:
-            terms.append(self._attached(self.model))
+        terms.append(attached(self.model))  # Keras-style per-layer penalties (0 when none)
         return sum(terms) if terms else None  # type: ignore[return-value]
 
     # -- checkpoint state ------------------------------------------------------------------------
@@ -391,7 +389,6 @@ class Trainer:
         monitor = self.monitor or ("val_loss" if val_src is not None else "train_loss")
         check_option(monitor, "monitor", owner=_OWNER, options=self.metric_names)
         direction = infer_mode(monitor, owner=_OWNER) if self.mode == "auto" else self.mode
-        self._attached = _optional("reglab.penalties", "attached")
 
         if self.restarts > 1 and not monitor.startswith(("train_", "val_")):
             raise fail(_OWNER, "monitor", "a train_* or val_* metric when restarts > 1", monitor)

@@ -29,8 +29,16 @@ def _trainer(epochs, tmp, **kw):
     model = MLP(6, 2, hidden=(12, 12), residual=True, dropout=0.2).double()
     callbacks = [EarlyStopping(patience=100, restore_best_weights=True), EMA(0.9), ModelCheckpoint(tmp)]
     return Trainer(
-        model, epochs=epochs, batch_size=7, lr=0.02, seed=11, augment=_noise, callbacks=callbacks, progress="off",
-        scheduler=lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.7), **kw,
+        model,
+        epochs=epochs,
+        batch_size=7,
+        lr=0.02,
+        seed=11,
+        augment=_noise,
+        callbacks=callbacks,
+        progress="off",
+        scheduler=lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.7),
+        **kw,
     )
 
 
@@ -76,5 +84,9 @@ def test_resume_errors(tmp_path):
     with pytest.raises(UserError, match="no checkpoint file"):
         _trainer(2, tmp_path).fit(_data(10, 0), _data(5, 1), resume_from=tmp_path / "missing.pt")
     with pytest.raises(InvalidParameterError, match=r"'monitor' parameter of ModelCheckpoint .*Did you mean"):
-        Trainer(MLP(6, 2).double(), epochs=1, progress="off",
-                callbacks=[ModelCheckpoint(tmp_path, monitor="val_los", mode="min")]).fit(_data(10, 0), _data(5, 1))
+        Trainer(
+            MLP(6, 2).double(),
+            epochs=1,
+            progress="off",
+            callbacks=[ModelCheckpoint(tmp_path, monitor="val_los", mode="min")],
+        ).fit(_data(10, 0), _data(5, 1))

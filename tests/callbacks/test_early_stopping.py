@@ -17,7 +17,10 @@ LOSSES = [10.0, 9.0, 8.0, 9.0, 8.9, 8.8, 8.7, 8.6, 8.5]  # Keras' test_early_sto
 
 
 def keras_reference(values, *, mode, patience=0, min_delta=0.0, baseline=None, start_from_epoch=0):
-    """Keras 3's on_epoch_end, transcribed (ops.less/greater -> operator.lt/gt): (stopped_epoch, best_epoch)."""
+    """Keras 3's on_epoch_end, transcribed (ops.less/greater -> operator.lt/gt).
+
+    Returns ``(stopped_epoch or None, best_epoch)``.
+    """
     op = operator.lt if mode == "min" else operator.gt
     delta = -abs(min_delta) if mode == "min" else abs(min_delta)
 
@@ -71,7 +74,9 @@ def test_table_matches_hand_computation_and_keras_transcription(kwargs, values, 
         assert es.stopped_epoch == stop
     assert es.best_epoch == best_epoch
     mode = es.direction
-    ref = keras_reference(values, mode=mode, **{k: v for k, v in kwargs.items() if k not in ("monitor", "mode")})
+    ref = keras_reference(
+        values, mode=mode, **{k: v for k, v in kwargs.items() if k not in ("monitor", "mode")}
+    )
     assert ref == (stop, best_epoch)
 
 
@@ -84,7 +89,9 @@ def test_table_matches_hand_computation_and_keras_transcription(kwargs, values, 
     baseline=st.sampled_from([None, 2.0, 8.0]),
     start_from_epoch=st.integers(0, 3),
 )
-def test_random_sequences_match_keras_transcription(values, mode, patience, min_delta, baseline, start_from_epoch):
+def test_random_sequences_match_keras_transcription(
+    values, mode, patience, min_delta, baseline, start_from_epoch
+):
     kw = dict(patience=patience, min_delta=min_delta, baseline=baseline, start_from_epoch=start_from_epoch)
     es = EarlyStopping(monitor="val_loss", mode=mode, **kw)
     stop = next((e for e, v in enumerate(values) if es.update(v)), None)
@@ -109,17 +116,29 @@ def test_non_finite_value_stops_with_reason(bad):
 
 @pytest.mark.parametrize(
     ("monitor", "direction"),
-    [("val_loss", "min"), ("loss", "min"), ("val_mse", "min"), ("train_mae", "min"), ("val_accuracy", "max"),
-     ("acc", "max"), ("val_auc", "max"), ("f1_score", "max")],
+    [
+        ("val_loss", "min"),
+        ("loss", "min"),
+        ("val_mse", "min"),
+        ("train_mae", "min"),
+        ("val_accuracy", "max"),
+        ("acc", "max"),
+        ("val_auc", "max"),
+        ("f1_score", "max"),
+    ],
 )
 def test_auto_mode_from_name(monitor, direction):
     assert EarlyStopping(monitor=monitor).direction == direction
 
 
 def test_argument_errors_name_parameter_and_value():
-    with pytest.raises(InvalidParameterError, match=r"The 'patience' parameter of EarlyStopping must be an int"):
+    with pytest.raises(
+        InvalidParameterError, match=r"The 'patience' parameter of EarlyStopping must be an int"
+    ):
         EarlyStopping(patience=-1)
-    with pytest.raises(InvalidParameterError, match=r"'mode' parameter of EarlyStopping must be one of .*'mx'"):
+    with pytest.raises(
+        InvalidParameterError, match=r"'mode' parameter of EarlyStopping must be one of .*'mx'"
+    ):
         EarlyStopping(mode="mx")
     with pytest.raises(InvalidParameterError, match=r"'mode' parameter of EarlyStopping.*weight_norm"):
         EarlyStopping(monitor="weight_norm")  # direction cannot be inferred: Keras raises too
@@ -158,7 +177,9 @@ def test_restore_best_weights_without_stop_is_reglab_default_and_can_be_turned_o
 
 
 def test_restore_when_nothing_beats_baseline():  # Keras: trains `patience` epochs, restores the best of them
-    _, w = _run(EarlyStopping(patience=5, baseline=0.5, restore_best_weights=True), [0.9, 0.8, 0.7, 0.71, 0.72, 0.73])
+    _, w = _run(
+        EarlyStopping(patience=5, baseline=0.5, restore_best_weights=True), [0.9, 0.8, 0.7, 0.71, 0.72, 0.73]
+    )
     assert w == 2.0
 
 

@@ -98,7 +98,9 @@ def test_one_full_batch_sgd_step_equals_hand_computation_with_penalty():
     model = _mlp()
     start = {k: v.clone() for k, v in model.state_dict().items()}
     penalty = L2(0.01)
-    Trainer(model, optimizer="sgd", lr=0.1, penalty=penalty, epochs=1, batch_size=20, progress="off").fit((x, y))
+    Trainer(model, optimizer="sgd", lr=0.1, penalty=penalty, epochs=1, batch_size=20, progress="off").fit(
+        (x, y)
+    )
     ref = _mlp()
     ref.load_state_dict(start)
     loss = nn.functional.cross_entropy(ref(x), y) + penalty(ref)
@@ -112,16 +114,33 @@ def test_weight_decay_skips_biases_and_history_columns():
     trainer = Trainer(_mlp(), weight_decay=0.1, epochs=2, progress="off")
     h = trainer.fit((x, y), val=(x, y))
     decays = {n: g["weight_decay"] for g in trainer.optimizer_.param_groups for n in g["names"]}
-    assert decays == {"hidden.0.linear.weight": 0.1, "out.weight": 0.1, "hidden.0.linear.bias": 0.0, "out.bias": 0.0}
-    assert h.columns == ["epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy", "penalty", "lr",
-                         "weight_norm", "zero_fraction", "time"]
+    assert decays == {
+        "hidden.0.linear.weight": 0.1,
+        "out.weight": 0.1,
+        "hidden.0.linear.bias": 0.0,
+        "out.bias": 0.0,
+    }
+    assert h.columns == [
+        "epoch",
+        "train_loss",
+        "val_loss",
+        "train_accuracy",
+        "val_accuracy",
+        "penalty",
+        "lr",
+        "weight_norm",
+        "zero_fraction",
+        "time",
+    ]
     w = torch.cat([trainer.model.hidden[0].linear.weight.flatten(), trainer.model.out.weight.flatten()])
     assert h["weight_norm"][-1] == pytest.approx(float(w.detach().norm()), rel=1e-12)
 
 
 def test_proximal_l1_gives_exact_zeros():
     x, y = _blobs(80)
-    trainer = Trainer(_mlp(), optimizer="sgd", lr=0.1, penalty=L1(0.05), proximal=True, epochs=20, progress="off")
+    trainer = Trainer(
+        _mlp(), optimizer="sgd", lr=0.1, penalty=L1(0.05), proximal=True, epochs=20, progress="off"
+    )
     h = trainer.fit((x, y))
     assert h["zero_fraction"][-1] > 0.3
     assert h["penalty"][-1] == 0.0  # the loss holds no penalty term under proximal updates
@@ -145,8 +164,16 @@ def test_constraints_clip_scheduler_and_augment_hooks():
         return xb, yb
 
     trainer = Trainer(
-        _mlp(), optimizer="sgd", lr=0.4, constraints=[clamp], clip=clip, augment=augment, epochs=3, batch_size=16,
-        scheduler=lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5), progress="off",
+        _mlp(),
+        optimizer="sgd",
+        lr=0.4,
+        constraints=[clamp],
+        clip=clip,
+        augment=augment,
+        epochs=3,
+        batch_size=16,
+        scheduler=lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5),
+        progress="off",
     )
     h = trainer.fit((x, y), val=(x, y))
     assert all(float(p.detach().abs().max()) <= 0.05 for p in trainer.model.parameters())
@@ -234,16 +261,24 @@ def test_fit_shortcut_and_data_splits():
 
 
 def test_argument_errors():
-    with pytest.raises(InvalidParameterError, match=r"'optimizer' parameter of Trainer must be one of .*Did you mean 'adam'"):
+    with pytest.raises(
+        InvalidParameterError, match=r"'optimizer' parameter of Trainer must be one of .*Did you mean 'adam'"
+    ):
         Trainer(_mlp(), optimizer="adma")
-    with pytest.raises(InvalidParameterError, match=r"'lr' parameter of Trainer must be a float in the range \(0, inf\)"):
+    with pytest.raises(
+        InvalidParameterError, match=r"'lr' parameter of Trainer must be a float in the range \(0, inf\)"
+    ):
         Trainer(_mlp(), lr=0)
     with pytest.raises(InvalidParameterError, match=r"'decoupled' parameter of Trainer"):
         Trainer(_mlp(), optimizer="sgd", decoupled=True)
-    with pytest.raises(InvalidParameterError, match=r"'proximal' parameter of Trainer must be False when no penalty"):
+    with pytest.raises(
+        InvalidParameterError, match=r"'proximal' parameter of Trainer must be False when no penalty"
+    ):
         Trainer(_mlp(), proximal=True)
     x, y = _blobs()
-    with pytest.raises(InvalidParameterError, match=r"'monitor' parameter of Trainer .*Did you mean 'val_accuracy'"):
+    with pytest.raises(
+        InvalidParameterError, match=r"'monitor' parameter of Trainer .*Did you mean 'val_accuracy'"
+    ):
         Trainer(_mlp(), monitor="val_acuracy", mode="max", progress="off").fit((x, y), (x, y))
     with pytest.raises(InvalidParameterError, match=r"'train' parameter of Trainer must be \(x, y\) tensors"):
         Trainer(_mlp()).fit("data.csv")

@@ -1,0 +1,43 @@
+"""ProgressBar: plain lines off a terminal, a rich bar on one, nothing when off."""
+
+import io
+
+import torch
+
+from reglab.callbacks import ProgressBar
+from reglab.callbacks.progress import format_metrics
+from reglab.models import MLP
+from reglab.train import Trainer
+
+
+def _fit(progress, callbacks=()):
+    torch.manual_seed(0)
+    x, y = torch.randn(20, 3), torch.randint(0, 2, (20,))
+    Trainer(MLP(3, 2, hidden=()), epochs=2, progress=progress, callbacks=list(callbacks)).fit((x, y), (x, y))
+
+
+def test_plain_prints_one_line_per_epoch():
+    out = io.StringIO()
+    _fit("off", [ProgressBar("plain", file=out)])
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("epoch 1/2  train_loss ") and "val_accuracy" in lines[1]
+
+
+def test_auto_is_plain_off_a_terminal_and_rich_draws_a_bar():
+    out = io.StringIO()
+    _fit("off", [ProgressBar("auto", file=out)])
+    assert out.getvalue().count("\n") == 2
+    out = io.StringIO()
+    _fit("off", [ProgressBar("rich", file=out)])
+    assert "\x1b[" in out.getvalue() and "2/2" in out.getvalue()
+
+
+def test_off_is_silent(capsys):
+    _fit("off")
+    assert capsys.readouterr().out == ""
+    _fit("plain")
+    assert capsys.readouterr().out.count("epoch ") == 2
+
+
+def test_format_metrics_skips_nan_and_unlisted():
+    assert format_metrics({"train_loss": 0.25, "val_loss": float("nan"), "time": 3}) == "train_loss 0.25"
