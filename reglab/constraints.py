@@ -88,7 +88,7 @@ class Constraint:
 
         Example:
             >>> print(NonNeg().describe(nn.Linear(3, 2)))
-            NonNeg constrains 1 tensors, 6 parameters: weight (skipped: bias)
+            NonNeg constrains 1 tensor, 6 parameters: weight (skipped: bias)
         """
         return self.selector.describe(module, label=f"{type(self).__name__} constrains")
 

@@ -76,7 +76,7 @@ def mc_predict(
     try:
         model.eval()
         for m in stochastic:
-            m.train()
+            m.training = True  # this module only: a wrapped layer (DropConnect's Linear) stays in eval
         if generator is None:
             outputs = torch.stack([model(x) for _ in range(samples)])
         else:
