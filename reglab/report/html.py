@@ -77,7 +77,9 @@ _TEMPLATE = """<!DOCTYPE html>
 <style>{{ css }}</style></head>
 <body>
 <h1>reglab report: {{ data.name }}</h1>
-<nav>{% for id, title, _ in sections %}<a href="#{{ id }}">{{ title }}</a>{% endfor %}</nav>
+<nav><a href="#ranking">Ranking</a>
+{% for id, title, chart in sections if chart %}<a href="#{{ id }}">{{ title }}</a>{% endfor %}
+<a href="#selection">What was regularized</a><a href="#reproduce">Reproduce</a></nav>
 <h2 id="ranking">Ranking</h2>
 <p class="note">By <code>{{ data.metric }}</code>
 ({{ "higher" if data.higher_is_better else "lower" }} is better),

@@ -2,7 +2,7 @@
 
 Colours are the Okabe-Ito palette (safe for the common colour-vision deficiencies), and
 training vs validation also differ by line style, so no chart relies on colour alone.
-Mathtext is off: a recipe named ``$x$`` is drawn as typed.
+Mathtext is off for every user-supplied string: a recipe named ``$x$`` is drawn as typed.
 
 Each function returns ``None`` when the study holds no data for that chart.
 
@@ -38,7 +38,17 @@ __all__ = [
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#E69F00", "#56B4E9", "#CC79A7", "#F0E442", "#000000")
 TRAIN_STYLE = {"color": OKABE_ITO[0], "linestyle": "-", "label": "training loss"}
 VAL_STYLE = {"color": OKABE_ITO[1], "linestyle": "--", "label": "validation loss"}
-_RC = {"text.parse_math": False, "font.size": 9, "axes.grid": True, "grid.alpha": 0.3}
+_RC = {"font.size": 9, "axes.grid": True, "grid.alpha": 0.3}
+
+
+def _plain(*texts) -> None:
+    """Draw user strings as typed (no mathtext); tick labels of log axes keep their math."""
+    for t in texts:
+        t.set_parse_math(False)
+
+
+def _legend(ax, **kwargs) -> None:
+    _plain(*ax.legend(**kwargs).get_texts())
 
 
 def to_data_uri(fig: Figure, *, dpi: int = 96) -> str:
@@ -98,10 +108,10 @@ def learning_curves(data: StudyData, *, max_recipes: int = 12) -> Figure | None:
                     linewidth=1.2,
                     label=f"best / stop epoch ({best[recipe]:.0f})",
                 )
-            ax.set_title(recipe, fontsize=9)
+            _plain(ax.set_title(recipe, fontsize=9))
             ax.set_xlabel("epoch")
             ax.set_ylabel("loss")
-            ax.legend(fontsize=7, loc="upper right")
+            _legend(ax, fontsize=7, loc="upper right")
     return fig
 
 
@@ -124,6 +134,7 @@ def generalization_gap(data: StudyData) -> Figure | None:
             ax.plot(np.full(len(vals), i), vals, "o", color="black", markersize=3)
         ax.axhline(0, color="black", linewidth=0.8)
         ax.set_xticks(x, recipes, rotation=30, ha="right")
+        _plain(*ax.get_xticklabels())
         ax.set_ylabel("val loss - train loss (last epoch)")
         ax.set_title("Generalization gap per recipe")
     return fig
@@ -150,8 +161,8 @@ def regularization_paths(data: StudyData) -> Figure | None:
                 ax.plot(m.index, m.values, marker="os^Dv<>p"[i % 8], color=OKABE_ITO[i % 8], label=pen)
             ax.set_xscale("log")
             ax.set_xlabel("strength")
-            ax.set_ylabel(label)
-            ax.legend(fontsize=7)
+            _plain(ax.set_ylabel(label))
+            _legend(ax, fontsize=7, title="penalty")
         fig.suptitle("Regularization paths")
     return fig
 
@@ -170,7 +181,7 @@ def weight_histograms(data: StudyData) -> Figure | None:
             w = np.ravel(np.asarray(data.weights[name], dtype=float))
             ax.hist(np.clip(w, -lim, lim), bins=bins, color=OKABE_ITO[i % 8])
             ax.set_yscale("log")
-            ax.set_title(f"{name}: {np.mean(w == 0):.0%} exact zeros", fontsize=9)
+            _plain(ax.set_title(f"{name}\n{np.mean(w == 0):.0%} exact zeros", fontsize=9))
             ax.set_xlabel("weight")
         fig.suptitle("Final weights")
     return fig
@@ -202,5 +213,5 @@ def convergence_by_norm(data: StudyData) -> Figure | None:
             ax.set_title(title)
             ax.set_xlabel("epoch")
             ax.set_yscale("log")
-            ax.legend(fontsize=7, title="norm")
+            _legend(ax, fontsize=7, title="norm")
     return fig

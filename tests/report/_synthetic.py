@@ -14,8 +14,10 @@ def synthetic_study(*, seeds: int = 3, epochs: int = 30, evil_name: bool = True)
     rng = np.random.default_rng(0)
     recipes = {  # name: (penalty, strength, norm, final val floor, overfit slope, accuracy shift)
         "none": ("none", 0.0, "none", 0.60, 0.012, 0.00),
+        "l2=1e-4": ("L2", 1e-4, "none", 0.58, 0.009, 0.01),
         "l2=1e-3": ("L2", 1e-3, "none", 0.55, 0.004, 0.02),
-        "l2=1e-2": ("L2", 1e-2, "none", 0.52, 0.001, 0.03),
+        "l2=1e-2": ("L2", 1e-2, "none", 0.52, 0.0, 0.03),
+        "l1=1e-5": ("L1", 1e-5, "none", 0.59, 0.01, 0.005),
         "l1=1e-4": ("L1", 1e-4, "none", 0.56, 0.005, 0.02),
         "l1=1e-3": ("L1", 1e-3, "none", 0.58, 0.002, 0.01),
         "batchnorm": ("none", 0.0, "batch", 0.57, 0.008, 0.01),
@@ -29,7 +31,7 @@ def synthetic_study(*, seeds: int = 3, epochs: int = 30, evil_name: bool = True)
         speed = {"none": 6.0, "batch": 3.0, "layer": 4.0}[norm]
         for seed in range(seeds):
             noise = 1 + 0.02 * rng.standard_normal(epochs)
-            train = (0.05 + 2.2 * np.exp(-e / speed) + 20 * strength) * noise
+            train = (0.05 + 2.2 * np.exp(-e / speed) + 45 * strength) * noise
             val = (floor + 1.7 * np.exp(-e / speed) + slope * np.maximum(e - 8, 0)) * noise[::-1]
             trials.append(
                 {
