@@ -1,0 +1,71 @@
+"""History: rows, best epoch, CSV / JSON / pandas round trips."""
+
+import json
+import math
+
+import pytest
+
+from reglab._validation import InvalidParameterError
+from reglab.errors import UserError
+from reglab.train import History
+
+ROWS = [
+    {"epoch": 0, "train_loss": 1.0, "val_loss": 0.9, "val_accuracy": 0.5, "time": 0.1},
+    {"epoch": 1, "train_loss": 0.5, "val_loss": 0.7, "val_accuracy": 0.7, "time": 0.1},
+    {"epoch": 2, "train_loss": 0.2, "val_loss": 0.8, "val_accuracy": 0.7, "time": 0.1},
+    {"epoch": 3, "train_loss": 0.1, "val_loss": math.nan, "val_accuracy": 0.6, "time": 0.1},
+]
+
+
+def test_best_by_mode_first_on_ties_nan_never_wins():
+    h = History(ROWS)
+    assert h.best("val_loss")["epoch"] == 1
+    assert h.best("val_accuracy")["epoch"] == 1  # tie with epoch 2: the first
+    assert h.best("val_loss", mode="max")["epoch"] == 0
+    with pytest.raises(
+        InvalidParameterError, match=r"'monitor' parameter of History.best .*Did you mean 'val_loss'"
+    ):
+        h.best("val_los")
+    with pytest.raises(UserError, match="no finite 'val_loss'"):
+        History([{"epoch": 0, "val_loss": math.nan}]).best("val_loss")
+
+
+def test_columns_in_csv_order_and_getitem():
+    h = History([{"time": 1.0, "zz": 2, "epoch": 0, "val_loss": 0.3, "train_loss": 0.4}])
+    assert h.columns == ["epoch", "train_loss", "val_loss", "time", "zz"]
+    assert h["val_loss"] == [0.3]
+
+
+def test_csv_and_json_round_trips(tmp_path):
+    h = History(
+        ROWS,
+        stop_reason="EarlyStopping: x",
+        best_epoch=1,
+        monitor="val_loss",
+        restarts=[{"restart": 0, "score": 0.7, "chosen": True}],
+        test={"loss": 0.8},
+    )
+    back = History.from_json(h.to_json(tmp_path / "h.json"))
+    assert back.equals(h, ignore=()) and back.to_dict() == json.loads(json.dumps(h.to_dict()))
+    assert (back.stop_reason, back.best_epoch, back.restarts, back.test) == (
+        h.stop_reason,
+        1,
+        h.restarts,
+        h.test,
+    )
+    csv = History.from_csv(h.to_csv(tmp_path / "h.csv"))
+    assert csv.equals(h, ignore=()) and isinstance(csv["epoch"][0], int)
+    assert (tmp_path / "h.csv").read_text().splitlines()[0] == "epoch,train_loss,val_loss,val_accuracy,time"
+
+
+def test_to_pandas():
+    frame = History(ROWS).to_pandas()
+    assert list(frame.columns) == ["epoch", "train_loss", "val_loss", "val_accuracy", "time"]
+    assert frame["train_loss"].tolist() == [1.0, 0.5, 0.2, 0.1]
+
+
+def test_equals_ignores_time_only():
+    a = History(ROWS)
+    b = History([dict(r, time=9.0) for r in ROWS])
+    assert a.equals(b) and not a.equals(b, ignore=())
+    assert not a.equals(History(ROWS[:2]))
