@@ -280,6 +280,11 @@ def from_tensors(
     )
 
 
+def _describe_item(item: object) -> str:
+    length = f" of {len(item)}" if isinstance(item, tuple | list) else ""
+    return f"a {type(item).__name__}{length}"
+
+
 def from_dataset(
     dataset: Dataset,
     *,
@@ -308,10 +313,10 @@ def from_dataset(
             "collect an iterable dataset into tensors and use from_tensors."
         )
     items = [dataset[i] for i in range(len(dataset))]
-    bad = next((it for it in items if not (isinstance(it, tuple | list) and len(it) == 2)), None)
+    bad = next((i for i, it in enumerate(items) if not (isinstance(it, tuple | list) and len(it) == 2)), None)
     if not items or bad is not None:
-        got = "nothing (it is empty)" if not items else f"a {type(bad).__name__}"
-        raise UserError(f"{name} must yield (x, y) pairs; it yields {got}.")
+        got = "it is empty" if not items else f"item {bad} is {_describe_item(items[bad])}"
+        raise UserError(f"{name} must yield (x, y) pairs; {got}.")
     x, y = default_collate(items)
     return from_tensors(
         torch.as_tensor(x), torch.as_tensor(y), task=task, name=name, seed=seed,

@@ -1,0 +1,147 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.preprocessing import LabelEncoder
+from torch.utils.data import TensorDataset
+
+from reglab._validation import InvalidParameterError
+from reglab.data import from_dataset, from_tensors, load, load_csv, load_npz, load_parquet
+from reglab.errors import UserError
+
+
+def _frame(n=40):
+    rng = np.random.default_rng(0)
+    return pd.DataFrame(
+        {
+            "age": rng.integers(20, 80, n),
+            "income": rng.normal(50, 10, n),
+            "label": np.array(["cat", "dog", "eel"])[np.arange(n) % 3],
+            "price": rng.normal(100, 20, n),
+        }
+    )
+
+
+@pytest.fixture
+def csv(tmp_path):
+    path = tmp_path / "pets.csv"
+    _frame().to_csv(path, index=False)
+    return path
+
+
+def test_csv_classification_with_string_labels(csv):
+    d = load_csv(csv, target="label", features=["age", "income"], scale=False, seed=0)
+    assert d.task == "classification" and d.classes == ["cat", "dog", "eel"] and d.num_classes == 3
+    assert d.feature_names == ["age", "income"] and d.name == "pets.csv" and d.input_shape == (2,)
+    frame = _frame()
+    codes = LabelEncoder().fit_transform(frame["label"])
+    for split in (d.train, d.val, d.test):  # each row keeps its own encoded label
+        for (age, income), label in zip(split.x.tolist(), split.y.tolist()):
+            row = frame.index[(frame["age"] == age) & np.isclose(frame["income"], income, atol=1e-4)][0]
+            assert label == codes[row]
+
+
+def test_csv_task_inference_and_override(csv):
+    assert load_csv(csv, target="price", features=["age"]).task == "regression"
+    # Integers with at most MAX_CLASSES (50) distinct values are classes; more are a quantity.
+    few = load_csv(csv, target="age", features=["income"], val_size=0, test_size=0)
+    assert few.task == "classification" and few.classes == sorted(set(_frame()["age"].tolist()))
+    many = from_tensors(np.random.default_rng(0).normal(size=(120, 2)), np.arange(120) * 3)
+    assert many.task == "regression"
+    small = load_csv(csv, target="label", features=["income"])
+    assert small.task == "classification"
+    forced = load(csv, target="price", features=["age", "income"], task="regression", scale_y=True)
+    assert forced.y_scaler is not None and forced.train.y.dtype == torch.float32
+
+
+def test_load_dispatches_on_suffix_and_formats_agree(csv, tmp_path):
+    parquet = tmp_path / "pets.parquet"
+    _frame().to_parquet(parquet)
+    a = load(str(csv), target="label", seed=3)
+    b = load_parquet(parquet, target="label", seed=3)
+    assert torch.allclose(a.train.x, b.train.x) and torch.equal(a.test.y, b.test.y)
+    assert a.feature_names == ["age", "income", "price"]
+
+
+def test_missing_file(tmp_path):
+    expected = r"CSV file not found: '.*nope\.csv' \(looked at '.*'\); check the path\."
+    with pytest.raises(UserError, match=expected):
+        load(str(tmp_path / "nope.csv"), target="label")
+    with pytest.raises(UserError, match="NPZ file not found"):
+        load_npz(tmp_path / "nope.npz")
+
+
+def test_missing_target_column_lists_columns(csv):
+    with pytest.raises(UserError) as err:
+        load_csv(csv, target="lable")
+    assert str(err.value) == (
+        "The target column 'lable' is not in pets.csv; its columns are 'age', 'income', 'label', 'price'."
+        " Did you mean 'label'?"
+    )
+    expected = "The feature column 'incme' is not in pets.csv.*Did you mean 'income'"
+    with pytest.raises(UserError, match=expected):
+        load_csv(csv, target="label", features=["age", "incme"])
+
+
+def test_non_numeric_feature_column(tmp_path):
+    frame = _frame().assign(color=["red", "blue"] * 20)
+    frame.to_csv(tmp_path / "c.csv", index=False)
+    expected = r"The feature column .color. of c.csv is not numeric \(dtype (object|str), e.g. .red.\)"
+    with pytest.raises(UserError, match=expected):
+        load_csv(tmp_path / "c.csv", target="label")
+
+
+def test_nan_values_named_with_row_count(tmp_path):
+    frame = _frame()
+    frame.loc[[3, 7, 8], "income"] = np.nan
+    frame.to_csv(tmp_path / "n.csv", index=False)
+    expected = r"The feature column 'income' of n.csv has missing values in 3 row\(s\) \(first at row 3\)"
+    with pytest.raises(UserError, match=expected):
+        load_csv(tmp_path / "n.csv", target="label")
+    x = np.ones((20, 2))
+    x[5, 1] = np.nan
+    expected = r"The inputs of tensors have NaN or infinite values in 1 row\(s\) \(first at row 5\)"
+    with pytest.raises(UserError, match=expected):
+        from_tensors(x, np.arange(20) % 2)
+
+
+def test_single_class_and_too_few_rows(tmp_path):
+    frame = _frame().assign(label="cat")
+    frame.to_csv(tmp_path / "one.csv", index=False)
+    expected = r"The target of one.csv \(column 'label'\) has a single class \('cat'\)"
+    with pytest.raises(UserError, match=expected):
+        load_csv(tmp_path / "one.csv", target="label")
+    _frame(6).to_csv(tmp_path / "six.csv", index=False)
+    expected = "too few rows for stratified splits: the val split gets 1 rows but there are 3"
+    with pytest.raises(UserError, match=expected):
+        load_csv(tmp_path / "six.csv", target="label")
+
+
+def test_regression_target_must_be_numeric(csv):
+    with pytest.raises(UserError, match="is not numeric .* so it cannot be regressed"):
+        load_csv(csv, target="label", task="regression")
+    with pytest.raises(InvalidParameterError, match="'task' parameter of loading pets.csv .* must be one of"):
+        load_csv(csv, target="label", task="clasification")
+
+
+def test_npz_keys(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", inputs=rng.normal(size=(30, 4)), y=np.arange(30) % 2)
+    with pytest.raises(UserError, match=r"d.npz has no array 'x' \(x_key\); its arrays are 'inputs', 'y'"):
+        load_npz(tmp_path / "d.npz")
+    d = load(str(tmp_path / "d.npz"), x_key="inputs", val_size=5, test_size=5)
+    assert (len(d.train), d.input_shape, d.num_classes) == (20, (4,), 2)
+
+
+def test_from_tensors_and_from_dataset_agree():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(50, 1, 3, 3, generator=g), torch.arange(50) % 5
+    a = from_tensors(x, y, seed=4)
+    b = from_dataset(TensorDataset(x, y), seed=4)
+    assert a.input_shape == (1, 3, 3) and a.train.x.shape[1:] == (1, 3, 3)
+    assert torch.equal(a.train.x, b.train.x) and torch.equal(a.val.y, b.val.y)
+    assert b.name == "TensorDataset"
+    reg = from_tensors(torch.randn(30, 2, generator=g), torch.randn(30, generator=g))
+    assert reg.task == "regression"
+    with pytest.raises(UserError, match="TensorDataset must yield \\(x, y\\) pairs; item 0 is a tuple of 1"):
+        from_dataset(TensorDataset(x))
