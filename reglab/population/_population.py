@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -354,7 +355,11 @@ class Population:
                 idx = idx[~bad]
         net, h = self._net, self._hyper
         net.grad.zero_()
-        loss.sum().backward()  # members are independent: each row's gradient is its own loss's
+        with warnings.catch_warnings():
+            # Parameters are strided views into the flat buffer, so torch warns (once) that their
+            # grads, views into the flat grad buffer, are not "dense": intended, and accumulated in place.
+            warnings.filterwarnings("ignore", message="grad and param do not obey")
+            loss.sum().backward()  # members are independent: each row's gradient is its own loss's
         with torch.no_grad():
             w, g = net.weights(), net.grad[:, : net.weight_size]
             penalty = torch.zeros_like(loss)

@@ -138,11 +138,14 @@ class StackedNet:
 
     def build(self, row: torch.Tensor, buffers: dict[str, torch.Tensor], dropout: float) -> nn.Module:
         """An ordinary module (``MLP`` / ``CNN1D``) holding one member's flat parameters and buffers."""
-        module = self.cls(**self.kwargs, dropout=dropout)
+        with torch.random.fork_rng(devices=[]):  # building initializes: keep the caller's RNG as it was
+            module = self.cls(**self.kwargs, dropout=dropout)
+        # Cast before loading: loading float64 weights into a float32 module would round them.
+        module = module.to(device=row.device, dtype=row.dtype)
         state = {s.name: row[s.offset : s.offset + s.numel].view(s.shape).clone() for s in self.slots}
         state.update({n: b.clone() for n, b in buffers.items()})
         module.load_state_dict(state)
-        return module.to(device=row.device, dtype=row.dtype)
+        return module
 
     # ----------------------------------------------------------------- forward
     def forward(self, x: torch.Tensor, *, train: bool, drop: Any = None) -> torch.Tensor:
@@ -183,17 +186,23 @@ class StackedNet:
         eps = self.eps[name]
         if self.norm == "layer":
             return F.layer_norm(y, y.shape[-1:], eps=eps) * w + b
-        rm, rv = self.buffers[f"{name}.running_mean"], self.buffers[f"{name}.running_var"]
-        if train:  # per-member batch statistics over dim 1, as BatchNorm1d over each member's batch
-            var, mean = torch.var_mean(y, dim=1, correction=0, keepdim=True)
-            with torch.no_grad():
-                m, n = self.momentum[name], y.shape[1]
-                rm.mul_(1 - m).add_(mean.squeeze(1), alpha=m)
-                rv.mul_(1 - m).add_(var.squeeze(1) * (n / max(n - 1, 1)), alpha=m)
-                self.buffers[f"{name}.num_batches_tracked"].add_(1)
-        else:
-            mean, var = rm.unsqueeze(1), rv.unsqueeze(1)
-        return (y - mean) * torch.rsqrt(var + eps) * w + b
+        # BatchNorm over K*F features of (B, K*F) is BatchNorm over F features of every member, with
+        # torch's own kernel (running statistics included), so results equal BatchNorm1d's exactly.
+        k, b_size, f = y.shape
+        flat = y.transpose(0, 1).reshape(b_size, k * f)
+        if train:
+            self.buffers[f"{name}.num_batches_tracked"].add_(1)
+        out = F.batch_norm(
+            flat,
+            self.buffers[f"{name}.running_mean"].view(-1),
+            self.buffers[f"{name}.running_var"].view(-1),
+            w.reshape(-1),
+            b.reshape(-1),
+            training=train,
+            momentum=self.momentum[name],
+            eps=eps,
+        )
+        return out.view(b_size, k, f).transpose(0, 1)
 
     def _cnn(self, x: torch.Tensor, train: bool, drop: Any) -> torch.Tensor:
         k = self.k

@@ -1,0 +1,248 @@
+"""The population engine against training each member alone with reglab.Trainer (float64, exact)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from reglab.callbacks.early_stopping import EarlyStopping
+from reglab.constraints import MaxNorm
+from reglab.models import CNN1D, MLP
+from reglab.penalties import L1, L2
+from reglab.population import Population, train_population
+from reglab.train.trainer import Trainer
+from tests.population.conftest import make_data, max_diff
+
+HISTORY_COLUMNS = [
+    "epoch",
+    "train_loss",
+    "val_loss",
+    "train_accuracy",
+    "val_accuracy",
+    "lr",
+    "weight_norm",
+    "zero_fraction",
+    "time",
+]
+
+
+def trainer_alone(build, cfg, train, val, *, epochs, batch_size, optimizer, seed, momentum=0.0, **extra):
+    """One member trained alone by reglab.Trainer with the same initialization and data order."""
+    torch.manual_seed(cfg.get("seed", 0))
+    model = build(cfg.get("dropout", 0.0)).to(extra.pop("dtype", torch.float64))
+    penalty, proximal = None, False
+    if cfg.get("l1"):
+        penalty = L1(cfg["l1"])
+    if cfg.get("l2"):
+        penalty = L2(cfg["l2"])
+    if cfg.get("prox_l1"):
+        penalty, proximal = L1(cfg["prox_l1"]), True
+    decoupled = bool(cfg.get("decoupled_decay"))
+    smoothing = cfg.get("label_smoothing", 0.0)
+    trainer = Trainer(
+        model,
+        optimizer=optimizer,
+        lr=cfg.get("lr", 1e-3),
+        momentum=momentum,
+        weight_decay=cfg.get("decoupled_decay") or cfg.get("weight_decay", 0.0),
+        decoupled=decoupled,
+        penalty=penalty,
+        proximal=proximal,
+        constraints=[MaxNorm(cfg["max_norm"])] if cfg.get("max_norm") else (),
+        loss=(lambda out, t: F.cross_entropy(out, t, label_smoothing=smoothing)) if smoothing else "auto",
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        progress="off",
+        **extra,
+    )
+    history = trainer.fit(train, val=val)
+    return model.eval(), history
+
+
+def mlp(dropout=0.0):
+    return MLP(10, 3, hidden=(16, 16), dropout=dropout)
+
+
+ADAM_CONFIGS = [
+    {"lr": 1e-2, "seed": 0},
+    {"lr": 5e-3, "seed": 1, "l2": 1e-3},
+    {"lr": 1e-2, "seed": 2, "weight_decay": 1e-2},
+    {"lr": 1e-2, "seed": 3, "decoupled_decay": 1e-1},
+    {"lr": 1e-2, "seed": 4, "prox_l1": 2e-2},
+    {"lr": 2e-2, "seed": 5, "max_norm": 0.8},
+]
+SGD_CONFIGS = [
+    {"lr": 5e-2, "seed": 0},
+    {"lr": 5e-2, "seed": 1, "l2": 1e-3},
+    {"lr": 1e-1, "seed": 2, "weight_decay": 1e-2},
+    {"lr": 5e-2, "seed": 3, "l1": 1e-3},
+    {"lr": 5e-2, "seed": 4, "prox_l1": 5e-2},
+    {"lr": 1e-1, "seed": 5, "max_norm": 0.8},
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("optimizer,configs", [("adam", ADAM_CONFIGS), ("sgd", SGD_CONFIGS)])
+def test_every_member_matches_the_trainer_after_800_steps(optimizer, configs):
+    """Acceptance: MLP 10-16-16-3, 200 examples, batch 25 -> 8 steps x 100 epochs, float64, <= 1e-9."""
+    train, val = make_data(200, 10, 3, seed=0), make_data(100, 10, 3, seed=1)
+    momentum = 0.9 if optimizer == "sgd" else 0.0
+    pop = Population(mlp(), configs, optimizer=optimizer, momentum=momentum, seed=7, dtype=torch.float64)
+    histories = pop.fit(train, val, epochs=100, batch_size=25)
+    assert pop.member_steps_ == 800 * len(configs)
+    for k, cfg in enumerate(configs):
+        ref, ref_history = trainer_alone(
+            mlp, cfg, train, val, epochs=100, batch_size=25, optimizer=optimizer, seed=7, momentum=momentum
+        )
+        assert max_diff(pop.member(k), ref) <= 1e-9, (k, cfg)
+        got, want = histories[k].rows[-1], ref_history.rows[-1]
+        for column in (
+            "train_loss",
+            "val_loss",
+            "train_accuracy",
+            "val_accuracy",
+            "weight_norm",
+            "zero_fraction",
+            "penalty",
+        ):
+            assert got[column] == pytest.approx(want[column], abs=1e-9), (k, column)
+    # The regularizers really acted: exact zeros from the prox step, unit norms capped by max-norm.
+    assert histories[4].rows[-1]["zero_fraction"] > 0.05
+    capped = torch.linalg.vector_norm(pop.member(5).hidden[0].linear.weight, dim=1)
+    assert capped.max().item() == pytest.approx(0.8, abs=1e-6)
+
+
+def test_history_has_the_trainer_columns_and_member_is_a_plain_model():
+    train, val = make_data(60, 10, 3, seed=0), make_data(30, 10, 3, seed=1)
+    pop = Population(mlp(), [{"seed": 0, "dropout": 0.25}, {"seed": 1}], dtype=torch.float64)
+    histories = pop.fit(train, val, epochs=2, batch_size=16)
+    for column in HISTORY_COLUMNS:
+        assert column in histories[0].columns
+    model = pop.member(0)
+    assert isinstance(model, MLP) and model.dropout == 0.25 and not model.training
+    scores = pop.evaluate(val)
+    with torch.no_grad():
+        logits = model(val[0])
+    assert scores[0]["loss"] == pytest.approx(F.cross_entropy(logits, val[1]).item(), abs=1e-12)
+    assert scores[0]["accuracy"] == pytest.approx((logits.argmax(1) == val[1]).double().mean().item())
+    assert histories[0].rows[-1]["val_loss"] == pytest.approx(scores[0]["loss"], abs=1e-12)
+
+
+def cnn(norm):
+    return lambda dropout=0.0: CNN1D(24, 3, channels=4, norm=norm, dropout=dropout)
+
+
+@pytest.mark.parametrize(
+    "build,data_order",
+    [
+        (lambda d=0.0: MLP(10, 3, hidden=(10, 10), residual=True, norm="layer", dropout=d), "shared"),
+        (lambda d=0.0: MLP(10, 3, hidden=(12, 12), norm="batch", dropout=d), "shared"),
+        (lambda d=0.0: MLP(10, 3, hidden=(12,), activation="tanh", dropout=d), "per_member"),
+        (cnn(None), "shared"),
+        (cnn("batch"), "per_member"),
+        (cnn("layer"), "shared"),
+    ],
+    ids=[
+        "mlp-residual-layernorm",
+        "mlp-batchnorm",
+        "mlp-per-member-order",
+        "cnn",
+        "cnn-batchnorm",
+        "cnn-layernorm",
+    ],
+)
+def test_architectures_match_the_trainer(build, data_order):
+    """Weights and BatchNorm running statistics equal training alone (per-member orders use each seed)."""
+    features = 24 if build().__class__ is CNN1D else 10
+    train, val = make_data(90, features, 3, seed=2), make_data(30, features, 3, seed=3)
+    configs = [{"lr": 1e-2, "seed": 3}, {"lr": 3e-3, "seed": 4, "l2": 1e-3, "label_smoothing": 0.1}]
+    pop = Population(build(), configs, seed=5, data_order=data_order, dtype=torch.float64)
+    pop.fit(train, val, epochs=3, batch_size=20)
+    for k, cfg in enumerate(configs):
+        seed = cfg["seed"] if data_order == "per_member" else 5
+        ref, _ = trainer_alone(build, cfg, train, val, epochs=3, batch_size=20, optimizer="adam", seed=seed)
+        # 1e-9, not 1e-15: before BatchNorm a bias's gradient is 0 up to rounding (~1e-17), which Adam's
+        # normalization g / (|g| + eps) turns into ~1e-11 updates in both runs, differently.
+        assert max_diff(pop.member(k), ref) <= 1e-9, k
+
+
+def test_input_noise_is_what_each_member_would_draw_alone():
+    """Member k adds noise[k] * eps_k, eps drawn as (K, B, F) from a generator seeded with seed + 1."""
+    train = make_data(40, 10, 3, seed=4)
+    configs = [{"seed": 0, "noise": 0.3, "lr": 1e-2}, {"seed": 1, "lr": 1e-2}]
+    pop = Population(mlp(), configs, seed=2, dtype=torch.float64)
+    pop.fit(train, epochs=2, batch_size=16)
+    for k, cfg in enumerate(configs):
+        gen = torch.Generator().manual_seed(3)
+
+        def noise(x, y, *, generator, k=k, cfg=cfg, gen=gen):
+            eps = torch.randn((2, *x.shape), generator=gen, dtype=x.dtype)[k]
+            return x + cfg.get("noise", 0.0) * eps, y
+
+        ref, _ = trainer_alone(
+            mlp, cfg, train, None, epochs=2, batch_size=16, optimizer="adam", seed=2, augment=noise
+        )
+        assert max_diff(pop.member(k), ref) <= 1e-12
+
+
+def test_early_stopping_per_member_matches_the_trainer_and_compacts():
+    train, val = make_data(120, 10, 3, seed=5), make_data(60, 10, 3, seed=6)
+    configs = [{"lr": lr, "seed": s} for s, lr in enumerate([3e-1, 1e-1, 3e-2, 1e-3])]
+    rule = EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)
+    pop = Population(mlp(), configs, seed=1, dtype=torch.float64)
+    histories = pop.fit(train, val, epochs=30, batch_size=30, early_stopping=rule)
+    steps = 4  # 120 / 30
+    lengths = []
+    for k, cfg in enumerate(configs):
+        ref, ref_history = trainer_alone(
+            mlp,
+            cfg,
+            train,
+            val,
+            epochs=30,
+            batch_size=30,
+            optimizer="adam",
+            seed=1,
+            callbacks=[EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)],
+        )
+        assert len(histories[k]) == len(ref_history)
+        assert histories[k].stop_reason == ref_history.stop_reason
+        assert max_diff(pop.member(k), ref) <= 1e-9, k
+        lengths.append(len(histories[k]))
+    assert pop.status.count("stopped") >= 2 and len(set(lengths)) >= 2
+    # Compaction: each epoch computes exactly (members still active) x (steps per epoch).
+    active = [sum(length > e for length in lengths) for e in range(max(lengths))]
+    assert pop.epoch_member_steps_ == [a * steps for a in active]
+    assert pop.member_steps_ == steps * sum(lengths) < steps * 30 * len(configs)
+
+
+def test_diverged_member_is_frozen_and_the_others_go_on():
+    train = make_data(100, 10, 3, seed=9)
+    configs = [{"lr": 1e-2, "seed": 0}, {"lr": 1e8, "seed": 1}, {"lr": 5e-3, "seed": 2}]
+    pop = Population(mlp(), configs, optimizer="sgd", momentum=0.9, dtype=torch.float64)
+    histories = pop.fit(train, epochs=5, batch_size=25)
+    assert pop.status == ["active", "diverged", "active"]
+    assert "non-finite training loss" in histories[1].stop_reason
+    assert not math.isfinite(histories[1].rows[-1]["train_loss"])
+    for k, cfg in enumerate(configs):
+        ref, ref_history = trainer_alone(
+            mlp, cfg, train, None, epochs=5, batch_size=25, optimizer="sgd", seed=0, momentum=0.9
+        )
+        assert len(histories[k]) == len(ref_history)
+        # Member 1 stops at its last finite weights, which have blown up: compare relative to their size.
+        scale = max(p.abs().max().item() for p in ref.parameters())
+        assert max_diff(pop.member(k), ref) <= 1e-9 * max(scale, 1.0)
+        assert all(torch.isfinite(p).all() for p in pop.member(k).parameters())
+
+
+def test_train_population_returns_models_and_histories():
+    train = make_data(40, 10, 3, seed=10)
+    models, histories = train_population(
+        mlp(), [{"seed": 0}, {"seed": 1}], train, epochs=1, batch_size=20, dtype=torch.float64
+    )
+    assert [type(m) for m in models] == [MLP, MLP] and [len(h) for h in histories] == [1, 1]
+    assert max_diff(models[0], models[1]) > 0  # different seeds, different members
