@@ -1,0 +1,57 @@
+"""Dropout in the population: statistical equivalence with one-at-a-time training, and common random numbers."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from reglab.models import MLP
+from reglab.population import Population
+from reglab.population._population import _Dropout
+from reglab.train.trainer import Trainer
+from tests.population.conftest import make_data
+
+
+@pytest.mark.parametrize("masks", ["independent", "common"])
+def test_dropout_population_matches_one_at_a_time_in_distribution(masks):
+    """32 paired members (same init, same batches), float32, dropout 0.3: paired t on test accuracy, |t| < 2."""
+    (x, y), (tx, ty) = make_data(300, 10, 3, seed=11), make_data(600, 10, 3, seed=12)
+    x, tx = x.float(), tx.float()
+    configs = [{"lr": 1e-2, "seed": s, "dropout": 0.3} for s in range(32)]
+    pop = Population(MLP(10, 3, hidden=(32, 32)), configs, seed=0, dropout_masks=masks)
+    pop.fit((x, y), epochs=4, batch_size=50)
+    together = torch.tensor([r["accuracy"] for r in pop.evaluate((tx, ty))])
+    alone = []
+    for cfg in configs:
+        torch.manual_seed(cfg["seed"])
+        model = MLP(10, 3, hidden=(32, 32), dropout=0.3)
+        trainer = Trainer(model, lr=1e-2, epochs=4, batch_size=50, seed=0, progress="off")
+        trainer.fit((x, y))
+        alone.append(trainer.evaluate((tx, ty))["accuracy"])
+    diff = together - torch.tensor(alone)
+    assert diff.abs().sum() > 0  # dropout noise really differs between the two
+    t = diff.mean() / (diff.std() / math.sqrt(len(diff)))
+    assert abs(t.item()) < 2, (t.item(), diff.mean().item())
+
+
+def test_common_random_numbers_are_nested_bernoulli_masks():
+    """Member k keeps u >= p_k: rate 1 - p_k each, and a unit dropped at p is dropped at every p' > p."""
+    p = torch.tensor([0.0, 0.1, 0.5, 0.9]).unsqueeze(1)
+    drop = _Dropout(p, common=True, generator=torch.Generator().manual_seed(0))
+    mask = drop(torch.Size([4, 500, 100]))
+    kept = mask > 0
+    # Binomial(50_000, 1 - p): 5 standard deviations at most 0.0068.
+    assert torch.allclose(kept.float().mean((1, 2)), 1 - p[:, 0], atol=0.01)
+    assert (kept[1:] <= kept[:-1]).all()  # nested
+    assert torch.allclose(mask[2][kept[2]], torch.tensor(2.0))  # scaled by 1 / (1 - p)
+
+
+def test_independent_masks_are_uncorrelated_between_members():
+    p = torch.full((2, 1), 0.5)
+    mask = _Dropout(p, common=False, generator=torch.Generator().manual_seed(1))(torch.Size([2, 400, 100]))
+    a, b = (mask[0] > 0).float().flatten(), (mask[1] > 0).float().flatten()
+    corr = torch.corrcoef(torch.stack([a, b]))[0, 1]
+    assert abs(corr.item()) < 5 / math.sqrt(a.numel())  # 5 sigma of a null correlation
+    assert _Dropout(torch.zeros(2, 1), common=False, generator=torch.Generator())(torch.Size([2, 3, 4])) is None
