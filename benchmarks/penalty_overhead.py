@@ -31,11 +31,12 @@ from reglab.selectors import Selector
 
 def make_variants(model: nn.Module) -> dict[str, Callable[[], torch.Tensor | float]]:
     weights = [p for _, p in Selector().select(model)]
+    l1, l2, enet = L1(1e-4), L2(1e-4), ElasticNet(l1=1e-4, l2=1e-4)
     return {
         "none": lambda: 0.0,
-        "reglab L1": lambda: L1(1e-4)(model),
-        "reglab L2": lambda: L2(1e-4)(model),
-        "reglab ElasticNet": lambda: ElasticNet(l1=1e-4, l2=1e-4)(model),
+        "reglab L1": lambda: l1(model),
+        "reglab L2": lambda: l2(model),
+        "reglab ElasticNet": lambda: enet(model),
         "naive L1 loop": lambda: 1e-4 * sum(p.abs().sum() for p in weights),
     }
 
