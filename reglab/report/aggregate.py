@@ -53,6 +53,8 @@ class StudyData:
         baseline: the recipe every other recipe is compared with (paired by seed and fold).
         weights: recipe -> final weight values of one trial (for the histograms).
         selection: what each recipe regularized: ``recipe, regularizer, tensors, parameters, names``.
+        paths: regularization-path points ``penalty, strength, <metrics...>``; when ``None``
+            they come from ``trials.penalty`` / ``trials.strength`` joined with ``results``.
         config: the study configuration; versions: package versions; both shown verbatim.
     """
 
@@ -65,6 +67,7 @@ class StudyData:
     baseline: str | None = None
     weights: dict[str, np.ndarray] = field(default_factory=dict)
     selection: pd.DataFrame | None = None
+    paths: pd.DataFrame | None = None
     config: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
 

@@ -100,8 +100,8 @@ def _frame_from_json(text: str, path: Path) -> pd.DataFrame:
             f"history file {path} is not valid JSON (line {exc.lineno}: {exc.msg}); {_FIX}."
         ) from None
     if isinstance(data, dict):
-        # A reglab History may nest its records; Keras History.history is a dict of lists.
-        for key in ("epochs", "history", "records"):
+        # reglab's History.to_json nests its rows; Keras History.history is a dict of lists.
+        for key in ("rows", "epochs", "history", "records"):
             if key in data and isinstance(data[key], list | dict):
                 data = data[key]
                 break

@@ -142,26 +142,24 @@ def generalization_gap(data: StudyData) -> Figure | None:
 
 def regularization_paths(data: StudyData) -> Figure | None:
     """Metric, weight norm and exact-zero fraction against strength (log axis), one line per penalty."""
-    j = data.joined()
+    j = data.paths if data.paths is not None else data.joined()
     if not {"penalty", "strength"} <= set(j.columns):
         return None
     j = j[j["strength"].astype(float) > 0]
     if j.empty:
         return None
-    panels = [(data.metric, data.metric)] + [
-        (c, label)
-        for c, label in (("weight_norm", "weight norm (L2)"), ("zero_fraction", "exact-zero fraction"))
-        if c in j.columns
-    ]
+    labels = {"weight_norm": "weight norm (L2)", "zero_fraction": "exact-zero fraction"}
+    wanted = (data.metric, "val_accuracy", "val_loss", "weight_norm", "zero_fraction")
+    panels = [c for c in dict.fromkeys(wanted) if c in j.columns and j[c].notna().any()][:3]
     with mpl.rc_context(_RC):
         fig, axes = _grid(len(panels), w=3.6, h=2.8)
-        for ax, (col, label) in zip(axes, panels):
+        for ax, col in zip(axes, panels):
             for i, (pen, g) in enumerate(j.groupby(j["penalty"].astype(str), sort=True)):
                 m = g.groupby("strength")[col].mean().sort_index()
                 ax.plot(m.index, m.values, marker="os^Dv<>p"[i % 8], color=OKABE_ITO[i % 8], label=pen)
             ax.set_xscale("log")
             ax.set_xlabel("strength")
-            _plain(ax.set_ylabel(label))
+            _plain(ax.set_ylabel(labels.get(col, col)))
             _legend(ax, fontsize=7, title="penalty")
         fig.suptitle("Regularization paths")
     return fig

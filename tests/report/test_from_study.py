@@ -1,0 +1,84 @@
+"""load_study: a real StudyStorage (SQLite) filled by hand, read back into StudyData and a report."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from reglab.errors import UserError
+from reglab.report.aggregate import ranking
+from reglab.report.from_study import load_study
+from reglab.report.html import write_report
+from reglab.study.schema import StudyConfig
+from reglab.study.storage import StudyStorage, default_url
+
+TEST_ACC = {("none", 0): 0.80, ("none", 1): 0.82, ("l2", 0): 0.85, ("l2", 1): 0.88}
+
+
+@pytest.fixture
+def study_dir(tmp_path):
+    cfg = StudyConfig.model_validate({
+        "name": "tiny", "dataset": {"name": "digits"}, "seeds": [0, 1],
+        "recipes": {"none": {}, "l2": {"l2": {"grid": [1e-4, 1e-3]}}},
+    })
+    store = StudyStorage(default_url(tmp_path))
+    store.save_config("tiny", cfg.canonical_json())
+    for (recipe, seed), acc in TEST_ACC.items():
+        params = {"l2": 1e-3} if recipe == "l2" else {}
+        tid = store.start(("final", recipe, json.dumps(params, sort_keys=True), seed, -1), epochs_budget=6)
+        rows = [{"epoch": e, "train_loss": 2.0 / (e + 1), "val_loss": 2.2 / (e + 1) + 0.01 * e,
+                 "train_accuracy": 0.5, "val_accuracy": 0.5} for e in range(6)]
+        store.finish(tid, "done", {"test_accuracy": acc, "val_accuracy": acc - 0.01, "best_epoch": 4,
+                                   "weight_norm": 3.0, "zero_fraction": 0.0}, rows, duration=0.1)
+    for strength, val in ((1e-4, 0.84), (1e-3, 0.87)):
+        for seed in (0, 1):
+            tid = store.start(("cv", "l2", json.dumps({"l2": strength}), seed, 0), epochs_budget=6)
+            store.finish(tid, "done", {"val_accuracy": val, "weight_norm": 1 / strength ** 0.1,
+                                       "zero_fraction": 0.0}, [], duration=0.1)
+    store.save_results({
+        "study": "tiny", "metric": "val_accuracy", "test_metric": "test_accuracy", "baseline": "none",
+        "seeds": [0, 1], "recipes": {
+            "none": {"searched": [], "best_params": {}},
+            "l2": {"searched": ["l2"], "best_params": {"l2": 1e-3}},
+        },
+    })
+    store.close()
+    return tmp_path
+
+
+def test_storage_becomes_study_data(study_dir):
+    data = load_study(study_dir)
+    assert data.metric == "test_accuracy" and data.baseline == "none" and data.higher_is_better
+    r = ranking(data).set_index("recipe")
+    assert r.loc["l2", "mean"] == pytest.approx((0.85 + 0.88) / 2)
+    assert r.loc["l2", "diff"] == pytest.approx(((0.85 - 0.80) + (0.88 - 0.82)) / 2)
+    assert r.loc["l2", "pairs"] == 2
+    assert len(data.epochs) == 4 * 6 and set(data.trials["norm"]) == {"none"}
+    paths = data.paths.groupby("strength")["val_accuracy"].mean()
+    np.testing.assert_allclose(paths.loc[[1e-4, 1e-3]], [0.84, 0.87])
+    # MLP 64-100-100-10 on digits: L2 selects the three weight matrices, not biases.
+    sel = data.selection.set_index("recipe")
+    assert sel.loc["l2", "tensors"] == 3 and sel.loc["l2", "parameters"] == 64 * 100 + 100 * 100 + 100 * 10
+    assert "hidden.0.linear.weight" in sel.loc["l2", "names"] and "bias" not in sel.loc["l2", "names"]
+    assert sel.loc["none", "tensors"] == 0
+    assert data.config["name"] == "tiny" and "torch" in data.versions
+
+
+def test_report_from_storage(study_dir):
+    html_path, md_path = write_report(load_study(study_dir, describe=False), study_dir / "report.html")
+    page = html_path.read_text()
+    assert page.count('<img class="chart"') == 3  # curves, gap, paths (no weights, one norm)
+    assert "Weight histograms: the study holds no data for it." in page
+    assert "| 1 | l2 | 2 |" in md_path.read_text()
+
+
+def test_unfinished_or_missing_study(tmp_path):
+    with pytest.raises(UserError, match="no study at"):
+        load_study(tmp_path / "nope")
+    store = StudyStorage(default_url(tmp_path))
+    store.save_config("x", "{}")
+    store.close()
+    with pytest.raises(UserError, match="has no results yet; finish it with `reglab study"):
+        load_study(tmp_path)
