@@ -82,12 +82,19 @@ def make(name: str, /, **kwargs: Any) -> Callable[..., Any]:
             f"Got {name!r} instead.{hint}"
         )
     factory = _resolve(name)
-    accepted = list(inspect.signature(factory).parameters)
+    parameters = inspect.signature(factory).parameters
+    accepted = list(parameters)
     for key in kwargs:
         if key not in accepted:
             raise InvalidParameterError(
                 f"The augmentation {name!r} does not take the keyword {key!r}; it takes "
                 f"{', '.join(repr(a) for a in accepted) or 'no keywords'}.{did_you_mean(key, accepted)}"
+            )
+    for key, param in parameters.items():
+        if param.default is inspect.Parameter.empty and key not in kwargs:
+            raise InvalidParameterError(
+                f"The augmentation {name!r} needs the keyword {key!r}; it takes "
+                f"{', '.join(repr(a) for a in accepted)}."
             )
     return factory(**kwargs)
 
