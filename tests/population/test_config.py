@@ -20,20 +20,37 @@ def test_configs_become_member_configs():
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        ({"configs": []}, "The 'configs' parameter of Population must be a non-empty list of dicts or MemberConfig"),
-        ({"configs": [{"lr": -1.0}]}, "The 'configs[0].lr' parameter of Population must be a float in the range "
-                                      "(0, inf). Got -1.0 instead."),
-        ({"configs": [{}, {"dropout": 1.0}]}, "The 'configs[1].dropout' parameter of Population must be a float in "
-                                              "the range [0, 1). Got 1.0 instead."),
-        ({"configs": [{"l2_": 0.1}]}, "has an unknown key 'l2_'; allowed keys are lr, l1, l2, weight_decay, "
-                                      "decoupled_decay, prox_l1, prox_l2, max_norm, dropout, noise, "
-                                      "label_smoothing, seed. Did you mean 'l2'?"),
-        ({"optimizer": "adan"}, "The 'optimizer' parameter of Population must be one of 'adam', 'sgd'. "
-                                "Got 'adan' instead. Did you mean 'adam'?"),
-        ({"data_order": "random"}, "The 'data_order' parameter of Population must be one of 'shared', "
-                                   "'per_member'. Got 'random' instead."),
-        ({"arch": nn.Linear(2, 2)}, "The 'arch' parameter of Population must be a reglab.models.MLP or "
-                                    "reglab.models.CNN1D instance."),
+        ({"configs": []}, "The 'configs' parameter of Population must be a non-empty list of dicts"),
+        (
+            {"configs": [{"lr": -1.0}]},
+            "The 'configs[0].lr' parameter of Population must be a float in the range "
+            "(0, inf). Got -1.0 instead.",
+        ),
+        (
+            {"configs": [{}, {"dropout": 1.0}]},
+            "The 'configs[1].dropout' parameter of Population must be a float in "
+            "the range [0, 1). Got 1.0 instead.",
+        ),
+        (
+            {"configs": [{"l2_": 0.1}]},
+            "has an unknown key 'l2_'; allowed keys are lr, l1, l2, weight_decay, "
+            "decoupled_decay, prox_l1, prox_l2, max_norm, dropout, noise, "
+            "label_smoothing, seed. Did you mean 'l2'?",
+        ),
+        (
+            {"optimizer": "adan"},
+            "The 'optimizer' parameter of Population must be one of 'adam', 'sgd'. "
+            "Got 'adan' instead. Did you mean 'adam'?",
+        ),
+        (
+            {"data_order": "random"},
+            "The 'data_order' parameter of Population must be one of 'shared', "
+            "'per_member'. Got 'random' instead.",
+        ),
+        (
+            {"arch": nn.Linear(2, 2)},
+            "The 'arch' parameter of Population must be a reglab.models.MLP or reglab.models.CNN1D instance.",
+        ),
     ],
 )
 def test_bad_arguments_raise_one_clear_line(kwargs, message):
@@ -46,8 +63,11 @@ def test_bad_arguments_raise_one_clear_line(kwargs, message):
 def test_fit_checks_its_arguments():
     pop = Population(MLP(4, 2, hidden=(8,)), [{}])
     x, y = torch.randn(8, 4), torch.randint(0, 2, (8,))
-    with pytest.raises(InvalidParameterError, match=r"The 'epochs' parameter of Population.fit must be an int "
-                                                    r"in the range \[1, inf\). Got 0 instead."):
+    with pytest.raises(
+        InvalidParameterError,
+        match=r"The 'epochs' parameter of Population.fit must be an int "
+        r"in the range \[1, inf\). Got 0 instead.",
+    ):
         pop.fit((x, y), epochs=0)
     with pytest.raises(UserError, match="float targets"):
         pop.fit((x, y.float()), epochs=1)

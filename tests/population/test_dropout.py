@@ -1,4 +1,4 @@
-"""Dropout in the population: statistical equivalence with one-at-a-time training, and common random numbers."""
+"""Population dropout: statistically equal to one-at-a-time training; common random numbers."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from tests.population.conftest import make_data
 
 @pytest.mark.parametrize("masks", ["independent", "common"])
 def test_dropout_population_matches_one_at_a_time_in_distribution(masks):
-    """32 paired members (same init, same batches), float32, dropout 0.3: paired t on test accuracy, |t| < 2."""
+    """32 paired members (same init and batches), float32, dropout 0.3: paired t on test accuracy < 2."""
     (x, y), (tx, ty) = make_data(300, 10, 3, seed=11), make_data(600, 10, 3, seed=12)
     x, tx = x.float(), tx.float()
     configs = [{"lr": 1e-2, "seed": s, "dropout": 0.3} for s in range(32)]
@@ -50,8 +50,11 @@ def test_common_random_numbers_are_nested_bernoulli_masks():
 
 def test_independent_masks_are_uncorrelated_between_members():
     p = torch.full((2, 1), 0.5)
-    mask = _Dropout(p, common=False, generator=torch.Generator().manual_seed(1))(torch.Size([2, 400, 100]))
+    drop = _Dropout(p, common=False, generator=torch.Generator().manual_seed(1))
+    mask = drop(torch.Size([2, 400, 100]))
     a, b = (mask[0] > 0).float().flatten(), (mask[1] > 0).float().flatten()
     corr = torch.corrcoef(torch.stack([a, b]))[0, 1]
     assert abs(corr.item()) < 5 / math.sqrt(a.numel())  # 5 sigma of a null correlation
-    assert _Dropout(torch.zeros(2, 1), common=False, generator=torch.Generator())(torch.Size([2, 3, 4])) is None
+    assert (
+        _Dropout(torch.zeros(2, 1), common=False, generator=torch.Generator())(torch.Size([2, 3, 4])) is None
+    )

@@ -1,0 +1,193 @@
+"""Population engine vs a sequential PyTorch loop vs 2 processes, on MNIST-1D (weight decay x dropout grid).
+
+Trains the same K configurations of MLP 40-W-W-10 three ways, in one run and on the same data:
+(a) one after another in a plain PyTorch loop (torch.optim.Adam, nn.Dropout), all threads;
+(b) 2 processes x 1 thread each, half the members each (multiprocessing, spawn);
+(c) reglab.population.Population, all threads.
+Each way: the same initialization (member k built under torch.manual_seed(k)), the same batch order
+(a generator seeded with 0, randperm per epoch, batch 100, last partial batch kept), the same number
+of steps, Adam lr 1e-3 with coupled weight decay on the weights only, and dropout after each hidden layer.
+The machine's fp32 matmul peak is measured in the same run.
+
+Usage:
+    python benchmarks/population.py --members 32 --epochs 20 --width 256 --json out.json
+    python benchmarks/population.py --members 4 --epochs 1 --width 32   # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import multiprocessing as mp
+import time
+
+import torch
+import torch.nn.functional as F
+
+from reglab.models import MLP
+from reglab.population import Population
+
+DECAYS = (0.0, 1e-4, 1e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0)
+DROPOUTS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+
+
+def grid(k: int) -> list[dict]:
+    """K (weight decay, dropout) pairs from the grid, cycled if K is larger; member k has seed k."""
+    pairs = list(itertools.product(DECAYS, DROPOUTS))
+    return [
+        {"lr": 1e-3, "weight_decay": wd, "dropout": p, "seed": i}
+        for i, (wd, p) in zip(range(k), itertools.cycle(pairs))
+    ]
+
+
+def load_mnist1d() -> tuple[torch.Tensor, torch.Tensor]:
+    from reglab.data import load
+
+    data = load("mnist1d", seed=0)
+    return data.train.x.float(), data.train.y.long()
+
+
+def train_sequential(configs, x, y, epochs, width, batch_size) -> int:
+    """The plain PyTorch loop; returns the number of optimizer steps taken (all members)."""
+    steps = 0
+    for cfg in configs:
+        torch.manual_seed(cfg["seed"])
+        model = MLP(40, 10, hidden=(width, width), dropout=cfg["dropout"])
+        weights = [p for p in model.parameters() if p.ndim >= 2]
+        others = [p for p in model.parameters() if p.ndim < 2]
+        opt = torch.optim.Adam(
+            [
+                {"params": weights, "weight_decay": cfg["weight_decay"]},
+                {"params": others, "weight_decay": 0.0},
+            ],
+            lr=cfg["lr"],
+        )
+        g = torch.Generator().manual_seed(0)
+        model.train()
+        for _ in range(epochs):
+            perm = torch.randperm(len(x), generator=g)
+            for s in range(0, len(x), batch_size):
+                idx = perm[s : s + batch_size]
+                loss = F.cross_entropy(model(x[idx]), y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                steps += 1
+    return steps
+
+
+def _worker(args) -> int:
+    configs, x, y, epochs, width, batch_size = args
+    torch.set_num_threads(1)
+    return train_sequential(configs, x, y, epochs, width, batch_size)
+
+
+def train_two_processes(configs, x, y, epochs, width, batch_size) -> float:
+    """Half the members in each of 2 single-thread processes; returns wall seconds (pool start excluded)."""
+    halves = [configs[0::2], configs[1::2]]
+    with mp.get_context("spawn").Pool(2, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        pool.map(abs, [0, 1])  # start both interpreters before timing
+        start = time.perf_counter()
+        pool.map(_worker, [(h, x, y, epochs, width, batch_size) for h in halves])
+        return time.perf_counter() - start
+
+
+def train_population(configs, x, y, epochs, width, batch_size) -> int:
+    pop = Population(MLP(40, 10, hidden=(width, width)), configs, seed=0)
+    pop.fit((x, y), epochs=epochs, batch_size=batch_size)
+    return pop.member_steps_
+
+
+def matmul_peak(threads: int, size: int = 2048, repeats: int = 10) -> float:
+    """Best fp32 GFLOP/s of a size x size matmul with ``threads`` threads."""
+    torch.set_num_threads(threads)
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    out = torch.empty(size, size)
+    torch.mm(a, b, out=out)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b, out=out)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--width", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+
+    x, y = load_mnist1d()
+    configs = grid(args.members)
+    common = (configs, x, y, args.epochs, args.width, args.batch_size)
+    peak = matmul_peak(args.threads)
+    # Multiply-adds per example of one member: 40W + W^2 + 10W; forward + backward = 3 x 2 FLOPs each.
+    w = args.width
+    flops = 6 * (40 * w + w * w + 10 * w) * len(x) * args.epochs * args.members
+
+    torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    seq_steps = train_sequential(*common)
+    seq = time.perf_counter() - start
+    two = train_two_processes(*common)
+    torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    pop_steps = train_population(*common)
+    pop = time.perf_counter() - start
+    if seq_steps != pop_steps:
+        raise RuntimeError(
+            f"unfair comparison: {seq_steps} sequential vs {pop_steps} population member-steps"
+        )
+
+    member_epochs = args.members * args.epochs
+    rows = [("(a) sequential", seq), ("(b) 2 processes x 1 thread", two), ("(c) population", pop)]
+    print(
+        f"K={args.members} W={args.width} E={args.epochs} n={len(x)} threads={args.threads} "
+        f"peak={peak:.1f} GFLOP/s (fp32 matmul {args.threads} threads)"
+    )
+    print(f"{'way':30s} {'wall s':>9s} {'ms/member-epoch':>16s} {'GFLOP/s':>9s} {'% peak':>7s}")
+    for name, wall in rows:
+        rate = flops / wall / 1e9
+        print(
+            f"{name:30s} {wall:9.2f} {1e3 * wall / member_epochs:16.2f} {rate:9.1f} {100 * rate / peak:6.1f}%"
+        )
+    result = {
+        "members": args.members,
+        "epochs": args.epochs,
+        "width": args.width,
+        "batch_size": args.batch_size,
+        "threads": args.threads,
+        "train_examples": len(x),
+        "member_steps": pop_steps,
+        "flops": flops,
+        "matmul_peak_gflops": peak,
+        "sequential_wall_s": seq,
+        "two_processes_wall_s": two,
+        "population_wall_s": pop,
+        "speedup_vs_sequential": seq / pop,
+        "speedup_vs_two_processes": two / pop,
+        "population_gflops": flops / pop / 1e9,
+        "fraction_of_peak": flops / pop / 1e9 / peak,
+        "ms_per_member_epoch": {
+            "sequential": 1e3 * seq / member_epochs,
+            "two_processes": 1e3 * two / member_epochs,
+            "population": 1e3 * pop / member_epochs,
+        },
+    }
+    print(
+        f"speedup vs sequential {result['speedup_vs_sequential']:.2f}x, "
+        f"vs 2 processes {result['speedup_vs_two_processes']:.2f}x"
+    )
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
