@@ -118,9 +118,9 @@ def prox_(w: torch.Tensor, lr: torch.Tensor, l1: torch.Tensor, l2: torch.Tensor)
     """Proximal operator of ``lr·(l1·Σ|w| + l2·Σw²)`` per row, in place: soft-threshold, then shrink.
 
     Example:
-        >>> w = torch.tensor([[0.5, -0.05, 2.0]])
+        >>> w = torch.tensor([[0.5, 0.05, -2.0]])
         >>> prox_(w, torch.tensor([[1.0]]), torch.tensor([[0.1]]), torch.tensor([[0.0]])); w
-        tensor([[0.4000, 0.0000, 1.9000]])
+        tensor([[ 0.4000,  0.0000, -1.9000]])
     """
     thresh = lr * l1
     # sign(w) * max(|w| - t, 0), in place: no temporaries beyond one (K, Pw) tensor.
