@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 from typing import Any
 
 from reglab.errors import UserError
@@ -108,5 +109,8 @@ def markdown_summary(data: StudyData, *, confidence: float = 0.95) -> str:
     if data.versions:
         lines.append("Versions: " + ", ".join(f"{_md(k)} {_md(v)}" for k, v in data.versions.items()))
     if data.config:
-        lines += ["", "```json", json.dumps(data.config, indent=2, sort_keys=True, default=str), "```"]
+        text = json.dumps(data.config, indent=2, sort_keys=True, default=str)
+        # Code fences show their content literally; make the fence longer than any backtick run in it.
+        fence = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", text)), default=0))
+        lines += ["", fence + "json", text, fence]
     return "\n".join(lines) + "\n"

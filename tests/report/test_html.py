@@ -1,0 +1,75 @@
+"""The HTML page and Markdown summary as text: self-contained, escaped, sections present or noted."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+
+import pandas as pd
+import pytest
+
+from reglab.report import plots
+from reglab.report.aggregate import StudyData
+from reglab.report.html import render_html
+from reglab.report.summary import markdown_summary
+
+from ._synthetic import XSS, synthetic_study
+
+
+@pytest.fixture(scope="module")
+def page():
+    return render_html(synthetic_study(seeds=2, epochs=12))
+
+
+def test_self_contained(page):
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", page)
+    assert page.count('src="data:image/png;base64,') == 5
+    assert "<link" not in page and "@import" not in page
+
+
+def test_user_strings_are_escaped(page):
+    assert XSS not in page  # neither in the ranking, the selection table, the charts' alt text nor config
+    assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 3
+    assert page.count("<script>") == 1
+
+
+def test_csp_hash_matches_the_one_script(page):
+    script = re.search(r"<script>(.*?)</script>", page, re.S).group(1)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in page and "default-src 'none'" in page
+
+
+def test_markdown_escapes_html_and_pipes():
+    data = synthetic_study(seeds=2, epochs=8)
+    data.trials.loc[data.trials["recipe"] == "none", "recipe"] = "a|b"
+    data.baseline = "a|b"
+    data.config["note"] = "``` <b>x</b>"
+    md = markdown_summary(data)
+    outside, fenced = md.split("````json")
+    assert "&lt;script&gt;" in outside and XSS not in outside
+    assert fenced.rstrip().endswith("````") and "``` <b>x</b>" in fenced
+    assert "a\\|b" in md and "| a|b |" not in md
+
+
+def test_missing_data_leaves_charts_out():
+    t = pd.DataFrame({"trial_id": [0, 1], "recipe": ["none", "l2"], "seed": [0, 0]})
+    e = pd.DataFrame({"trial_id": [0, 1], "epoch": [0, 0], "train_loss": [1.0, 1.0], "val_loss": [1.0, 1.1]})
+    r = pd.DataFrame({"trial_id": [0, 1], "test_accuracy": [0.6, 0.7]})
+    d = StudyData("s", t, e, r)
+    assert plots.regularization_paths(d) is None and plots.weight_histograms(d) is None
+    assert plots.convergence_by_norm(d) is None
+    html = render_html(d)
+    assert "Regularization paths: the study holds no data for it." in html
+    assert "The study did not record which tensors were regularized." in html
+
+
+def test_mathtext_is_off_for_recipe_names():
+    # A name with dollars would raise or render as math if mathtext parsed it.
+    t = pd.DataFrame({"trial_id": [0], "recipe": ["cost $5 a_b^c$"], "seed": [0]})
+    e = pd.DataFrame({"trial_id": [0] * 3, "epoch": [0, 1, 2], "train_loss": [1, 0.5, 0.4],
+                      "val_loss": [1, 0.6, 0.5]})
+    fig = plots.learning_curves(StudyData("s", t, e, pd.DataFrame({"trial_id": [0], "test_accuracy": [1.0]})))
+    title = fig.axes[0].get_title()
+    assert title == "cost $5 a_b^c$" and not fig.axes[0].title.get_parse_math()
+    assert plots.to_data_uri(fig).startswith("data:image/png;base64,")
