@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from reglab.callbacks.base import Callback
@@ -48,7 +47,10 @@ from reglab.errors import UserError
 from reglab.models import CNN1D, CNN2D, MLP
 from reglab.study.schema import EarlyStoppingConfig, StudyConfig
 
-__all__ = ["TrialSpec", "TrialOutcome", "run_trial", "run_group", "load_splits", "fold_data"]
+__all__ = [
+    "TrialSpec", "TrialOutcome", "run_trial", "run_group", "check_params", "load_splits", "fold_data",
+    "build_model", "make_penalty", "make_transforms",
+]
 
 # A loss above this (or non-finite) marks the trial diverged; cross-entropy of a
 # useless classifier is ~log(K) < 10, so this leaves room for any sane run.
@@ -100,7 +102,10 @@ def _splits_cached(dataset_json: str) -> Any:
     cfg = DatasetConfig.model_validate(json.loads(dataset_json))
     from reglab.data import load
 
-    sizes = {"seed": cfg.split_seed, "val_size": cfg.val_size, "test_size": cfg.test_size}
+    sizes: dict[str, Any] = {"seed": cfg.split_seed}
+    for key in ("val_size", "test_size"):
+        if getattr(cfg, key) is not None:
+            sizes[key] = getattr(cfg, key)
     if cfg.path is not None:
         return load(cfg.path, target=cfg.target, **sizes)
     return load(cfg.name, **sizes)
@@ -190,30 +195,6 @@ def make_penalty(params: dict[str, Any]) -> Any:
     return total
 
 
-def _label_smoothing(eps: float, classes: int) -> Any:
-    # Stand-in until reglab.targets lands: torch's own formula, (1 - eps) * onehot + eps / K.
-    def transform(x: torch.Tensor, y: torch.Tensor, *, generator: torch.Generator) -> tuple[Any, Any]:
-        soft = y if y.ndim == 2 else F.one_hot(y, classes).to(x.dtype)
-        return x, soft * (1 - eps) + eps / classes
-
-    return transform
-
-
-def _mixup(alpha: float, classes: int) -> Any:
-    # Stand-in until reglab.targets lands (Zhang et al. 2018): lambda ~ Beta(alpha, alpha) drawn
-    # from the trainer's transform generator, so a resumed run replays it.
-    from scipy.stats import beta
-
-    def transform(x: torch.Tensor, y: torch.Tensor, *, generator: torch.Generator) -> tuple[Any, Any]:
-        soft = y if y.ndim == 2 else F.one_hot(y, classes).to(x.dtype)
-        u = float(torch.rand((), generator=generator, dtype=torch.float64))
-        lam = float(beta.ppf(u, alpha, alpha))  # inverse CDF: the draw comes from the trainer's generator
-        perm = torch.randperm(len(x), generator=generator)
-        return lam * x + (1 - lam) * x[perm], lam * soft + (1 - lam) * soft[perm]
-
-    return transform
-
-
 def _gaussian_noise(sigma: float) -> Any:
     from reglab.layers.functional import gaussian_noise
 
@@ -224,30 +205,21 @@ def _gaussian_noise(sigma: float) -> Any:
 
 
 def make_transforms(params: dict[str, Any], classes: int) -> Any:
-    """The recipe's batch transforms (augmentation, noise, mixup, label smoothing) as one callable."""
+    """The recipe's batch transforms, in order: augmentation, input noise, mixup, label smoothing."""
+    from reglab import augment, targets
+
     chain = []
     if params.get("augment"):
-        from reglab import augment
-
-        spec = params["augment"]
-        chain.append(augment.make(spec["name"], **{k: v for k, v in spec.items() if k != "name"}))
+        chain.append(augment.from_config(params["augment"]))
     if params.get("gaussian_noise"):
         chain.append(_gaussian_noise(float(params["gaussian_noise"])))
     if params.get("mixup"):
-        chain.append(_mixup(float(params["mixup"]), classes))
+        chain.append(targets.Mixup(float(params["mixup"]), classes))
     if params.get("label_smoothing"):
-        chain.append(_label_smoothing(float(params["label_smoothing"]), classes))
+        chain.append(targets.LabelSmoothing(float(params["label_smoothing"]), classes))
     if not chain:
         return None
-    if len(chain) == 1:
-        return chain[0]
-
-    def composed(x: torch.Tensor, y: torch.Tensor, *, generator: torch.Generator) -> tuple[Any, Any]:
-        for t in chain:
-            x, y = t(x, y, generator=generator)
-        return x, y
-
-    return composed
+    return chain[0] if len(chain) == 1 else augment.Compose(chain)
 
 
 class _DivergenceGuard(Callback):
@@ -289,7 +261,7 @@ def _resume_state(ckpt_dir: Path | None) -> tuple[Path | None, int | None]:
     return ckpt_dir / "last.pt", (int(state["epoch"]) + 1 if stopped else None)
 
 
-def _fit(config: StudyConfig, spec: TrialSpec) -> dict[str, Any]:
+def _fit(config: StudyConfig, spec: TrialSpec, *, dry_run: bool = False) -> dict[str, Any] | None:
     """Build the trial's model and Trainer from the recipe, fit (or resume), return the outcome."""
     from reglab.callbacks import EarlyStopping, ModelCheckpoint
     from reglab.constraints import MaxNorm
@@ -340,6 +312,8 @@ def _fit(config: StudyConfig, spec: TrialSpec) -> dict[str, Any]:
         monitor=config.search.metric,
         progress="off",
     )
+    if dry_run:
+        return None
     history = trainer.fit(train, val, test=test, resume_from=resume)
     rows = [_plain_row(r) for r in history.rows]
     reason = history.stop_reason or guard.reason or ""
@@ -372,6 +346,20 @@ def _plain_row(row: dict[str, Any]) -> dict[str, Any]:
     return {k: (float(v) if isinstance(v, float) else v) for k, v in row.items()}
 
 
+def check_params(config: StudyConfig, recipe: str, params: dict[str, Any]) -> None:
+    """Build (not train) everything a trial of ``params`` needs; a bad value raises ``UserError`` now.
+
+    The runner calls this before any training so that a mistake in a recipe (an unknown
+    augmentation, decoupled decay with SGD, ...) stops the study with one line at once.
+    """
+    from reglab._validation import InvalidParameterError
+
+    try:
+        _fit(config, TrialSpec("check", recipe, params, seed=0, fold=-1, epochs=1), dry_run=True)
+    except (InvalidParameterError, UserError) as exc:
+        raise UserError(f"recipe {recipe!r}: {exc}") from None
+
+
 def run_trial(config: StudyConfig, spec: TrialSpec) -> TrialOutcome:
     """Train one trial through :class:`reglab.Trainer`, resuming from ``spec.checkpoint`` when present.
 
@@ -381,7 +369,7 @@ def run_trial(config: StudyConfig, spec: TrialSpec) -> TrialOutcome:
     start = time.perf_counter()
     torch.set_num_threads(config.training.threads)  # a fixed thread count: the same numbers in every worker
     try:
-        result = _fit(config, spec)
+        result = _fit(config, spec) or {}
     except (UserError, KeyboardInterrupt):
         raise
     except Exception as exc:  # one bad trial must not end the study: it is recorded as failed

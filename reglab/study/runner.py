@@ -39,7 +39,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from reglab.study.execute import TrialOutcome, TrialSpec
+from reglab.study.execute import TrialOutcome, TrialSpec, check_params
 from reglab.study.progress import make_progress
 from reglab.study.schema import StudyConfig, load_config, parse_config
 from reglab.study.search import RecipeSearch
@@ -120,12 +120,17 @@ class _Runner:
         self.ckpt_dir.mkdir(exist_ok=True)
         v = config.validation
         self.folds = list(range(v.folds)) if v.kind == "kfold" else [0]
+        self.shared_final = v.kind == "holdout"
         self.searches = {n: RecipeSearch(r, config.search, config.budget) for n, r in config.recipes.items()}
 
     # -- execution ---------------------------------------------------------------------------
     def _spec(self, phase: str, recipe: str, params: dict[str, Any], seed: int, fold: int,
               epochs: int) -> TrialSpec:
         key = f"{phase}|{recipe}|{params_key(params)}|{seed}|{fold}"
+        if self.shared_final and phase in ("cv", "final"):
+            # Hold-out: a final trial trains exactly what its cv trial trained (train, monitored on
+            # val), so it resumes the cv trial's finished checkpoint and only evaluates the test split.
+            key = f"holdout|{recipe}|{params_key(params)}|{seed}"
         name = hashlib.sha1(key.encode()).hexdigest()[:20]
         return TrialSpec(phase, recipe, params, seed, fold, epochs, str(self.ckpt_dir / name))
 
@@ -144,7 +149,8 @@ class _Runner:
             self.store.finish(ids[spec.key()], outcome.status, outcome.metrics, outcome.history,
                               duration=outcome.duration, error=outcome.error)
             self.done[spec.key()] = {"status": outcome.status, "metrics": outcome.metrics}
-            if spec.checkpoint:  # committed above, so the checkpoint is no longer needed
+            keep = self.shared_final and spec.phase == "cv"  # its final trial resumes from it
+            if spec.checkpoint and not keep:  # committed above, so the checkpoint is no longer needed
                 shutil.rmtree(spec.checkpoint, ignore_errors=True)
             self.progress.advance(outcome)
 
@@ -197,6 +203,8 @@ class _Runner:
         candidates: dict[str, list[dict[str, Any]]] = {}
         for name, search in self.searches.items():
             cands = search.initial()
+            for c in cands:
+                check_params(cfg, name, c)
             if cfg.budget.halving and not search.sequential and len(cands) > 1:
                 cands = self._halve(engine, name, cands)
             candidates[name] = cands
@@ -208,6 +216,7 @@ class _Runner:
                 nxt = search.next(history)
                 if nxt is None:
                     break
+                check_params(cfg, name, nxt)
                 candidates[name].append(nxt)
                 self._execute(engine, self._cv_specs(name, nxt))
         best: dict[str, dict[str, Any] | None] = {}
@@ -223,6 +232,7 @@ class _Runner:
                                for n, c in best.items() if c is not None for s in cfg.seeds])
         summary = self._summarize(candidates, best)
         self.store.save_results(summary)
+        shutil.rmtree(self.ckpt_dir, ignore_errors=True)
         return summary
 
     # -- summary -----------------------------------------------------------------------------

@@ -168,7 +168,9 @@ def _check_value(recipe: str, key: str, value: Any) -> Any:
             return {"name": value}
         if isinstance(value, dict) and isinstance(value.get("name"), str):
             return dict(value)
-        raise fail(owner, key, "an augmentation name or a mapping with a 'name' key", value)
+        if isinstance(value, list) and value:
+            return [_check_value(recipe, key, v) for v in value]
+        raise fail(owner, key, "an augmentation name, a mapping with a 'name' key, or a list of them", value)
     if kind == "early_stopping":
         if value is True:
             return EarlyStoppingConfig()
@@ -258,8 +260,8 @@ class DatasetConfig(_Strict):
     name: str | None = None
     path: str | None = None
     target: str | None = None
-    val_size: float = Field(default=0.2, gt=0, lt=1)
-    test_size: float = Field(default=0.2, gt=0, lt=1)
+    val_size: float | None = Field(default=None, gt=0, lt=1, description="default: the dataset's own")
+    test_size: float | None = Field(default=None, gt=0, lt=1, description="default: the dataset's own")
     split_seed: int = 0
 
     @model_validator(mode="after")

@@ -1,0 +1,38 @@
+"""``reglab export STUDY --format csv|json [--out FILE]``: one row per finished trial."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "export",
+        help="export a study's trials as CSV or JSON",
+        description="Write one row per finished trial (phase, recipe, parameters, seed, fold, status, "
+        "final metrics), sorted deterministically.",
+    )
+    p.add_argument("study", metavar="STUDY", help="study directory, its study.db, or a database URL")
+    p.add_argument("--format", choices=("csv", "json"), default="csv", help="output format (default: csv)")
+    p.add_argument("--out", metavar="FILE", help="write here instead of standard output")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from reglab.study.export import export, open_storage
+
+    store = open_storage(args.study)
+    try:
+        text = export(store, args.format)
+    finally:
+        store.close()
+    if args.out:
+        Path(args.out).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0

@@ -1,0 +1,60 @@
+"""``reglab ls [DIR]``: list the studies under a folder (default ``studies``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["register", "run", "find_studies"]
+
+STATUSES = ("done", "diverged", "failed", "running")
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("ls", help="list studies in a folder", description="List the studies (folders "
+                              "holding study.db) under DIR, with their trial counts and state.")
+    p.add_argument("dir", metavar="DIR", nargs="?", default="studies",
+                   help="folder to search (default: studies)")
+    p.set_defaults(func=run)
+
+
+def find_studies(root: Path) -> list[Path]:
+    """Study directories: ``root`` itself and its sub-folders (two levels) that hold a ``study.db``."""
+    found = [root] if (root / "study.db").is_file() else []
+    for pattern in ("*/study.db", "*/*/study.db"):
+        found += sorted(p.parent for p in root.glob(pattern))
+    return found
+
+
+def run(args: argparse.Namespace) -> int:
+    from reglab.errors import UserError
+    from reglab.study.export import open_storage
+
+    root = Path(args.dir)
+    if not root.is_dir():
+        raise UserError(f"no folder {args.dir!r}; give the folder that holds your studies (default: studies)")
+    studies = find_studies(root)
+    if not studies:
+        print(f"no studies under {root}")
+        return 0
+    table = Table(title=f"studies under {root}")
+    for col in ("study", "path", "finished", "diverged", "failed", "running", "state"):
+        table.add_column(col)
+    for path in studies:
+        store = open_storage(path)
+        try:
+            trials = store.trials()
+            name = json.loads(store.load_config() or "{}").get("name", "?")
+            count = {s: sum(t["status"] == s for t in trials) for s in STATUSES}
+            state = "complete" if store.load_results() is not None else "incomplete (rerun to resume)"
+        finally:
+            store.close()
+        table.add_row(name, str(path), str(count["done"]), str(count["diverged"]), str(count["failed"]),
+                      str(count["running"]), state)
+    Console().print(table)
+    return 0

@@ -1,0 +1,59 @@
+"""``reglab study CONFIG``: run or resume a regularization study.
+
+Example:
+    >>> from reglab.cli import main
+    >>> main(["study", "no-such-config"])  # doctest: +SKIP
+    2
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "study",
+        help="run (or resume) a regularization study from a YAML config or a built-in name",
+        description="Run every recipe of a study config over seeds and validation folds, refit the best "
+        "strength of each on the training split, test once, and store everything in one database. "
+        "Rerunning the same command resumes an interrupted study.",
+    )
+    p.add_argument("config", metavar="CONFIG",
+                   help="a YAML file or a built-in study: mnist1d, digits, breast_cancer")
+    p.add_argument("--out", metavar="DIR",
+                   help="study directory (database, checkpoints); default studies/<name>")
+    p.add_argument("--backend", choices=("local", "ray"), default="local", help="where trials run")
+    p.add_argument("--address", metavar="HOST:PORT", help="Ray cluster address (with --backend ray)")
+    p.add_argument("--workers", type=int, default=1, metavar="N", help="parallel worker processes / Ray CPUs")
+    p.add_argument("--storage", metavar="URL",
+                   help="database URL instead of DIR/study.db, e.g. postgresql+psycopg://host/db")
+    p.add_argument("--quiet", action="store_true", help="no live progress")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from reglab.study.runner import Study, default_out
+    from reglab.study.summary import results_table
+
+    study = Study.from_yaml(args.config)
+    out = Path(args.out) if args.out else default_out(study.config)
+    try:
+        summary = study.run(out=out, backend=args.backend, workers=args.workers, address=args.address,
+                            storage=args.storage, progress=False if args.quiet else None)
+    except KeyboardInterrupt:
+        again = shlex.join(["reglab", *sys.argv[1:]]) if sys.argv[1:2] == ["study"] else "the same command"
+        print(f"reglab study: interrupted; finished trials are kept in {out}. Run {again} again to resume.",
+              file=sys.stderr)
+        return 130
+    Console().print(results_table(summary))
+    print(f"study stored in {out}" + (f" ({args.storage})" if args.storage else ""))
+    return 0

@@ -1,0 +1,63 @@
+"""Human-readable study results: a rich table of recipes (mean +- 95 % CI, paired difference vs baseline).
+
+Example:
+    >>> print(format_ci({"mean": 0.8, "low": 0.75, "high": 0.85, "n": 3}))
+    0.800 [0.750, 0.850]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from rich.table import Table
+
+__all__ = ["results_table", "format_ci", "format_params"]
+
+
+def format_ci(stat: dict[str, Any] | None, digits: int = 3) -> str:
+    """``mean [low, high]``, or ``-`` when missing."""
+    if not stat or stat.get("mean") is None or not math.isfinite(stat["mean"]):
+        return "-"
+    if not math.isfinite(stat.get("low", math.nan)):
+        return f"{stat['mean']:.{digits}f}"
+    return f"{stat['mean']:.{digits}f} [{stat['low']:.{digits}f}, {stat['high']:.{digits}f}]"
+
+
+def format_params(params: dict[str, Any] | None) -> str:
+    if params is None:
+        return "-"
+    parts = []
+    for k, v in params.items():
+        if isinstance(v, float):
+            v = f"{v:.3g}"
+        elif isinstance(v, dict | list):
+            v = json.dumps(v, separators=(",", ":"))
+        parts.append(f"{k}={v}")
+    return " ".join(parts) or "(none)"
+
+
+def results_table(summary: dict[str, Any]) -> Table:
+    """One row per recipe: chosen parameters, validation and test scores, difference vs the baseline."""
+    metric = summary["test_metric"]
+    seeds = len(summary["seeds"])
+    table = Table(title=f"study {summary['study']}: {metric} (mean [95% CI] over {seeds} seeds)")
+    for col in ("recipe", "chosen", "validation", "test", f"vs {summary['baseline']}", "p", "|w|", "zeros"):
+        table.add_column(col, overflow="fold")
+    for name, r in summary["recipes"].items():
+        cmp = (r.get("vs_baseline") or {}).get("test")
+        diff = "-" if cmp is None else format_ci({"mean": cmp["diff"], "low": cmp["low"],
+                                                  "high": cmp["high"]})
+        p = "-" if cmp is None or not math.isfinite(cmp["p"]) else f"{cmp['p']:.3g}"
+        table.add_row(
+            name,
+            format_params(r["best_params"]) if r["status"] == "ok" else "all candidates diverged",
+            format_ci(r.get("validation")),
+            format_ci(r.get("test")),
+            diff,
+            p,
+            "-" if r.get("weight_norm") is None else f"{r['weight_norm']:.3g}",
+            "-" if r.get("zero_fraction") is None else f"{r['zero_fraction']:.1%}",
+        )
+    return table
