@@ -17,7 +17,7 @@ from reglab.errors import UserError
 __all__ = ["main", "build_parser"]
 
 # Subcommand modules, in the order `reglab --help` lists them.
-COMMANDS = ("demo", "diagnose", "report")
+COMMANDS = ("demo", "diagnose", "report", "study", "ls", "show", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:
