@@ -5,8 +5,8 @@ import math
 import pytest
 
 from reglab._validation import (
-    InvalidParameterError,
     Interval,
+    InvalidParameterError,
     check_bool,
     check_int,
     check_option,
