@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from reglab._validation import Interval, check_scalar
 from reglab.errors import UserError
+from reglab.study.stats import mean_ci, paired_comparison
 
 __all__ = ["StudyData", "ranking", "mean_curves"]
 
@@ -103,23 +103,12 @@ class StudyData:
         return self.trials.merge(self.results, on="trial_id", how="inner")
 
 
-def _mean_ci(values: np.ndarray, confidence: float) -> tuple[float, float, float]:
-    values = values[np.isfinite(values)]
-    if len(values) == 0:
-        return (np.nan, np.nan, np.nan)
-    mean = float(np.mean(values))
-    if len(values) < 2:
-        return (mean, np.nan, np.nan)
-    half = float(stats.sem(values) * stats.t.ppf((1 + confidence) / 2, len(values) - 1))
-    return (mean, mean - half, mean + half)
-
-
 def ranking(data: StudyData, *, confidence: float = 0.95) -> pd.DataFrame:
     """Rank recipes by the mean metric, with a Student-t CI and a paired comparison to the baseline.
 
-    The difference to the baseline pairs trials by ``seed`` (and ``fold`` when present) and
-    reports the mean paired difference, its t CI and the paired t-test p-value
-    (``scipy.stats.ttest_rel``).
+    The statistics are the study's own (:mod:`reglab.study.stats`): the difference to the
+    baseline pairs trials by ``seed`` (and ``fold`` when present) and reports the mean paired
+    difference, its t CI and the paired t-test p-value (``scipy.stats.ttest_rel``).
 
     Returns:
         Columns ``recipe, n, mean, ci_low, ci_high, diff, diff_low, diff_high, p_value, pairs``.
@@ -127,36 +116,21 @@ def ranking(data: StudyData, *, confidence: float = 0.95) -> pd.DataFrame:
     confidence = check_scalar(confidence, "confidence", owner="ranking", interval=Interval(0, 1, "neither"))
     joined = data.joined()
     keys = ["seed"] + (["fold"] if "fold" in joined.columns else [])
-    rows = []
-    base = None
-    if data.baseline is not None:
-        base = joined[joined["recipe"].astype(str) == data.baseline].set_index(keys)[data.metric]
-        base = base[~base.index.duplicated()]
-    for recipe in data.recipes:
+
+    def by_key(recipe: str) -> dict[Any, float]:
         sub = joined[joined["recipe"].astype(str) == recipe]
-        values = sub[data.metric].to_numpy(dtype=float)
-        mean, low, high = _mean_ci(values, confidence)
-        row = {
-            "recipe": recipe,
-            "n": int(np.isfinite(values).sum()),
-            "mean": mean,
-            "ci_low": low,
-            "ci_high": high,
-            "diff": np.nan,
-            "diff_low": np.nan,
-            "diff_high": np.nan,
-            "p_value": np.nan,
-            "pairs": 0,
-        }
+        return {tuple(k): float(v) for k, v in zip(sub[keys].itertuples(index=False), sub[data.metric])}
+
+    base = by_key(data.baseline) if data.baseline is not None else None
+    rows = []
+    for recipe in data.recipes:
+        values = by_key(recipe)
+        ci = mean_ci(list(values.values()), confidence)
+        row = {"recipe": recipe, "n": ci["n"], "mean": ci["mean"], "ci_low": ci["low"], "ci_high": ci["high"],
+               "diff": np.nan, "diff_low": np.nan, "diff_high": np.nan, "p_value": np.nan, "pairs": 0}
         if base is not None and recipe != data.baseline:
-            mine = sub.set_index(keys)[data.metric]
-            mine = mine[~mine.index.duplicated()]
-            both = pd.concat([mine.rename("x"), base.rename("b")], axis=1, join="inner").dropna()
-            d = (both["x"] - both["b"]).to_numpy(dtype=float)
-            row["pairs"] = len(d)
-            row["diff"], row["diff_low"], row["diff_high"] = _mean_ci(d, confidence)
-            if len(d) >= 2 and np.ptp(d) > 0:
-                row["p_value"] = float(stats.ttest_rel(both["x"], both["b"]).pvalue)
+            d = paired_comparison(values, base, confidence)
+            row.update(diff=d["diff"], diff_low=d["low"], diff_high=d["high"], p_value=d["p"], pairs=d["n"])
         rows.append(row)
     out = pd.DataFrame(rows)
     return out.sort_values("mean", ascending=not data.higher_is_better, na_position="last").reset_index(
