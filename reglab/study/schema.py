@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from reglab._validation import Interval, check_int, check_option, check_scalar, did_you_mean, fail
 from reglab.errors import UserError
@@ -99,16 +99,14 @@ class Space(_Strict):
         return [float(lo + (hi - lo) * i / (self.points - 1)) for i in range(self.points)]
 
 
-def _as_value_or_space(value: Any) -> Any:
-    if isinstance(value, dict) and set(value) & set(Space.model_fields):
-        try:
-            return Space.model_validate(value)
-        except ValidationError as exc:
-            raise ValueError(format_validation_error(exc, "search space", root=Space)) from None
-    return value
+def _as_space(value: Any) -> Space:
+    try:
+        return Space.model_validate(value)
+    except ValidationError as exc:
+        raise ValueError(format_validation_error(exc, "search space", root=Space)) from None
 
 
-Value = Annotated[Any, BeforeValidator(_as_value_or_space)]
+Value = Any
 
 # Each technique: (kind, interval or options, meaning). The runner maps them in
 # reglab.study.execute; this table is the single list of what a recipe may hold.
@@ -221,6 +219,21 @@ class Recipe(_Strict):
     restarts: Value = None
     lr: Value = None
     name: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _spaces(cls, data: Any) -> Any:
+        """A mapping is a search space, except for the techniques whose values are mappings."""
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for key, value in data.items():
+            if key not in TECHNIQUES or not isinstance(value, dict):
+                continue
+            mapping_valued = TECHNIQUES[key][0] in ("augment", "early_stopping")
+            if not mapping_valued or set(value) & set(Space.model_fields):
+                out[key] = _as_space(value)
+        return out
 
     @model_validator(mode="after")
     def _check(self) -> Recipe:
@@ -410,7 +423,9 @@ def format_validation_error(
     exc: ValidationError, source: str = "config", root: type[BaseModel] | None = None
 ) -> str:
     """One line from a pydantic error: where (field path), what was given, what is allowed."""
-    err = exc.errors()[0]
+    errors = exc.errors()
+    # An unknown key explains a "missing" one (a typo), so report it first.
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p in ("Space",))))
     path = ".".join(str(p) for p in loc) or "(top level)"
     given = err.get("input")

@@ -1,0 +1,133 @@
+"""The study config schema: defaults, one-line errors with did-you-mean, JSON Schema, YAML and built-ins."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from reglab.errors import UserError
+from reglab.study import config_json_schema, load_config
+from reglab.study.builtin import builtin_names
+from reglab.study.schema import TECHNIQUES, Recipe, Space, StudyConfig, parse_config
+
+
+def test_defaults(tiny):
+    del tiny["seeds"], tiny["validation"]
+    cfg = parse_config(tiny)
+    assert cfg.seeds == [0, 1, 2]
+    assert (cfg.validation.kind, cfg.validation.folds) == ("kfold", 3)
+    assert cfg.recipes["l2"].searched() == ["l2"]
+    assert cfg.recipes["none"].fixed() == {}
+
+
+def test_unknown_top_level_key_suggests_nearest(tiny):
+    tiny["reciepes"] = tiny.pop("recipes")
+    with pytest.raises(UserError) as err:
+        parse_config(tiny, "s.yaml")
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert msg.startswith("s.yaml: ")
+    assert "'reciepes'" in msg and "Did you mean 'recipes'?" in msg
+
+
+def test_unknown_recipe_key_suggests_technique(tiny):
+    tiny["recipes"]["l2"] = {"dropuot": 0.1}
+    with pytest.raises(UserError, match=r"unknown key 'recipes\.l2\.dropuot'\. Did you mean 'dropout'\?"):
+        parse_config(tiny)
+
+
+def test_unknown_nested_key_lists_allowed(tiny):
+    tiny["training"]["epoch"] = 3
+    with pytest.raises(UserError) as err:
+        parse_config(tiny)
+    assert "training.epoch" in str(err.value) and "Did you mean 'epochs'?" in str(err.value)
+    assert "Allowed here: epochs, batch_size" in str(err.value)
+
+
+def test_out_of_range_value_names_recipe_parameter_and_value(tiny):
+    tiny["recipes"]["l2"] = {"dropout": 1.5}
+    with pytest.raises(UserError) as err:
+        parse_config(tiny)
+    assert str(err.value) == (
+        "config: recipes.l2: The 'dropout' parameter of recipe 'l2' must be a float in the range [0, 1). "
+        "Got 1.5 instead."
+    )
+
+
+def test_bad_type_in_training(tiny):
+    tiny["training"]["epochs"] = 0
+    expected = r"config: training\.epochs: Input should be greater than or equal to 1\. Got 0 instead\."
+    with pytest.raises(UserError, match=expected):
+        parse_config(tiny)
+
+
+def test_space_errors(tiny):
+    tiny["recipes"]["l2"] = {"l2": {"loguniform": [1e-2, 1e-4]}}
+    with pytest.raises(UserError, match=r"low < high"):
+        parse_config(tiny)
+    tiny["recipes"]["l2"] = {"l2": {"logunifrom": [1e-4, 1e-2]}}
+    with pytest.raises(UserError, match=r"Did you mean 'loguniform'\?"):
+        parse_config(tiny)
+    tiny["recipes"]["l2"] = {"l2": {"grid": [1e-3, -1.0]}}
+    with pytest.raises(UserError, match=r"'l2' parameter of recipe 'l2'.*Got -1.0 instead"):
+        parse_config(tiny)
+
+
+def test_baseline_must_be_a_recipe(tiny):
+    tiny["baseline"] = "nonee"
+    with pytest.raises(UserError, match=r"baseline 'nonee' is not a recipe.*Did you mean 'none'\?"):
+        parse_config(tiny)
+
+
+def test_early_stopping_forms(tiny):
+    for given, expected in [(True, 10), (4, 4), ({"patience": 3, "monitor": "val_loss"}, 3)]:
+        tiny["recipes"]["es"] = {"early_stopping": given}
+        es = parse_config(tiny).recipes["es"].early_stopping
+        assert es.patience == expected
+    tiny["recipes"]["es"] = {"early_stopping": {"patiense": 3}}
+    with pytest.raises(UserError, match=r"Did you mean 'patience'\?"):
+        parse_config(tiny)
+
+
+def test_grid_values_of_ranges():
+    assert Space(grid=[1, 2]).values() == [1, 2]
+    assert Space(loguniform=(1e-4, 1e-2), points=3).values() == pytest.approx([1e-4, 1e-3, 1e-2])
+    assert Space(uniform=(0.0, 0.5), points=3).values() == pytest.approx([0.0, 0.25, 0.5])
+
+
+def test_every_technique_is_a_recipe_field():
+    assert set(TECHNIQUES) <= set(Recipe.model_fields)
+
+
+def test_json_schema_is_valid_json_and_forbids_extra():
+    schema = config_json_schema()
+    json.dumps(schema)
+    assert schema["title"] == "StudyConfig"
+    assert schema["additionalProperties"] is False
+    assert {"dataset", "recipes", "seeds"} <= set(schema["properties"])
+    assert schema["$defs"]["Recipe"]["additionalProperties"] is False
+
+
+def test_yaml_file_and_builtins(tmp_path):
+    assert {"mnist1d", "digits", "breast_cancer"} <= set(builtin_names())
+    for name in builtin_names():
+        cfg = load_config(name)
+        assert isinstance(cfg, StudyConfig) and cfg.baseline in cfg.recipes
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\ndataset: {name: wine}\nrecipes:\n  none:\n  l1: {l1: 0.001}\n")
+    assert load_config(path).recipes["l1"].l1 == 0.001
+    path.write_text("name: s\ndataset: [\n")
+    with pytest.raises(UserError, match=r"is not valid YAML"):
+        load_config(path)
+    with pytest.raises(UserError, match=r"no built-in study of that name\. Did you mean 'mnist1d'\?"):
+        load_config("mnist1")
+
+
+def test_mnist1d_default_study_covers_the_issue_list():
+    recipes = load_config("mnist1d").recipes
+    used = {k for r in recipes.values() for k in [*r.fixed(), *r.searched()]}
+    assert {"l1", "l2", "elastic_net", "decoupled_decay", "dropout", "norm", "augment", "label_smoothing",
+            "max_norm", "early_stopping", "width"} <= used
+    assert recipes["early_stopping"].early_stopping.monitor == "val_accuracy"
+    assert {r.dropout for r in recipes.values()} >= {0.2, 0.5}
