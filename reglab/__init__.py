@@ -10,7 +10,7 @@ Example:
     True
 """
 
-from reglab import augment, conventions, data
+from reglab import augment, conventions, data, population
 from reglab._validation import InvalidParameterError
 from reglab.callbacks import EMA, SWA, Callback, EarlyStopping, ModelCheckpoint, ProgressBar
 from reglab.clipping import ClipGradNorm, ClipGradNormPerTensor, ClipGradValue
@@ -23,6 +23,7 @@ from reglab.layers import DropConnect, DropPath, GaussianDropout, GaussianNoise,
 from reglab.models import CNN1D, CNN2D, MLP
 from reglab.optim import ProximalOptimizer, param_groups, proximal, sparsity
 from reglab.penalties import L1, L2, ElasticNet, GroupLasso, Penalty, Sum, attach, attached
+from reglab.population import MemberConfig, Population, train_population
 from reglab.selectors import Selection, Selector, weight_norm
 from reglab.targets import CutMix, LabelSmoothing, Mixup
 from reglab.train import History, Trainer, fit
@@ -87,4 +88,9 @@ __all__ = [
     "EMA",
     "SWA",
     "ProgressBar",
+    # population engine
+    "population",
+    "Population",
+    "MemberConfig",
+    "train_population",
 ]
