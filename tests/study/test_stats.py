@@ -1,0 +1,56 @@
+"""t-intervals and paired comparisons against hand computations and scipy's own tests."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from reglab.study.stats import mean_ci, paired_comparison
+
+
+def test_mean_ci_matches_the_t_formula():
+    x = [0.61, 0.64, 0.66, 0.70]
+    s = mean_ci(x)
+    sd = np.std(x, ddof=1)
+    half = stats.t.ppf(0.975, df=3) * sd / math.sqrt(4)  # 3.182... * sd / 2
+    assert s["mean"] == pytest.approx(np.mean(x), abs=1e-15)
+    assert (s["low"], s["high"]) == pytest.approx((np.mean(x) - half, np.mean(x) + half), abs=1e-12)
+    assert s["n"] == 4 and s["std"] == pytest.approx(sd)
+
+
+def test_mean_ci_hand_case():
+    # mean 2, sd 1, n 3: half-width t(0.975, 2) / sqrt(3) = 4.302652729911275 / 1.7320508 = 2.4841377...
+    s = mean_ci([1.0, 2.0, 3.0])
+    assert s["high"] - 2.0 == pytest.approx(2.484137, abs=1e-6)
+
+
+def test_mean_ci_degenerate_cases():
+    assert mean_ci([0.5])["mean"] == 0.5 and math.isnan(mean_ci([0.5])["low"])
+    assert mean_ci([])["n"] == 0
+    assert mean_ci([0.7, 0.7, 0.7])["low"] == pytest.approx(0.7, abs=1e-12)
+    assert mean_ci([0.5, None, float("nan"), 0.7])["n"] == 2
+
+
+def test_paired_comparison_matches_ttest_rel():
+    rng = np.random.default_rng(0)
+    keys = [(s, f) for s in range(3) for f in range(3)]
+    base = {k: float(v) for k, v in zip(keys, rng.random(9))}
+    treat = {k: v + 0.05 + 0.02 * rng.standard_normal() for k, v in base.items()}
+    r = paired_comparison(treat, base)
+    keys = sorted(base)
+    ref = stats.ttest_rel([treat[k] for k in keys], [base[k] for k in keys])
+    assert r["p"] == pytest.approx(ref.pvalue, rel=1e-12)
+    assert r["n"] == 9
+    assert r["diff"] == pytest.approx(np.mean([treat[k] - base[k] for k in keys]))
+    ci = ref.confidence_interval(0.95)
+    assert (r["low"], r["high"]) == pytest.approx((ci.low, ci.high), rel=1e-10)
+
+
+def test_paired_comparison_uses_only_shared_keys():
+    r = paired_comparison({0: 0.8, 1: 0.9, 2: None}, {0: 0.7, 1: 0.7, 3: 0.1})
+    assert r["n"] == 2 and r["diff"] == pytest.approx(0.15)
+    same = paired_comparison({0: 0.8, 1: 0.9}, {0: 0.8, 1: 0.9})
+    assert same["diff"] == 0.0 and same["p"] == 1.0
