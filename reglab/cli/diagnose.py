@@ -9,11 +9,13 @@ Example:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+from pathlib import Path
 from typing import Any
 
 from reglab.errors import UserError
-from reglab.report.diagnose import TASKS, diagnose
+from reglab.report.diagnose import TASKS, diagnose, json_safe
 from reglab.report.histories import read_history
 
 __all__ = ["register", "run"]
@@ -36,14 +38,21 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--verify",
         action="store_true",
-        help="run a small study of the recommendations (needs the study engine, reglab.study)",
+        help="run a small study of the recommendations against the run's recipe (needs --config)",
     )
+    p.add_argument("--config", metavar="CONFIG", help="with --verify: the study config (YAML or built-in "
+                   "name) the run came from: its data, model, training and baseline recipe")
+    p.add_argument("--verify-out", metavar="DIR", help="with --verify: the verification study's directory "
+                   "(default: a 'verify' folder next to HISTORY)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.verify:
-        _verify_available()
+    if args.verify and not args.config:
+        raise UserError(
+            "--verify needs --config CONFIG, the study config the run came from (its data, model and "
+            "baseline recipe): a history file alone cannot be rerun."
+        )
     history = read_history(args.history)
     result = diagnose(
         history,
@@ -53,17 +62,20 @@ def run(args: argparse.Namespace) -> int:
         params=args.params,
         batchnorm=args.batchnorm,
     )
+    out = result.to_dict()
+    text = result.to_text()
+    if args.verify:
+        from reglab.report.verify import verify
+
+        where = Path(args.verify_out) if args.verify_out else Path(args.history).parent / "verify"
+        checked = verify(result, args.config, out=where)
+        out["verification"] = [dataclasses.asdict(v) for v in checked]
+        text += f"\nVerification (study in {where}; paired difference vs the run's recipe, 95% CI):"
+        for v in checked:
+            ci = "" if v.pairs < 2 else f": {v.diff:+.4g} [{v.low:+.4g}, {v.high:+.4g}], {v.pairs} pairs"
+            text += f"\n  - {v.action}: {v.outcome}{ci}"
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        print(json.dumps(json_safe(out), indent=2))
     else:
-        print(result.to_text())
+        print(text)
     return 0
-
-
-def _verify_available() -> None:
-    # --verify needs a study of the recommended recipes, and a diagnosed file carries no data or
-    # model to rerun; until reglab.study offers that, say so rather than fake a result.
-    raise UserError(
-        "--verify is not available yet: it needs reglab.study to rerun the recommended recipes; "
-        "run `reglab diagnose` without --verify, then compare recipes with `reglab study`."
-    )

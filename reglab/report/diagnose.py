@@ -60,6 +60,7 @@ __all__ = [
     "classify",
     "recommend",
     "diagnose",
+    "json_safe",
 ]
 
 TASKS = ("image", "text", "tabular", "signal")
@@ -217,7 +218,7 @@ class Diagnosis:
         """A JSON-ready dict (NaN becomes ``None``)."""
         out = dataclasses.asdict(self)
         out["label"] = self.label
-        return _json_safe(out)
+        return json_safe(out)
 
     def to_text(self) -> str:
         """A short plain-text report: verdict, evidence, recommendations."""
@@ -232,11 +233,12 @@ class Diagnosis:
         return "\n".join(lines)
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
+    """Nested dicts / lists with NaN as ``None`` and numpy scalars as Python numbers."""
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, float | np.floating):
         return None if math.isnan(value) else float(value)
     if isinstance(value, np.integer | np.bool_):

@@ -1,0 +1,139 @@
+"""Check a diagnosis: run a small study of its recommendations against the run's own recipe.
+
+A history file holds no data or model, so verification needs the study config the run came
+from (a YAML file or a built-in name). The verification study has the config's baseline
+recipe as ``as-is`` and one recipe per recommendation that maps onto recipe keys
+(:data:`TRANSLATIONS`); recommendations that do not (``epochs_factor``, ``max_dropout``,
+augmentation without a task) are listed as not verified. Each ``try-k`` is compared with
+``as-is`` by the study's paired test on the test split (validation when there is none):
+
+* ``helped``: the paired difference's 95 % interval lies entirely on the better side;
+* ``hurt``: entirely on the worse side;
+* ``no clear difference``: the interval contains 0 (or fewer than 2 seeds).
+
+Example:
+    >>> from reglab.report.diagnose import Recommendation
+    >>> rec = Recommendation("add L1", "many features", {"l1": 1e-4})
+    >>> to_recipe(rec, {"dropout": 0.1}, task=None, lr=0.01)
+    {'dropout': 0.1, 'l1': 0.0001, 'proximal': True}
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reglab.errors import UserError
+from reglab.report.diagnose import Diagnosis, Recommendation
+
+__all__ = ["VerifiedRecommendation", "to_recipe", "verify", "TRANSLATIONS", "TASK_AUGMENT"]
+
+#: Augmentation tried for "augmentation" per task (names from ``reglab.augment.registry``).
+TASK_AUGMENT = {
+    "image": "crop", "signal": "signal_default", "tabular": "feature_noise", "text": "random_swap"
+}
+#: Recommendation keys that map onto study recipe keys.
+TRANSLATIONS = (
+    "dropout", "weight_decay", "l1", "augment", "early_stopping", "regularization_factor", "lr_factor"
+)
+_SCALED = ("l1", "l2", "elastic_net", "weight_decay", "decoupled_decay", "dropout", "gaussian_noise",
+           "label_smoothing", "mixup", "group_lasso")
+
+
+@dataclass(frozen=True)
+class VerifiedRecommendation:
+    """One recommendation, the recipe that tested it and what happened."""
+
+    action: str
+    recipe: dict[str, Any] | None
+    outcome: str
+    diff: float = math.nan
+    low: float = math.nan
+    high: float = math.nan
+    pairs: int = 0
+
+
+def to_recipe(
+    rec: Recommendation, base: dict[str, Any], *, task: str | None, lr: float
+) -> dict[str, Any] | None:
+    """The study recipe that tries ``rec`` on top of ``base``, or ``None`` if it maps onto no recipe key."""
+    change = dict(rec.change)
+    if not change or any(k not in TRANSLATIONS for k in change):
+        return None
+    out = dict(base)
+    for key, value in change.items():
+        if key == "l1":
+            out.update(l1=value, proximal=True)
+        elif key == "augment":
+            name = TASK_AUGMENT.get(value if isinstance(value, str) else task or "")
+            if name is None:
+                return None
+            out["augment"] = name
+        elif key == "regularization_factor":
+            scaled = {k: v * value for k, v in base.items() if k in _SCALED and isinstance(v, int | float)}
+            if not scaled:
+                return None  # nothing numeric to reduce in the run's recipe
+            out.update(scaled)
+        elif key == "lr_factor":
+            out["lr"] = lr * value
+        else:
+            out[key] = value
+    return out
+
+
+def verify(diagnosis: Diagnosis, config: str | Path, *, out: str | Path) -> list[VerifiedRecommendation]:
+    """Run the verification study (see the module docstring) and judge each recommendation.
+
+    Args:
+        diagnosis: what :func:`~reglab.report.diagnose.diagnose` said.
+        config: the study config the run came from: a YAML path or a built-in name.
+        out: the verification study's directory (rerun to resume).
+    """
+    from reglab.study import Study, StudyConfig, load_config
+
+    cfg = load_config(config)
+    base = cfg.recipes[cfg.baseline].model_dump(exclude_none=True, exclude={"name"}, mode="json")
+    recipes: dict[str, dict[str, Any]] = {"as-is": base}
+    tried: list[tuple[Recommendation, str | None, dict[str, Any] | None]] = []
+    for rec in diagnosis.recommendations:
+        recipe = to_recipe(rec, base, task=diagnosis.context.task, lr=cfg.training.lr)
+        name = None
+        if recipe is not None and recipe not in recipes.values():
+            name = f"try-{len(recipes)}"
+            recipes[name] = recipe
+        tried.append((rec, name, recipe))
+    if len(recipes) == 1:
+        raise UserError(
+            "none of the recommendations maps onto a study recipe, so there is nothing to verify; "
+            "run `reglab diagnose` without --verify."
+        )
+    data = cfg.model_dump(mode="json")
+    data.update(name=f"{cfg.name}-verify", recipes=recipes, baseline="as-is")
+    summary = Study(StudyConfig.model_validate(data)).run(out=out, progress=False)
+    higher = not summary["metric"].endswith("loss")
+    results = []
+    for rec, name, recipe in tried:
+        if name is None:
+            skipped = "not verified (no matching recipe key)"
+            results.append(VerifiedRecommendation(rec.action, recipe, skipped))
+            continue
+        vs = summary["recipes"][name].get("vs_baseline", {})
+        cmp = vs.get("test") if vs.get("test", {}).get("n") else vs.get("validation", {})
+        diff, low, high, n = (cmp.get(k, math.nan) for k in ("diff", "low", "high", "n"))
+        outcome = _judge(low, high, int(n or 0), higher_is_better=higher)
+        results.append(VerifiedRecommendation(rec.action, recipe, outcome, diff, low, high, int(n or 0)))
+    return results
+
+
+def _judge(low: float, high: float, n: int, *, higher_is_better: bool) -> str:
+    """``helped`` / ``hurt`` when the paired interval excludes 0, else ``no clear difference``."""
+    if n < 2 or not (math.isfinite(low) and math.isfinite(high)):
+        return "no clear difference"
+    better_low, better_high = (low, high) if higher_is_better else (-high, -low)
+    if better_low > 0:
+        return "helped"
+    if better_high < 0:
+        return "hurt"
+    return "no clear difference"

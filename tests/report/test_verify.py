@@ -1,0 +1,85 @@
+"""verify: recommendations become study recipes; a tiny real study judges them with paired CIs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reglab.errors import UserError
+from reglab.report.diagnose import Recommendation, diagnose
+from reglab.report.verify import _judge, to_recipe, verify
+
+
+@pytest.mark.parametrize(
+    ("change", "base", "task", "expected"),
+    [
+        ({"dropout": 0.3, "augment": "image"}, {}, "image", {"dropout": 0.3, "augment": "crop"}),
+        ({"weight_decay": 0.01}, {"dropout": 0.1}, None, {"dropout": 0.1, "weight_decay": 0.01}),
+        ({"l1": 1e-4}, {}, None, {"l1": 1e-4, "proximal": True}),
+        ({"early_stopping": True, "augment": True}, {}, "signal", {"early_stopping": True,
+                                                                    "augment": "signal_default"}),
+        ({"early_stopping": True, "augment": True}, {}, None, None),  # no task: no augmentation to pick
+        ({"regularization_factor": 0.5}, {"l2": 1e-3, "dropout": 0.4, "norm": "batch"}, None,
+         {"l2": 5e-4, "dropout": 0.2, "norm": "batch"}),
+        ({"regularization_factor": 0.5}, {"norm": "batch"}, None, None),
+        ({"lr_factor": 0.5}, {}, None, {"lr": 0.005}),
+        ({"epochs_factor": 2}, {}, None, None),
+        ({}, {}, None, None),
+    ],
+)
+def test_recommendations_map_onto_recipe_keys(change, base, task, expected):
+    # Halving is exact in binary floating point, so plain equality holds.
+    assert to_recipe(Recommendation("a", "b", change), base, task=task, lr=0.01) == expected
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "n", "higher", "outcome"),
+    [
+        (0.01, 0.05, 3, True, "helped"),
+        (-0.05, -0.01, 3, True, "hurt"),
+        (-0.01, 0.05, 3, True, "no clear difference"),
+        (-0.05, -0.01, 3, False, "helped"),  # a loss that fell
+        (0.01, 0.05, 3, False, "hurt"),
+        (0.01, 0.05, 1, True, "no clear difference"),
+        (math.nan, math.nan, 3, True, "no clear difference"),
+    ],
+)
+def test_judgement_needs_the_interval_to_exclude_zero(low, high, n, higher, outcome):
+    assert _judge(low, high, n, higher_is_better=higher) == outcome
+
+
+def _overfit() -> pd.DataFrame:
+    e = np.arange(40)
+    return pd.DataFrame({"epoch": e, "train_loss": 2.3 * np.exp(-e / 6) + 0.02,
+                         "val_loss": 0.6 + 0.001 * (e - 10) ** 2 + 1.5 * np.exp(-e / 4)})
+
+
+def test_tiny_verification_study_runs_and_judges(tmp_path):
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(
+        "name: tiny\ndataset: {name: digits}\nmodel: {family: mlp, hidden: [8]}\n"
+        "training: {epochs: 1, batch_size: 128, optimizer: adam, lr: 0.01}\nseeds: [0, 1]\n"
+        "validation: {kind: holdout}\nbaseline: none\nrecipes:\n  none: {dropout: 0.2}\n"
+    )
+    d = diagnose(_overfit(), task="text")
+    results = verify(d, cfg, out=tmp_path / "v")
+    assert [r.action for r in results] == [r.action for r in d.recommendations]
+    wd = results[0]
+    assert wd.recipe == {"dropout": 0.2, "weight_decay": 0.01} and wd.pairs == 2
+    assert wd.outcome in ("helped", "hurt", "no clear difference")
+    assert wd.low <= wd.diff <= wd.high
+    assert (tmp_path / "v" / "study.db").is_file()
+
+
+def test_nothing_to_verify_is_a_user_error(tmp_path):
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("name: t\ndataset: {name: digits}\nrecipes:\n  none: {}\n")
+    e = np.arange(20)
+    stuck = pd.DataFrame({"epoch": e, "train_loss": 1.9 + 0.4 * np.exp(-e / 3),
+                          "val_loss": 1.95 + 0.4 * np.exp(-e / 3)})
+    d = diagnose(stuck)  # under-fit, little progress: "reduce regularization" with none to reduce
+    with pytest.raises(UserError, match="none of the recommendations maps onto a study recipe"):
+        verify(d, cfg, out=tmp_path / "v")
