@@ -298,7 +298,7 @@ def _fit(config: StudyConfig, spec: TrialSpec, *, dry_run: bool = False) -> dict
         lr=float(p.get("lr", t.lr)),
         momentum=t.momentum if t.optimizer == "sgd" else 0.0,
         weight_decay=decoupled or float(p.get("weight_decay", 0.0)),
-        decoupled=bool(decoupled) and t.optimizer == "adam",
+        decoupled=bool(decoupled),
         penalty=penalty,
         proximal=bool(p.get("proximal", False)) and penalty is not None,
         constraints=[MaxNorm(float(p["max_norm"]))] if p.get("max_norm") else [],

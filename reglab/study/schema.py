@@ -380,6 +380,15 @@ class StudyConfig(_Strict):
                 f"baseline {self.baseline!r} is not a recipe; recipes are {sorted(self.recipes)}"
                 + did_you_mean(self.baseline, self.recipes)
             )
+        for name, recipe in self.recipes.items():
+            if recipe.weight_decay is not None and recipe.decoupled_decay is not None:
+                raise ValueError(f"recipe {name!r} sets both weight_decay (coupled) and decoupled_decay; "
+                                 "keep one")
+            if recipe.weight_decay is not None and self.training.optimizer == "adamw":
+                raise ValueError(
+                    f"recipe {name!r}: AdamW's decay is always decoupled; use decoupled_decay, or "
+                    "training.optimizer 'adam' for coupled weight_decay"
+                )
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be a non-empty list of distinct ints; got {self.seeds}")
         return self

@@ -74,6 +74,16 @@ def test_space_errors(tiny):
         parse_config(tiny)
 
 
+def test_decay_conflicts(tiny):
+    tiny["recipes"]["wd"] = {"weight_decay": 0.1, "decoupled_decay": 0.1}
+    with pytest.raises(UserError, match=r"recipe 'wd' sets both weight_decay \(coupled\) and decoupled"):
+        parse_config(tiny)
+    tiny["recipes"]["wd"] = {"weight_decay": 0.1}
+    tiny["training"]["optimizer"] = "adamw"
+    with pytest.raises(UserError, match=r"AdamW's decay is always decoupled"):
+        parse_config(tiny)
+
+
 def test_baseline_must_be_a_recipe(tiny):
     tiny["baseline"] = "nonee"
     with pytest.raises(UserError, match=r"baseline 'nonee' is not a recipe.*Did you mean 'none'\?"):

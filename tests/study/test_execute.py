@@ -1,0 +1,116 @@
+"""One trial through reglab.Trainer: recipe mapping, protocol splits, divergence, exact resume."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from reglab.errors import UserError
+from reglab.study.execute import (
+    TrialSpec,
+    build_model,
+    check_params,
+    fold_data,
+    load_splits,
+    make_penalty,
+    run_trial,
+)
+from reglab.study.schema import parse_config
+
+
+@pytest.fixture
+def cfg(tiny):
+    tiny["training"]["dtype"] = "float64"
+    return parse_config(tiny)
+
+
+def spec(params, phase="cv", seed=0, fold=0, epochs=2, checkpoint=None):
+    return TrialSpec(phase, "r", params, seed=seed, fold=fold, epochs=epochs, checkpoint=checkpoint)
+
+
+def test_penalty_is_the_keras_formula(cfg):
+    model = build_model(cfg, {}, load_splits(cfg))
+    w = [p for n, p in model.named_parameters() if n.endswith("weight")]
+    pen = make_penalty({"elastic_net": 0.1, "l1_ratio": 0.25, "l2": 0.01})
+    expected = sum(0.025 * x.detach().abs().sum() + (0.075 + 0.01) * x.detach().square().sum() for x in w)
+    assert float(pen(model).detach()) == pytest.approx(float(expected), rel=1e-6)
+    assert make_penalty({"dropout": 0.1}) is None
+
+
+def test_model_slots_follow_the_recipe(cfg):
+    splits = load_splits(cfg)
+    model = build_model(cfg, {"width": 7, "norm": "layer", "dropout": 0.3}, splits)
+    assert model.hidden_sizes == (7,) and model.norm == "layer" and model.dropout == 0.3
+    assert model.in_features == 30 and model.out_features == 2
+
+
+def test_protocol_splits(cfg):
+    splits = load_splits(cfg)
+    folds = [fold_data(cfg, spec({}, fold=f)) for f in range(2)]
+    assert all(test is None for _, _, test in folds)  # selection never sees the test split
+    assert sum(len(v) for _, v, _ in folds) == len(splits.train) + len(splits.val)
+    train, val, test = fold_data(cfg, spec({}, phase="final", fold=-1))
+    assert (train, val, test) == (splits.train, splits.val, splits.test)
+
+
+def test_final_trial_reports_test_metrics_and_cv_does_not(cfg):
+    final = run_trial(cfg, spec({}, phase="final", fold=-1))
+    cv = run_trial(cfg, spec({}))
+    assert final.status == cv.status == "done"
+    assert 0.0 <= final.metrics["test_accuracy"] <= 1.0 and "test_accuracy" not in cv.metrics
+    assert len(final.history) == 2 and final.history[0]["epoch"] == 0
+
+
+def test_absurd_learning_rate_is_recorded_as_diverged(cfg):
+    out = run_trial(cfg, spec({"lr": 1e8}))
+    assert out.status == "diverged"
+    assert "above" in out.metrics["reason"] or "non-finite" in out.metrics["reason"]
+    assert out.error is None
+
+
+def test_proximal_l1_gives_exact_zeros(cfg):
+    dense = run_trial(cfg, spec({"l1": 1e-3}))
+    sparse = run_trial(cfg, spec({"l1": 10.0, "proximal": True}, epochs=4))
+    assert dense.metrics["zero_fraction"] == 0.0
+    assert sparse.metrics["zero_fraction"] > 0.3
+
+
+def test_same_seed_same_numbers_and_seeds_differ(cfg):
+    p = {"dropout": 0.2, "mixup": 0.4}
+    a, b, c = run_trial(cfg, spec(p)), run_trial(cfg, spec(p)), run_trial(cfg, spec(p, seed=1))
+    assert a.metrics == b.metrics and a.metrics != c.metrics
+
+
+def test_interrupted_trial_resumes_from_its_checkpoint_exactly(cfg, tmp_path):
+    """Stop after 2 of 5 epochs (a crash leaves last.pt at epoch 2), rerun: same as uninterrupted."""
+    p = {"dropout": 0.3, "mixup": 0.4, "label_smoothing": 0.1, "l1": 1e-3, "proximal": True,
+         "max_norm": 1.5, "gaussian_noise": 0.1, "early_stopping": {"patience": 10}}
+    full = run_trial(cfg, spec(p, epochs=5))
+    ckpt = tmp_path / "trial"
+    run_trial(cfg, spec(p, epochs=2, checkpoint=str(ckpt)))
+    assert torch.load(ckpt / "last.pt", weights_only=True)["epoch"] == 1
+    resumed = run_trial(cfg, spec(p, epochs=5, checkpoint=str(ckpt)))
+    assert resumed.metrics == full.metrics
+    strip = [{k: v for k, v in r.items() if k != "time"} for r in resumed.history]
+    assert strip == [{k: v for k, v in r.items() if k != "time"} for r in full.history]
+
+
+def test_finished_early_stopped_run_does_not_train_further_on_resume(cfg, tmp_path):
+    p = {"early_stopping": {"patience": 1, "monitor": "val_loss"}, "lr": 0.3}
+    first = run_trial(cfg, spec(p, epochs=30, checkpoint=str(tmp_path / "t")))
+    assert first.metrics["epochs_run"] < 30
+    again = run_trial(cfg, spec(p, epochs=30, checkpoint=str(tmp_path / "t")))
+    assert again.metrics == first.metrics
+
+
+def test_restarts_keep_the_best_initialization(cfg):
+    out = run_trial(cfg, spec({"restarts": 3}))
+    assert out.status == "done" and out.metrics["restart"] in (0, 1, 2)
+
+
+def test_bad_recipe_values_fail_before_training(cfg):
+    with pytest.raises(UserError, match=r"recipe 'r': .*'name'.*Did you mean 'signal_shift'\?"):
+        check_params(cfg, "r", {"augment": {"name": "signal_shif"}})
+    sgd = parse_config({**cfg.model_dump(mode="json"), "training": {"optimizer": "sgd"}})
+    with pytest.raises(UserError, match=r"recipe 'r': The 'decoupled' parameter of Trainer"):
+        check_params(sgd, "r", {"decoupled_decay": 0.1})
