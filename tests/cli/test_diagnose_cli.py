@@ -69,3 +69,19 @@ def test_malformed_file_from_a_subprocess_has_no_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code, "diagnose", str(bad)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "lacks the column(s) val_loss" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_verify_runs_a_tiny_study(overfit_csv, tmp_path, capsys):
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(
+        "name: tiny\ndataset: {name: digits}\nmodel: {family: mlp, hidden: [8]}\n"
+        "training: {epochs: 1, batch_size: 128}\nseeds: [0, 1]\nvalidation: {kind: holdout}\n"
+        "recipes:\n  none: {}\n"
+    )
+    argv = ["diagnose", str(overfit_csv), "--task", "text", "--json", "--verify", "--config", str(cfg)]
+    assert cli.main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    first = data["verification"][0]
+    assert first["recipe"] == {"weight_decay": 0.01} and first["pairs"] == 2
+    assert first["outcome"] in ("helped", "hurt", "no clear difference")
+    assert (overfit_csv.parent / "verify" / "study.db").is_file()

@@ -141,6 +141,18 @@ def test_bad_files_give_one_line_user_errors(tmp_path, content, message):
     assert "\n" not in str(info.value)
 
 
+def test_reglab_history_files_round_trip(tmp_path):
+    from reglab.train.history import History
+
+    h = History([{"epoch": e, "train_loss": t, "val_loss": v, "train_accuracy": a, "val_accuracy": va,
+                  "lr": 0.01} for e, (t, v, a, va) in enumerate(zip(TRAIN, VAL, TACC, VACC))], best_epoch=3)
+    for path in (h.to_json(tmp_path / "h.json"), h.to_csv(tmp_path / "h.csv")):
+        got = read_history(path)
+        assert got["epoch"].tolist() == list(range(10))
+        np.testing.assert_allclose(got["val_loss"], VAL)
+        np.testing.assert_allclose(got["train_accuracy"], TACC)
+
+
 def test_json_that_is_not_a_table(tmp_path):
     (tmp_path / "h.json").write_text('"just a string"')
     with pytest.raises(UserError, match="JSON that is not a table"):
