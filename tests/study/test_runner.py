@@ -1,0 +1,126 @@
+"""Whole studies on a tiny config: selection on validation only, summary statistics, resume, divergence."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import reglab.study.backends as backends
+from reglab.errors import UserError
+from reglab.study import Study
+from reglab.study.export import export, open_storage
+from reglab.study.stats import mean_ci, paired_comparison
+
+
+def test_study_selects_on_validation_and_summarizes(tiny, tmp_path):
+    res = Study(tiny).run(out=tmp_path, progress=False)
+    store = open_storage(tmp_path)
+    trials = store.trials()
+    assert {t["status"] for t in trials} == {"done"}
+    cv = [t for t in trials if t["phase"] == "cv"]
+    assert len(cv) == 3 * 2 * 2  # 3 candidates x 2 seeds x 2 folds
+    # Selection: the l2 candidate with the best mean validation accuracy over seeds x folds.
+    means = {}
+    for t in cv:
+        if t["recipe"] == "l2":
+            means.setdefault(t["params"]["l2"], []).append(t["metrics"]["val_accuracy"])
+    best = max(means, key=lambda k: (sum(means[k]) / 4, -k))
+    assert res["recipes"]["l2"]["best_params"] == {"l2": best}
+    # Finals: one per recipe and seed, the only trials with test metrics.
+    finals = {(t["recipe"], t["seed"]): t["metrics"]["test_accuracy"]
+              for t in trials if t["phase"] == "final"}
+    assert len(finals) == 4 and all("test_accuracy" not in t["metrics"] for t in cv)
+    test = res["recipes"]["l2"]["test"]
+    assert test == pytest.approx(mean_ci([finals[("l2", 0)], finals[("l2", 1)]]), nan_ok=True)
+    cmp = res["recipes"]["l2"]["vs_baseline"]["test"]
+    ref = paired_comparison({s: finals[("l2", s)] for s in (0, 1)}, {s: finals[("none", s)] for s in (0, 1)})
+    assert cmp == pytest.approx(ref, nan_ok=True)
+    assert res["recipes"]["l2"]["vs_baseline"]["validation"]["n"] == 4
+    path = res["recipes"]["l2"]["path"]
+    assert [p["params"]["l2"] for p in path] == [1e-3, 1e-1]
+    assert path[1]["weight_norm"]["mean"] < path[0]["weight_norm"]["mean"]  # stronger L2, smaller weights
+    assert json.dumps(store.load_results(), sort_keys=True) == json.dumps(res, sort_keys=True)
+    assert not (tmp_path / "checkpoints").exists()  # cleaned once the study is complete
+    store.close()
+
+
+def test_rerun_resumes_without_repeating_finished_trials(tiny, tmp_path, monkeypatch):
+    reference = tmp_path / "ref"
+    Study(tiny).run(out=reference, progress=False)
+    calls = {"n": 0}
+    real = backends.run_trial
+
+    def crash_after_five(config, spec):
+        calls["n"] += 1
+        if calls["n"] > 5:
+            raise KeyboardInterrupt
+        return real(config, spec)
+
+    monkeypatch.setattr(backends, "run_trial", crash_after_five)
+    with pytest.raises(KeyboardInterrupt):
+        Study(tiny).run(out=tmp_path / "s", progress=False)
+    store = open_storage(tmp_path / "s")
+    assert len(store.trials(finished_only=True)) == 5
+    store.close()
+    monkeypatch.setattr(backends, "run_trial", real)
+    Study(tiny).run(out=tmp_path / "s", progress=False)
+    resumed, ref = open_storage(tmp_path / "s"), open_storage(reference)
+    assert export(resumed, "csv") == export(ref, "csv")
+    first_five = [t for t in resumed.trials() if t["id"] <= 5]
+    assert all(t["attempts"] == 1 for t in first_five)  # finished before the crash: never rerun
+    assert resumed.integrity_check() == "ok"
+    resumed.close()
+    ref.close()
+
+
+def test_a_diverging_recipe_is_recorded_and_the_study_completes(tiny, tmp_path):
+    tiny["recipes"]["absurd_lr"] = {"lr": 1e8}
+    res = Study(tiny).run(out=tmp_path, progress=False)
+    assert res["recipes"]["absurd_lr"]["status"] == "diverged"
+    assert res["recipes"]["absurd_lr"]["path"][0]["diverged"] == 4
+    assert res["recipes"]["l2"]["status"] == "ok"
+    store = open_storage(tmp_path)
+    bad = [t for t in store.trials() if t["recipe"] == "absurd_lr"]
+    assert len(bad) == 4 and {t["status"] for t in bad} == {"diverged"}
+    store.close()
+
+
+def test_holdout_final_reuses_the_validation_run(tiny, tmp_path):
+    tiny["validation"] = {"kind": "holdout"}
+    tiny["recipes"] = {"none": {}, "es": {"early_stopping": {"patience": 1}}}
+    tiny["training"]["epochs"] = 4
+    Study(tiny).run(out=tmp_path, progress=False)
+    store = open_storage(tmp_path)
+    by = {(t["phase"], t["recipe"], t["seed"]): t["metrics"] for t in store.trials()}
+    for recipe in ("none", "es"):
+        for seed in (0, 1):
+            cv, final = by[("cv", recipe, seed)], by[("final", recipe, seed)]
+            assert final["val_accuracy"] == cv["val_accuracy"] and final["epochs_run"] == cv["epochs_run"]
+            assert "test_accuracy" in final
+    store.close()
+
+
+def test_tpe_and_successive_halving(tiny, tmp_path):
+    tiny["search"] = {"method": "tpe", "trials": 3}
+    tiny["recipes"] = {"none": {}, "l2": {"l2": {"loguniform": [1e-4, 1e-1]}}}
+    res = Study(tiny).run(out=tmp_path / "tpe", progress=False)
+    assert res["recipes"]["l2"]["candidates"] == 3
+    tiny["search"] = {"method": "grid"}
+    tiny["recipes"]["l2"] = {"l2": {"grid": [1e-4, 1e-3, 1e-2, 1e-1]}}
+    tiny["budget"] = {"halving": True, "eta": 2, "rungs": 2}
+    tiny["training"]["epochs"] = 2
+    res = Study(tiny).run(out=tmp_path / "sh", progress=False)
+    assert res["recipes"]["l2"]["candidates"] == 2
+    store = open_storage(tmp_path / "sh")
+    rung = [t for t in store.trials() if t["phase"] == "rung0"]
+    assert len(rung) == 4 and {t["epochs_budget"] for t in rung} == {1}
+    store.close()
+
+
+def test_changed_config_in_the_same_directory_is_refused(tiny, tmp_path):
+    tiny["recipes"] = {"none": {}}
+    Study(tiny).run(out=tmp_path, progress=False)
+    tiny["seeds"] = [0]
+    with pytest.raises(UserError, match=r"holds a different study config"):
+        Study(tiny).run(out=tmp_path, progress=False)
