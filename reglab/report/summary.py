@@ -79,7 +79,7 @@ def ranking_rows(data: StudyData, *, confidence: float = 0.95) -> list[dict[str,
 
 def _md(text: str) -> str:
     # Markdown renders inline HTML and splits tables on '|': escape both.
-    return html.escape(str(text)).replace("|", "\\|")
+    return html.escape(str(text), quote=False).replace("|", "\\|")
 
 
 def markdown_summary(data: StudyData, *, confidence: float = 0.95) -> str:
