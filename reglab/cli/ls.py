@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 __all__ = ["register", "run", "find_studies"]
@@ -34,6 +33,7 @@ def find_studies(root: Path) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     from reglab.errors import UserError
     from reglab.study.export import open_storage
+    from reglab.study.summary import console
 
     root = Path(args.dir)
     if not root.is_dir():
@@ -56,5 +56,5 @@ def run(args: argparse.Namespace) -> int:
             store.close()
         table.add_row(name, str(path), str(count["done"]), str(count["diverged"]), str(count["failed"]),
                       str(count["running"]), state)
-    Console().print(table)
+    console().print(table)
     return 0

@@ -6,8 +6,6 @@ import argparse
 import json
 from typing import Any
 
-from rich.console import Console
-
 __all__ = ["register", "run"]
 
 
@@ -22,6 +20,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from reglab.study.export import open_storage
+    from reglab.study.summary import console as summary_console
     from reglab.study.summary import format_ci, format_params, results_table
 
     store = open_storage(args.study)
@@ -31,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         summary = store.load_results()
     finally:
         store.close()
-    console = Console()
+    console = summary_console()
     v = config.get("validation", {})
     protocol = f"{v.get('folds')}-fold CV" if v.get("kind") == "kfold" else "hold-out validation"
     data = config.get("dataset", {})

@@ -14,8 +14,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
 __all__ = ["register", "run"]
 
 
@@ -42,7 +40,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from reglab.study.runner import Study, default_out
-    from reglab.study.summary import results_table
+    from reglab.study.summary import console, results_table
 
     study = Study.from_yaml(args.config)
     out = Path(args.out) if args.out else default_out(study.config)
@@ -54,6 +52,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"reglab study: interrupted; finished trials are kept in {out}. Run {again} again to resume.",
               file=sys.stderr)
         return 130
-    Console().print(results_table(summary))
+    console().print(results_table(summary))
     print(f"study stored in {out}" + (f" ({args.storage})" if args.storage else ""))
     return 0

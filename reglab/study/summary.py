@@ -11,9 +11,16 @@ import json
 import math
 from typing import Any
 
+from rich.console import Console
 from rich.table import Table
 
-__all__ = ["results_table", "format_ci", "format_params"]
+__all__ = ["results_table", "format_ci", "format_params", "console"]
+
+
+def console() -> Console:
+    """A rich console; when output is not a terminal, wide enough that tables are not wrapped."""
+    c = Console()
+    return c if c.is_terminal else Console(width=220)
 
 
 def format_ci(stat: dict[str, Any] | None, digits: int = 3) -> str:
