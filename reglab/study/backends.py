@@ -1,9 +1,9 @@
 """Where trial groups run: in this process, in a local process pool, or as Ray tasks.
 
 A backend is a context manager with ``run(config, groups, record)``: it runs every group
-(a list of :class:`~reglab.study.execute.TrialSpec` sharing an architecture) through
-:func:`reglab.study.execute.run_group` and calls ``record(outcome)`` in THIS process for
-each finished trial, so that only the driver writes to storage. Execution is
+(a list of :class:`~reglab.study.execute.TrialSpec`: one population, or one Trainer trial)
+through :func:`reglab.study.execute.run_group` and calls ``record(outcomes)`` in THIS
+process for each finished group, so that only the driver writes to storage. Execution is
 deterministic per trial (fixed seeds and thread count), so every backend stores the
 same numbers.
 
@@ -22,13 +22,13 @@ from typing import Any
 
 from reglab._validation import Interval, check_int, check_option
 from reglab.errors import UserError
-from reglab.study.execute import TrialOutcome, TrialSpec, run_group, run_trial
+from reglab.study.execute import TrialOutcome, TrialSpec, run_group
 from reglab.study.schema import StudyConfig
 
 __all__ = ["LocalBackend", "RayBackend", "make_backend", "BACKENDS"]
 
 BACKENDS = ("local", "ray")
-Record = Callable[[TrialOutcome], None]
+Record = Callable[[list[TrialOutcome]], None]
 
 
 class LocalBackend:
@@ -51,11 +51,9 @@ class LocalBackend:
     def run(self, config: StudyConfig, groups: list[list[TrialSpec]], record: Record) -> None:
         if self.pool is None:
             for group in groups:
-                for spec in group:
-                    record(run_trial(config, spec))
+                record(run_group(config, group))
             return
-        # One future per trial rather than per group: finer grain keeps both workers busy.
-        futures = [self.pool.submit(run_trial, config, s) for g in groups for s in g]
+        futures = [self.pool.submit(run_group, config, g) for g in groups]
         for fut in cf.as_completed(futures):
             record(fut.result())
 
@@ -98,8 +96,7 @@ class RayBackend:
         pending = [self.remote.remote(config, g) for g in groups]
         while pending:
             ready, pending = self.ray.wait(pending, num_returns=1)
-            for outcome in self.ray.get(ready[0]):
-                record(outcome)
+            record(self.ray.get(ready[0]))
 
 
 def make_backend(name: str, *, workers: int = 1, address: str | None = None) -> LocalBackend | RayBackend:

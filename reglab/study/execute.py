@@ -32,6 +32,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import json
 import math
 import time
 import traceback
@@ -40,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from reglab.callbacks.base import Callback
@@ -49,7 +51,7 @@ from reglab.study.schema import EarlyStoppingConfig, StudyConfig
 
 __all__ = [
     "TrialSpec", "TrialOutcome", "run_trial", "run_group", "check_params", "load_splits", "fold_data",
-    "build_model", "make_penalty", "make_transforms",
+    "build_model", "make_penalty", "make_transforms", "population_key", "member_config",
 ]
 
 # A loss above this (or non-finite) marks the trial diverged; cross-entropy of a
@@ -379,9 +381,153 @@ def run_trial(config: StudyConfig, spec: TrialSpec) -> TrialOutcome:
                         time.perf_counter() - start)
 
 
-def run_group(config: StudyConfig, specs: list[TrialSpec]) -> list[TrialOutcome]:
-    """Run a group of trials (same architecture) one after another in this process.
+# -- population groups -----------------------------------------------------------------------
 
-    This is the unit a backend ships to a worker (a Ray task runs one group).
+# Recipe keys the population engine expresses (reglab.population.MemberConfig and the
+# architecture slots); a trial with any other key (augmentation, mixup, group lasso, init
+# schemes, restarts, dropout variants) runs alone through the Trainer.
+POPULATION_KEYS = frozenset({
+    "l1", "l2", "elastic_net", "l1_ratio", "proximal", "weight_decay", "decoupled_decay", "dropout",
+    "gaussian_noise", "label_smoothing", "max_norm", "lr", "norm", "width", "early_stopping",
+})
+MAX_MEMBERS = 16  # members per population: bounds one task's size so groups spread over workers
+
+
+def population_key(config: StudyConfig, spec: TrialSpec) -> tuple[Any, ...] | None:
+    """Trials with equal keys train together as one population; ``None``: this trial needs the Trainer."""
+    p = spec.params
+    if config.model.family == "cnn2d" or config.training.optimizer == "adamw" or not config.population:
+        return None
+    if not set(p) <= POPULATION_KEYS or int(p.get("restarts", 1)) > 1:
+        return None
+    if config.training.optimizer == "sgd" and p.get("decoupled_decay"):
+        return None
+    es = p.get("early_stopping")
+    return (spec.phase, spec.fold, spec.epochs, p.get("norm"), p.get("width"),
+            json.dumps(es, sort_keys=True) if es else None)
+
+
+def member_config(config: StudyConfig, spec: TrialSpec) -> dict[str, Any]:
+    """A trial's recipe as a ``reglab.population.MemberConfig`` (same conventions as the Trainer path)."""
+    p = spec.params
+    l1, l2 = float(p.get("l1", 0.0)), float(p.get("l2", 0.0))
+    if p.get("elastic_net"):
+        ratio = float(p.get("l1_ratio", 0.5))
+        l1, l2 = l1 + p["elastic_net"] * ratio, l2 + p["elastic_net"] * (1.0 - ratio)
+    out: dict[str, Any] = {"lr": float(p.get("lr", config.training.lr)), "seed": spec.seed}
+    if p.get("proximal"):
+        out.update(prox_l1=l1, prox_l2=l2)
+    else:
+        out.update(l1=l1, l2=l2)
+    out.update(
+        weight_decay=float(p.get("weight_decay", 0.0)),
+        decoupled_decay=float(p.get("decoupled_decay", 0.0)),
+        max_norm=p.get("max_norm"),
+        dropout=float(p.get("dropout", 0.0)),
+        noise=float(p.get("gaussian_noise", 0.0)),
+        label_smoothing=float(p.get("label_smoothing", 0.0)),
+    )
+    return out
+
+
+@torch.no_grad()
+def _evaluate(model: nn.Module, split: Any, dtype: torch.dtype) -> dict[str, float]:
+    model.eval()
+    logits = model(split.x.to(dtype))
+    return {"loss": float(F.cross_entropy(logits, split.y)),
+            "accuracy": float((logits.argmax(1) == split.y).double().mean())}
+
+
+def _run_population(config: StudyConfig, specs: list[TrialSpec]) -> list[TrialOutcome]:
+    """Train trials of one population key as one stacked model (``reglab.population.Population``)."""
+    from reglab.callbacks import EarlyStopping
+    from reglab.population import Population
+    from reglab.train.loop import weight_stats
+
+    start = time.perf_counter()
+    t = config.training
+    dtype = torch.float64 if t.dtype == "float64" else torch.float32
+    splits = load_splits(config)
+    train, val, test = fold_data(config, specs[0])
+    first = specs[0].params
+    template = build_model(config, {k: first[k] for k in ("norm", "width") if k in first}, splits)
+    es_raw = first.get("early_stopping")
+    es_cfg = EarlyStoppingConfig.model_validate(es_raw) if es_raw else None
+    es = None if es_cfg is None else EarlyStopping(monitor=es_cfg.monitor, patience=es_cfg.patience,
+                                                   restore_best_weights=es_cfg.restore_best)
+    pop = Population(template, [member_config(config, s) for s in specs], optimizer=t.optimizer,
+                     momentum=t.momentum if t.optimizer == "sgd" else 0.0, data_order="per_member",
+                     seed=specs[0].seed, dtype=dtype)
+    histories = pop.fit(train, val, epochs=specs[0].epochs, batch_size=t.batch_size, early_stopping=es)
+    seconds = (time.perf_counter() - start) / len(specs)
+    outcomes = []
+    for k, spec in enumerate(specs):
+        rows = [_plain_row(r) for r in histories[k].rows]
+        losses = [r.get("train_loss") for r in rows]
+        if pop.status[k] == "diverged" or any(
+            isinstance(v, float) and not (math.isfinite(v) and v <= DIVERGED_LOSS) for v in losses
+        ):
+            reason = f"training loss above {DIVERGED_LOSS:g} or non-finite"
+            metrics = {"diverged_epoch": len(rows) - 1, "reason": reason}
+            outcomes.append(TrialOutcome(spec, "diverged", metrics, rows, seconds))
+            continue
+        model = pop.member(k)
+        final = _evaluate(model, val, dtype)
+        norm, zeros = weight_stats(model)
+        metrics = {
+            "val_loss": final["loss"], "val_accuracy": final["accuracy"],
+            "train_loss": rows[-1].get("train_loss"), "train_accuracy": rows[-1].get("train_accuracy"),
+            "epochs_run": len(rows), "best_epoch": histories[k].best_epoch,
+            "weight_norm": norm, "zero_fraction": zeros,
+        }
+        if test is not None:
+            result = _evaluate(model, test, dtype)
+            metrics["test_loss"], metrics["test_accuracy"] = result["loss"], result["accuracy"]
+        outcome = TrialOutcome(spec, "done", metrics, rows, seconds)
+        if spec.checkpoint and config.validation.kind == "holdout" and spec.phase == "cv":
+            _save_finished(spec.checkpoint, model, outcome)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _save_finished(checkpoint: str, model: nn.Module, outcome: TrialOutcome) -> None:
+    """Keep a finished hold-out model so that its final trial only evaluates the test split."""
+    from reglab.callbacks import save_atomic
+
+    save_atomic({"model": model.state_dict(), "metrics": outcome.metrics, "history": outcome.history},
+                Path(checkpoint) / "finished.pt")
+
+
+def _from_finished(config: StudyConfig, spec: TrialSpec) -> TrialOutcome | None:
+    path = Path(spec.checkpoint) / "finished.pt" if spec.checkpoint else None
+    if path is None or spec.phase != "final" or not path.is_file():
+        return None
+    start = time.perf_counter()
+    state = torch.load(path, weights_only=False)
+    dtype = torch.float64 if config.training.dtype == "float64" else torch.float32
+    model = build_model(config, spec.params, load_splits(config)).to(dtype)
+    model.load_state_dict(state["model"])
+    _, _, test = fold_data(config, spec)
+    result = _evaluate(model, test, dtype)
+    metrics = {**state["metrics"], "test_loss": result["loss"], "test_accuracy": result["accuracy"]}
+    return TrialOutcome(spec, "done", metrics, state["history"], time.perf_counter() - start)
+
+
+def run_group(config: StudyConfig, specs: list[TrialSpec]) -> list[TrialOutcome]:
+    """Run a group of trials in this process: one population when they share a population key,
+    else one after another through the Trainer. This is the unit a backend ships to a worker.
     """
-    return [run_trial(config, s) for s in specs]
+    torch.set_num_threads(config.training.threads)
+    key = population_key(config, specs[0])
+    if key is None or any(population_key(config, s) != key for s in specs):
+        return [run_trial(config, s) for s in specs]
+    reused = [_from_finished(config, s) for s in specs]
+    if all(r is not None for r in reused):
+        return reused  # type: ignore[return-value]
+    try:
+        return _run_population(config, specs)
+    except (UserError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # record the group as failed; the study goes on
+        line = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        return [TrialOutcome(s, "failed", {}, [], 0.0, line) for s in specs]

@@ -39,7 +39,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from reglab.study.execute import TrialOutcome, TrialSpec, check_params
+from reglab.study.execute import MAX_MEMBERS, TrialOutcome, TrialSpec, check_params, population_key
 from reglab.study.progress import make_progress
 from reglab.study.schema import StudyConfig, load_config, parse_config
 from reglab.study.search import RecipeSearch
@@ -139,22 +139,36 @@ class _Runner:
         self.progress.add(len(specs) - len(todo), len(todo))
         if not todo:
             return
-        groups: dict[tuple[str, str], list[TrialSpec]] = defaultdict(list)
+        # Trials the population engine can express train together (same phase, fold, architecture and
+        # early-stopping rule), in chunks of at most MAX_MEMBERS; every other trial is its own group.
+        # Grouping depends only on the planned trials, so a resumed study forms the same groups.
+        pooled: dict[tuple[Any, ...], list[TrialSpec]] = defaultdict(list)
+        groups: list[list[TrialSpec]] = []
         for s in todo:
-            groups[(s.recipe, params_key(s.params))].append(s)
+            key = population_key(self.config, s)
+            if key is None:
+                groups.append([s])
+            else:
+                pooled[key].append(s)
+        for members in pooled.values():
+            groups += [members[i : i + MAX_MEMBERS] for i in range(0, len(members), MAX_MEMBERS)]
         ids = {s.key(): self.store.start(s.key(), epochs_budget=s.epochs) for s in todo}
 
-        def record(outcome: TrialOutcome) -> None:
-            spec = outcome.spec
-            self.store.finish(ids[spec.key()], outcome.status, outcome.metrics, outcome.history,
-                              duration=outcome.duration, error=outcome.error)
-            self.done[spec.key()] = {"status": outcome.status, "metrics": outcome.metrics}
-            keep = self.shared_final and spec.phase == "cv"  # its final trial resumes from it
-            if spec.checkpoint and not keep:  # committed above, so the checkpoint is no longer needed
-                shutil.rmtree(spec.checkpoint, ignore_errors=True)
-            self.progress.advance(outcome)
+        def record(outcomes: list[TrialOutcome]) -> None:
+            # A group is stored in one transaction: a population's members finish together.
+            self.store.finish_many([
+                {"trial_id": ids[o.spec.key()], "status": o.status, "metrics": o.metrics,
+                 "history": o.history, "duration": o.duration, "error": o.error} for o in outcomes
+            ])
+            for o in outcomes:
+                spec = o.spec
+                self.done[spec.key()] = {"status": o.status, "metrics": o.metrics}
+                keep = self.shared_final and spec.phase == "cv"  # its final trial resumes from it
+                if spec.checkpoint and not keep:  # committed above: the checkpoint is no longer needed
+                    shutil.rmtree(spec.checkpoint, ignore_errors=True)
+                self.progress.advance(o)
 
-        engine.run(self.config, list(groups.values()), record)
+        engine.run(self.config, groups, record)
 
     def _trials(self, phase: str, recipe: str, params: dict[str, Any], seeds: list[int],
                 folds: list[int]) -> list[dict[str, Any]]:

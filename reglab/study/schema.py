@@ -359,6 +359,11 @@ class StudyConfig(_Strict):
     validation: ValidationConfig = ValidationConfig()
     search: SearchConfig = SearchConfig()
     budget: BudgetConfig = BudgetConfig()
+    population: bool = Field(
+        default=True,
+        description="train trials the population engine can express (same fold and architecture) as one "
+        "stacked model; false: every trial through the Trainer",
+    )
 
     @model_validator(mode="before")
     @classmethod

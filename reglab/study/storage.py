@@ -220,19 +220,34 @@ class StudyStorage:
     ) -> None:
         """Store a finished trial and its epochs in ONE transaction."""
         with self.engine.begin() as conn:
-            conn.execute(delete(epochs).where(epochs.c.trial_id == trial_id))
-            rows = [
-                {"trial_id": trial_id, "epoch": i, "metrics": json.dumps(m, sort_keys=True)}
-                for i, m in enumerate(history)
-            ]
-            if rows:
-                conn.execute(insert(epochs), rows)
-            conn.execute(
-                update(trials).where(trials.c.id == trial_id).values(
-                    status=status, metrics=json.dumps(metrics, sort_keys=True), finished=time.time(),
-                    duration=duration, error=error,
-                )
+            self._finish(conn, trial_id, status, metrics, history, duration=duration, error=error)
+
+    @staticmethod
+    def _finish(conn: Any, trial_id: int, status: str, metrics: dict[str, Any],
+                history: Iterable[dict[str, Any]], *, duration: float, error: str | None) -> None:
+        conn.execute(delete(epochs).where(epochs.c.trial_id == trial_id))
+        rows = [
+            {"trial_id": trial_id, "epoch": i, "metrics": json.dumps(m, sort_keys=True)}
+            for i, m in enumerate(history)
+        ]
+        if rows:
+            conn.execute(insert(epochs), rows)
+        conn.execute(
+            update(trials).where(trials.c.id == trial_id).values(
+                status=status, metrics=json.dumps(metrics, sort_keys=True), finished=time.time(),
+                duration=duration, error=error,
             )
+        )
+
+    def finish_many(self, rows: list[dict[str, Any]]) -> None:
+        """Store several finished trials (one population group) in ONE transaction.
+
+        Each row has ``trial_id, status, metrics, history, duration`` and optionally ``error``.
+        """
+        with self.engine.begin() as conn:
+            for r in rows:
+                self._finish(conn, r["trial_id"], r["status"], r["metrics"], r["history"],
+                             duration=r["duration"], error=r.get("error"))
 
     def trials(self, *, phase: str | None = None, finished_only: bool = False) -> list[dict[str, Any]]:
         """All trials as dicts (``params`` and ``metrics`` decoded), ordered by id."""

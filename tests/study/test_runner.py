@@ -47,28 +47,31 @@ def test_study_selects_on_validation_and_summarizes(tiny, tmp_path):
 
 def test_rerun_resumes_without_repeating_finished_trials(tiny, tmp_path, monkeypatch):
     reference = tmp_path / "ref"
+    tiny["recipes"]["mixup"] = {"mixup": 0.2}  # a Trainer trial next to the population groups
     Study(tiny).run(out=reference, progress=False)
-    calls = {"n": 0}
-    real = backends.run_trial
+    calls = {"n": 0, "trials": 0}
+    real = backends.run_group
 
-    def crash_after_five(config, spec):
+    def crash_on_third_group(config, specs):
         calls["n"] += 1
-        if calls["n"] > 5:
+        if calls["n"] == 3:
             raise KeyboardInterrupt
-        return real(config, spec)
+        calls["trials"] += len(specs)
+        return real(config, specs)
 
-    monkeypatch.setattr(backends, "run_trial", crash_after_five)
+    monkeypatch.setattr(backends, "run_group", crash_on_third_group)
     with pytest.raises(KeyboardInterrupt):
         Study(tiny).run(out=tmp_path / "s", progress=False)
     store = open_storage(tmp_path / "s")
-    assert len(store.trials(finished_only=True)) == 5
+    finished_first = {t["id"] for t in store.trials(finished_only=True)}
+    assert 0 < len(finished_first) == calls["trials"] < len(store.trials())
     store.close()
-    monkeypatch.setattr(backends, "run_trial", real)
+    monkeypatch.setattr(backends, "run_group", real)
     Study(tiny).run(out=tmp_path / "s", progress=False)
     resumed, ref = open_storage(tmp_path / "s"), open_storage(reference)
     assert export(resumed, "csv") == export(ref, "csv")
-    first_five = [t for t in resumed.trials() if t["id"] <= 5]
-    assert all(t["attempts"] == 1 for t in first_five)  # finished before the crash: never rerun
+    before_crash = [t for t in resumed.trials() if t["id"] in finished_first]
+    assert all(t["attempts"] == 1 for t in before_crash)  # finished before the crash: never rerun
     assert resumed.integrity_check() == "ok"
     resumed.close()
     ref.close()
