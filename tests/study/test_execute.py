@@ -114,3 +114,30 @@ def test_bad_recipe_values_fail_before_training(cfg):
     sgd = parse_config({**cfg.model_dump(mode="json"), "training": {"optimizer": "sgd"}})
     with pytest.raises(UserError, match=r"recipe 'r': The 'decoupled' parameter of Trainer"):
         check_params(sgd, "r", {"decoupled_decay": 0.1})
+
+
+def test_population_group_matches_separate_trainer_runs(cfg):
+    """float64, dropout off: a population member equals the same trial trained alone by the Trainer."""
+    from reglab.study.execute import population_key, run_group
+
+    recipes = [{}, {"l2": 1e-3}, {"l1": 1e-2, "proximal": True}, {"max_norm": 0.5, "label_smoothing": 0.1},
+               {"decoupled_decay": 0.1}, {"weight_decay": 1e-2}, {"elastic_net": 1e-2, "lr": 0.05}]
+    specs = [spec(p, seed=s, epochs=3) for p, s in zip(recipes, [0, 1, 0, 1, 0, 1, 0])]
+    assert len({population_key(cfg, s) for s in specs}) == 1
+    grouped = run_group(cfg, specs)
+    alone_cfg = cfg.model_copy(update={"population": False})
+    for s, g in zip(specs, grouped):
+        alone = run_trial(alone_cfg, s)
+        assert g.status == alone.status == "done"
+        for k in ("val_loss", "val_accuracy", "train_loss", "weight_norm", "zero_fraction"):
+            assert g.metrics[k] == pytest.approx(alone.metrics[k], rel=1e-7, abs=1e-9), (s.params, k)
+
+
+def test_trials_the_population_cannot_express_run_alone(cfg):
+    from reglab.study.execute import population_key
+
+    assert population_key(cfg, spec({"mixup": 0.2})) is None
+    assert population_key(cfg, spec({"restarts": 2})) is None
+    assert population_key(cfg, spec({"dropout": 0.1})) == population_key(cfg, spec({"l2": 1.0}))
+    assert population_key(cfg, spec({"norm": "layer"})) != population_key(cfg, spec({}))
+    assert population_key(cfg, spec({}, fold=1)) != population_key(cfg, spec({}))
