@@ -99,12 +99,13 @@ class Study:
         """
         from reglab.study.backends import make_backend
 
+        backend_ = make_backend(backend, workers=workers, address=address)  # validates before any I/O
         out_dir = Path(out) if out is not None else default_out(self.config)
         out_dir.mkdir(parents=True, exist_ok=True)
         store = StudyStorage(storage or default_url(out_dir))
         store.save_config(self.config.name, self.config.canonical_json())
         runner = _Runner(self.config, store, out_dir, make_progress(progress))
-        with make_backend(backend, workers=workers, address=address) as engine:
+        with backend_ as engine:
             try:
                 return runner.run(engine)
             finally:

@@ -51,8 +51,9 @@ def test_user_mistakes_are_one_line_and_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "unknown key 'recipes.l1.prox'. Did you mean 'proximal'?" in err
     ok = write(tmp_path / "ok.yaml", TINY)
-    assert cli.main(["study", str(ok), "--address", "127.0.0.1:1"]) == 2
+    assert cli.main(["study", str(ok), "--out", str(tmp_path / "o2"), "--address", "127.0.0.1:1"]) == 2
     assert "--address is for the ray backend" in capsys.readouterr().err
+    assert not (tmp_path / "o2").exists()  # refused before anything was written
     assert cli.main(["show", str(tmp_path / "nothing")]) == 2
     assert "no study at" in capsys.readouterr().err
 
