@@ -3,7 +3,7 @@
 Example:
     >>> s = mean_ci([0.70, 0.72, 0.74])
     >>> round(s["mean"], 2), round(s["low"], 3), round(s["high"], 3)
-    (0.72, 0.670, 0.770)
+    (0.72, 0.67, 0.77)
 """
 
 from __future__ import annotations

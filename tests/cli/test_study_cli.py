@@ -130,3 +130,23 @@ def test_kill_9_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_pa
     assert len(killed.trials()) == len(clean.trials())
     killed.close()
     clean.close()
+
+
+def test_ctrl_c_keeps_finished_trials_and_says_how_to_resume(tmp_path):
+    config = {**TINY, "training": {"epochs": 30, "batch_size": 16, "lr": 0.01},
+              "validation": {"kind": "holdout"}, "population": False}
+    path = write(tmp_path / "c.yaml", config)
+    out = tmp_path / "c"
+    proc = _cli_process(path, out)
+    deadline = time.monotonic() + 60
+    while not (out / "study.db").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    message = err.decode()
+    assert f"interrupted; finished trials are kept in {out}" in message and "again to resume" in message
+    con = sqlite3.connect(out / "study.db")
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    con.close()
