@@ -156,7 +156,8 @@ def build_model(config: StudyConfig, params: dict[str, Any], splits: Any) -> nn.
         return CNN1D(shape[-1], classes, channels=channels, activation=m.activation, norm=norm,
                      dropout=dropout)
     channels = (width, 2 * width) if width else tuple(m.channels or (16, 32))
-    return CNN2D(shape[-1], classes, channels=channels, activation=m.activation, norm=norm, dropout=dropout)
+    size = shape[-1] if len(shape) >= 2 else math.isqrt(math.prod(shape))  # flat 8x8 digits: 64 features
+    return CNN2D(size, classes, channels=channels, activation=m.activation, norm=norm, dropout=dropout)
 
 
 def _swap_dropout(model: nn.Module, variant: str, rate: float) -> None:
@@ -360,6 +361,16 @@ def check_params(config: StudyConfig, recipe: str, params: dict[str, Any]) -> No
         _fit(config, TrialSpec("check", recipe, params, seed=0, fold=-1, epochs=1), dry_run=True)
     except (InvalidParameterError, UserError) as exc:
         raise UserError(f"recipe {recipe!r}: {exc}") from None
+    splits = load_splits(config)
+    model = build_model(config, params, splits).eval()
+    try:
+        with torch.no_grad():
+            model(splits.train.x[:2])
+    except RuntimeError as exc:
+        raise UserError(
+            f"recipe {recipe!r}: model family {config.model.family!r} cannot take inputs of shape "
+            f"{tuple(splits.input_shape)} from dataset {splits.name!r} ({exc}); choose another model.family."
+        ) from None
 
 
 def run_trial(config: StudyConfig, spec: TrialSpec) -> TrialOutcome:

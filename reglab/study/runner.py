@@ -267,7 +267,7 @@ class _Runner:
                 "searched": search.recipe.searched(),
                 "candidates": len(cands),
                 "best_params": chosen,
-                "status": "ok" if chosen is not None else "diverged",
+                "status": "ok" if chosen is not None else self._failure(name, cands),
             }
             if chosen is not None:
                 test = self._by_key("final", name, chosen, [-1], test_metric, by_fold=False)
@@ -287,6 +287,10 @@ class _Runner:
         return {"study": cfg.name, "metric": metric, "test_metric": test_metric, "baseline": cfg.baseline,
                 "seeds": cfg.seeds, "folds": len(self.folds), "validation": cfg.validation.kind,
                 "recipes": recipes}
+
+    def _failure(self, name: str, cands: list[dict[str, Any]]) -> str:
+        rows = [r for c in cands for r in self._trials("cv", name, c, self.config.seeds, self.folds)]
+        return "failed" if any(r["status"] == "failed" for r in rows) else "diverged"
 
     def _by_key(self, phase: str, recipe: str, params: dict[str, Any] | None, folds: list[int],
                 metric: str, *, by_fold: bool) -> dict[Any, float]:

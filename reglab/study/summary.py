@@ -57,9 +57,11 @@ def results_table(summary: dict[str, Any]) -> Table:
         diff = "-" if cmp is None else format_ci({"mean": cmp["diff"], "low": cmp["low"],
                                                   "high": cmp["high"]})
         p = "-" if cmp is None or not math.isfinite(cmp["p"]) else f"{cmp['p']:.3g}"
+        ok = r["status"] == "ok"
+        chosen = format_params(r["best_params"]) if ok else f"no candidate finished ({r['status']})"
         table.add_row(
             name,
-            format_params(r["best_params"]) if r["status"] == "ok" else "all candidates diverged",
+            chosen,
             format_ci(r.get("validation")),
             format_ci(r.get("test")),
             diff,

@@ -63,7 +63,7 @@ def test_study_ls_show_export(tmp_path, capsys):
     out = tmp_path / "studies" / "tiny"
     assert cli.main(["study", str(cfg), "--out", str(out), "--quiet"]) == 0
     text = capsys.readouterr().out
-    assert "study tiny" in text and "absurd_lr" in text and "all candidates diverged" in text
+    assert "study tiny" in text and "absurd_lr" in text and "no candidate finished (diverged)" in text
     assert cli.main(["ls", str(tmp_path / "studies")]) == 0
     listing = capsys.readouterr().out
     assert "tiny" in listing and "complete" in listing

@@ -141,3 +141,9 @@ def test_trials_the_population_cannot_express_run_alone(cfg):
     assert population_key(cfg, spec({"dropout": 0.1})) == population_key(cfg, spec({"l2": 1.0}))
     assert population_key(cfg, spec({"norm": "layer"})) != population_key(cfg, spec({}))
     assert population_key(cfg, spec({}, fold=1)) != population_key(cfg, spec({}))
+
+
+def test_model_that_cannot_take_the_inputs_is_a_user_error(tiny):
+    tiny["model"] = {"family": "cnn2d"}  # breast_cancer has 30 features: not an image
+    with pytest.raises(UserError, match=r"recipe 'r': model family 'cnn2d' cannot take inputs of shape \(30,\)"):
+        check_params(parse_config(tiny), "r", {})
