@@ -6,7 +6,7 @@ layout and the contracts between modules.
 Example:
     >>> import torch, reglab
     >>> model = reglab.MLP(40, 10, hidden=(64,))
-    >>> float(reglab.L2(0.01)(model)) > 0
+    >>> float(reglab.L2(0.01)(model).detach()) > 0
     True
 """
 
