@@ -1,7 +1,8 @@
 """Study storage on SQLite: WAL, schema version, unique trials, one transaction per trial, integrity.
 
-A PostgreSQL run of the same suite needs a server and the psycopg driver; it is skipped
-unless REGLAB_TEST_POSTGRES holds a URL.
+The same suite runs against PostgreSQL when REGLAB_TEST_POSTGRES holds a URL (e.g.
+``postgresql+psycopg://postgres@127.0.0.1:54329/postgres``; needs ``reglab[postgres]``);
+without it the PostgreSQL cases are not collected.
 """
 
 from __future__ import annotations
@@ -10,17 +11,24 @@ import os
 import sqlite3
 
 import pytest
+from sqlalchemy import create_engine
 from sqlalchemy.exc import IntegrityError
 
 from reglab.errors import UserError
-from reglab.study.storage import SCHEMA_VERSION, StudyStorage, default_url, params_key, trials
+from reglab.study.storage import SCHEMA_VERSION, StudyStorage, default_url, metadata, params_key, trials
 
 URLS = ["sqlite"] + (["postgres"] if os.environ.get("REGLAB_TEST_POSTGRES") else [])
 
 
 @pytest.fixture(params=URLS)
 def store(request, tmp_path):
-    url = default_url(tmp_path) if request.param == "sqlite" else os.environ["REGLAB_TEST_POSTGRES"]
+    if request.param == "sqlite":
+        url = default_url(tmp_path)
+    else:  # a server shared between tests: start each from empty tables
+        url = os.environ["REGLAB_TEST_POSTGRES"]
+        engine = create_engine(url)
+        metadata.drop_all(engine)
+        engine.dispose()
     s = StudyStorage(url)
     yield s
     s.close()
