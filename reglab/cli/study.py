@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -31,7 +32,9 @@ def register(subparsers: Any) -> None:
                    help="study directory (database, checkpoints); default studies/<name>")
     p.add_argument("--backend", choices=("local", "ray"), default="local", help="where trials run")
     p.add_argument("--address", metavar="HOST:PORT", help="Ray cluster address (with --backend ray)")
-    p.add_argument("--workers", type=int, default=1, metavar="N", help="parallel worker processes / Ray CPUs")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="parallel worker processes / Ray CPUs (default: the CPU cores available; results do "
+                   "not depend on it)")
     p.add_argument("--storage", metavar="URL",
                    help="database URL instead of DIR/study.db, e.g. postgresql+psycopg://host/db")
     p.add_argument("--quiet", action="store_true", help="no live progress")
@@ -43,9 +46,10 @@ def run(args: argparse.Namespace) -> int:
     from reglab.study.summary import console, results_table
 
     study = Study.from_yaml(args.config)
+    workers = args.workers if args.workers is not None else len(os.sched_getaffinity(0))
     out = Path(args.out) if args.out else default_out(study.config)
     try:
-        summary = study.run(out=out, backend=args.backend, workers=args.workers, address=args.address,
+        summary = study.run(out=out, backend=args.backend, workers=workers, address=args.address,
                             storage=args.storage, progress=False if args.quiet else None)
     except KeyboardInterrupt:
         again = shlex.join(["reglab", *sys.argv[1:]]) if sys.argv[1:2] == ["study"] else "the same command"
