@@ -61,7 +61,7 @@ def test_user_mistakes_are_one_line_and_exit_2(tmp_path, capsys):
 def test_study_ls_show_export(tmp_path, capsys):
     cfg = write(tmp_path / "tiny.yaml", TINY)
     out = tmp_path / "studies" / "tiny"
-    assert cli.main(["study", str(cfg), "--out", str(out), "--quiet"]) == 0
+    assert cli.main(["study", str(cfg), "--out", str(out), "--quiet", "--workers", "1"]) == 0
     text = capsys.readouterr().out
     assert "study tiny" in text and "absurd_lr" in text and "no candidate finished (diverged)" in text
     assert cli.main(["ls", str(tmp_path / "studies")]) == 0
@@ -85,7 +85,7 @@ def test_study_ls_show_export(tmp_path, capsys):
 
 def _cli_process(config: Path, out: Path) -> subprocess.Popen:
     code = ("import sys, reglab.cli as c; c.COMMANDS = ('study',); "
-            "sys.exit(c.main(['study', sys.argv[1], '--out', sys.argv[2], '--quiet']))")
+            "sys.exit(c.main(['study', sys.argv[1], '--out', sys.argv[2], '--quiet', '--workers', '1']))")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     return subprocess.Popen([sys.executable, "-c", code, str(config), str(out)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
