@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from reglab._validation import Interval, check_int, check_option, check_scalar, did_you_mean, fail
 from reglab.errors import UserError
@@ -348,7 +348,9 @@ class StudyConfig(_Strict):
         'none'
     """
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    # The name becomes a folder (studies/<name>): no separators, and not "." or ".." (which would
+    # put the study in studies/ itself or its parent).
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,100}$")
     description: str = ""
     dataset: DatasetConfig
     model: ModelConfig = ModelConfig()
@@ -364,6 +366,14 @@ class StudyConfig(_Strict):
         description="train trials the population engine can express (same fold and architecture) as one "
         "stacked model; false: every trial through the Trainer",
     )
+
+    @field_validator("name")
+    @classmethod
+    def _not_dots(cls, name: str) -> str:
+        if set(name) == {"."}:
+            raise ValueError(f"the study name becomes a folder: letters, digits, . _ - and not only dots; "
+                             f"got {name!r}")
+        return name
 
     @model_validator(mode="before")
     @classmethod
@@ -386,6 +396,10 @@ class StudyConfig(_Strict):
                 + did_you_mean(self.baseline, self.recipes)
             )
         for name, recipe in self.recipes.items():
+            if not (isinstance(name, str) and 0 < len(name) <= 100 and name.isprintable()):
+                # Recipe names are database keys (200 characters at most) and report labels.
+                raise ValueError(f"recipes: a recipe name must be 1 to 100 printable characters; "
+                                 f"got {name!r}")
             if recipe.weight_decay is not None and recipe.decoupled_decay is not None:
                 raise ValueError(f"recipe {name!r} sets both weight_decay (coupled) and decoupled_decay; "
                                  "keep one")
@@ -452,7 +466,8 @@ def format_validation_error(
         return f"{source}: {path}: this key is required."
     msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if err["type"] == "value_error":
-        return f"{source}: {path}: {msg}"
+        # Whole-config checks name their own fields in the message.
+        return f"{source}: {msg}" if not loc else f"{source}: {path}: {msg}"
     return f"{source}: {path}: {msg}. Got {given!r} instead."
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -333,7 +334,22 @@ class Trainer:
             raise UserError(
                 f"resume_from: no checkpoint file at {os.fspath(path)!r}; pass a file ModelCheckpoint wrote."
             )
-        state = torch.load(path, map_location=self.device, weights_only=True)
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
+            # torch's own message is many lines and suggests weights_only=False, i.e. running the
+            # file's code: never the right advice for a file reglab did not write.
+            kind = "holds objects other than tensors and plain data" if isinstance(
+                exc, pickle.UnpicklingError) else "is truncated or not a torch file"
+            raise UserError(
+                f"resume_from: refused {os.fspath(path)!r}: it {kind}; reglab loads checkpoints with "
+                "weights_only=True and never runs code from a file. Pass a file ModelCheckpoint wrote."
+            ) from None
+        if not (isinstance(state, dict) and isinstance(state.get("callbacks"), list)):
+            raise UserError(
+                f"resume_from: {os.fspath(path)!r} is not a reglab checkpoint (no trainer state); "
+                "pass a file ModelCheckpoint wrote."
+            )
         saved = [c["class"] for c in state["callbacks"]]
         ours = [type(cb).__name__ for cb in self.callbacks]
         if saved != ours:
