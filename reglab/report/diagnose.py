@@ -155,12 +155,16 @@ class Context:
 
 @dataclass(frozen=True)
 class Evidence:
-    """Numbers measured on the curves; epochs are numbered as in the history file."""
+    """Numbers measured on the curves; epochs are numbered as in the history file.
+
+    Epoch fields are ``int`` when the file numbers epochs by integers (every reader here
+    does), ``float`` only for fractional epoch numbers.
+    """
 
     epochs: int
-    first_epoch: float
-    last_epoch: float
-    best_epoch: float
+    first_epoch: int | float
+    last_epoch: int | float
+    best_epoch: int | float
     best_val_loss: float
     final_train_loss: float
     final_val_loss: float
@@ -173,7 +177,7 @@ class Evidence:
     train_progress: float
     train_rise: float
     best_in_last_fifth: bool
-    best_val_accuracy_epoch: float | None = None
+    best_val_accuracy_epoch: int | float | None = None
     best_val_accuracy: float | None = None
     final_train_accuracy: float | None = None
     final_val_accuracy: float | None = None
@@ -246,6 +250,12 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+def _epoch_number(value: Any) -> int | float:
+    """An epoch as the file numbers it: ``int`` when integral (CSV readers give floats: 8.0 -> 8)."""
+    value = float(value)
+    return int(value) if value.is_integer() else value
+
+
 def _tail_mean(x: np.ndarray, end: int, k: int) -> float:
     return float(np.mean(x[max(0, end - k) : end]))
 
@@ -257,7 +267,7 @@ def measure(history: pd.DataFrame, thresholds: Thresholds = Thresholds()) -> Evi
         >>> import pandas as pd
         >>> h = pd.DataFrame({"epoch": range(5), "train_loss": [5, 4, 3, 2, 1], "val_loss": [5, 4, 3, 3, 4]})
         >>> measure(h).best_epoch
-        2.0
+        2
     """
     missing = [c for c in ("epoch", "train_loss", "val_loss") if c not in history.columns]
     if missing:
@@ -294,27 +304,28 @@ def measure(history: pd.DataFrame, thresholds: Thresholds = Thresholds()) -> Evi
     if "val_accuracy" in h.columns and h["val_accuracy"].notna().any():
         va = h["val_accuracy"].to_numpy(dtype=float)
         ia = int(np.nanargmax(va))
-        acc["best_val_accuracy_epoch"] = float(epoch[ia])
+        acc["best_val_accuracy_epoch"] = _epoch_number(epoch[ia])
         acc["best_val_accuracy"] = float(va[ia])
         acc["final_val_accuracy"] = float(np.nanmean(va[-k:]))
     if "train_accuracy" in h.columns and h["train_accuracy"].notna().any():
         acc["final_train_accuracy"] = float(np.nanmean(h["train_accuracy"].to_numpy(dtype=float)[-k:]))
     return Evidence(
         epochs=n,
-        first_epoch=float(epoch[0]),
-        last_epoch=float(epoch[-1]),
-        best_epoch=float(epoch[ibest]),
+        first_epoch=_epoch_number(epoch[0]),
+        last_epoch=_epoch_number(epoch[-1]),
+        best_epoch=_epoch_number(epoch[ibest]),
         best_val_loss=best,
         final_train_loss=final_train,
         final_val_loss=final_val,
-        val_rise=(final_val - val_low) / scale,
+        # Both rises are >= 0 by construction (a minimum of running means); max() drops float noise.
+        val_rise=max(0.0, (final_val - val_low) / scale),
         gap=gap,
         gap_mid=gap_mid,
         relative_gap=gap / scale,
         gap_trend=(gap - gap_mid) / scale,
         train_recent_drop=(train_q - final_train) / max(abs(train_q), 1e-12),
         train_progress=final_train / max(abs(float(train[0])), 1e-12),
-        train_rise=(final_train - train_low) / max(abs(train_low), 1e-12),
+        train_rise=max(0.0, (final_train - train_low) / max(abs(train_low), 1e-12)),
         best_in_last_fifth=ibest >= math.floor(0.8 * (n - 1)),
         **acc,
     )
@@ -345,6 +356,12 @@ def classify(ev: Evidence, t: Thresholds = Thresholds()) -> tuple[str, str]:
     return "fine", "none"
 
 
+def _trend(drop: float, threshold: float) -> str:
+    if drop >= threshold:
+        return "still falling"
+    return "rising" if drop <= -threshold else "flat"
+
+
 def _findings(ev: Evidence, t: Thresholds) -> list[str]:
     out = [
         f"{ev.epochs} epochs ({ev.first_epoch:g}..{ev.last_epoch:g}); lowest validation loss "
@@ -354,8 +371,9 @@ def _findings(ev: Evidence, t: Thresholds) -> list[str]:
         f"best validation loss; mid-run {ev.gap_mid:.4g} "
         f"({'growing' if ev.gap_trend > 0 else 'not growing'}, {ev.gap_trend:+.1%})",
         f"training loss {ev.final_train_loss:.4g} at the end: {ev.train_progress:.1%} of its first value, "
-        f"{ev.train_recent_drop:+.1%} change over the last quarter "
-        f"({'still falling' if ev.train_recent_drop >= t.improving else 'flat'}), "
+        # train_recent_drop is a drop (positive when falling); the text states the signed change.
+        f"{0.0 - ev.train_recent_drop:+.1%} change over the last quarter "
+        f"({_trend(ev.train_recent_drop, t.improving)}), "
         f"{ev.train_rise:+.1%} above its own minimum",
     ]
     if ev.best_val_accuracy is not None:

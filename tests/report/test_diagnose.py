@@ -141,3 +141,45 @@ def test_bad_context_uses_the_validation_format():
         Context(samples=0)
     with pytest.raises(InvalidParameterError, match=r"'rise' parameter of Thresholds"):
         Thresholds(rise=-1)
+
+
+def test_epochs_read_from_csv_are_ints(tmp_path):
+    """The README example: a CSV round trip gives epoch 8, an int (not 8.0)."""
+    from reglab.report.histories import read_history
+
+    e = np.arange(40)
+    path = tmp_path / "history.csv"
+    pd.DataFrame({"epoch": e, "train_loss": 2.0 * np.exp(-e / 5),
+                  "val_loss": 1.0 + 0.02 * (e - 8) ** 2 / 8}).to_csv(path, index=False)
+    d = diagnose(read_history(path), task="image")
+    assert (d.verdict, d.evidence.best_epoch) == ("overfit", 8)
+    for value in (d.evidence.best_epoch, d.evidence.first_epoch, d.evidence.last_epoch):
+        assert type(value) is int
+    assert "at epoch 8;" in d.to_text() and "epoch 8, the lowest" in d.to_text()
+    # Fractional epoch numbers (a mid-epoch log) stay floats.
+    h = _history(np.linspace(1, 0.5, 8), np.linspace(1, 0.6, 8), noise=0.0)
+    assert measure(h.assign(epoch=h["epoch"] + 0.5)).best_epoch == 7.5
+
+
+@pytest.mark.parametrize(
+    ("train", "phrase"),
+    [
+        (2.0 * np.exp(-np.arange(40) / 5), "change over the last quarter (still falling)"),
+        (np.full(40, 0.5), "+0.0% change over the last quarter (flat)"),
+        (0.5 + 0.01 * np.arange(40), "change over the last quarter (rising)"),
+    ],
+)
+def test_last_quarter_change_is_signed(train, phrase):
+    """A falling training loss shows a negative change, a rising one a positive change."""
+    h = pd.DataFrame({"epoch": np.arange(40), "train_loss": train, "val_loss": np.full(40, 1.0)})
+    ev = measure(h)
+    k, q = 4, 30  # k = round(40 / 10), q = 3 * 40 // 4: the means of epochs 26..29 and 36..39
+    change = (train[-k:].mean() - train[q - k : q].mean()) / train[q - k : q].mean()
+    assert ev.train_recent_drop == pytest.approx(-change)
+    text = diagnose(h).to_text()
+    assert phrase in text
+    assert f"{change + 0.0:+.1%} change over the last quarter" in text
+    if "falling" in phrase:
+        assert change < 0 and f"{change:+.1%}".startswith("-")
+    if "rising" in phrase:
+        assert change > 0
