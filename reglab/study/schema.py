@@ -26,6 +26,7 @@ from reglab._validation import Interval, check_int, check_option, check_scalar, 
 from reglab.errors import UserError
 
 __all__ = [
+    "lower_is_better",
     "StudyConfig",
     "DatasetConfig",
     "ModelConfig",
@@ -143,7 +144,7 @@ class EarlyStoppingConfig(_Strict):
     before accuracy peaks (DESIGN.md measured a 6-point loss from monitoring the loss).
     """
 
-    monitor: Literal["val_accuracy", "val_loss"] = "val_accuracy"
+    monitor: Literal["val_accuracy", "val_loss", "val_mse"] = "val_accuracy"
     patience: int = Field(default=10, ge=1)
     restore_best: bool = True
 
@@ -322,7 +323,9 @@ class SearchConfig(_Strict):
     method: Literal["grid", "random", "tpe"] = "grid"
     trials: int = Field(default=8, ge=1, description="candidates per recipe for random / tpe")
     seed: int = 0
-    metric: Literal["val_accuracy", "val_loss"] = "val_accuracy"
+    metric: Literal["val_accuracy", "val_loss", "val_mse"] = Field(
+        default="val_accuracy", description="val_accuracy / val_loss (classification), val_mse / val_loss "
+        "(regression)")
 
 
 class BudgetConfig(_Strict):
@@ -415,6 +418,16 @@ class StudyConfig(_Strict):
     def canonical_json(self) -> str:
         """The config as sorted JSON: what storage compares to detect a changed study."""
         return json.dumps(self.model_dump(mode="json"), sort_keys=True)
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether a smaller value of a study metric is better (losses and MSE), e.g. for selection.
+
+    Example:
+        >>> lower_is_better("val_mse"), lower_is_better("test_accuracy")
+        (True, False)
+    """
+    return metric.endswith(("loss", "mse", "mae"))
 
 
 def config_json_schema() -> dict[str, Any]:
