@@ -32,6 +32,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import shutil
@@ -41,7 +42,7 @@ from typing import Any
 
 from reglab.study.execute import MAX_MEMBERS, TrialOutcome, TrialSpec, check_params, population_key
 from reglab.study.progress import make_progress
-from reglab.study.schema import StudyConfig, load_config, parse_config
+from reglab.study.schema import StudyConfig, load_config, lower_is_better, parse_config
 from reglab.study.search import RecipeSearch
 from reglab.study.stats import mean_ci, paired_comparison
 from reglab.study.storage import StudyStorage, default_url, params_key
@@ -100,6 +101,7 @@ class Study:
         from reglab.study.backends import make_backend
 
         backend_ = make_backend(backend, workers=workers, address=address)  # validates before any I/O
+        _preflight(self.config)  # a config that cannot run is refused before anything is written
         out_dir = Path(out) if out is not None else default_out(self.config)
         out_dir.mkdir(parents=True, exist_ok=True)
         store = StudyStorage(storage or default_url(out_dir))
@@ -111,6 +113,21 @@ class Study:
             finally:
                 runner.progress.close()
                 store.close()
+
+
+def _preflight(config: StudyConfig) -> None:
+    """Load the dataset and build every recipe's first candidates: a mistake raises ``UserError`` now."""
+    from reglab._validation import InvalidParameterError
+    from reglab.errors import UserError
+    from reglab.study.execute import load_splits
+
+    try:
+        load_splits(config)
+    except (UserError, InvalidParameterError) as exc:
+        raise UserError(f"dataset: {exc}") from None
+    for name, recipe in config.recipes.items():
+        for c in RecipeSearch(recipe, config.search, config.budget).initial():
+            check_params(config, name, c)
 
 
 class _Runner:
@@ -156,10 +173,12 @@ class _Runner:
         ids = {s.key(): self.store.start(s.key(), epochs_budget=s.epochs) for s in todo}
 
         def record(outcomes: list[TrialOutcome]) -> None:
+            outcomes = [_unpoisoned(o) for o in outcomes]
             # A group is stored in one transaction: a population's members finish together.
             self.store.finish_many([
                 {"trial_id": ids[o.spec.key()], "status": o.status, "metrics": o.metrics,
-                 "history": o.history, "duration": o.duration, "error": o.error} for o in outcomes
+                 "history": o.history, "duration": o.duration, "error": o.error,
+                 "histogram": o.histogram} for o in outcomes
             ])
             for o in outcomes:
                 spec = o.spec
@@ -190,7 +209,7 @@ class _Runner:
             return False
         if b is None:
             return True
-        return a < b if self.config.search.metric.endswith("loss") else a > b
+        return a < b if lower_is_better(self.config.search.metric) else a > b
 
     # -- phases ------------------------------------------------------------------------------
     def _halve(self, engine: Any, name: str, candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -204,7 +223,7 @@ class _Runner:
             self._execute(engine, [self._spec(phase, name, c, seed, fold, rung_epochs) for c in candidates])
             scored = [(self._score(name, c, [seed], [fold], phase), i) for i, c in enumerate(candidates)]
             keep = max(1, math.ceil(len(candidates) / b.eta))
-            sign = 1.0 if self.config.search.metric.endswith("loss") else -1.0
+            sign = 1.0 if lower_is_better(self.config.search.metric) else -1.0
             ranked = sorted(scored, key=lambda t: (t[0] is None, sign * (t[0] or 0.0), t[1]))
             candidates = [candidates[i] for _, i in sorted(ranked[:keep], key=lambda t: t[1])]
         return candidates
@@ -253,6 +272,8 @@ class _Runner:
     # -- summary -----------------------------------------------------------------------------
     def _summarize(self, candidates: dict[str, list[dict[str, Any]]],
                    best: dict[str, dict[str, Any] | None]) -> dict[str, Any]:
+        from reglab.study.summary import run_environment
+
         cfg = self.config
         metric = cfg.search.metric
         test_metric = "test_" + metric.removeprefix("val_")
@@ -286,6 +307,7 @@ class _Runner:
             recipes[name] = entry
         return {"study": cfg.name, "metric": metric, "test_metric": test_metric, "baseline": cfg.baseline,
                 "seeds": cfg.seeds, "folds": len(self.folds), "validation": cfg.validation.kind,
+                "lower_is_better": lower_is_better(metric), "versions": run_environment(cfg.training.threads),
                 "recipes": recipes}
 
     def _failure(self, name: str, cands: list[dict[str, Any]]) -> str:
@@ -315,6 +337,16 @@ class _Runner:
             out.append(point)
         key = searched[0] if searched else None
         return sorted(out, key=lambda p: _sort_value(p["params"].get(key))) if key else out
+
+
+def _unpoisoned(outcome: TrialOutcome) -> TrialOutcome:
+    """A ``done`` trial with a non-finite metric is stored as ``diverged``, so no NaN enters a mean."""
+    bad = sorted(k for k, v in outcome.metrics.items() if isinstance(v, float) and not math.isfinite(v))
+    if outcome.status != "done" or not bad:
+        return outcome
+    reason = f"non-finite {', '.join(f'{k}={outcome.metrics[k]}' for k in bad)} after training"
+    metrics = {"diverged_epoch": len(outcome.history) - 1, "reason": reason}
+    return dataclasses.replace(outcome, status="diverged", metrics=metrics)
 
 
 def _sort_value(v: Any) -> tuple[int, Any]:

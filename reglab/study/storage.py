@@ -3,7 +3,9 @@
 The default is one SQLite file per study (``<out>/study.db``) in WAL mode with a
 busy timeout; ``postgresql://...`` URLs work the same for a database shared by
 several machines. Tables: ``schema_version``, ``study`` (the config), ``trials``,
-``epochs`` (every epoch's metrics) and ``results``.
+``epochs`` (every epoch's metrics), ``histograms`` (each final trial's weight histogram:
+bin edges, counts, exact zeros) and ``results``. A version-1 database (before
+``histograms``) is upgraded in place when opened: its trials simply have no histogram.
 
 Concurrency and crash contract (the runner relies on it):
 
@@ -23,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -51,9 +54,10 @@ from sqlalchemy.exc import IntegrityError
 
 from reglab.errors import UserError
 
-__all__ = ["StudyStorage", "SCHEMA_VERSION", "TrialKey", "params_key", "default_url"]
+__all__ = ["StudyStorage", "SCHEMA_VERSION", "TrialKey", "params_key", "default_url", "strict_json"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+_UPGRADABLE = {1}  # versions this reglab upgrades by adding tables (nothing existing changes)
 
 metadata = MetaData()
 schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
@@ -91,6 +95,15 @@ epochs = Table(
     Column("epoch", Integer, primary_key=True),
     Column("metrics", Text, nullable=False),
 )
+histograms = Table(
+    "histograms",
+    metadata,
+    Column("trial_id", Integer, ForeignKey("trials.id"), primary_key=True),
+    Column("edges", Text, nullable=False),
+    Column("counts", Text, nullable=False),
+    Column("zeros", Integer, nullable=False),
+    Column("total", Integer, nullable=False),
+)
 results = Table(
     "results",
     metadata,
@@ -105,6 +118,28 @@ FINISHED = ("done", "diverged", "failed")
 def params_key(params: dict[str, Any]) -> str:
     """Canonical JSON of a parameter dict (sorted keys, floats by ``repr``): the unique identity."""
     return json.dumps(params, sort_keys=True, separators=(",", ":"))
+
+
+def strict_json(value: Any) -> str:
+    """Sorted JSON that any parser reads (RFC 8259): NaN and infinities become ``null``.
+
+    Python's ``json`` writes ``NaN``/``Infinity``, which JavaScript, ``jq`` and strict parsers reject.
+
+    Example:
+        >>> strict_json({"b": float("nan"), "a": [1.5, float("inf")]})
+        '{"a": [1.5, null], "b": null}'
+    """
+    return json.dumps(_finite(value), sort_keys=True, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def default_url(study_dir: str | Path) -> str:
@@ -150,6 +185,8 @@ class StudyStorage:
             row = conn.execute(select(schema_version.c.version)).first()
             if row is None:
                 conn.execute(insert(schema_version).values(version=SCHEMA_VERSION))
+            elif row.version in _UPGRADABLE:  # create_all above added the new tables
+                conn.execute(update(schema_version).values(version=SCHEMA_VERSION))
             elif row.version != SCHEMA_VERSION:
                 raise UserError(
                     f"storage {url!r} has schema version {row.version}; this reglab reads version "
@@ -217,15 +254,25 @@ class StudyStorage:
         *,
         duration: float,
         error: str | None = None,
+        histogram: dict[str, Any] | None = None,
     ) -> None:
-        """Store a finished trial and its epochs in ONE transaction."""
+        """Store a finished trial, its epochs and its weight histogram in ONE transaction."""
         with self.engine.begin() as conn:
-            self._finish(conn, trial_id, status, metrics, history, duration=duration, error=error)
+            self._finish(conn, trial_id, status, metrics, history, duration=duration, error=error,
+                         histogram=histogram)
 
     @staticmethod
     def _finish(conn: Any, trial_id: int, status: str, metrics: dict[str, Any],
-                history: Iterable[dict[str, Any]], *, duration: float, error: str | None) -> None:
+                history: Iterable[dict[str, Any]], *, duration: float, error: str | None,
+                histogram: dict[str, Any] | None = None) -> None:
         conn.execute(delete(epochs).where(epochs.c.trial_id == trial_id))
+        conn.execute(delete(histograms).where(histograms.c.trial_id == trial_id))
+        if histogram is not None:
+            conn.execute(insert(histograms).values(
+                trial_id=trial_id, edges=json.dumps(histogram["edges"]),
+                counts=json.dumps(histogram["counts"]),
+                zeros=int(histogram["zeros"]), total=int(histogram["total"]),
+            ))
         rows = [
             {"trial_id": trial_id, "epoch": i, "metrics": json.dumps(m, sort_keys=True)}
             for i, m in enumerate(history)
@@ -234,7 +281,7 @@ class StudyStorage:
             conn.execute(insert(epochs), rows)
         conn.execute(
             update(trials).where(trials.c.id == trial_id).values(
-                status=status, metrics=json.dumps(metrics, sort_keys=True), finished=time.time(),
+                status=status, metrics=strict_json(metrics), finished=time.time(),
                 duration=duration, error=error,
             )
         )
@@ -242,12 +289,13 @@ class StudyStorage:
     def finish_many(self, rows: list[dict[str, Any]]) -> None:
         """Store several finished trials (one population group) in ONE transaction.
 
-        Each row has ``trial_id, status, metrics, history, duration`` and optionally ``error``.
+        Each row has ``trial_id, status, metrics, history, duration`` and optionally ``error``
+        and ``histogram``.
         """
         with self.engine.begin() as conn:
             for r in rows:
                 self._finish(conn, r["trial_id"], r["status"], r["metrics"], r["history"],
-                             duration=r["duration"], error=r.get("error"))
+                             duration=r["duration"], error=r.get("error"), histogram=r.get("histogram"))
 
     def trials(self, *, phase: str | None = None, finished_only: bool = False) -> list[dict[str, Any]]:
         """All trials as dicts (``params`` and ``metrics`` decoded), ordered by id."""
@@ -280,6 +328,13 @@ class StudyStorage:
                 select(epochs.c.metrics).where(epochs.c.trial_id == trial_id).order_by(epochs.c.epoch)
             ).all()
         return [json.loads(r.metrics) for r in rows]
+
+    def histograms(self) -> dict[int, dict[str, Any]]:
+        """Weight histograms by trial id: ``{"edges", "counts", "zeros", "total"}`` (final trials)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(histograms)).mappings().all()
+        return {int(r["trial_id"]): {"edges": json.loads(r["edges"]), "counts": json.loads(r["counts"]),
+                                     "zeros": int(r["zeros"]), "total": int(r["total"])} for r in rows}
 
     # -- results -------------------------------------------------------------------------
     def save_results(self, value: dict[str, Any]) -> None:
