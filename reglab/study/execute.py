@@ -51,12 +51,15 @@ from reglab.study.schema import EarlyStoppingConfig, StudyConfig
 
 __all__ = [
     "TrialSpec", "TrialOutcome", "run_trial", "run_group", "check_params", "load_splits", "fold_data",
-    "build_model", "make_penalty", "make_transforms", "population_key", "member_config",
+    "build_model", "make_penalty", "make_transforms", "population_key", "member_config", "weight_histogram",
+    "HISTOGRAM_BINS",
 ]
 
 # A loss above this (or non-finite) marks the trial diverged; cross-entropy of a
-# useless classifier is ~log(K) < 10, so this leaves room for any sane run.
+# useless classifier is ~log(K) < 10 and regression targets are standardized (MSE of a
+# constant prediction ~1), so this leaves room for any sane run.
 DIVERGED_LOSS = 1e6
+HISTOGRAM_BINS = 81  # odd: the middle bin is centred on 0, where L1 puts its exact zeros
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,7 @@ class TrialOutcome:
     history: list[dict[str, Any]] = field(default_factory=list)
     duration: float = 0.0
     error: str | None = None
+    histogram: dict[str, Any] | None = None  # final trials: weight_histogram() of the trained model
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,9 +112,15 @@ def _splits_cached(dataset_json: str) -> Any:
     for key in ("val_size", "test_size"):
         if getattr(cfg, key) is not None:
             sizes[key] = getattr(cfg, key)
-    if cfg.path is not None:
-        return load(cfg.path, target=cfg.target, **sizes)
-    return load(cfg.name, **sizes)
+    def read(**extra: Any) -> Any:
+        if cfg.path is not None:
+            return load(cfg.path, target=cfg.target, **sizes, **extra)
+        return load(cfg.name, **sizes, **extra)
+
+    splits = read()
+    # Regression targets are standardized on train: MSE is in units of the target's variance, so
+    # one strength grid and one learning rate suit any regression dataset.
+    return read(scale_y=True) if splits.task == "regression" else splits
 
 
 def load_splits(config: StudyConfig) -> Any:
@@ -146,7 +156,8 @@ def build_model(config: StudyConfig, params: dict[str, Any], splits: Any) -> nn.
     """The study's model family with the recipe's norm, dropout and width slots filled."""
     m = config.model
     norm, dropout, width = params.get("norm"), params.get("dropout", 0.0), params.get("width")
-    shape, classes = tuple(splits.input_shape), int(splits.num_classes)
+    shape = tuple(splits.input_shape)
+    classes = int(splits.num_classes) if splits.task == "classification" else 1  # regression: one output
     if m.family == "mlp":
         hidden = [width] * len(m.hidden) if width else list(m.hidden)
         return MLP(math.prod(shape), classes, hidden=hidden, activation=m.activation, norm=norm,
@@ -305,7 +316,7 @@ def _fit(config: StudyConfig, spec: TrialSpec, *, dry_run: bool = False) -> dict
         penalty=penalty,
         proximal=bool(p.get("proximal", False)) and penalty is not None,
         constraints=[MaxNorm(float(p["max_norm"]))] if p.get("max_norm") else [],
-        augment=make_transforms(p, int(splits.num_classes)),
+        augment=make_transforms(p, int(splits.num_classes or 0)),
         callbacks=callbacks,
         epochs=stop_epochs or spec.epochs,
         batch_size=t.batch_size,
@@ -313,6 +324,7 @@ def _fit(config: StudyConfig, spec: TrialSpec, *, dry_run: bool = False) -> dict
         dtype=dtype,
         restarts=restarts,
         monitor=config.search.metric,
+        task=splits.task,
         progress="off",
     )
     if dry_run:
@@ -323,26 +335,53 @@ def _fit(config: StudyConfig, spec: TrialSpec, *, dry_run: bool = False) -> dict
     if reason.startswith("non-finite") or guard.reason:
         return {"status": "diverged", "metrics": {"diverged_epoch": len(rows) - 1, "reason": reason},
                 "history": rows}
-    final = trainer.evaluate(val)
-    norm, zeros = _weight_stats(model)
-    last = rows[-1]
-    metrics = {
-        "val_loss": final["loss"], "val_accuracy": final["accuracy"],
-        "train_loss": last.get("train_loss"), "train_accuracy": last.get("train_accuracy"),
-        "epochs_run": len(rows), "best_epoch": history.best_epoch,
-        "weight_norm": norm, "zero_fraction": zeros,
-    }
-    if test is not None:
-        metrics["test_loss"], metrics["test_accuracy"] = history.test["loss"], history.test["accuracy"]
+    metrics = _final_metrics(model, trainer.evaluate(val), rows, history.best_epoch,
+                             None if test is None else history.test)
     if restarts > 1:
         metrics["restart"] = next(r["restart"] for r in history.restarts if r["chosen"])
-    return {"status": "done", "metrics": metrics, "history": rows}
+    hist = weight_histogram(model) if spec.phase == "final" else None
+    return {"status": "done", "metrics": metrics, "history": rows, "histogram": hist}
 
 
-def _weight_stats(model: nn.Module) -> tuple[float, float]:
+def _final_metrics(model: nn.Module, val: dict[str, float], rows: list[dict[str, Any]], best_epoch: Any,
+                   test: dict[str, float] | None) -> dict[str, Any]:
+    """A finished trial's metrics: ``val_*`` / ``test_*`` of every evaluated metric (accuracy for
+    classification, mse and mae for regression), the last epoch's training metrics, weight stats."""
     from reglab.train.loop import weight_stats
 
-    return weight_stats(model)
+    norm, zeros = weight_stats(model)
+    metrics: dict[str, Any] = {f"val_{k}": v for k, v in val.items()}
+    for k in val:
+        metrics[f"train_{k}"] = rows[-1].get(f"train_{k}")
+    metrics.update(epochs_run=len(rows), best_epoch=best_epoch, weight_norm=norm, zero_fraction=zeros)
+    if test is not None:
+        metrics.update({f"test_{k}": v for k, v in test.items()})
+    return metrics
+
+
+def weight_histogram(model: nn.Module, bins: int = HISTOGRAM_BINS) -> dict[str, Any]:
+    """Fixed-bin histogram of the regularized weights (``reglab.selectors.Selector()``: weights,
+    not biases or norm parameters), over the symmetric range ``[-max|w|, max|w|]``.
+
+    Returns ``{"edges": bins + 1 floats, "counts": bins ints, "zeros": exact zeros, "total": n}``;
+    counts are ``numpy.histogram`` of the weights on those edges (so they sum to ``total``).
+
+    Example:
+        >>> h = weight_histogram(nn.Linear(4, 3), bins=5)
+        >>> len(h["edges"]), sum(h["counts"]), h["total"]
+        (6, 12, 12)
+    """
+    import numpy as np
+
+    from reglab.selectors import Selector
+
+    selected = [p.detach().reshape(-1) for _, p in Selector().select(model)]
+    w = torch.cat(selected).double().cpu().numpy() if selected else np.zeros(0)
+    lim = float(np.abs(w).max()) if w.size else 0.0
+    edges = np.linspace(-lim, lim, bins + 1) if lim > 0 else np.linspace(-1.0, 1.0, bins + 1)
+    counts, _ = np.histogram(w, bins=edges)
+    return {"edges": edges.tolist(), "counts": counts.tolist(), "zeros": int(np.sum(w == 0)),
+            "total": int(w.size)}
 
 
 def _plain_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -357,6 +396,7 @@ def check_params(config: StudyConfig, recipe: str, params: dict[str, Any]) -> No
     """
     from reglab._validation import InvalidParameterError
 
+    _check_task(config, recipe, params)
     try:
         _fit(config, TrialSpec("check", recipe, params, seed=0, fold=-1, epochs=1), dry_run=True)
     except (InvalidParameterError, UserError) as exc:
@@ -371,6 +411,36 @@ def check_params(config: StudyConfig, recipe: str, params: dict[str, Any]) -> No
             f"recipe {recipe!r}: model family {config.model.family!r} cannot take inputs of shape "
             f"{tuple(splits.input_shape)} from dataset {splits.name!r} ({exc}); choose another model.family."
         ) from None
+
+
+# Validation metrics each task logs (reglab.Trainer's History columns), by task.
+TASK_METRICS = {"classification": ("val_accuracy", "val_loss"), "regression": ("val_mse", "val_loss")}
+
+
+def _check_task(config: StudyConfig, recipe: str, params: dict[str, Any]) -> None:
+    """Metrics and target transforms must fit the dataset's task (classification or regression)."""
+    splits = load_splits(config)
+    allowed = TASK_METRICS[splits.task]
+    if config.search.metric not in allowed:
+        raise UserError(
+            f"search.metric must be one of {', '.join(allowed)} for the {splits.task} dataset "
+            f"{splits.name!r}; got {config.search.metric!r}."
+        )
+    es = params.get("early_stopping")
+    if es:
+        monitor = EarlyStoppingConfig.model_validate(es).monitor
+        if monitor not in allowed:
+            raise UserError(
+                f"recipe {recipe!r}: early_stopping.monitor must be one of {', '.join(allowed)} for the "
+                f"{splits.task} dataset {splits.name!r}; got {monitor!r}."
+            )
+    if splits.task == "regression":
+        for key in ("mixup", "label_smoothing"):
+            if params.get(key):
+                raise UserError(
+                    f"recipe {recipe!r}: {key} needs class labels; the dataset {splits.name!r} is a "
+                    f"regression dataset. Remove {key!r} from the recipe."
+                )
 
 
 def run_trial(config: StudyConfig, spec: TrialSpec) -> TrialOutcome:
@@ -389,7 +459,7 @@ def run_trial(config: StudyConfig, spec: TrialSpec) -> TrialOutcome:
         line = traceback.format_exception_only(type(exc), exc)[-1].strip()
         return TrialOutcome(spec, "failed", {}, [], time.perf_counter() - start, line)
     return TrialOutcome(spec, result["status"], result["metrics"], result["history"],
-                        time.perf_counter() - start)
+                        time.perf_counter() - start, histogram=result.get("histogram"))
 
 
 # -- population groups -----------------------------------------------------------------------
@@ -408,6 +478,8 @@ def population_key(config: StudyConfig, spec: TrialSpec) -> tuple[Any, ...] | No
     """Trials with equal keys train together as one population; ``None``: this trial needs the Trainer."""
     p = spec.params
     if config.model.family == "cnn2d" or config.training.optimizer == "adamw" or not config.population:
+        return None
+    if load_splits(config).task != "classification":  # the population engine is classification-only
         return None
     if not set(p) <= POPULATION_KEYS or int(p.get("restarts", 1)) > 1:
         return None
@@ -494,7 +566,8 @@ def _run_population(config: StudyConfig, specs: list[TrialSpec]) -> list[TrialOu
         if test is not None:
             result = _evaluate(model, test, dtype)
             metrics["test_loss"], metrics["test_accuracy"] = result["loss"], result["accuracy"]
-        outcome = TrialOutcome(spec, "done", metrics, rows, seconds)
+        hist = weight_histogram(model) if spec.phase == "final" else None
+        outcome = TrialOutcome(spec, "done", metrics, rows, seconds, histogram=hist)
         if spec.checkpoint and config.validation.kind == "holdout" and spec.phase == "cv":
             _save_finished(spec.checkpoint, model, outcome)
         outcomes.append(outcome)
@@ -521,7 +594,8 @@ def _from_finished(config: StudyConfig, spec: TrialSpec) -> TrialOutcome | None:
     _, _, test = fold_data(config, spec)
     result = _evaluate(model, test, dtype)
     metrics = {**state["metrics"], "test_loss": result["loss"], "test_accuracy": result["accuracy"]}
-    return TrialOutcome(spec, "done", metrics, state["history"], time.perf_counter() - start)
+    return TrialOutcome(spec, "done", metrics, state["history"], time.perf_counter() - start,
+                        histogram=weight_histogram(model))
 
 
 def run_group(config: StudyConfig, specs: list[TrialSpec]) -> list[TrialOutcome]:

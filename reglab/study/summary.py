@@ -1,4 +1,5 @@
-"""Human-readable study results: a rich table of recipes (mean +- 95 % CI, paired difference vs baseline).
+"""Human-readable study results: a rich table of recipes (mean +- 95 % CI, paired difference vs baseline),
+and the software environment a study ran in (recorded in its summary at run time).
 
 Example:
     >>> print(format_ci({"mean": 0.8, "low": 0.75, "high": 0.85, "n": 3}))
@@ -9,12 +10,44 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import platform
+from importlib import metadata
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["results_table", "format_ci", "format_params", "console"]
+__all__ = ["results_table", "format_ci", "format_params", "console", "run_environment"]
+
+_PACKAGES = ("reglab", "torch", "numpy", "scikit-learn", "scipy")
+
+
+def run_environment(threads: int) -> dict[str, str]:
+    """Versions and machine of the running process, for a study's summary (``versions``).
+
+    Args:
+        threads: the torch thread count each trial ran with (``training.threads``).
+
+    Example:
+        >>> env = run_environment(1)
+        >>> sorted(k for k in env if k in ("python", "torch", "numpy", "scikit-learn", "reglab"))
+        ['numpy', 'python', 'reglab', 'scikit-learn', 'torch']
+    """
+    out = {"python": platform.python_version()}
+    for pkg in _PACKAGES:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:  # reglab run from a source tree without installing it
+            out[pkg] = "not installed"
+    if out["reglab"] == "not installed":
+        import reglab
+
+        out["reglab"] = str(getattr(reglab, "__version__", "unknown"))
+    out["platform"] = platform.platform()
+    out["torch threads per trial"] = str(threads)
+    out["cpus"] = str(os.cpu_count())
+    return out
 
 
 def console() -> Console:
@@ -49,7 +82,9 @@ def results_table(summary: dict[str, Any]) -> Table:
     """One row per recipe: chosen parameters, validation and test scores, difference vs the baseline."""
     metric = summary["test_metric"]
     seeds = len(summary["seeds"])
-    table = Table(title=f"study {summary['study']}: {metric} (mean [95% CI] over {seeds} seeds)")
+    better = "lower" if summary.get("lower_is_better", metric.endswith(("loss", "mse"))) else "higher"
+    table = Table(title=f"study {summary['study']}: {metric} ({better} is better; mean [95% CI] over "
+                  f"{seeds} seeds)")
     for col in ("recipe", "chosen", "validation", "test", f"vs {summary['baseline']}", "p", "|w|", "zeros"):
         table.add_column(col, overflow="fold")
     for name, r in summary["recipes"].items():
