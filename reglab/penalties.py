@@ -19,6 +19,7 @@ References:
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Iterable, Sequence
 
 import torch
@@ -26,9 +27,9 @@ from torch import Tensor, nn
 
 from reglab import conventions as conv
 from reglab._validation import Interval, check_bool, check_scalar, fail
-from reglab.selectors import Selection, Selector
+from reglab.selectors import REVALIDATE_EVERY, Selection, Selector, invalidate, structure_version
 
-__all__ = ["Penalty", "L1", "L2", "ElasticNet", "GroupLasso", "Sum", "attach", "attached"]
+__all__ = ["Penalty", "L1", "L2", "ElasticNet", "GroupLasso", "Sum", "Attached", "attach", "attached"]
 
 _STRENGTH = Interval(0, math.inf, closed="left")
 _ATTR = "_reglab_penalties"
@@ -42,17 +43,39 @@ def _selector(selector: Selector | None, owner: str) -> Selector:
     return selector
 
 
+Target = nn.Module | Sequence[Tensor]
+#: One penalty's gradient: the tensors and, for each, d(penalty)/dw (fresh tensors, no autograd).
+Part = tuple[Sequence[Tensor], list[Tensor]]
+
+
 class Penalty:
     """Base class: a penalty over the parameters its selector picks.
 
-    Subclasses implement :meth:`value` (on a list of tensors) and :meth:`prox_`.
+    Two ways to train with a penalty, with the same gradients: add ``penalty(model)``
+    to the loss (autograd differentiates it), or call :meth:`add_grad_` after the data
+    loss's ``backward()``, which adds ``d(penalty)/dw`` to each selected ``.grad`` in
+    place with a few ``torch._foreach_*`` calls, like optax's ``add_decayed_weights``.
+    The second is what :class:`reglab.Trainer` does: it builds no autograd graph for
+    the penalty, so it costs less per step.
+
+    Subclasses implement :meth:`value` (of a module's selection or of a list of tensors)
+    and :meth:`prox_`, and may implement ``_grad(params)`` (the gradient by hand);
+    without it :meth:`add_grad_` asks autograd for ``value``'s gradient.
     """
 
     selector: Selector
 
-    def value(self, params: Sequence[Tensor]) -> Tensor:
-        """The penalty of these tensors (all of them, no selection)."""
+    def value(self, target: Target) -> Tensor:
+        """The penalty of a module's selected parameters, or of a list of tensors (no selection).
+
+        Differentiable; wrap it in ``torch.no_grad()`` to log it.
+        """
         raise NotImplementedError
+
+    def _params(self, target: Target) -> Sequence[Tensor]:
+        if isinstance(target, nn.Module):
+            return self.selector.parameters(target)
+        return _flat(target)
 
     def prox_(self, param: Tensor, lr: float) -> Tensor:
         """Apply the proximal operator of ``lr * penalty`` to ``param`` in place and return it."""
@@ -65,10 +88,41 @@ class Penalty:
 
     def parameters(self, module: nn.Module) -> list[nn.Parameter]:
         """The parameters of ``module`` this penalty applies to (raises if none)."""
-        return [p for _, p in self.selector.select(module)]
+        return list(self.selector.parameters(module))
 
     def __call__(self, module: nn.Module) -> Tensor:
         return self.value(self.parameters(module))
+
+    def _grad(self, params: Sequence[Tensor]) -> list[Tensor]:
+        # Fallback for penalties without a hand-written gradient: autograd on detached leaves,
+        # so the caller's graph and .grad are untouched.
+        with torch.enable_grad():
+            leaves = [p.detach().requires_grad_() for p in params]
+            return list(torch.autograd.grad(self.value(leaves), leaves, materialize_grads=True))
+
+    def _grad_parts(self, module: nn.Module) -> list[Part]:
+        params = self.selector.parameters(module)
+        return [(params, self._grad(params))]
+
+    def add_grad_(self, module: nn.Module) -> None:
+        """Add ``d(penalty(module))/dw`` to the ``.grad`` of each selected parameter, in place.
+
+        After ``loss.backward()``, the gradients equal those of
+        ``(loss + penalty(module)).backward()`` (bit for bit in float64 for L1, L2,
+        ElasticNet and GroupLasso). A ``.grad`` that is ``None`` is set; parameters with
+        ``requires_grad=False`` are skipped, as autograd would.
+
+        Example:
+            >>> layer = nn.Linear(2, 1)
+            >>> with torch.no_grad():
+            ...     _ = layer.weight.copy_(torch.tensor([[3.0, -4.0]]))
+            >>> layer(torch.ones(1, 2)).sum().backward()
+            >>> L1(0.5).add_grad_(layer)
+            >>> layer.weight.grad
+            tensor([[1.5000, 0.5000]])
+        """
+        with torch.no_grad():
+            _add_to_grads_(*_merge(self._grad_parts(module)))
 
     def describe(self, module: nn.Module) -> Selection:
         """What this penalty touches, e.g. ``L2 regularizes 3 tensors, 14,100 parameters: ...``."""
@@ -94,6 +148,45 @@ def _flat(params: Sequence[Tensor]) -> list[Tensor]:
     if not params:
         raise fail("Penalty.value", "params", "a non-empty list of tensors", list(params))
     return list(params)
+
+
+def _merge(parts: list[Part]) -> Part:
+    """One gradient term per distinct tensor, summing the parts' terms in order."""
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0][0]
+    if all(params is first for params, _ in parts):  # one cached selection (ElasticNet): fused sums
+        total = parts[0][1]
+        for _, terms in parts[1:]:
+            torch._foreach_add_(total, terms)
+        return first, total
+    merged: dict[int, list[Tensor]] = {}
+    for params, terms in parts:
+        for p, t in zip(params, terms):
+            slot = merged.get(id(p))
+            if slot is None:
+                merged[id(p)] = [p, t]
+            else:
+                slot[1] = slot[1] + t
+    return tuple(p for p, _ in merged.values()), [t for _, t in merged.values()]
+
+
+def _add_to_grads_(params: Sequence[Tensor], terms: list[Tensor]) -> None:
+    """``p.grad += term`` for each pair, as autograd accumulates (``None`` grads are set)."""
+    if not params:
+        return
+    if all(p.grad is not None and p.requires_grad and p.grad.layout == torch.strided for p in params):
+        torch._foreach_add_([p.grad for p in params], terms)
+        return
+    for p, t in zip(params, terms):
+        if not p.requires_grad:
+            continue
+        if p.grad is None:
+            p.grad = t
+        elif p.grad.layout != torch.strided:  # sparse (Embedding(sparse=True)): the sum is dense
+            p.grad = p.grad + t
+        else:
+            p.grad.add_(t)
 
 
 def soft_threshold_(params: Sequence[Tensor], threshold: float) -> None:
@@ -151,8 +244,14 @@ class L1(Penalty):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.strength!r})"
 
-    def value(self, params: Sequence[Tensor]) -> Tensor:
-        return self.strength * torch.stack(torch._foreach_norm(_flat(params), 1)).sum()
+    def value(self, target: Target) -> Tensor:
+        return self.strength * torch.stack(torch._foreach_norm(self._params(target), 1)).sum()
+
+    def _grad(self, params: Sequence[Tensor]) -> list[Tensor]:
+        # strength·sign(w): autograd's gradient of |w| is sign(w), 0 at 0, and ±strength is exact.
+        terms = torch._foreach_sign(params)
+        torch._foreach_mul_(terms, self.strength)
+        return list(terms)
 
     def prox_(self, param: Tensor, lr: float) -> Tensor:
         soft_threshold_([param], lr * self.strength)
@@ -208,11 +307,16 @@ class L2(Penalty):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.strength!r})"
 
-    def value(self, params: Sequence[Tensor]) -> Tensor:
+    def value(self, target: Target) -> Tensor:
         # One dot product of the flattened weights: faster than squaring per-tensor norms, and its
         # gradient is exactly 2·strength·w, so L2(wd/2) matches SGD's weight_decay bit for bit.
-        flat = torch.cat([p.reshape(-1) for p in _flat(params)])
+        flat = torch.cat([p.reshape(-1) for p in self._params(target)])
         return self.strength * torch.dot(flat, flat)
+
+    def _grad(self, params: Sequence[Tensor]) -> list[Tensor]:
+        # A separate multiply, not add_(w, alpha=2s): that one fuses (FMA) and rounds differently
+        # from autograd, whose strength·w + strength·w is exactly (2·strength)·w.
+        return list(torch._foreach_mul(params, 2 * self.strength))
 
     def prox_(self, param: Tensor, lr: float) -> Tensor:
         with torch.no_grad():
@@ -316,13 +420,23 @@ class GroupLasso(Penalty):
     def _weight(self, param: Tensor) -> float:
         return math.sqrt(param[0].numel()) if self.size_scaled and param.ndim else 1.0
 
-    def value(self, params: Sequence[Tensor]) -> Tensor:
+    def value(self, target: Target) -> Tensor:
         # One reduction per tensor: groups of different tensors have different sizes.
         terms = [
             self._weight(p) * torch.linalg.vector_norm(p.reshape(p.shape[0], -1), dim=1).sum()
-            for p in _flat(params)
+            for p in self._params(target)
         ]
         return self.strength * torch.stack(terms).sum()
+
+    def _grad(self, params: Sequence[Tensor]) -> list[Tensor]:
+        out = []
+        for p in params:
+            rows = p.reshape(p.shape[0], -1)
+            norms = torch.linalg.vector_norm(rows, dim=1, keepdim=True)
+            # Autograd's formula for the norm's gradient, (w / ||w||)·g with 0 for a zero group.
+            unit = (rows / norms).masked_fill_(norms == 0, 0.0)
+            out.append(unit.mul_(self.strength * self._weight(p)).view_as(p))
+        return out
 
     def prox_(self, param: Tensor, lr: float) -> Tensor:
         _group_soft_threshold_(param, lr * self.strength * self._weight(param))
@@ -360,10 +474,13 @@ class Sum(Penalty):
         return self.terms
 
     def __call__(self, module: nn.Module) -> Tensor:
-        return torch.stack([t(module) for t in self.terms]).sum()
+        return self.value(module)
 
-    def value(self, params: Sequence[Tensor]) -> Tensor:
-        return torch.stack([t.value(params) for t in self.terms]).sum()
+    def value(self, target: Target) -> Tensor:
+        return torch.stack([t.value(target) for t in self.terms]).sum()
+
+    def _grad_parts(self, module: nn.Module) -> list[Part]:
+        return [part for t in self.terms for part in t._grad_parts(module)]
 
     def describe(self, module: nn.Module) -> Selection:
         parts = [t.describe(module) for t in self.terms]
@@ -426,10 +543,6 @@ class ElasticNet(Sum):
     def __repr__(self) -> str:
         return f"ElasticNet(l1={self.l1!r}, l2={self.l2!r})"
 
-    def __call__(self, module: nn.Module) -> Tensor:
-        # One selection walk for both terms.
-        return self.value(self.parameters(module))
-
     def describe(self, module: nn.Module) -> Selection:
         return self.selector.describe(module, label="ElasticNet regularizes")
 
@@ -487,7 +600,8 @@ def attach(layer: nn.Module, penalty: Penalty) -> nn.Module:
     """Attach ``penalty`` to one layer, like Keras's ``kernel_regularizer``; returns the layer.
 
     The penalty applies to the layer's parameters picked by its selector (by default
-    the weight, not the bias). :func:`attached` sums every attached penalty of a model.
+    the weight, not the bias). :func:`attached` sums every attached penalty of a model;
+    :class:`Attached` is the same sum as a penalty (with :meth:`~Penalty.add_grad_`).
     The attachment is a plain attribute, so it survives ``copy.deepcopy``.
 
     Example:
@@ -498,12 +612,101 @@ def attach(layer: nn.Module, penalty: Penalty) -> nn.Module:
     """
     if not isinstance(layer, nn.Module):
         raise fail("attach", "layer", "a torch.nn.Module", type(layer).__name__)
-    if not isinstance(penalty, Penalty):
+    if not isinstance(penalty, Penalty) or isinstance(penalty, Attached):
         raise fail("attach", "penalty", "a reglab penalty (L1, L2, ElasticNet, GroupLasso, ...)", penalty)
     for leaf in penalty.leaves():
         leaf.selector.select(layer)  # fail now, not at the first training step
     object.__setattr__(layer, _ATTR, (*getattr(layer, _ATTR, ()), penalty))
+    invalidate()  # an attribute set no torch hook reports: cached attachment lists must be rebuilt
     return layer
+
+
+class _Found:
+    """A model's cached ``(layer, penalty)`` attachments (weak references to the layers)."""
+
+    __slots__ = ("version", "calls", "pairs")
+
+    def __init__(self, model: nn.Module):
+        self.version, self.calls = structure_version(), 0
+        self.pairs = tuple(
+            (weakref.ref(sub), p) for sub in model.modules() for p in getattr(sub, _ATTR, ())
+        )
+
+
+_FOUND: weakref.WeakKeyDictionary[nn.Module, _Found] = weakref.WeakKeyDictionary()
+
+
+class Attached(Penalty):
+    """The penalties attached with :func:`attach` anywhere in a model, as one penalty.
+
+    ``Attached()(model)`` equals :func:`attached`; ``Attached().add_grad_(model)`` adds
+    their gradient. The list of attachments is cached per model under the same rule as
+    :class:`~reglab.selectors.Selector` selections (see :mod:`reglab.selectors`).
+    ``L1(1e-4) + Attached()`` is the whole penalty the Trainer applies.
+
+    Example:
+        >>> model = nn.Sequential(nn.Linear(2, 2, bias=False))
+        >>> with torch.no_grad():
+        ...     _ = model[0].weight.fill_(1.0)
+        >>> Attached()(attach(model, L1(0.5)))
+        tensor(2., grad_fn=<SumBackward0>)
+        >>> [type(p).__name__ for _, p in Attached().pairs(model)]
+        ['L1']
+    """
+
+    selector = None  # type: ignore[assignment]  # each attached penalty has its own
+
+    def __repr__(self) -> str:
+        return "Attached()"
+
+    def pairs(self, model: nn.Module) -> list[tuple[nn.Module, Penalty]]:
+        """The ``(layer, penalty)`` attachments found in ``model``, in ``model.modules()`` order."""
+        if not isinstance(model, nn.Module):
+            raise fail("Attached", "model", "a torch.nn.Module", type(model).__name__)
+        found = _FOUND.get(model)
+        if found is None or found.version != structure_version() or found.calls >= REVALIDATE_EVERY:
+            found = _FOUND[model] = _Found(model)
+        found.calls += 1
+        out = [(ref(), p) for ref, p in found.pairs]
+        if any(sub is None for sub, _ in out):  # a layer was dropped and freed: look again
+            del _FOUND[model]
+            return self.pairs(model)
+        return out  # type: ignore[return-value]
+
+    def value(self, target: Target) -> Tensor:
+        if not isinstance(target, nn.Module):
+            raise fail("Attached.value", "target", "a torch.nn.Module (attachments live on layers)", target)
+        terms = [p(sub) for sub, p in self.pairs(target)]
+        if terms:
+            return torch.stack(terms).sum()
+        first = next(target.parameters(), None)
+        if first is None:
+            return torch.zeros(())
+        return torch.zeros((), dtype=first.dtype, device=first.device)
+
+    def __call__(self, module: nn.Module) -> Tensor:
+        return self.value(module)
+
+    def _grad_parts(self, module: nn.Module) -> list[Part]:
+        return [part for sub, p in self.pairs(module) for part in p._grad_parts(sub)]
+
+    def parameters(self, module: nn.Module) -> list[nn.Parameter]:
+        merged = {id(p): p for sub, pen in self.pairs(module) for p in pen.parameters(sub)}
+        return list(merged.values())
+
+    def describe(self, module: nn.Module) -> Selection:
+        names = {id(p): n for n, p in module.named_parameters()}
+        params = self.parameters(module)
+        return Selection(
+            "Attached penalties regularize",
+            tuple(names.get(id(p), "?") for p in params),
+            tuple(p.numel() for p in params),
+        )
+
+    def prox_(self, param: Tensor, lr: float) -> Tensor:
+        raise fail(
+            "Attached", "prox_", "not called: attached penalties act through the gradient", "a call"
+        )
 
 
 def attached(model: nn.Module) -> Tensor:
@@ -513,8 +716,4 @@ def attached(model: nn.Module) -> Tensor:
         >>> attached(nn.Linear(2, 2))
         tensor(0.)
     """
-    terms = [p(sub) for sub in model.modules() for p in getattr(sub, _ATTR, ())]
-    if terms:
-        return torch.stack(terms).sum()
-    first = next(model.parameters(), None)
-    return torch.zeros((), dtype=first.dtype, device=first.device) if first is not None else torch.zeros(())
+    return Attached()(model)

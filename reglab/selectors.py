@@ -6,20 +6,92 @@ selected. The default rule is the one most codebases converge on (timm, nanoGPT)
 regularize the weights of Linear, Conv and Embedding layers (``ndim >= 2``), never
 biases and never the affine parameters of normalization layers, and respect the
 model's own ``no_weight_decay()`` hook.
+
+Selections are cached, because a penalty selects on every training step and the walk
+over sub-modules costs more than the penalty's arithmetic. The rule: a
+:class:`Selector` remembers its selection per module (weakly keyed, so a model can be
+freed) and walks the module again when
+
+* torch has registered a sub-module or a parameter anywhere since (``model.fc = ...``,
+  ``add_module``, ``register_parameter``, ``Sequential.append``,
+  ``load_state_dict(assign=True)``, building any module); torch reports these through
+  its global registration hooks, which bump a process-wide structure version;
+* :func:`invalidate` was called: do so after removing a sub-module or parameter
+  (``del model.fc``, ``Sequential.pop``) or editing ``_modules`` / ``_parameters``
+  directly, which torch does not report;
+* or it has answered :data:`REVALIDATE_EVERY` times from the cache, a safety net that
+  bounds how long an unreported removal goes unseen.
+
+A module's ``no_weight_decay()`` hook is read when the module is walked, not on every call.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
 from reglab._validation import Interval, check_bool, check_int, fail
 
-__all__ = ["NORM_TYPES", "Selection", "Selector", "weight_norm"]
+__all__ = [
+    "NORM_TYPES",
+    "REVALIDATE_EVERY",
+    "Selection",
+    "Selector",
+    "invalidate",
+    "structure_version",
+    "weight_norm",
+]
+
+#: A cached selection is re-walked after answering this many calls without a structure change.
+REVALIDATE_EVERY = 100
+
+_version = 0  # bumped on every sub-module / parameter registration anywhere in the process
+
+
+def invalidate(*_: object) -> None:
+    """Forget every cached selection: call it after removing a sub-module or a parameter.
+
+    Additions and replacements are seen without it (torch reports them); removals
+    (``del model.fc``, ``Sequential.pop``) and direct ``_modules`` edits are not.
+
+    Example:
+        >>> model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+        >>> selector = Selector()
+        >>> len(selector.select(model))
+        2
+        >>> del model[1]
+        >>> invalidate()
+        >>> len(selector.select(model))
+        1
+    """
+    global _version
+    _version += 1
+
+
+def structure_version() -> int:
+    """A counter that changes whenever module structure may have changed (for caches like ours).
+
+    Example:
+        >>> before = structure_version()
+        >>> _ = nn.Linear(2, 2)  # registers two parameters
+        >>> structure_version() > before
+        True
+    """
+    return _version
+
+
+# Global hooks are the only signal torch gives when a module's structure changes; they cost one
+# integer increment per registration. Removals have no hook (see invalidate and REVALIDATE_EVERY).
+_HOOKS = (
+    torch.nn.modules.module.register_module_module_registration_hook(invalidate),
+    torch.nn.modules.module.register_module_parameter_registration_hook(invalidate),
+)
 
 #: Normalization layers whose parameters are never selected by default, whatever their ndim.
 NORM_TYPES: tuple[type[nn.Module], ...] = (
@@ -98,6 +170,20 @@ def _matches(name: str, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
+Pairs = tuple[tuple[str, nn.Parameter], ...]
+
+
+class _Entry:
+    """One module's cached partition and when it was computed."""
+
+    __slots__ = ("version", "calls", "selected", "rest", "params")
+
+    def __init__(self, selected: Pairs, rest: Pairs):
+        self.version, self.calls = _version, 0
+        self.selected, self.rest = selected, rest
+        self.params = tuple(p for _, p in selected)
+
+
 class Selector:
     """Pick the parameters of a module that a regularizer applies to.
 
@@ -146,6 +232,15 @@ class Selector:
         self.exclude_types = _types(exclude_types, "exclude_types")
         self.min_ndim = check_int(min_ndim, "min_ndim", owner="Selector", interval=Interval(0, None))
         self.use_no_weight_decay = check_bool(use_no_weight_decay, "use_no_weight_decay", owner="Selector")
+        self._cache: weakref.WeakKeyDictionary[nn.Module, _Entry] = weakref.WeakKeyDictionary()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The cache holds weak references (not picklable) to modules of this process only.
+        return {k: v for k, v in self.__dict__.items() if k != "_cache"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._cache = weakref.WeakKeyDictionary()
 
     def __repr__(self) -> str:
         args = [
@@ -179,15 +274,7 @@ class Selector:
             return _matches(name, self.include) or isinstance(owner, self.include_types)
         return param.ndim >= self.min_ndim and not isinstance(owner, NORM_TYPES)
 
-    def partition(
-        self, module: nn.Module
-    ) -> tuple[list[tuple[str, nn.Parameter]], list[tuple[str, nn.Parameter]]]:
-        """Split ``module``'s parameters into ``(selected, rest)``, each a list of ``(name, param)``.
-
-        Does not raise when nothing is selected (``param_groups`` uses it for "the rest").
-        """
-        if not isinstance(module, nn.Module):
-            raise fail("Selector", "module", "a torch.nn.Module", type(module).__name__)
+    def _walk(self, module: nn.Module) -> tuple[Pairs, Pairs]:
         no_decay = self._no_decay(module)
         selected, rest = [], []
         seen: set[int] = set()
@@ -206,7 +293,57 @@ class Selector:
                     and not _matches(name, no_decay)
                 )
                 (selected if keep else rest).append((name, param))
-        return selected, rest
+        return tuple(selected), tuple(rest)
+
+    def _entry(self, module: nn.Module) -> _Entry:
+        """The cached partition of ``module``, re-walked by the rule in the module docstring."""
+        entry = self._cache.get(module)
+        if entry is not None and entry.version == _version and entry.calls < REVALIDATE_EVERY:
+            entry.calls += 1
+            return entry
+        entry = _Entry(*self._walk(module))
+        # A lazy parameter changes shape in place when materialized, which no hook reports.
+        if not any(isinstance(p, nn.parameter.UninitializedParameter) for p in entry.params):
+            self._cache[module] = entry
+        return entry
+
+    def partition(
+        self, module: nn.Module
+    ) -> tuple[list[tuple[str, nn.Parameter]], list[tuple[str, nn.Parameter]]]:
+        """Split ``module``'s parameters into ``(selected, rest)``, each a list of ``(name, param)``.
+
+        Does not raise when nothing is selected (``param_groups`` uses it for "the rest").
+        """
+        if not isinstance(module, nn.Module):  # before the cache: only modules are weakly hashable
+            raise fail("Selector", "module", "a torch.nn.Module", type(module).__name__)
+        entry = self._entry(module)
+        return list(entry.selected), list(entry.rest)
+
+    def parameters(self, module: nn.Module) -> tuple[nn.Parameter, ...]:
+        """The selected parameters as a tuple, from the cache (the fast path penalties use).
+
+        Raises like :meth:`select` when nothing is selected.
+
+        Example:
+            >>> layer = nn.Linear(3, 2)
+            >>> Selector().parameters(layer) == (layer.weight,)
+            True
+        """
+        if not isinstance(module, nn.Module):
+            raise fail("Selector", "module", "a torch.nn.Module", type(module).__name__)
+        entry = self._entry(module)
+        if not entry.params:
+            self._raise_empty(module, entry.rest)
+        return entry.params
+
+    def _raise_empty(self, module: nn.Module, rest: Pairs) -> None:
+        names = ", ".join(n for n, _ in rest) or "no parameters"
+        raise fail(
+            "Selector",
+            "module",
+            f"a module with at least one parameter selected by {self!r}",
+            f"{type(module).__name__} with {names}",
+        )
 
     def select(self, module: nn.Module) -> list[tuple[str, nn.Parameter]]:
         """Return the selected ``(name, parameter)`` pairs; raise if there are none.
@@ -217,13 +354,7 @@ class Selector:
         """
         selected, rest = self.partition(module)
         if not selected:
-            names = ", ".join(n for n, _ in rest) or "no parameters"
-            raise fail(
-                "Selector",
-                "module",
-                f"a module with at least one parameter selected by {self!r}",
-                f"{type(module).__name__} with {names}",
-            )
+            self._raise_empty(module, tuple(rest))
         return selected
 
     def describe(self, module: nn.Module, label: str = "Selector selects") -> Selection:
@@ -253,6 +384,6 @@ def weight_norm(module: nn.Module, selector: Selector | None = None) -> float:
         >>> weight_norm(layer)
         5.0
     """
-    params = [p for _, p in (selector or Selector()).select(module)]
+    params = list((selector or Selector()).parameters(module))
     with torch.no_grad():
         return float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(params, 2))))
