@@ -18,7 +18,7 @@ from reglab.callbacks.base import Callback
 from reglab.callbacks.early_stopping import infer_mode
 from reglab.errors import UserError
 from reglab.optim import proximal
-from reglab.penalties import attached
+from reglab.penalties import Attached, Penalty, Sum
 from reglab.train.history import History
 from reglab.train.loop import Source, as_source, decay_groups, epoch_batches, weight_stats
 
@@ -42,9 +42,13 @@ class Trainer:
         lr, momentum, weight_decay: for a named optimizer. Decay goes only to the
             regularized weights (``reglab.optim.param_groups``): biases and norms get none.
         decoupled: with ``"adam"``, decoupled (AdamW-style) decay; ``"adamw"`` always is.
-        penalty: ``penalty(model) -> Tensor`` added to the loss (with
-            ``reglab.penalties.attached(model)``); with ``proximal=True`` it is applied by
-            ``reglab.optim.proximal`` after each step instead (exact zeros).
+        penalty: a reglab :class:`~reglab.penalties.Penalty` (with the penalties attached
+            by ``reglab.attach``), applied through the gradient: after the data loss's
+            ``backward()``, ``penalty.add_grad_(model)`` adds its exact gradient, with no
+            autograd graph for it. Any other callable ``penalty(model) -> Tensor`` is added
+            to the loss. With ``proximal=True`` it is applied by ``reglab.optim.proximal``
+            after each step instead (exact zeros); attached penalties still go through the
+            gradient.
         constraints: callables ``c(model)`` applied after each optimizer step.
         clip: ``clip(parameters) -> norm`` called between ``backward`` and ``step``.
         augment: batch transform ``t(x, y, *, generator) -> (x, y)`` for training batches.
@@ -76,8 +80,9 @@ class Trainer:
         draw from; batch transforms get a separate
         ``torch.Generator(device).manual_seed(s + TRANSFORM_SEED_OFFSET)``. One step:
         batch to device/dtype -> ``augment`` -> ``model.train()`` forward -> data loss
-        (+ penalty) -> ``zero_grad`` -> ``backward`` -> ``clip`` -> ``step`` (+ prox) ->
-        constraints -> per-batch scheduler -> ``on_batch_end``. A DataLoader keeps its
+        and penalty value -> ``zero_grad`` -> ``backward`` -> ``penalty.add_grad_`` ->
+        ``clip`` -> ``step`` (+ prox) -> constraints -> per-batch scheduler ->
+        ``on_batch_end``. The gradients equal those of ``(loss + penalty).backward()``. A DataLoader keeps its
         own order (its sampler draws from the seeded global RNG unless given a generator).
 
     A non-finite training loss stops the run before the bad step; the reason is in
@@ -148,6 +153,7 @@ class Trainer:
         if penalty is not None and not callable(penalty):
             raise fail(_OWNER, "penalty", "None or a callable penalty(model) -> Tensor", penalty)
         self.penalty = penalty
+        self._attached_sum = Sum((penalty, Attached())) if isinstance(penalty, Penalty) else None
         self.proximal = check_bool(proximal, "proximal", owner=_OWNER)
         if self.proximal and penalty is None:
             raise fail(_OWNER, "proximal", "False when no penalty is given", True)
@@ -300,12 +306,18 @@ class Trainer:
             opt = proximal(opt, self.penalty, model=self.model)
         return opt
 
-    def _penalty(self) -> torch.Tensor | None:
-        terms = []
+    def _penalties(self) -> tuple[Penalty | None, Callable[[nn.Module], torch.Tensor] | None]:
+        """``(gradient-path penalty, loss-path callable)`` for this step; either may be None."""
+        loss_path = None
+        grad_path: Penalty | None = None
         if self.penalty is not None and not self.proximal:
-            terms.append(self.penalty(self.model))
-        terms.append(attached(self.model))  # Keras-style per-layer penalties (0 when none)
-        return sum(terms) if terms else None  # type: ignore[return-value]
+            if isinstance(self.penalty, Penalty):
+                grad_path = self.penalty
+            else:
+                loss_path = self.penalty
+        if Attached().pairs(self.model):  # Keras-style per-layer penalties (cached lookup)
+            grad_path = self._attached_sum if grad_path is not None else Attached()
+        return grad_path, loss_path
 
     # -- checkpoint state ------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -511,9 +523,13 @@ class Trainer:
                 xb, yb = self.augment(xb, yb, generator=self._transform_gen)
             out = self.model(xb)
             data_loss = self._data_loss(out, yb)
-            pen = self._penalty()
+            grad_pen, loss_pen = self._penalties()
+            extra = None if loss_pen is None else loss_pen(self.model)
             value = float(data_loss.detach())
-            pen_value = 0.0 if pen is None else float(pen.detach())
+            pen_value = 0.0 if extra is None else float(extra.detach())
+            if grad_pen is not None:
+                with torch.no_grad():
+                    pen_value += float(grad_pen.value(self.model))
             if not (math.isfinite(value) and math.isfinite(pen_value)):
                 self.stop_reason = (
                     f"non-finite training loss ({value + pen_value}) at epoch {epoch}, batch {b}"
@@ -529,7 +545,9 @@ class Trainer:
                 )
                 return False
             self.optimizer_.zero_grad(set_to_none=True)
-            (data_loss if pen is None else data_loss + pen).backward()
+            (data_loss if extra is None else data_loss + extra).backward()
+            if grad_pen is not None:
+                grad_pen.add_grad_(self.model)
             if self.clip is not None:
                 self.clip(self.model.parameters())
             self.optimizer_.step()
