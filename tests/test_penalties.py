@@ -2,6 +2,7 @@
 
 import copy
 import math
+import pickle
 
 import pytest
 import torch
@@ -9,7 +10,7 @@ from torch import nn
 
 from reglab._validation import InvalidParameterError
 from reglab.models import CNN1D, MLP
-from reglab.penalties import L1, L2, ElasticNet, GroupLasso, Sum, attach, attached
+from reglab.penalties import L1, L2, Attached, ElasticNet, GroupLasso, Penalty, Sum, attach, attached
 from reglab.selectors import Selector
 
 
@@ -184,3 +185,120 @@ def test_describe_reports_the_selection(model):
     )
     described = str(ElasticNet(l1=1.0).describe(model))
     assert described.startswith("ElasticNet regularizes 3 tensors, 62 parameters")
+
+
+# ---------------------------------------------------------------- gradient path (add_grad_) vs autograd
+
+
+class Cubic(Penalty):
+    """A penalty with no hand-written gradient: add_grad_ falls back to autograd."""
+
+    def __init__(self, strength):
+        self.strength, self.selector = strength, Selector()
+
+    def value(self, target):
+        params = self.selector.parameters(target) if isinstance(target, nn.Module) else target
+        return self.strength * sum(p.abs().pow(3).sum() for p in params)
+
+
+def _with_zeros(net: MLP) -> MLP:
+    with torch.no_grad():  # sign(0) and zero groups: where autograd's conventions matter
+        net.hidden[0].linear.weight[1].zero_()
+        net.out.weight[0, 2] = 0.0
+    return net
+
+
+def _data_loss(net: MLP) -> torch.Tensor:
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(9, 6, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 3, (9,), generator=g)
+    return nn.functional.cross_entropy(net(x), y)
+
+
+def _grads_both_ways(net, penalty):
+    net.zero_grad(set_to_none=True)
+    (_data_loss(net) + penalty(net)).backward()
+    autograd = {n: None if p.grad is None else p.grad.clone() for n, p in net.named_parameters()}
+    net.zero_grad(set_to_none=True)
+    _data_loss(net).backward()
+    penalty.add_grad_(net)
+    return autograd, {n: p.grad for n, p in net.named_parameters()}
+
+
+GRADIENT_CASES = {
+    "L1": lambda: L1(0.3),
+    "L2": lambda: L2(0.2),
+    "ElasticNet": lambda: ElasticNet(l1=0.1, l2=0.7),
+    "GroupLasso": lambda: GroupLasso(0.4),
+    "GroupLasso size-scaled": lambda: GroupLasso(0.4, size_scaled=True),
+    "Sum, overlapping selections": lambda: L1(0.5, selector=Selector(include="out.weight")) + L2(0.25),
+    "Sum, L1 + GroupLasso": lambda: L1(0.3) + GroupLasso(0.2),
+    "Sum with biases": lambda: L2(0.1) + L1(0.2, selector=Selector(include="*.bias")),
+}
+
+
+@pytest.mark.parametrize("case", list(GRADIENT_CASES))
+def test_add_grad_equals_autograd_of_the_penalty_bit_for_bit(model, case):
+    autograd, ours = _grads_both_ways(_with_zeros(model), GRADIENT_CASES[case]())
+    for name, want in autograd.items():
+        assert want is not None and torch.equal(ours[name], want), name
+
+
+def test_add_grad_of_attached_penalties_and_of_a_penalty_plus_attached(model):
+    _with_zeros(model)
+    attach(model.hidden[0].linear, L2(0.1))
+    attach(model.out, L1(0.2))
+    attach(model.out, GroupLasso(0.3))  # two attachments on one layer: their terms are summed first
+    for penalty in (Attached(), ElasticNet(l1=0.05, l2=0.01) + Attached()):
+        autograd, ours = _grads_both_ways(model, penalty)
+        for name, want in autograd.items():
+            torch.testing.assert_close(ours[name], want, rtol=1e-15, atol=0, msg=name)
+    torch.testing.assert_close(Attached()(model), attached(model), rtol=0, atol=0)
+
+
+def test_add_grad_falls_back_to_autograd_for_custom_penalties(model):
+    autograd, ours = _grads_both_ways(model, Cubic(0.3))
+    for name, want in autograd.items():
+        torch.testing.assert_close(ours[name], want, rtol=1e-15, atol=0, msg=name)
+
+
+def test_add_grad_sets_missing_grads_and_skips_frozen_parameters(model):
+    model.hidden[1].linear.weight.requires_grad_(False)
+    model.zero_grad(set_to_none=True)
+    L2(0.5).add_grad_(model)  # no backward before: .grad is None, as after zero_grad(set_to_none=True)
+    torch.testing.assert_close(model.out.weight.grad, 2 * 0.5 * model.out.weight.detach(), rtol=0, atol=0)
+    assert model.hidden[1].linear.weight.grad is None  # autograd gives a frozen weight no gradient
+    assert model.out.bias.grad is None
+
+
+def test_value_of_a_module_is_the_penalty_and_logs_without_a_graph(model):
+    for penalty in (L1(0.3), L2(0.2), ElasticNet(l1=0.1, l2=0.7), GroupLasso(0.4)):
+        with torch.no_grad():
+            logged = penalty.value(model)
+        assert logged.grad_fn is None
+        torch.testing.assert_close(logged, penalty(model).detach(), rtol=0, atol=0)
+        torch.testing.assert_close(penalty.value(_weights(model)), penalty(model), rtol=0, atol=0)
+
+
+def test_attached_value_rejects_tensors_and_attached_cannot_be_attached():
+    with pytest.raises(InvalidParameterError, match="'target' parameter of Attached.value"):
+        Attached().value([torch.zeros(2)])
+    with pytest.raises(InvalidParameterError, match="'penalty' parameter of attach"):
+        attach(nn.Linear(2, 2), Attached())
+
+
+def test_attachments_are_found_again_after_a_layer_is_replaced():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    attach(net[0], L2(0.1))
+    assert [type(p).__name__ for _, p in Attached().pairs(net)] == ["L2"]
+    net[2] = attach(nn.Linear(4, 2), L1(0.2))  # a registration: seen at once
+    assert [(sub, type(p).__name__) for sub, p in Attached().pairs(net)] == [(net[0], "L2"), (net[2], "L1")]
+
+
+def test_penalties_pickle_after_use(model):
+    penalty = ElasticNet(l1=0.1, l2=0.2)
+    before = penalty(model)
+    clone = pickle.loads(pickle.dumps(penalty))
+    torch.testing.assert_close(clone(model), before)
+    torch.testing.assert_close(copy.deepcopy(penalty)(model), before)

@@ -1,12 +1,15 @@
 """reglab.selectors: the default rule, overrides, no_weight_decay hooks, errors, weight_norm."""
 
+import gc
+import pickle
+
 import pytest
 import torch
 from torch import nn
 
 from reglab._validation import InvalidParameterError
 from reglab.models import CNN1D, MLP
-from reglab.selectors import Selector, weight_norm
+from reglab.selectors import REVALIDATE_EVERY, Selector, invalidate, structure_version, weight_norm
 
 
 class Tiny(nn.Module):
@@ -132,3 +135,84 @@ def test_weight_norm_is_the_norm_of_the_concatenated_selection():
     assert weight_norm(model, Selector(include="out.*")) == pytest.approx(
         float(torch.cat([model.out.weight.flatten(), model.out.bias]).detach().norm()), rel=1e-6
     )
+
+
+# ---------------------------------------------------------------- the selection cache
+
+
+def _walks(selector: Selector, monkeypatch) -> list[int]:
+    calls: list[int] = []
+    walk = selector._walk
+    monkeypatch.setattr(selector, "_walk", lambda module: calls.append(1) or walk(module))
+    return calls
+
+
+def test_selection_is_cached_and_rewalked_every_revalidate_every_calls(monkeypatch):
+    model, selector = MLP(4, 2, hidden=(3,)), Selector()
+    walks = _walks(selector, monkeypatch)
+    first = selector.parameters(model)
+    for _ in range(REVALIDATE_EVERY):  # answered from the cache
+        assert selector.parameters(model) is first
+    assert len(walks) == 1
+    selector.parameters(model)  # the safety-net re-walk
+    assert len(walks) == 2
+
+
+def test_replacing_a_layer_or_adding_a_parameter_is_seen_at_once():
+    torch.manual_seed(0)
+    model, selector = MLP(4, 2, hidden=(3,)), Selector()
+    old = selector.parameters(model)
+    model.out = nn.Linear(3, 2)  # replace a layer
+    assert selector.parameters(model) == (old[0], model.out.weight)
+    model.hidden[0].linear.register_parameter("extra", nn.Parameter(torch.ones(2, 2)))
+    model.scale = nn.Parameter(torch.ones(3, 3))  # a parameter set as an attribute
+    expected = ["scale", "hidden.0.linear.weight", "hidden.0.linear.extra", "out.weight"]
+    assert _names(selector, model) == expected
+    seq = nn.Sequential(nn.Linear(2, 2))
+    assert len(selector.parameters(seq)) == 1
+    seq.append(nn.Linear(2, 2))
+    assert len(selector.parameters(seq)) == 2
+
+
+def test_a_penalty_follows_a_replaced_layer():
+    from reglab.penalties import L2
+
+    torch.manual_seed(0)
+    model, penalty = MLP(4, 2, hidden=(3,)).double(), L2(0.5)
+    penalty(model)
+    model.out = nn.Linear(3, 2).double()
+    with torch.no_grad():
+        model.out.weight.fill_(1.0)
+    expected = 0.5 * (model.hidden[0].linear.weight.square().sum() + 6.0)
+    torch.testing.assert_close(penalty(model), expected)
+    penalty.add_grad_(model)
+    torch.testing.assert_close(model.out.weight.grad, torch.ones(2, 3, dtype=torch.float64))
+
+
+def test_removals_are_seen_after_invalidate():
+    seq, selector = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2)), Selector()
+    assert len(selector.parameters(seq)) == 2
+    del seq[1]  # torch reports no removal: the documented rule asks for invalidate()
+    invalidate()
+    assert selector.parameters(seq) == (seq[0].weight,)
+
+
+def test_cache_holds_modules_weakly_and_selectors_pickle():
+    selector = Selector(exclude="out.*")
+    model = MLP(4, 2, hidden=(3,))
+    selector.select(model)
+    assert len(selector._cache) == 1
+    clone = pickle.loads(pickle.dumps(selector))
+    assert _names(clone, model) == ["hidden.0.linear.weight"] and repr(clone) == repr(selector)
+    del model
+    gc.collect()
+    assert len(selector._cache) == 0
+
+
+def test_structure_version_changes_on_registration():
+    before = structure_version()
+    nn.Linear(2, 2)
+    assert structure_version() > before
+    before = structure_version()
+    torch.zeros(3).add_(1)
+    assert structure_version() == before
