@@ -81,11 +81,15 @@ class StackedNet:
             name, p = named[i]
             self.slots.append(_Slot(name, tuple(p.shape), offset, p.numel()))
             offset += p.numel()
-        self.size = offset
+        # Rows padded to a multiple of 64 bytes: every member's tensors then have the same memory
+        # alignment whichever shard (row) it sits in, and MKL's results depend on alignment.
+        align = max(1, 64 // torch.empty(0, dtype=dtype).element_size())
+        self.size = -(-offset // align) * align
         self.weight_size = sum(s.numel for s, i in zip(self.slots, order) if _is_weight(*named[i]))
         with torch.no_grad():
+            pad = torch.zeros(self.size - offset)
             rows = [
-                torch.cat([dict(m.named_parameters())[s.name].reshape(-1) for s in self.slots])
+                torch.cat([*(dict(m.named_parameters())[s.name].reshape(-1) for s in self.slots), pad])
                 for m in members
             ]
             theta = torch.stack(rows).to(device=self.device, dtype=dtype)

@@ -9,7 +9,7 @@ import torch
 
 from reglab.models import MLP
 from reglab.population import Population
-from reglab.population._population import _Dropout
+from reglab.population._shard import Dropout
 from reglab.train.trainer import Trainer
 from tests.population.conftest import make_data
 
@@ -39,7 +39,7 @@ def test_dropout_population_matches_one_at_a_time_in_distribution(masks):
 def test_common_random_numbers_are_nested_bernoulli_masks():
     """Member k keeps u >= p_k: rate 1 - p_k each, and a unit dropped at p is dropped at every p' > p."""
     p = torch.tensor([0.0, 0.1, 0.5, 0.9]).unsqueeze(1)
-    drop = _Dropout(p, common=True, generator=torch.Generator().manual_seed(0))
+    drop = Dropout(p, common=True, common_generator=torch.Generator().manual_seed(0))
     mask = drop(torch.Size([4, 500, 100]))
     kept = mask > 0
     # Binomial(50_000, 1 - p): 5 standard deviations at most 0.0068.
@@ -50,11 +50,12 @@ def test_common_random_numbers_are_nested_bernoulli_masks():
 
 def test_independent_masks_are_uncorrelated_between_members():
     p = torch.full((2, 1), 0.5)
-    drop = _Dropout(p, common=False, generator=torch.Generator().manual_seed(1))
+    drop = Dropout(p, common=False, generators=[torch.Generator().manual_seed(s) for s in (1, 2)])
     mask = drop(torch.Size([2, 400, 100]))
     a, b = (mask[0] > 0).float().flatten(), (mask[1] > 0).float().flatten()
     corr = torch.corrcoef(torch.stack([a, b]))[0, 1]
     assert abs(corr.item()) < 5 / math.sqrt(a.numel())  # 5 sigma of a null correlation
     assert (
-        _Dropout(torch.zeros(2, 1), common=False, generator=torch.Generator())(torch.Size([2, 3, 4])) is None
+        Dropout(torch.zeros(2, 1), common=False, generators=[torch.Generator()] * 2)(torch.Size([2, 3, 4]))
+        is None
     )

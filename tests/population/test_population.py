@@ -13,6 +13,7 @@ from reglab.constraints import MaxNorm
 from reglab.models import CNN1D, MLP
 from reglab.penalties import L1, L2
 from reglab.population import Population, train_population
+from reglab.population._shard import member_generator
 from reglab.train.trainer import Trainer
 from tests.population.conftest import make_data, max_diff
 
@@ -171,17 +172,18 @@ def test_architectures_match_the_trainer(build, data_order):
 
 
 def test_input_noise_is_what_each_member_would_draw_alone():
-    """Member k adds noise[k] * eps_k, eps drawn as (K, B, F) from a generator seeded with seed + 1."""
+    """Member k adds noise[k] * eps_k, eps_k drawn as (B, F) from member k's own generator."""
     train = make_data(40, 10, 3, seed=4)
     configs = [{"seed": 0, "noise": 0.3, "lr": 1e-2}, {"seed": 1, "lr": 1e-2}]
     pop = Population(mlp(), configs, seed=2, dtype=torch.float64)
     pop.fit(train, epochs=2, batch_size=16)
     for k, cfg in enumerate(configs):
-        gen = torch.Generator().manual_seed(3)
+        gen = member_generator(2, k)
 
-        def noise(x, y, *, generator, k=k, cfg=cfg, gen=gen):
-            eps = torch.randn((2, *x.shape), generator=gen, dtype=x.dtype)[k]
-            return x + cfg.get("noise", 0.0) * eps, y
+        def noise(x, y, *, generator, cfg=cfg, gen=gen):
+            if not cfg.get("noise"):  # members without noise draw nothing
+                return x, y
+            return x + cfg["noise"] * torch.randn(x.shape, generator=gen, dtype=x.dtype), y
 
         ref, _ = trainer_alone(
             mlp, cfg, train, None, epochs=2, batch_size=16, optimizer="adam", seed=2, augment=noise
@@ -246,3 +248,34 @@ def test_train_population_returns_models_and_histories():
     )
     assert [type(m) for m in models] == [MLP, MLP] and [len(h) for h in histories] == [1, 1]
     assert max_diff(models[0], models[1]) > 0  # different seeds, different members
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("masks", ["independent", "common"])
+def test_results_do_not_depend_on_the_number_of_threads(dtype, masks):
+    """1, 2 and 3 shards (threads): bit-identical weights and histories, dropout and noise on."""
+    train, val = make_data(90, 10, 3, seed=7), make_data(30, 10, 3, seed=8)
+    configs = [
+        {"lr": 1e-2, "seed": k, "dropout": 0.1 * (k % 4), "noise": 0.2 * (k % 2), "weight_decay": 1e-3 * k}
+        for k in range(5)
+    ]
+    runs = []
+    for threads in (1, 2, 3):
+        pop = Population(mlp(), configs, seed=3, dtype=dtype, dropout_masks=masks, threads=threads)
+        rule = EarlyStopping(monitor="val_loss", patience=1)
+        histories = pop.fit(train, val, epochs=3, batch_size=16, early_stopping=rule)
+        rows = [[{k: v for k, v in r.items() if k != "time"} for r in h.rows] for h in histories]
+        runs.append(
+            ([pop.member(k).state_dict() for k in range(len(configs))], rows, (pop.member_steps_, pop.status))
+        )
+    weights, rows, steps = runs[0]
+    assert any(r["train_loss"] != rows[0][0]["train_loss"] for r in rows[1])  # members do differ
+    for other_weights, other_rows, other_steps in runs[1:]:
+        assert other_rows == rows and other_steps == steps
+        for a, b in zip(weights, other_weights):
+            assert all(torch.equal(a[n], b[n]) for n in a)
+
+
+def test_threads_is_validated():
+    with pytest.raises(ValueError, match=r"The 'threads' parameter of Population must be an int .* Got 0"):
+        Population(mlp(), [{"seed": 0}], threads=0)

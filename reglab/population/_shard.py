@@ -1,0 +1,241 @@
+"""One shard of a population: a stacked sub-model with its own optimizer state, run in its own thread.
+
+On CPU, ``torch.bmm`` runs its whole batch on one thread, so a single stack of K members keeps
+only one core busy in the matmuls. The population therefore splits its members into one shard per
+thread; each shard is an independent stacked model (its own leaf tensors, gradient buffer,
+optimizer state and random streams) whose step runs in a Python thread while torch ops release
+the GIL. Every random draw is per member (dropout masks and input noise from member k's own
+generator, common random numbers from identically seeded generators in every shard), so results
+do not depend on how members are split into shards.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from reglab.population._config import MemberConfig, column
+from reglab.population._optim import StackedAdam, StackedSGD, max_norm_, prox_
+from reglab.population._stack import StackedNet
+
+__all__ = ["Shard", "member_generator"]
+
+
+def member_generator(seed: int, k: int, device: Any = "cpu") -> torch.Generator:
+    """Member ``k``'s own random stream (dropout, noise), seeded from ``(seed, k)`` by NumPy's SeedSequence.
+
+    Example:
+        >>> a, b = member_generator(0, 3), member_generator(0, 3)
+        >>> bool(torch.equal(torch.rand(2, generator=a), torch.rand(2, generator=b)))
+        True
+    """
+    # SeedSequence mixes (seed, k) into well-separated streams; seed + k would overlap across seeds.
+    state = int(np.random.SeedSequence([seed, k]).generate_state(1, np.uint64)[0])
+    return torch.Generator(device=device).manual_seed(state & (2**63 - 1))
+
+
+class Dropout:
+    """Dropout masks for the members of one shard, scaled by ``1 / (1 - p_k)``.
+
+    ``common=True`` (common random numbers) draws one uniform tensor per layer and step from
+    ``common_generator`` (seeded identically in every shard), shared by all members; member k keeps
+    the units with ``u >= p_k``. Each member's mask is still exactly Bernoulli(1 - p_k), but members
+    see *correlated* masks (a unit dropped at rate 0.1 is also dropped at 0.2), so differences
+    between members carry less dropout noise. ``common=False`` draws member k's mask from its own
+    generator ``generators[k]``, as K separate runs do.
+
+    Example:
+        >>> gens = [torch.Generator().manual_seed(k) for k in range(2)]
+        >>> drop = Dropout(torch.tensor([[0.0], [0.5]]), common=False, generators=gens)
+        >>> sorted(drop(torch.Size([2, 1, 4]))[1].unique().tolist()) in ([0.0, 2.0], [0.0], [2.0])
+        True
+    """
+
+    def __init__(
+        self,
+        p: torch.Tensor,
+        *,
+        common: bool,
+        generators: Sequence[torch.Generator] = (),
+        common_generator: torch.Generator | None = None,
+    ):
+        self.common, self.common_generator = common, common_generator
+        self.set_rates(p, list(generators))
+
+    def set_rates(self, p: torch.Tensor, generators: list[torch.Generator]) -> None:
+        self.p = p.reshape(-1, 1, 1)
+        self.scale = 1.0 / (1.0 - self.p)
+        self.active = bool((self.p > 0).any())
+        self.generators = generators
+        self._u: dict[tuple[int, ...], torch.Tensor] = {}
+
+    def __call__(self, shape: torch.Size) -> torch.Tensor | None:
+        if not self.active:
+            return None
+        kw = dict(dtype=self.p.dtype, device=self.p.device)
+        if self.common:
+            u = torch.rand(shape[1:], generator=self.common_generator, **kw)
+        else:
+            u = self._u.get(tuple(shape))
+            if u is None:  # one buffer per layer shape: no per-step allocation of the uniforms
+                u = self._u[tuple(shape)] = torch.empty(shape, **kw)
+            for row, gen in enumerate(self.generators):
+                u[row].uniform_(generator=gen)
+        return torch.ge(u, self.p).to(self.p.dtype).mul_(self.scale)
+
+
+class Shard:
+    """The members ``rows`` of a population as one stacked model with its optimizer and random streams.
+
+    Args:
+        rows: Member ids (indices into ``configs``) of this shard, in stack order.
+        members: Their initialized modules.
+        configs: All members' configurations (indexed by member id).
+        options: The population's ``optimizer``, ``betas``, ``eps``, ``momentum``, ``nesterov``,
+            ``seed``, ``dropout_masks``, ``dtype`` and ``device``.
+    """
+
+    def __init__(self, rows: list[int], members: list[nn.Module], configs: list[MemberConfig], options: dict):
+        self.rows = list(rows)
+        self.configs = configs
+        self.options = options
+        self.net = StackedNet(members, dtype=options["dtype"], device=options["device"])
+        self.member_steps = 0
+        self.sums: torch.Tensor | None = None
+
+    # ----------------------------------------------------------------- setup
+    def start(self) -> None:
+        """Hyperparameter columns, optimizer and random streams for training."""
+        o, net = self.options, self.net
+        kw = dict(dtype=o["dtype"], device=o["device"])
+        active = [self.configs[k] for k in self.rows]
+        self.hyper = {
+            key: column(active, key, **kw)
+            for key in ("lr", "l1", "l2", "prox_l1", "prox_l2", "max_norm", "noise", "label_smoothing")
+        }
+        opt_hyper = {
+            "lr": self.hyper["lr"],
+            "weight_decay": column(active, "weight_decay", **kw),
+            "decoupled_decay": column(active, "decoupled_decay", **kw),
+        }
+        if o["optimizer"] == "adam":
+            self.opt = StackedAdam(opt_hyper, net.weight_size, betas=o["betas"], eps=o["eps"])
+        else:
+            self.opt = StackedSGD(opt_hyper, net.weight_size, momentum=o["momentum"], nesterov=o["nesterov"])
+        self.gens = [member_generator(o["seed"], k, o["device"]) for k in self.rows]
+        # Common random numbers: every shard draws the same u from an identically seeded generator.
+        common = torch.Generator(device=o["device"]).manual_seed(o["seed"] + 1)
+        self.drop = Dropout(
+            column(active, "dropout", **kw),
+            common=o["dropout_masks"] == "common",
+            generators=self.gens,
+            common_generator=common,
+        )
+
+    # ------------------------------------------------------------------ step
+    def _losses(self, x, y, idx) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-member mean cross-entropy (with label smoothing) and correct counts of one batch."""
+        xb, yb = x[idx], y[idx]  # (B, F) shared or (K, B, F) per member
+        noise = self.hyper["noise"]
+        if bool((noise > 0).any()):
+            eps = torch.zeros((len(self.rows), *xb.shape[-2:]), dtype=xb.dtype, device=xb.device)
+            for row in (noise[:, 0] > 0).nonzero().flatten().tolist():
+                eps[row].normal_(generator=self.gens[row])
+            xb = xb + noise.unsqueeze(-1) * eps
+        logits = self.net.forward(xb, train=True, drop=self.drop)
+        return cross_entropy(logits, yb, self.hyper["label_smoothing"]), correct(logits, yb)
+
+    def step(self, x, y, idx, epoch: int, start: float, on_diverge, store) -> None:
+        """One optimizer step of every member on batch ``idx`` (``(B,)`` shared or ``(K, B)``).
+
+        ``on_diverge(k, loss, lr, epoch, seconds)`` records a member whose loss is not finite; as the
+        Trainer, it stops before the bad step with its last finite weights (saved by
+        ``store(shard, row)``), and leaves the stack.
+        """
+        while True:
+            loss, right = self._losses(x, y, idx)
+            bad = ~torch.isfinite(loss.detach())
+            if not bool(bad.any()):
+                break
+            lrs = self.hyper["lr"][:, 0].tolist()
+            leaving = bad.nonzero().flatten()
+            for row in leaving.tolist():
+                on_diverge(self.rows[row], loss[row].item(), lrs[row], epoch, time.perf_counter() - start)
+            self.drop_rows(leaving, store)
+            if not self.rows:
+                return
+            if idx.ndim == 2:
+                idx = idx[~bad]
+        net, h = self.net, self.hyper
+        net.grad.zero_()
+        with warnings.catch_warnings():
+            # Parameters are strided views into the flat buffer, so torch warns (once) that their
+            # grads, views into the flat grad buffer, are not "dense": intended, and accumulated in place.
+            warnings.filterwarnings("ignore", message="grad and param do not obey")
+            loss.sum().backward()  # members are independent: each row's gradient is its own loss's
+        with torch.no_grad():
+            w, g = net.weights(), net.grad[:, : net.weight_size]
+            penalty = torch.zeros_like(loss)
+            if bool((h["l1"] != 0).any()):
+                penalty += h["l1"][:, 0] * w.abs().sum(1)
+                g.addcmul_(torch.sign(w), h["l1"])
+            if bool((h["l2"] != 0).any()):
+                penalty += h["l2"][:, 0] * w.pow(2).sum(1)
+                g.addcmul_(w, 2 * h["l2"])
+            self.opt.step(net.theta, net.grad)
+            if bool((h["prox_l1"] != 0).any() or (h["prox_l2"] != 0).any()):
+                prox_(net.weights(), h["lr"], h["prox_l1"], h["prox_l2"])
+            if bool(torch.isfinite(h["max_norm"]).any()):
+                for weight in net.weight_views():
+                    max_norm_(weight, h["max_norm"])
+            size = torch.full_like(loss, idx.shape[-1], dtype=torch.float64)
+            batch = torch.stack(
+                [loss.double() * size, right.double(), size, penalty.double(), size / size], 1
+            )
+            rows = torch.tensor(self.rows, device=batch.device)
+            self.sums.index_add_(0, rows, batch)
+        self.member_steps += len(self.rows)
+
+    def drop_rows(self, rows: torch.Tensor, store) -> None:
+        """Save the leaving rows (``store(shard, row)``), then compact the stack, optimizer state,
+        hyperparameters and random streams to the other rows."""
+        drop = set(rows.tolist())
+        with torch.no_grad():
+            for row in sorted(drop):
+                store(self, row)
+        keep_list = [i for i in range(len(self.rows)) if i not in drop]
+        keep = torch.tensor(keep_list, dtype=torch.long, device=self.net.theta.device)
+        self.net.select(keep)
+        self.opt.select(keep)
+        self.hyper = {n: t.index_select(0, keep) for n, t in self.hyper.items()}
+        self.gens = [self.gens[i] for i in keep_list]
+        self.drop.set_rates(self.drop.p.index_select(0, keep), self.gens)
+        self.rows = [self.rows[i] for i in keep_list]
+
+
+def cross_entropy(logits: torch.Tensor, y: torch.Tensor, smoothing: torch.Tensor) -> torch.Tensor:
+    """Per-member mean of ``F.cross_entropy(..., label_smoothing=eps_k)``; ``logits`` is ``(K, B, C)``.
+
+    Example:
+        >>> logits, y = torch.zeros(2, 3, 4), torch.tensor([0, 1, 2])
+        >>> cross_entropy(logits, y, torch.zeros(2, 1))
+        tensor([1.3863, 1.3863])
+    """
+    logp = torch.log_softmax(logits, dim=-1)
+    target = y.expand(logits.shape[:2]) if y.ndim == 1 else y
+    nll = -logp.gather(-1, target.unsqueeze(-1)).squeeze(-1).mean(-1)
+    if not bool((smoothing != 0).any()):
+        return nll
+    smooth = -logp.mean(-1).mean(-1)  # torch: eps * (-sum_c log p_c) / C
+    return (1 - smoothing[:, 0]) * nll + smoothing[:, 0] * smooth
+
+
+def correct(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-member count of correct predictions, ``(K,)``."""
+    return (logits.argmax(-1) == y).sum(-1)
