@@ -282,3 +282,33 @@ def test_argument_errors():
         Trainer(_mlp(), monitor="val_acuracy", mode="max", progress="off").fit((x, y), (x, y))
     with pytest.raises(InvalidParameterError, match=r"'train' parameter of Trainer must be \(x, y\) tensors"):
         Trainer(_mlp()).fit("data.csv")
+
+
+@pytest.mark.parametrize("kind", ["elastic net + attached", "callable in the loss"])
+def test_penalty_paths_equal_autograd_of_loss_plus_penalty(kind):
+    """Reglab penalties go through add_grad_, other callables through the loss: both are that SGD step."""
+    from reglab.penalties import ElasticNet, attach, attached
+
+    def build():
+        model = _mlp()
+        if kind == "elastic net + attached":
+            attach(model.out, L1(0.05))
+        return model
+
+    if kind == "callable in the loss":
+        penalty = lambda m: 0.3 * m.out.weight.pow(4).sum()  # noqa: E731
+    else:
+        penalty = ElasticNet(l1=0.02, l2=0.01)
+    x, y = _blobs(20)
+    model = build()
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    h = Trainer(model, optimizer="sgd", lr=0.1, penalty=penalty, epochs=1, batch_size=20, progress="off").fit(
+        (x, y)
+    )
+    ref = build()
+    ref.load_state_dict(start)
+    total = penalty(ref) + attached(ref)
+    grads = torch.autograd.grad(nn.functional.cross_entropy(ref(x), y) + total, list(ref.parameters()))
+    for (name, p), g in zip(ref.named_parameters(), grads):
+        torch.testing.assert_close(model.state_dict()[name], p.detach() - 0.1 * g, rtol=0, atol=1e-14)
+    assert h["penalty"][0] == pytest.approx(total.item(), rel=1e-12)  # logged at the step's weights
