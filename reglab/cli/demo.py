@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from reglab.report.html import write_report
     from reglab.study.runner import Study
     from reglab.study.schema import load_config
-    from reglab.study.summary import console, results_table
+    from reglab.study.summary import console, results_table, verdict_line
 
     config = quick_config() if args.quick else load_config("mnist1d")
     out = Path(args.out) if args.out else Path("studies") / ("demo-quick" if args.quick else "demo")
@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 130
     console().print(results_table(summary))
+    print(verdict_line(summary))
     html_path, md_path = write_report(load_study(out), out / "report.html")
     print(f"report: {html_path.resolve()}")
     print(f"summary: {md_path.resolve()}")

@@ -52,6 +52,8 @@ class StudyData:
         higher_is_better: whether a larger ``metric`` is better.
         baseline: the recipe every other recipe is compared with (paired by seed and fold).
         weights: recipe -> final weight values of one trial (for the histograms).
+        histograms: recipe -> a binned histogram of one trial's weights, ``{"edges", "counts",
+            "zeros", "total"}`` (what a study stores); drawn when ``weights`` is empty.
         selection: what each recipe regularized: ``recipe, regularizer, tensors, parameters, names``.
         paths: regularization-path points ``penalty, strength, <metrics...>``; when ``None``
             they come from ``trials.penalty`` / ``trials.strength`` joined with ``results``.
@@ -66,6 +68,7 @@ class StudyData:
     higher_is_better: bool = True
     baseline: str | None = None
     weights: dict[str, np.ndarray] = field(default_factory=dict)
+    histograms: dict[str, dict[str, Any]] = field(default_factory=dict)
     selection: pd.DataFrame | None = None
     paths: pd.DataFrame | None = None
     config: dict[str, Any] = field(default_factory=dict)

@@ -10,9 +10,10 @@ What comes from where (``reglab.study.storage`` tables):
   (validation metric, weight norm and exact-zero fraction per candidate);
 * what was regularized: each chosen recipe's model rebuilt (not trained) from the config
   and its penalty / decay selector described (``Selector.describe``);
-* config, seeds; versions are those recorded in the summary, else the running ones.
-
-The study stores no weights, so a report from storage has no weight histograms.
+* weight histograms: the ``histograms`` table (fixed bins over each final trial's
+  regularized weights, with its exact-zero count), one trial per recipe (the lowest seed);
+* config, seeds; versions are those the study recorded when it ran (its summary), else the
+  running ones, marked as such (studies from before versions were recorded).
 
 Example:
     >>> load_study("no/such/study")  # doctest: +IGNORE_EXCEPTION_DETAIL
@@ -50,6 +51,7 @@ def load_study(study: str | Path, *, describe: bool = True) -> StudyData:
         UserError: no study there, or the study has not finished (no results yet).
     """
     from reglab.study.export import open_storage
+    from reglab.study.schema import lower_is_better
 
     storage = open_storage(study)
     try:
@@ -73,6 +75,7 @@ def load_study(study: str | Path, *, describe: bool = True) -> StudyData:
         epoch_rows = [
             {"trial_id": t["id"], **row} for t in finals for row in storage.epochs(t["id"])
         ]
+        stored = storage.histograms()
     finally:
         storage.close()
     trial_frame = pd.DataFrame(
@@ -96,13 +99,23 @@ def load_study(study: str | Path, *, describe: bool = True) -> StudyData:
         epochs=epochs,
         results=results,
         metric=metric,
-        higher_is_better=not metric.endswith("loss"),
+        higher_is_better=not lower_is_better(metric),
         baseline=baseline if baseline in recipes else None,
         paths=_paths(trials, summary),
         selection=_selection(config, chosen) if describe else None,
         config=config,
         versions=summary.get("versions") or _running_versions(),
+        histograms=_histograms(finals, stored),
     )
+
+
+def _histograms(finals: list[dict[str, Any]], stored: dict[int, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """One stored weight histogram per recipe: its final trial with the lowest seed."""
+    out: dict[str, dict[str, Any]] = {}
+    for t in sorted(finals, key=lambda t: (t["seed"], t["id"])):
+        if t["id"] in stored and t["recipe"] not in out:
+            out[t["recipe"]] = stored[t["id"]] | {"seed": t["seed"]}
+    return out
 
 
 def _numbers(metrics: dict[str, Any] | None) -> dict[str, float]:

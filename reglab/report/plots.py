@@ -166,9 +166,13 @@ def regularization_paths(data: StudyData) -> Figure | None:
 
 
 def weight_histograms(data: StudyData) -> Figure | None:
-    """Histograms of final weights per recipe (e.g. none vs L1 vs L2 vs elastic net), shared bins."""
+    """Histograms of final weights per recipe (e.g. none vs L1 vs L2 vs elastic net), shared bins.
+
+    Raw ``data.weights`` are binned here; a study's stored ``data.histograms`` (fixed bins per
+    trial) are drawn as stored, on a shared x range.
+    """
     if not data.weights:
-        return None
+        return _binned_histograms(data.histograms) if data.histograms else None
     names = list(data.weights)
     allw = np.concatenate([np.ravel(np.asarray(w, dtype=float)) for w in data.weights.values()])
     lim = float(np.quantile(np.abs(allw), 0.995)) or 1.0
@@ -182,6 +186,25 @@ def weight_histograms(data: StudyData) -> Figure | None:
             _plain(ax.set_title(f"{name}\n{np.mean(w == 0):.0%} exact zeros", fontsize=9))
             ax.set_xlabel("weight")
         fig.suptitle("Final weights")
+    return fig
+
+
+def _binned_histograms(hists: dict) -> Figure:
+    names = list(hists)
+    lim = max(max(abs(h["edges"][0]), abs(h["edges"][-1])) for h in hists.values())
+    with mpl.rc_context(_RC):
+        fig, axes = _grid(len(names), cols=4, w=2.8, h=2.3)
+        for i, (ax, name) in enumerate(zip(axes, names)):
+            h = hists[name]
+            # Counts in log scale: an empty bin has no bar (stairs from 0.5 keeps log axes valid).
+            counts = np.asarray(h["counts"], dtype=float)
+            ax.stairs(counts, np.asarray(h["edges"]), fill=True, color=OKABE_ITO[i % 8], baseline=0.5)
+            ax.set_yscale("log")
+            ax.set_xlim(-lim, lim)
+            share = h["zeros"] / h["total"] if h["total"] else 0.0
+            _plain(ax.set_title(f"{name}\n{share:.0%} exact zeros", fontsize=9))
+            ax.set_xlabel("weight")
+        fig.suptitle("Final regularized weights (one trial per recipe)")
     return fig
 
 

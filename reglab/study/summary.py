@@ -18,7 +18,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["results_table", "format_ci", "format_params", "console", "run_environment"]
+__all__ = ["results_table", "format_ci", "format_params", "console", "run_environment", "verdict_line"]
 
 _PACKAGES = ("reglab", "torch", "numpy", "scikit-learn", "scipy")
 
@@ -76,6 +76,50 @@ def format_params(params: dict[str, Any] | None) -> str:
             v = json.dumps(v, separators=(",", ":"))
         parts.append(f"{k}={v}")
     return " ".join(parts) or "(none)"
+
+
+def verdict_line(summary: dict[str, Any]) -> str:
+    """One line answering a study's question: the best recipe against the baseline on the test metric,
+    with the paired difference's 95 % CI and p-value (the direction of the metric respected).
+
+    Example:
+        >>> s = {"test_metric": "test_accuracy", "baseline": "none", "seeds": [0, 1, 2], "recipes": {
+        ...     "none": {"status": "ok", "best_params": {}, "test": {"mean": 0.8, "low": 0.7, "high": 0.9}},
+        ...     "l2": {"status": "ok", "best_params": {"l2": 0.001},
+        ...            "test": {"mean": 0.85, "low": 0.8, "high": 0.9},
+        ...            "vs_baseline": {"test": {"diff": 0.05, "low": 0.01, "high": 0.09, "p": 0.03,
+        ...                                     "n": 3}}}}}
+        >>> line = verdict_line(s)
+        >>> line.split(" vs ")[0]
+        'best recipe: l2 (l2=0.001), test_accuracy 0.850 [0.800, 0.900]'
+        >>> for part in line.split(": ")[-1].split("; "):
+        ...     print(part)
+        difference +0.050 [+0.010, +0.090], p = 0.03 (paired by seed, 3 pairs)
+        better than none (CI excludes 0)
+    """
+    metric, base = summary["test_metric"], summary["baseline"]
+    lower = summary.get("lower_is_better", metric.endswith(("loss", "mse")))
+    recipes = {n: r for n, r in summary["recipes"].items()
+               if r.get("status") == "ok" and math.isfinite((r.get("test") or {}).get("mean", math.nan))}
+    if not recipes:
+        return f"no recipe finished on {metric}"
+    others = {n: r for n, r in recipes.items() if n != base} or recipes
+    best = (min if lower else max)(others, key=lambda n: others[n]["test"]["mean"])
+    r = recipes[best]
+    head = f"best recipe: {best} ({format_params(r['best_params'])}), {metric} {format_ci(r['test'])}"
+    cmp = (r.get("vs_baseline") or {}).get("test")
+    if base not in recipes or cmp is None or best == base:
+        return head + f" (no finished baseline {base!r} to compare with)"
+    p = "p = -" if not math.isfinite(cmp["p"]) else f"p = {cmp['p']:.2g}"
+    diff = (f"difference {cmp['diff']:+.3f}" if not math.isfinite(cmp["low"])
+            else f"difference {cmp['diff']:+.3f} [{cmp['low']:+.3f}, {cmp['high']:+.3f}]")
+    if math.isfinite(cmp["low"]) and (cmp["low"] > 0 or cmp["high"] < 0):
+        good = (cmp["high"] < 0) if lower else (cmp["low"] > 0)
+        verdict = f"{'better' if good else 'worse'} than {base} (CI excludes 0)"
+    else:
+        verdict = f"not distinguishable from {base} (CI includes 0)"
+    return (f"{head} vs {base} {format_ci(recipes[base]['test'])}: {diff}, {p} "
+            f"(paired by seed, {cmp['n']} pairs); {verdict}")
 
 
 def results_table(summary: dict[str, Any]) -> Table:
