@@ -148,3 +148,130 @@ def test_model_that_cannot_take_the_inputs_is_a_user_error(tiny):
     expected = r"recipe 'r': model family 'cnn2d' cannot take inputs of shape \(30,\)"
     with pytest.raises(UserError, match=expected):
         check_params(parse_config(tiny), "r", {})
+
+
+# -- weight histograms, regression, versions ---------------------------------------------------
+
+
+def test_weight_histogram_is_numpy_histogram_of_the_selected_weights():
+    """Reference: numpy.histogram of exactly the Selector-chosen weights (not biases) on the stored edges."""
+    import numpy as np
+
+    from reglab.models import MLP
+    from reglab.selectors import Selector
+    from reglab.study.execute import HISTOGRAM_BINS, weight_histogram
+
+    torch.manual_seed(0)
+    model = MLP(6, 3, hidden=[5])
+    selected = Selector().select(model)
+    with torch.no_grad():
+        selected[0][1][:2] = 0.0  # some exact zeros
+    w = torch.cat([p.detach().reshape(-1) for _, p in selected]).double().numpy()
+    assert w.size == 6 * 5 + 5 * 3  # weights only: 30 + 15, the 8 biases are left out
+    h = weight_histogram(model)
+    edges = np.asarray(h["edges"])
+    assert len(h["counts"]) == HISTOGRAM_BINS and edges[-1] == -edges[0] == np.abs(w).max()
+    np.testing.assert_array_equal(h["counts"], np.histogram(w, bins=edges)[0])
+    assert (h["zeros"], h["total"], sum(h["counts"])) == (int(np.sum(w == 0)), w.size, w.size)
+
+
+def test_final_trials_carry_the_trained_models_histogram(tiny):
+    """The trained model of a final trial (Trainer path) is rebuilt by training it again (same seed, same
+    numbers) and its histogram compared with the stored one; cv trials store none."""
+    import numpy as np
+
+    from reglab.selectors import Selector
+    from reglab.study import execute
+
+    tiny["training"]["dtype"] = "float64"
+    tiny["population"] = False
+    cfg = parse_config(tiny)
+    params = {"l1": 10.0, "proximal": True}
+    out = run_trial(cfg, spec(params, phase="final", fold=-1, epochs=3))
+    assert run_trial(cfg, spec(params, epochs=3)).histogram is None
+    captured = {}
+    original = execute.weight_histogram
+
+    def spy(model, bins=execute.HISTOGRAM_BINS):
+        captured["w"] = torch.cat([p.detach().reshape(-1) for _, p in Selector().select(model)])
+        return original(model, bins)
+
+    execute.weight_histogram = spy
+    try:
+        again = run_trial(cfg, spec(params, phase="final", fold=-1, epochs=3))
+    finally:
+        execute.weight_histogram = original
+    w = captured["w"].double().numpy()
+    np.testing.assert_array_equal(out.histogram["counts"], np.histogram(w, bins=out.histogram["edges"])[0])
+    assert out.histogram == again.histogram
+    assert out.histogram["zeros"] == int(np.sum(w == 0)) > 0  # proximal L1: exact zeros
+    assert out.histogram["zeros"] / out.histogram["total"] == pytest.approx(out.metrics["zero_fraction"])
+
+
+def _regression(tiny):
+    tiny.update(dataset={"name": "diabetes"}, search={"metric": "val_mse"})
+    tiny["training"].update(dtype="float64", lr=0.05, epochs=3)
+    tiny["recipes"] = {"none": {}, "l2": {"l2": {"grid": [1e-3, 10.0]}}}
+    return tiny
+
+
+def test_regression_trial_reports_mse_and_runs_through_the_trainer(tiny):
+    """Reference: val_loss of an MSE model is its val_mse; targets are standardized on train."""
+    import numpy as np
+
+    from reglab.study.execute import population_key
+
+    cfg = parse_config(_regression(tiny))
+    splits = load_splits(cfg)
+    assert splits.task == "regression" and splits.y_scaler is not None
+    assert abs(float(splits.train.y.mean())) < 1e-6
+    assert float(splits.train.y.std()) == pytest.approx(1, rel=0.01)
+    assert build_model(cfg, {}, splits)(splits.train.x[:4].float()).shape == (4, 1)
+    s = spec({}, phase="final", fold=-1, epochs=3)
+    assert population_key(cfg, s) is None  # the population engine is classification-only
+    out = run_trial(cfg, s)
+    assert out.status == "done", out.error
+    m = out.metrics
+    assert {"val_mse", "test_mse", "test_mae", "train_mse"} <= set(m) and "val_accuracy" not in m
+    assert m["val_loss"] == pytest.approx(m["val_mse"], rel=1e-12)
+    assert 0.2 < m["test_mse"] < 2.0 and np.isfinite(m["test_mae"])
+
+
+def test_regression_metric_and_task_mismatches_are_one_line(tiny):
+    cfg = parse_config(_regression(tiny))
+    with pytest.raises(UserError, match="early_stopping.monitor must be one of val_mse, val_loss"):
+        check_params(cfg, "es", {"early_stopping": {"monitor": "val_accuracy", "patience": 2}})
+    with pytest.raises(UserError, match="label_smoothing needs class labels"):
+        check_params(cfg, "ls", {"label_smoothing": 0.1})
+    tiny2 = _regression(tiny)
+    tiny2["search"]["metric"] = "val_accuracy"
+    with pytest.raises(UserError, match="search.metric must be one of val_mse, val_loss for the regression"):
+        check_params(parse_config(tiny2), "none", {})
+
+
+def test_regression_study_selects_the_lowest_mse_and_records_versions(tiny, tmp_path):
+    """Selection respects the direction: the chosen l2 has the lowest mean validation MSE (hand check
+    over the stored trials); the summary records this process's versions."""
+    from importlib import metadata
+
+    from reglab.study import Study
+    from reglab.study.storage import StudyStorage, default_url
+
+    tiny = _regression(tiny)
+    tiny["validation"] = {"kind": "holdout"}
+    res = Study(tiny).run(out=tmp_path, progress=False)
+    store = StudyStorage(default_url(tmp_path))
+    cv = [t for t in store.trials(phase="cv") if t["recipe"] == "l2"]
+    means = {}
+    for t in cv:
+        means.setdefault(t["params"]["l2"], []).append(t["metrics"]["val_mse"])
+    best = min(means, key=lambda k: sum(means[k]) / len(means[k]))
+    assert res["recipes"]["l2"]["best_params"]["l2"] == best
+    assert res["test_metric"] == "test_mse" and res["lower_is_better"] is True
+    finals = store.trials(phase="final")
+    assert set(store.histograms()) == {t["id"] for t in finals}
+    v = store.load_results()["versions"]
+    assert v["torch"] == torch.__version__ and v["numpy"] == metadata.version("numpy")
+    assert v["scikit-learn"] == metadata.version("scikit-learn")
+    assert {"python", "platform", "reglab"} <= set(v)
+    store.close()
