@@ -22,12 +22,16 @@ demo: install
 lint: install
 	$(VENV)/bin/ruff check reglab tests benchmarks
 
-# Headless Chromium renders the HTML report in its test. Installed from Debian's packages when we are root;
-# elsewhere that test is skipped with its reason.
+# Headless Chromium renders the HTML report in its test; PostgreSQL backs the storage suite in CI (.ci/run
+# starts it). Both come from Debian's packages when we are root; elsewhere those tests are skipped.
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 	  echo "note: chromium not installed; the report's browser test will be skipped"; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) || \
+	  echo "note: postgresql not installed; the PostgreSQL storage tests will be skipped"; }
 
 test: install lint system-deps
 	$(PY) -m pytest -q $(PYTEST_ARGS)
