@@ -82,3 +82,48 @@ def test_unfinished_or_missing_study(tmp_path):
     store.close()
     with pytest.raises(UserError, match="has no results yet; finish it with `reglab study"):
         load_study(tmp_path)
+
+
+def test_report_draws_stored_histograms_and_recorded_versions(study_dir):
+    """Histograms stored with the final trials appear in the report (lowest seed per recipe); the
+    versions shown are the ones the study recorded, not the renderer's."""
+    store = StudyStorage(default_url(study_dir))
+    finals = store.trials(phase="final")
+    edges = list(np.linspace(-1, 1, 82))
+    for t in finals:
+        counts = [0] * 81
+        counts[40] = 7 if t["recipe"] == "l2" else 1
+        counts[0] = t["seed"] + 1
+        store.finish(t["id"], "done", t["metrics"], store.epochs(t["id"]), duration=0.1,
+                     histogram={"edges": edges, "counts": counts, "zeros": counts[40], "total": sum(counts)})
+    summary = store.load_results() | {"versions": {"torch": "0.0-recorded", "python": "3.0"}}
+    store.save_results(summary)
+    store.close()
+    data = load_study(study_dir, describe=False)
+    assert data.versions == {"torch": "0.0-recorded", "python": "3.0"}
+    assert set(data.histograms) == {"none", "l2"} and data.histograms["l2"]["seed"] == 0
+    assert data.histograms["l2"]["counts"][0] == 1 and data.histograms["l2"]["zeros"] == 7
+    html_path, md_path = write_report(data, study_dir / "report.html")
+    page = html_path.read_text()
+    assert page.count('<img class="chart"') == 4 and "Weight histograms: the study holds" not in page
+    assert "0.0-recorded" in page and "torch 0.0-recorded" in md_path.read_text()
+
+
+def test_version_1_database_is_upgraded_and_newer_ones_refused(study_dir):
+    """A database from before the histograms table opens (upgraded in place); an unknown version fails."""
+    import sqlalchemy as sa
+
+    url = default_url(study_dir)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE histograms"))
+        conn.execute(sa.text("UPDATE schema_version SET version = 1"))
+    store = StudyStorage(url)
+    assert store.histograms() == {} and len(store.trials()) == 8
+    store.close()
+    with engine.begin() as conn:
+        assert conn.execute(sa.text("SELECT version FROM schema_version")).scalar() == 2
+        conn.execute(sa.text("UPDATE schema_version SET version = 99"))
+    engine.dispose()
+    with pytest.raises(UserError, match="has schema version 99; this reglab reads version 2"):
+        StudyStorage(url)
