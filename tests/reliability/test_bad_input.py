@@ -56,7 +56,7 @@ def test_unknown_keys_are_named_with_what_is_allowed(key, where):
     config = copy.deepcopy(TINY)
     node = config
     for k in where:
-        node = node[k]
+        node = node.setdefault(k, {})
     assume(key not in node and key not in ("name", "description"))
     node[key] = 1
     try:
