@@ -1,19 +1,29 @@
 """Step-time overhead of reglab's penalties on an MLP 40-256-256-10 (MNIST-1D shape), Adam, batch 100.
 
-Variants: no penalty; reglab L1, L2, ElasticNet (``penalty(model)`` added to the loss, selection
-included in the timing); and the naive per-parameter loop ``sum(p.abs().sum() for p in params)``
-over the same weights. Variants are interleaved within each repeat so that machine noise hits
-them alike; the table reports the median ms/step and the overhead relative to no penalty.
+Variants, for L1, L2 and ElasticNet:
+
+* ``reglab X (in the loss)``: ``loss = data_loss + penalty(model)``, then ``backward()``;
+  autograd differentiates the penalty (selection included in the timing).
+* ``reglab X (gradient path, as the Trainer uses)``: ``data_loss.backward()``, then
+  ``penalty.add_grad_(model)``, plus the Trainer's per-step ``float(penalty.value(model))``
+  under ``no_grad`` for the History (that logging is part of the cost).
+
+plus no penalty, and the naive loop ``1e-4 * sum(p.abs().sum() for p in weights)`` added to the
+loss over the same weights. Variants are interleaved within each repeat, in an order rotated each
+repeat, so machine noise and warm caches hit them alike; the table reports the median ms/step and
+the overhead relative to no penalty. The gradient-path variants are checked against the in-the-loss
+ones before timing (same gradients, float64 check, bit for bit).
 
 Usage:
-    python benchmarks/penalty_overhead.py --steps 50 --repeats 15 --json results.json
-    python benchmarks/penalty_overhead.py --steps 2 --repeats 1   # smoke run
+    python benchmarks/penalty_overhead.py                    # full: 40 repeats x 50 steps
+    python benchmarks/penalty_overhead.py --steps 2 --repeats 1 --json ''   # smoke run
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -25,20 +35,65 @@ from rich.table import Table
 from torch import nn
 
 from reglab.models import MLP
-from reglab.penalties import L1, L2, ElasticNet
+from reglab.penalties import L1, L2, ElasticNet, Penalty
 from reglab.selectors import Selector
 
+Step = Callable[[], None]
+DEFAULT_JSON = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "penalty_overhead.json")
 
-def make_variants(model: nn.Module) -> dict[str, Callable[[], torch.Tensor | float]]:
+
+def _penalties() -> dict[str, Penalty]:
+    return {"L1": L1(1e-4), "L2": L2(1e-4), "ElasticNet": ElasticNet(l1=1e-4, l2=1e-4)}
+
+
+def make_steps(
+    model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor
+) -> dict[str, Step]:
+    """One training step per variant, each a closure over the same model, optimizer and batch."""
     weights = [p for _, p in Selector().select(model)]
-    l1, l2, enet = L1(1e-4), L2(1e-4), ElasticNet(l1=1e-4, l2=1e-4)
-    return {
-        "none": lambda: 0.0,
-        "reglab L1": lambda: l1(model),
-        "reglab L2": lambda: l2(model),
-        "reglab ElasticNet": lambda: enet(model),
-        "naive L1 loop": lambda: 1e-4 * sum(p.abs().sum() for p in weights),
-    }
+
+    def in_loss(penalty: Callable[[], torch.Tensor | float]) -> Step:
+        def step() -> None:
+            opt.zero_grad(set_to_none=True)
+            (nn.functional.cross_entropy(model(x), y) + penalty()).backward()
+            opt.step()
+
+        return step
+
+    def gradient_path(penalty: Penalty) -> Step:
+        def step() -> None:
+            opt.zero_grad(set_to_none=True)
+            loss = nn.functional.cross_entropy(model(x), y)
+            with torch.no_grad():
+                float(penalty.value(model))  # the Trainer logs it every step
+            loss.backward()
+            penalty.add_grad_(model)
+            opt.step()
+
+        return step
+
+    steps: dict[str, Step] = {"none": in_loss(lambda: 0.0)}
+    for name, penalty in _penalties().items():
+        steps[f"reglab {name} (in the loss)"] = in_loss(lambda p=penalty: p(model))
+        steps[f"reglab {name} (gradient path, as the Trainer uses)"] = gradient_path(penalty)
+    steps["naive L1 loop (in the loss)"] = in_loss(lambda: 1e-4 * sum(p.abs().sum() for p in weights))
+    return steps
+
+
+def check_gradients() -> None:
+    """Refuse to time a gradient path whose gradients differ from autograd's (float64, bit for bit)."""
+    torch.manual_seed(0)
+    model = MLP(40, 10, (256, 256)).double()
+    x, y = torch.randn(100, 40, dtype=torch.float64), torch.randint(0, 10, (100,))
+    for name, penalty in _penalties().items():
+        model.zero_grad(set_to_none=True)
+        (nn.functional.cross_entropy(model(x), y) + penalty(model)).backward()
+        want = [p.grad.clone() for p in model.parameters()]
+        model.zero_grad(set_to_none=True)
+        nn.functional.cross_entropy(model(x), y).backward()
+        penalty.add_grad_(model)
+        if not all(torch.equal(p.grad, w) for p, w in zip(model.parameters(), want)):
+            raise SystemExit(f"{name}: add_grad_ differs from autograd; not timing it")
 
 
 def run(steps: int, repeats: int, seed: int) -> dict[str, list[float]]:
@@ -47,23 +102,18 @@ def run(steps: int, repeats: int, seed: int) -> dict[str, list[float]]:
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     g = torch.Generator().manual_seed(seed)
     x, y = torch.randn(100, 40, generator=g), torch.randint(0, 10, (100,), generator=g)
-    variants = make_variants(model)
-
-    def step(penalty: Callable[[], torch.Tensor | float]) -> None:
-        opt.zero_grad(set_to_none=True)
-        loss = nn.functional.cross_entropy(model(x), y) + penalty()
-        loss.backward()
-        opt.step()
-
-    for penalty in variants.values():  # warm-up: allocator, Adam state
+    variants = make_steps(model, opt, x, y)
+    names = list(variants)
+    for step in variants.values():  # warm-up: allocator, Adam state, selection caches
         for _ in range(3):
-            step(penalty)
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(repeats):
-        for name, penalty in variants.items():
+            step()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(repeats):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            step = variants[name]
             start = time.perf_counter()
             for _ in range(steps):
-                step(penalty)
+                step()
             times[name].append((time.perf_counter() - start) / steps * 1e3)
     return times
 
@@ -71,19 +121,20 @@ def run(steps: int, repeats: int, seed: int) -> dict[str, list[float]]:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=50, help="steps per timed block")
-    parser.add_argument("--repeats", type=int, default=15, help="interleaved repeats per variant")
+    parser.add_argument("--repeats", type=int, default=40, help="interleaved repeats per variant")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", default=None, help="write the results here")
+    parser.add_argument("--json", default=DEFAULT_JSON, help="write the results here ('' for none)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    check_gradients()
     times = run(args.steps, args.repeats, args.seed)
     base = statistics.median(times["none"])
     rows = {
         name: {"median_ms": statistics.median(t), "overhead_pct": 100 * (statistics.median(t) / base - 1)}
         for name, t in times.items()
     }
-    table = Table(title=f"MLP 40-256-256-10, Adam, batch 100 ({args.repeats} x {args.steps} steps)")
+    table = Table(title=f"MLP 40-256-256-10, Adam, batch 100 ({args.repeats} x {args.steps} steps, medians)")
     for col in ("variant", "median ms/step", "overhead"):
         table.add_column(col, justify="left" if col == "variant" else "right")
     for name, row in rows.items():
@@ -94,10 +145,12 @@ def main(argv: list[str] | None = None) -> dict:
         "config": vars(args),
         "torch": torch.__version__,
         "machine": platform.platform(),
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
         "results": rows,
         "raw_ms": times,
     }
     if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)
     return result

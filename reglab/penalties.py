@@ -44,8 +44,10 @@ def _selector(selector: Selector | None, owner: str) -> Selector:
 
 
 Target = nn.Module | Sequence[Tensor]
-#: One penalty's gradient: the tensors and, for each, d(penalty)/dw (fresh tensors, no autograd).
-Part = tuple[Sequence[Tensor], list[Tensor]]
+#: One penalty's gradient ``(params, terms, scale)``: d(penalty)/dw is ``scale * term`` for each
+#: tensor (fresh tensors, no autograd). A scale other than 1 must multiply exactly (L1's signs), so
+#: that adding it with ``alpha=scale`` (one fused pass) rounds as autograd's two steps do.
+Part = tuple[Sequence[Tensor], list[Tensor], float]
 
 
 class Penalty:
@@ -100,9 +102,11 @@ class Penalty:
             leaves = [p.detach().requires_grad_() for p in params]
             return list(torch.autograd.grad(self.value(leaves), leaves, materialize_grads=True))
 
+    def _grad_part(self, params: Sequence[Tensor]) -> Part:
+        return params, self._grad(params), 1.0
+
     def _grad_parts(self, module: nn.Module) -> list[Part]:
-        params = self.selector.parameters(module)
-        return [(params, self._grad(params))]
+        return [self._grad_part(self.selector.parameters(module))]
 
     def add_grad_(self, module: nn.Module) -> None:
         """Add ``d(penalty(module))/dw`` to the ``.grad`` of each selected parameter, in place.
@@ -150,34 +154,45 @@ def _flat(params: Sequence[Tensor]) -> list[Tensor]:
     return list(params)
 
 
+def _scaled(part: Part) -> list[Tensor]:
+    _, terms, scale = part
+    if scale != 1.0:
+        torch._foreach_mul_(terms, scale)
+    return terms
+
+
 def _merge(parts: list[Part]) -> Part:
-    """One gradient term per distinct tensor, summing the parts' terms in order."""
+    """One gradient term per distinct tensor, summing the parts' terms."""
     if len(parts) == 1:
         return parts[0]
     first = parts[0][0]
-    if all(params is first for params, _ in parts):  # one cached selection (ElasticNet): fused sums
-        total = parts[0][1]
-        for _, terms in parts[1:]:
-            torch._foreach_add_(total, terms)
-        return first, total
+    if all(params is first for params, _, _ in parts):  # one cached selection (ElasticNet): fused sums
+        # Start from an unscaled part and add the others with alpha=scale (exact, see Part).
+        base = next((i for i, part in enumerate(parts) if part[2] == 1.0), 0)
+        total = _scaled(parts[base])
+        for i, (_, terms, scale) in enumerate(parts):
+            if i != base:
+                torch._foreach_add_(total, terms, alpha=scale)
+        return first, total, 1.0
     merged: dict[int, list[Tensor]] = {}
-    for params, terms in parts:
-        for p, t in zip(params, terms):
+    for part in parts:
+        for p, t in zip(part[0], _scaled(part)):
             slot = merged.get(id(p))
             if slot is None:
                 merged[id(p)] = [p, t]
             else:
                 slot[1] = slot[1] + t
-    return tuple(p for p, _ in merged.values()), [t for _, t in merged.values()]
+    return tuple(p for p, _ in merged.values()), [t for _, t in merged.values()], 1.0
 
 
-def _add_to_grads_(params: Sequence[Tensor], terms: list[Tensor]) -> None:
-    """``p.grad += term`` for each pair, as autograd accumulates (``None`` grads are set)."""
+def _add_to_grads_(params: Sequence[Tensor], terms: list[Tensor], scale: float) -> None:
+    """``p.grad += scale * term`` for each pair, as autograd accumulates (``None`` grads are set)."""
     if not params:
         return
     if all(p.grad is not None and p.requires_grad and p.grad.layout == torch.strided for p in params):
-        torch._foreach_add_([p.grad for p in params], terms)
+        torch._foreach_add_([p.grad for p in params], terms, alpha=scale)
         return
+    terms = _scaled((params, terms, scale))
     for p, t in zip(params, terms):
         if not p.requires_grad:
             continue
@@ -245,13 +260,12 @@ class L1(Penalty):
         return f"{type(self).__name__}({self.strength!r})"
 
     def value(self, target: Target) -> Tensor:
-        return self.strength * torch.stack(torch._foreach_norm(self._params(target), 1)).sum()
+        # abs().sum() per tensor: on CPU about 1.5x faster than _foreach_norm(params, 1), same gradient.
+        return self.strength * torch.stack([p.abs().sum() for p in self._params(target)]).sum()
 
-    def _grad(self, params: Sequence[Tensor]) -> list[Tensor]:
+    def _grad_part(self, params: Sequence[Tensor]) -> Part:
         # strength·sign(w): autograd's gradient of |w| is sign(w), 0 at 0, and ±strength is exact.
-        terms = torch._foreach_sign(params)
-        torch._foreach_mul_(terms, self.strength)
-        return list(terms)
+        return params, list(torch._foreach_sign(params)), self.strength
 
     def prox_(self, param: Tensor, lr: float) -> Tensor:
         soft_threshold_([param], lr * self.strength)
