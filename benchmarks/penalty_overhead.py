@@ -14,6 +14,12 @@ repeat, so machine noise and warm caches hit them alike; the table reports the m
 the overhead relative to no penalty. The gradient-path variants are checked against the in-the-loss
 ones before timing (same gradients, float64 check, bit for bit).
 
+On a loaded machine the step-to-step spread (+-20 %) hides differences of a few percent, so a
+second table times the penalty's own work in isolation, many calls per block, interleaved the same
+way: ``penalty(model).backward()`` (the in-the-loss extra: graph, backward, accumulation) and
+``float(penalty.value(model))`` + ``penalty.add_grad_(model)`` (the Trainer's extra), each as a
+percentage of the median no-penalty step measured in the same run.
+
 Usage:
     python benchmarks/penalty_overhead.py                    # full: 40 repeats x 50 steps
     python benchmarks/penalty_overhead.py --steps 2 --repeats 1 --json ''   # smoke run
@@ -96,6 +102,27 @@ def check_gradients() -> None:
             raise SystemExit(f"{name}: add_grad_ differs from autograd; not timing it")
 
 
+def make_work(model: nn.Module) -> dict[str, Step]:
+    """The penalty's own extra work per step, without the rest of the step."""
+
+    def in_loss(penalty: Penalty) -> Step:
+        return lambda: penalty(model).backward()
+
+    def gradient_path(penalty: Penalty) -> Step:
+        def work() -> None:
+            with torch.no_grad():
+                float(penalty.value(model))
+            penalty.add_grad_(model)
+
+        return work
+
+    work: dict[str, Step] = {}
+    for name, penalty in _penalties().items():
+        work[f"reglab {name} (in the loss)"] = in_loss(penalty)
+        work[f"reglab {name} (gradient path, as the Trainer uses)"] = gradient_path(penalty)
+    return work
+
+
 def run(steps: int, repeats: int, seed: int) -> dict[str, list[float]]:
     torch.manual_seed(seed)
     model = MLP(40, 10, (256, 256))
@@ -103,6 +130,7 @@ def run(steps: int, repeats: int, seed: int) -> dict[str, list[float]]:
     g = torch.Generator().manual_seed(seed)
     x, y = torch.randn(100, 40, generator=g), torch.randint(0, 10, (100,), generator=g)
     variants = make_steps(model, opt, x, y)
+    variants.update({f"work: {k}": v for k, v in make_work(model).items()})
     names = list(variants)
     for step in variants.values():  # warm-up: allocator, Adam state, selection caches
         for _ in range(3):
@@ -111,10 +139,11 @@ def run(steps: int, repeats: int, seed: int) -> dict[str, list[float]]:
     for r in range(repeats):
         for name in names[r % len(names) :] + names[: r % len(names)]:
             step = variants[name]
+            calls = steps * 10 if name.startswith("work: ") else steps  # tiny: more calls per block
             start = time.perf_counter()
-            for _ in range(steps):
+            for _ in range(calls):
                 step()
-            times[name].append((time.perf_counter() - start) / steps * 1e3)
+            times[name].append((time.perf_counter() - start) / calls * 1e3)
     return times
 
 
@@ -133,13 +162,29 @@ def main(argv: list[str] | None = None) -> dict:
     rows = {
         name: {"median_ms": statistics.median(t), "overhead_pct": 100 * (statistics.median(t) / base - 1)}
         for name, t in times.items()
+        if not name.startswith("work: ")
+    }
+    work = {
+        name[len("work: ") :]: {
+            "median_ms": statistics.median(t),
+            "pct_of_step": 100 * statistics.median(t) / base,
+        }
+        for name, t in times.items()
+        if name.startswith("work: ")
     }
     table = Table(title=f"MLP 40-256-256-10, Adam, batch 100 ({args.repeats} x {args.steps} steps, medians)")
     for col in ("variant", "median ms/step", "overhead"):
         table.add_column(col, justify="left" if col == "variant" else "right")
     for name, row in rows.items():
         table.add_row(name, f"{row['median_ms']:.3f}", f"{row['overhead_pct']:+.1f} %")
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    table = Table(title="The penalty's own work per step, in isolation (% of the no-penalty step)")
+    for col in ("variant", "median ms", "% of step"):
+        table.add_column(col, justify="left" if col == "variant" else "right")
+    for name, row in work.items():
+        table.add_row(name, f"{row['median_ms']:.3f}", f"{row['pct_of_step']:.1f} %")
+    console.print(table)
     result = {
         "benchmark": "penalty_overhead",
         "config": vars(args),
@@ -147,6 +192,7 @@ def main(argv: list[str] | None = None) -> dict:
         "machine": platform.platform(),
         "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
         "results": rows,
+        "work_alone": work,
         "raw_ms": times,
     }
     if args.json:
