@@ -108,6 +108,14 @@ def _check_column(series: pd.Series, where: str, role: str) -> None:
             f"{series.iloc[0]!r}); encode it as numbers (e.g. pandas.get_dummies) or leave it out "
             "with features=[...]."
         )
+    if pd.api.types.is_float_dtype(series.dtype):
+        infinite = np.isinf(series.to_numpy())
+        if infinite.any():
+            first = series.index[infinite][0]
+            raise UserError(
+                f"The {role} column {series.name!r} of {where} has infinite values in "
+                f"{int(infinite.sum())} row(s) (first at row {first}); replace or drop them before loading."
+            )
 
 
 def from_frame(

@@ -34,6 +34,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import pickle
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -587,7 +588,10 @@ def _from_finished(config: StudyConfig, spec: TrialSpec) -> TrialOutcome | None:
     if path is None or spec.phase != "final" or not path.is_file():
         return None
     start = time.perf_counter()
-    state = torch.load(path, weights_only=False)
+    try:  # tensors and plain containers only: a pickle payload in the file is refused, never run
+        state = torch.load(path, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError):
+        return None  # unreadable or untrusted: the final trial is trained again instead
     dtype = torch.float64 if config.training.dtype == "float64" else torch.float32
     model = build_model(config, spec.params, load_splits(config)).to(dtype)
     model.load_state_dict(state["model"])

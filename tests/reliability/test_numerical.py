@@ -39,8 +39,6 @@ def test_nan_in_a_csv_is_rejected_with_column_and_row(tmp_path):
         load_csv(path, target="y")
 
 
-@pytest.mark.xfail(strict=True, reason="reglab/data/files.py checks NaN per column but not inf: "
-                   "scikit-learn's scaler raises a bare ValueError without column or row")
 def test_inf_in_a_csv_is_rejected_with_column_and_row(tmp_path):
     from reglab.data.files import load_csv
 

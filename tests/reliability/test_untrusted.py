@@ -62,8 +62,6 @@ def test_study_trial_checkpoint_with_a_payload_is_not_run(tmp_path, tiny):
     assert not marker.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="reglab/study/execute.py _from_finished loads finished.pt with "
-                   "weights_only=False (owned by another engineer; fix: weights_only=True)")
 def test_finished_holdout_model_with_a_payload_is_not_run(tmp_path, tiny):
     config = parse_config(tiny)
     marker = tmp_path / "ran"

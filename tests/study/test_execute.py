@@ -275,3 +275,18 @@ def test_regression_study_selects_the_lowest_mse_and_records_versions(tiny, tmp_
     assert v["scikit-learn"] == metadata.version("scikit-learn")
     assert {"python", "platform", "reglab"} <= set(v)
     store.close()
+
+
+def test_a_saved_holdout_model_is_reused_by_its_final_trial(tiny, tmp_path):
+    """finished.pt loads with weights_only=True: the final trial only evaluates the test split."""
+    from reglab.study.execute import _from_finished, run_group
+
+    tiny["validation"] = {"kind": "holdout"}
+    config = parse_config(tiny)
+    ckpt = tmp_path / "ckpt"
+    (cv,) = run_group(config, [TrialSpec("cv", "none", {}, 0, 0, 2, str(ckpt))])
+    assert (ckpt / "finished.pt").is_file()
+    reused = _from_finished(config, TrialSpec("final", "none", {}, 0, -1, 2, str(ckpt)))
+    assert reused is not None and reused.status == "done"
+    assert reused.metrics["val_accuracy"] == cv.metrics["val_accuracy"]
+    assert 0.0 <= reused.metrics["test_accuracy"] <= 1.0

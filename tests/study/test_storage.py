@@ -48,7 +48,7 @@ def test_wrong_schema_version_is_a_user_error(tmp_path):
     con.execute("UPDATE schema_version SET version = 99")
     con.commit()
     con.close()
-    with pytest.raises(UserError, match=r"schema version 99; this reglab reads version 1"):
+    with pytest.raises(UserError, match=rf"schema version 99; this reglab reads version {SCHEMA_VERSION}"):
         StudyStorage(default_url(tmp_path))
 
 
