@@ -3,9 +3,11 @@
 A backend is a context manager with ``run(config, groups, record)``: it runs every group
 (a list of :class:`~reglab.study.execute.TrialSpec`: one population, or one Trainer trial)
 through :func:`reglab.study.execute.run_group` and calls ``record(outcomes)`` in THIS
-process for each finished group, so that only the driver writes to storage. Execution is
-deterministic per trial (fixed seeds and thread count), so every backend stores the
-same numbers.
+process for each finished group, so that only the driver writes to storage. ``groups`` may
+be a lazy iterable: a backend takes the next group only when a worker is free, which is
+when :func:`run_claimed` claims it in storage, so several processes running one study
+share its groups. Execution is deterministic per trial (fixed seeds and thread count), so
+every backend stores the same numbers.
 
 Example:
     >>> with make_backend("local") as b:
@@ -17,15 +19,17 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from reglab._validation import Interval, check_int, check_option
 from reglab.errors import UserError
 from reglab.study.execute import TrialOutcome, TrialSpec, run_group
 from reglab.study.schema import StudyConfig
+from reglab.study.storage import StudyStorage
 
-__all__ = ["LocalBackend", "RayBackend", "make_backend", "BACKENDS"]
+__all__ = ["LocalBackend", "RayBackend", "make_backend", "run_claimed", "BACKENDS"]
 
 BACKENDS = ("local", "ray")
 Record = Callable[[list[TrialOutcome]], None]
@@ -48,14 +52,20 @@ class LocalBackend:
         if self.pool is not None:
             self.pool.shutdown(wait=exc[0] is None, cancel_futures=True)
 
-    def run(self, config: StudyConfig, groups: list[list[TrialSpec]], record: Record) -> None:
+    def run(self, config: StudyConfig, groups: Iterable[list[TrialSpec]], record: Record) -> None:
         if self.pool is None:
             for group in groups:
                 record(run_group(config, group))
             return
-        futures = [self.pool.submit(run_group, config, g) for g in groups]
-        for fut in cf.as_completed(futures):
-            record(fut.result())
+        todo, running = iter(groups), set()
+        while True:  # one group per free worker: the next is taken (claimed) only when one frees
+            free = self.workers - len(running)
+            running |= {self.pool.submit(run_group, config, g) for g in _take(todo, free)}
+            if not running:
+                return
+            finished, running = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+            for fut in finished:
+                record(fut.result())
 
 
 class RayBackend:
@@ -86,17 +96,64 @@ class RayBackend:
                 raise UserError(f"cannot reach the Ray cluster at {self.address!r}: {exc}") from None
             self.started = True
         self.remote = self.ray.remote(num_cpus=1)(run_group)
+        self.slots = self.workers or max(1, int(self.ray.cluster_resources().get("CPU", 1)))
         return self
 
     def __exit__(self, *exc: Any) -> None:
         if self.started:
             self.ray.shutdown()
 
-    def run(self, config: StudyConfig, groups: list[list[TrialSpec]], record: Record) -> None:
-        pending = [self.remote.remote(config, g) for g in groups]
-        while pending:
+    def run(self, config: StudyConfig, groups: Iterable[list[TrialSpec]], record: Record) -> None:
+        todo, pending = iter(groups), []
+        while True:  # as many tasks in flight as the cluster has CPUs: the rest wait unclaimed
+            pending += [self.remote.remote(config, g) for g in _take(todo, self.slots - len(pending))]
+            if not pending:
+                return
             ready, pending = self.ray.wait(pending, num_returns=1)
             record(self.ray.get(ready[0]))
+
+
+def _take(groups: Iterator[list[TrialSpec]], n: int) -> list[list[TrialSpec]]:
+    out = []
+    for _ in range(n):
+        group = next(groups, None)
+        if group is None:
+            break
+        out.append(group)
+    return out
+
+
+def run_claimed(backend: LocalBackend | RayBackend, config: StudyConfig, groups: list[list[TrialSpec]],
+                store: StudyStorage, ids: dict[Any, int], record: Record, *, poll: float = 0.5) -> None:
+    """Run the groups this process can claim; return when every group is finished, by anyone.
+
+    Each group is claimed in storage (one writer transaction) just before it runs and its
+    trial ids are added to ``ids``. A group another live process holds is skipped and waited
+    for (polling every ``poll`` seconds); if its owner dies, it is claimed here and run (resuming
+    from its checkpoints). A group another process finished meanwhile is not run again.
+    """
+    waiting = groups
+    while waiting:
+        again: list[list[TrialSpec]] = []  # held by others, or run here: checked once more
+        busy = False
+
+        def claimed(todo: list[list[TrialSpec]] = waiting, again: list[list[TrialSpec]] = again
+                    ) -> Iterator[list[TrialSpec]]:
+            nonlocal busy
+            for group in todo:
+                got = store.claim([(s.key(), s.epochs) for s in group])
+                if got is None:
+                    busy = True
+                if got is None or got:
+                    again.append(group)
+                if got:
+                    ids.update(got)
+                    yield [s for s in group if s.key() in got]
+
+        backend.run(config, claimed(), record)
+        if busy:
+            time.sleep(poll)
+        waiting = again
 
 
 def make_backend(name: str, *, workers: int = 1, address: str | None = None) -> LocalBackend | RayBackend:
@@ -107,5 +164,3 @@ def make_backend(name: str, *, workers: int = 1, address: str | None = None) -> 
             raise UserError("--address is for the ray backend; add --backend ray or drop --address.")
         return LocalBackend(workers)
     return RayBackend(address, workers if workers > 1 else None)
-
-

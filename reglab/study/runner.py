@@ -170,7 +170,7 @@ class _Runner:
                 pooled[key].append(s)
         for members in pooled.values():
             groups += [members[i : i + MAX_MEMBERS] for i in range(0, len(members), MAX_MEMBERS)]
-        ids = {s.key(): self.store.start(s.key(), epochs_budget=s.epochs) for s in todo}
+        ids: dict[Any, int] = {}  # trial ids, filled as this process claims groups
 
         def record(outcomes: list[TrialOutcome]) -> None:
             outcomes = [_unpoisoned(o) for o in outcomes]
@@ -188,7 +188,12 @@ class _Runner:
                     shutil.rmtree(spec.checkpoint, ignore_errors=True)
                 self.progress.advance(o)
 
-        engine.run(self.config, groups, record)
+        from reglab.study.backends import run_claimed
+
+        # Other processes may run this study too: each group is claimed before it runs, and this
+        # returns once every group is finished, by anyone; their trials then count as ours.
+        run_claimed(engine, self.config, groups, self.store, ids, record)
+        self.done = self.store.finished()
 
     def _trials(self, phase: str, recipe: str, params: dict[str, Any], seeds: list[int],
                 folds: list[int]) -> list[dict[str, Any]]:

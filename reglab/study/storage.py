@@ -4,16 +4,26 @@ The default is one SQLite file per study (``<out>/study.db``) in WAL mode with a
 busy timeout; ``postgresql://...`` URLs work the same for a database shared by
 several machines. Tables: ``schema_version``, ``study`` (the config), ``trials``,
 ``epochs`` (every epoch's metrics), ``histograms`` (each final trial's weight histogram:
-bin edges, counts, exact zeros) and ``results``. A version-1 database (before
-``histograms``) is upgraded in place when opened: its trials simply have no histogram.
+bin edges, counts, exact zeros), ``claims`` (which live process runs which trial) and
+``results``. Older databases get the tables they lack when opened (a version-1 database
+has no histograms; its trials simply have none).
 
 Concurrency and crash contract (the runner relies on it):
 
 * Each finished trial is written in ONE transaction (its row, its epochs); after a
   crash, Ctrl-C or ``kill -9`` a trial is either fully stored or not at all.
 * ``(phase, recipe, params, seed, fold)`` is unique: a trial is never stored twice.
-* A trial marked ``running`` when the process died is rerun on resume (from its
-  checkpoint, which lives in the study directory, not in the database).
+* Several processes (or machines) can run one study: a process claims trials in ONE
+  writer transaction (SQLite ``BEGIN IMMEDIATE``; PostgreSQL a transaction-level advisory
+  lock) and keeps its claims alive with a heartbeat thread, as Optuna's RDB storage does.
+  A trial claimed by a live process is never claimed by another; a claim whose owner died
+  (no heartbeat for ``grace_period`` seconds, or on this host: its process is gone) is
+  taken over. Only the claim's owner can store the trial's result.
+* A trial marked ``running`` when its process died is rerun (from its checkpoint, which
+  lives in the study directory, not in the database).
+* Per-epoch histories and the summary are stored as strict JSON (RFC 8259, see
+  :func:`dumps_exact`): a non-finite number is ``null`` in place and its JSON Pointer is
+  listed under ``"$nonfinite"``, so the readers restore NaN and the infinities exactly.
 
 Example:
     >>> s = StudyStorage("sqlite://")          # in memory
@@ -24,10 +34,16 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
+import socket
+import threading
 import time
-from collections.abc import Iterable
+import uuid
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,15 +65,23 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import Connection, Engine
 
 from reglab.errors import UserError
 
-__all__ = ["StudyStorage", "SCHEMA_VERSION", "TrialKey", "params_key", "default_url", "strict_json"]
+__all__ = [
+    "StudyStorage", "SCHEMA_VERSION", "TrialKey", "params_key", "default_url", "strict_json",
+    "dumps_exact", "loads_exact", "HEARTBEAT_S", "GRACE_S",
+]
 
 SCHEMA_VERSION = 2
 _UPGRADABLE = {1}  # versions this reglab upgrades by adding tables (nothing existing changes)
+# The claims table is added to version-2 databases as well: reglab versions that do not know it ignore it.
+
+HEARTBEAT_S = 10.0  # how often a process refreshes its claims
+GRACE_S = 60.0  # a claim not refreshed for this long belongs to a dead process and is taken over
+_HOST = socket.gethostname()
+_PG_LOCK = 0x7265676C  # "regl": the advisory lock that makes a PostgreSQL write transaction the only writer
 
 metadata = MetaData()
 schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
@@ -104,6 +128,13 @@ histograms = Table(
     Column("zeros", Integer, nullable=False),
     Column("total", Integer, nullable=False),
 )
+claims = Table(  # a row per trial that a process is running now (Optuna: trial_heartbeats)
+    "claims",
+    metadata,
+    Column("trial_id", Integer, ForeignKey("trials.id"), primary_key=True),
+    Column("owner", String(300), nullable=False),  # host:pid:token of the claiming process
+    Column("heartbeat", Float, nullable=False),  # time.time() of its last heartbeat
+)
 results = Table(
     "results",
     metadata,
@@ -113,6 +144,8 @@ results = Table(
 
 TrialKey = tuple[str, str, str, int, int]  # phase, recipe, params (canonical JSON), seed, fold
 FINISHED = ("done", "diverged", "failed")
+NONFINITE_KEY = "$nonfinite"
+_NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
 def params_key(params: dict[str, Any]) -> str:
@@ -142,20 +175,110 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def dumps_exact(value: dict[str, Any]) -> str:
+    """Sorted strict JSON of a dict that :func:`loads_exact` reads back exactly, NaN and infinities included.
+
+    A non-finite number is ``null`` in place (what any JSON reader expects) and its JSON Pointer
+    (RFC 6901) is listed under ``"$nonfinite"`` with ``"nan"``, ``"inf"`` or ``"-inf"``.
+
+    Example:
+        >>> dumps_exact({"loss": float("nan"), "lr": 0.1})
+        '{"$nonfinite": {"/loss": "nan"}, "loss": null, "lr": 0.1}'
+        >>> loads_exact(dumps_exact({"a": [1.0, float("-inf")]}))
+        {'a': [1.0, -inf]}
+    """
+    marks: dict[str, str] = {}
+    plain = _nulled(value, "", marks)
+    if marks:
+        plain[NONFINITE_KEY] = marks
+    return json.dumps(plain, sort_keys=True, allow_nan=False)
+
+
+def _nulled(value: Any, path: str, marks: dict[str, str]) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        marks[path] = "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+        return None
+    if isinstance(value, dict):
+        return {k: _nulled(v, f"{path}/{str(k).replace('~', '~0').replace('/', '~1')}", marks)
+                for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_nulled(v, f"{path}/{i}", marks) for i, v in enumerate(value)]
+    return value
+
+
+def loads_exact(text: str) -> Any:
+    """Read what :func:`dumps_exact` wrote (and the ``NaN`` tokens older databases hold)."""
+    value = json.loads(text)
+    marks = value.pop(NONFINITE_KEY, None) if isinstance(value, dict) else None
+    for pointer, kind in (marks or {}).items():
+        *parents, last = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]]
+        node = value
+        for p in parents:
+            node = node[int(p)] if isinstance(node, list) else node[p]
+        if isinstance(node, list):
+            node[int(last)] = _NONFINITE[kind]
+        else:
+            node[last] = _NONFINITE[kind]
+    return value
+
+
 def default_url(study_dir: str | Path) -> str:
     """The embedded default: ``sqlite:///<study_dir>/study.db``."""
     return f"sqlite:///{Path(study_dir) / 'study.db'}"
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # pysqlite would open a transaction only at the first write, so a read-then-write (a claim)
+    # would not be one transaction; with this, SQLAlchemy's begin (below) emits BEGIN itself.
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
-    # WAL: readers (reglab show) do not block the writer; busy_timeout: wait instead of failing
-    # when another process holds the lock; synchronous=FULL: a committed trial survives power loss too.
-    cur.execute("PRAGMA journal_mode=WAL")
+    # busy_timeout first: wait instead of failing when another process holds the lock (also while
+    # switching to WAL); WAL: readers (reglab show) do not block the writer; synchronous=FULL: a
+    # committed trial survives power loss too.
     cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # A writer takes the write lock up front (IMMEDIATE): a deferred transaction that read first
+    # fails at once, without the busy timeout, when another process wrote in between.
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("reglab_write") else "BEGIN")
+
+
+def _process_gone(owner: str) -> bool:
+    """True when ``owner`` (``host:pid:token``) is a process of this host that no longer runs."""
+    where, _, _token = owner.rpartition(":")
+    host, _, pid_text = where.rpartition(":")
+    if host != _HOST or not pid_text.isdigit():
+        return False  # another machine's process: only its heartbeat can tell
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # e.g. another user's process: alive
+        return False
+    try:  # a killed process its parent has not reaped yet is a zombie: gone all the same
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat[stat.rindex(")") + 2] == "Z"
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+class _Heartbeat(threading.Thread):
+    """Refreshes this process's claims every ``interval`` seconds until stopped."""
+
+    def __init__(self, storage: StudyStorage):
+        super().__init__(name="reglab-heartbeat", daemon=True)
+        self.storage, self.stopped = storage, threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.storage.heartbeat_interval):
+            with contextlib.suppress(Exception):  # a missed beat only risks a takeover after the grace period
+                self.storage.heartbeat()
 
 
 class StudyStorage:
@@ -163,6 +286,8 @@ class StudyStorage:
 
     Args:
         url: an SQLAlchemy URL, e.g. ``sqlite:///out/study.db`` or ``postgresql+psycopg://host/db``.
+        heartbeat_interval: seconds between refreshes of this process's claims.
+        grace_period: seconds without a heartbeat after which another process takes a claim over.
 
     Example:
         >>> s = StudyStorage("sqlite://")
@@ -172,16 +297,25 @@ class StudyStorage:
         'done'
     """
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, heartbeat_interval: float | None = None,
+                 grace_period: float | None = None):
         self.url = url
+        self.heartbeat_interval = HEARTBEAT_S if heartbeat_interval is None else heartbeat_interval
+        self.grace_period = GRACE_S if grace_period is None else grace_period
+        self.owner = f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self._beat: _Heartbeat | None = None
         try:
             self.engine: Engine = create_engine(url, future=True)
         except Exception as exc:  # sqlalchemy's errors for bad URLs / missing drivers vary
             raise UserError(f"cannot open storage {url!r}: {exc}") from None
-        if self.engine.dialect.name == "sqlite":
+        dialect = self.engine.dialect.name
+        if dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        metadata.create_all(self.engine)
-        with self.engine.begin() as conn:
+            event.listen(self.engine, "begin", _sqlite_begin)
+        # An in-memory SQLite database lives in one connection per thread: no other process can share it.
+        self._shared = not (dialect == "sqlite" and self.engine.url.database in (None, "", ":memory:"))
+        with self._write() as conn:  # one writer: two processes opening a new study do not race
+            metadata.create_all(conn)
             row = conn.execute(select(schema_version.c.version)).first()
             if row is None:
                 conn.execute(insert(schema_version).values(version=SCHEMA_VERSION))
@@ -193,10 +327,20 @@ class StudyStorage:
                     f"{SCHEMA_VERSION}. Use a new --out directory or the matching reglab version."
                 )
 
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A transaction that is the only writer of the database from its first statement on."""
+        with self.engine.connect() as conn:
+            conn.execution_options(reglab_write=True)
+            with conn.begin():
+                if self.engine.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
+                yield conn
+
     # -- config --------------------------------------------------------------------------
     def save_config(self, name: str, config_json: str) -> None:
         """Store the config; if one is stored already it must be the same study."""
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             row = conn.execute(select(study_table.c.config)).first()
             if row is None:
                 row = dict(id=1, name=name, config=config_json, created=time.time())
@@ -212,39 +356,100 @@ class StudyStorage:
             row = conn.execute(select(study_table.c.config)).first()
         return None if row is None else row.config
 
-    # -- trials --------------------------------------------------------------------------
-    def start(self, key: TrialKey, *, epochs_budget: int) -> int:
-        """Mark a trial ``running`` (insert, or count one more attempt); return its id."""
-        phase, recipe, params, seed, fold = key
-        where = (
-            (trials.c.phase == phase)
-            & (trials.c.recipe == recipe)
-            & (trials.c.params == params)
-            & (trials.c.seed == seed)
-            & (trials.c.fold == fold)
-        )
-        now = time.time()
-        with self.engine.begin() as conn:
-            row = conn.execute(select(trials.c.id, trials.c.status).where(where)).first()
-            if row is None:
-                try:
-                    res = conn.execute(
-                        insert(trials).values(
-                            phase=phase, recipe=recipe, params=params, seed=seed, fold=fold,
-                            epochs_budget=epochs_budget, status="running", attempts=1, started=now,
-                        )
-                    )
-                    return int(res.inserted_primary_key[0])
-                except IntegrityError:  # another worker inserted it first: fall through to update
-                    row = conn.execute(select(trials.c.id, trials.c.status).where(where)).first()
-            if row.status in FINISHED:
-                return int(row.id)
-            conn.execute(
-                update(trials).where(trials.c.id == row.id)
-                .values(status="running", attempts=trials.c.attempts + 1, started=now)
-            )
-            return int(row.id)
+    # -- claims --------------------------------------------------------------------------
+    def claim(self, items: Sequence[tuple[TrialKey, int]]) -> dict[TrialKey, int] | None:
+        """Claim a group of trials ``[(key, epochs_budget), ...]`` for this process, all or nothing.
 
+        Returns the ids of the claimed (unfinished) trials, ``{}`` when all are finished, or ``None``
+        when a live process holds any of them. Claimed trials are ``running`` and their attempts
+        counted; a claim of a dead process is taken over.
+
+        Example:
+            >>> s = StudyStorage("sqlite://")
+            >>> s.claim([(("cv", "none", "{}", 0, 0), 2)])
+            {('cv', 'none', '{}', 0, 0): 1}
+        """
+        with self.engine.connect() as conn:  # a read first: a process waiting on others never locks
+            state = self._claim_state(conn, items, time.time())
+        if state != "free":
+            return None if state == "busy" else {}
+        return self._claim(items, force=False)
+
+    def start(self, key: TrialKey, *, epochs_budget: int) -> int:
+        """Claim one trial whoever holds it (insert, or count one more attempt); return its id."""
+        got = self._claim([(key, epochs_budget)], force=True) or {}
+        if key in got:
+            return got[key]
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(trials.c.id).where(_key_where(key))).scalar_one())
+
+    def _claim_state(self, conn: Connection, items: Sequence[tuple[TrialKey, int]], now: float) -> str:
+        finished = True
+        for key, _ in items:
+            row = conn.execute(
+                select(trials.c.status, claims.c.owner, claims.c.heartbeat)
+                .select_from(trials.outerjoin(claims, claims.c.trial_id == trials.c.id))
+                .where(_key_where(key))
+            ).first()
+            if row is None or row.status not in FINISHED:
+                finished = False
+                if row is not None and row.owner is not None and self._held(row.owner, row.heartbeat, now):
+                    return "busy"
+        return "finished" if finished else "free"
+
+    def _held(self, owner: str, heartbeat: float, now: float) -> bool:
+        """Whether another live process holds a claim."""
+        if owner == self.owner:
+            return False
+        return now - heartbeat <= self.grace_period and not _process_gone(owner)
+
+    def _claim(self, items: Sequence[tuple[TrialKey, int]], *, force: bool) -> dict[TrialKey, int] | None:
+        now = time.time()
+        out: dict[TrialKey, int] = {}
+        with self._write() as conn:
+            state = "free" if force else self._claim_state(conn, items, now)
+            if state != "free":  # another process claimed or finished them since the read above
+                return None if state == "busy" else {}
+            for key, budget in items:
+                phase, recipe, params, seed, fold = key
+                row = conn.execute(select(trials.c.id, trials.c.status).where(_key_where(key))).first()
+                if row is None:
+                    res = conn.execute(insert(trials).values(
+                        phase=phase, recipe=recipe, params=params, seed=seed, fold=fold,
+                        epochs_budget=budget, status="running", attempts=1, started=now,
+                    ))
+                    tid = int(res.inserted_primary_key[0])
+                elif row.status in FINISHED:
+                    continue
+                else:
+                    tid = int(row.id)
+                    conn.execute(update(trials).where(trials.c.id == tid)
+                                 .values(status="running", attempts=trials.c.attempts + 1, started=now))
+                    conn.execute(delete(claims).where(claims.c.trial_id == tid))
+                conn.execute(insert(claims).values(trial_id=tid, owner=self.owner, heartbeat=now))
+                out[key] = tid
+        if out and self._shared and self._beat is None:
+            self._beat = _Heartbeat(self)
+            self._beat.start()
+        return out
+
+    def heartbeat(self) -> int:
+        """Refresh this process's claims (the heartbeat thread calls this); return how many."""
+        with self._write() as conn:
+            res = conn.execute(update(claims).where(claims.c.owner == self.owner)
+                               .values(heartbeat=time.time()))
+        return int(res.rowcount)
+
+    def release(self) -> None:
+        """Give up this process's claims (its unfinished trials stay ``running``, free for anyone)."""
+        if self._beat is not None:
+            self._beat.stopped.set()
+            self._beat.join()
+            self._beat = None
+        with self._write() as conn:
+            conn.execute(delete(claims).where(claims.c.owner == self.owner))
+
+    # -- trials --------------------------------------------------------------------------
     def finish(
         self,
         trial_id: int,
@@ -256,15 +461,21 @@ class StudyStorage:
         error: str | None = None,
         histogram: dict[str, Any] | None = None,
     ) -> None:
-        """Store a finished trial, its epochs and its weight histogram in ONE transaction."""
-        with self.engine.begin() as conn:
-            self._finish(conn, trial_id, status, metrics, history, duration=duration, error=error,
-                         histogram=histogram)
+        """Store a finished trial, its epochs and its weight histogram in ONE transaction.
+
+        Only the process that holds the trial's claim stores it; a result for a claim that was
+        taken over (this process was presumed dead) is dropped with a warning.
+        """
+        self.finish_many([{"trial_id": trial_id, "status": status, "metrics": metrics, "history": history,
+                           "duration": duration, "error": error, "histogram": histogram}])
 
     @staticmethod
     def _finish(conn: Any, trial_id: int, status: str, metrics: dict[str, Any],
                 history: Iterable[dict[str, Any]], *, duration: float, error: str | None,
-                histogram: dict[str, Any] | None = None) -> None:
+                histogram: dict[str, Any] | None = None, owner: str | None = None) -> bool:
+        mine = conn.execute(delete(claims).where((claims.c.trial_id == trial_id) & (claims.c.owner == owner)))
+        if mine.rowcount != 1:
+            return False
         conn.execute(delete(epochs).where(epochs.c.trial_id == trial_id))
         conn.execute(delete(histograms).where(histograms.c.trial_id == trial_id))
         if histogram is not None:
@@ -273,10 +484,7 @@ class StudyStorage:
                 counts=json.dumps(histogram["counts"]),
                 zeros=int(histogram["zeros"]), total=int(histogram["total"]),
             ))
-        rows = [
-            {"trial_id": trial_id, "epoch": i, "metrics": json.dumps(m, sort_keys=True)}
-            for i, m in enumerate(history)
-        ]
+        rows = [{"trial_id": trial_id, "epoch": i, "metrics": dumps_exact(m)} for i, m in enumerate(history)]
         if rows:
             conn.execute(insert(epochs), rows)
         conn.execute(
@@ -285,6 +493,7 @@ class StudyStorage:
                 duration=duration, error=error,
             )
         )
+        return True
 
     def finish_many(self, rows: list[dict[str, Any]]) -> None:
         """Store several finished trials (one population group) in ONE transaction.
@@ -292,10 +501,15 @@ class StudyStorage:
         Each row has ``trial_id, status, metrics, history, duration`` and optionally ``error``
         and ``histogram``.
         """
-        with self.engine.begin() as conn:
-            for r in rows:
-                self._finish(conn, r["trial_id"], r["status"], r["metrics"], r["history"],
-                             duration=r["duration"], error=r.get("error"), histogram=r.get("histogram"))
+        with self._write() as conn:
+            lost = [r["trial_id"] for r in rows
+                    if not self._finish(conn, r["trial_id"], r["status"], r["metrics"], r["history"],
+                                        duration=r["duration"], error=r.get("error"),
+                                        histogram=r.get("histogram"), owner=self.owner)]
+        if lost:
+            warnings.warn(f"trials {lost} were taken over by another process (no heartbeat for "
+                          f"{self.grace_period:g} s); their results here were not stored", RuntimeWarning,
+                          stacklevel=2)
 
     def trials(self, *, phase: str | None = None, finished_only: bool = False) -> list[dict[str, Any]]:
         """All trials as dicts (``params`` and ``metrics`` decoded), ordered by id."""
@@ -323,11 +537,21 @@ class StudyStorage:
         }
 
     def epochs(self, trial_id: int) -> list[dict[str, Any]]:
+        """One trial's per-epoch metrics, NaN and infinities restored."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(epochs.c.metrics).where(epochs.c.trial_id == trial_id).order_by(epochs.c.epoch)
             ).all()
-        return [json.loads(r.metrics) for r in rows]
+        return [loads_exact(r.metrics) for r in rows]
+
+    def all_epochs(self) -> dict[int, list[dict[str, Any]]]:
+        """Every trial's per-epoch metrics by trial id, in one query."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(epochs).order_by(epochs.c.trial_id, epochs.c.epoch)).all()
+        out: dict[int, list[dict[str, Any]]] = {}
+        for r in rows:
+            out.setdefault(int(r.trial_id), []).append(loads_exact(r.metrics))
+        return out
 
     def histograms(self) -> dict[int, dict[str, Any]]:
         """Weight histograms by trial id: ``{"edges", "counts", "zeros", "total"}`` (final trials)."""
@@ -338,14 +562,14 @@ class StudyStorage:
 
     # -- results -------------------------------------------------------------------------
     def save_results(self, value: dict[str, Any]) -> None:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(delete(results).where(results.c.key == "summary"))
-            conn.execute(insert(results).values(key="summary", value=json.dumps(value, sort_keys=True)))
+            conn.execute(insert(results).values(key="summary", value=dumps_exact(value)))
 
     def load_results(self) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(results.c.value).where(results.c.key == "summary")).first()
-        return None if row is None else json.loads(row.value)
+        return None if row is None else loads_exact(row.value)
 
     def integrity_check(self) -> str:
         """SQLite's ``PRAGMA integrity_check`` (``'ok'`` when sound); other databases return ``'ok'``."""
@@ -355,4 +579,14 @@ class StudyStorage:
             return str(conn.execute(text("PRAGMA integrity_check")).scalar())
 
     def close(self) -> None:
-        self.engine.dispose()
+        """Release this process's claims and close the connections."""
+        try:
+            self.release()
+        finally:
+            self.engine.dispose()
+
+
+def _key_where(key: TrialKey) -> Any:
+    phase, recipe, params, seed, fold = key
+    return ((trials.c.phase == phase) & (trials.c.recipe == recipe) & (trials.c.params == params)
+            & (trials.c.seed == seed) & (trials.c.fold == fold))
