@@ -36,7 +36,9 @@ system-deps:
 test: install lint system-deps
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+# The peers benchmark needs skorch (the `bench` extra; it pulls in no torch of its own).
 bench: install
+	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) benchmarks/run_all.py
 
 clean:
