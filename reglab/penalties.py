@@ -105,28 +105,49 @@ class Penalty:
     def _grad_part(self, params: Sequence[Tensor]) -> Part:
         return params, self._grad(params), 1.0
 
-    def _grad_parts(self, module: nn.Module) -> list[Part]:
-        return [self._grad_part(self.selector.parameters(module))]
+    def _grad_part_value(self, params: Sequence[Tensor]) -> tuple[Part, Tensor]:
+        """The gradient part and the value; subclasses reuse the part's work for the value."""
+        return self._grad_part(params), self.value(params)
 
-    def add_grad_(self, module: nn.Module) -> None:
+    def _grad_parts(self, module: nn.Module, values: list[Tensor] | None = None) -> list[Part]:
+        params = self.selector.parameters(module)
+        if values is None:
+            return [self._grad_part(params)]
+        part, value = self._grad_part_value(params)
+        values.append(value)
+        return [part]
+
+    def add_grad_(self, module: nn.Module, *, return_value: bool = False) -> Tensor | None:
         """Add ``d(penalty(module))/dw`` to the ``.grad`` of each selected parameter, in place.
 
         After ``loss.backward()``, the gradients equal those of
         ``(loss + penalty(module)).backward()`` (bit for bit in float64 for L1, L2,
         ElasticNet and GroupLasso). A ``.grad`` that is ``None`` is set; parameters with
-        ``requires_grad=False`` are skipped, as autograd would.
+        ``requires_grad=False`` are skipped, as autograd would. With ``return_value=True``
+        it also returns ``penalty(module)`` (detached), computed from the same pass where it
+        can be (L1's value from the signs of its gradient): cheaper than a separate
+        ``penalty.value(module)``, which is how the Trainer logs it every step.
 
         Example:
             >>> layer = nn.Linear(2, 1)
             >>> with torch.no_grad():
             ...     _ = layer.weight.copy_(torch.tensor([[3.0, -4.0]]))
             >>> layer(torch.ones(1, 2)).sum().backward()
-            >>> L1(0.5).add_grad_(layer)
+            >>> L1(0.5).add_grad_(layer, return_value=True)
+            tensor(3.5000)
             >>> layer.weight.grad
             tensor([[1.5000, 0.5000]])
         """
         with torch.no_grad():
-            _add_to_grads_(*_merge(self._grad_parts(module)))
+            values: list[Tensor] | None = [] if return_value else None
+            _add_to_grads_(*_merge(self._grad_parts(module, values)))
+            if values is None:
+                return None
+            if len(values) == 1:
+                return values[0]
+            if values:
+                return torch.stack(values).sum()
+            return _zero_like_params(module)
 
     def describe(self, module: nn.Module) -> Selection:
         """What this penalty touches, e.g. ``L2 regularizes 3 tensors, 14,100 parameters: ...``."""
@@ -146,6 +167,14 @@ class Penalty:
         if isinstance(other, int) and other == 0:
             return self
         return NotImplemented
+
+
+def _zero_like_params(module: nn.Module) -> Tensor:
+    """A zero penalty with the dtype and device of the module's parameters."""
+    first = next(module.parameters(), None)
+    if first is None:
+        return torch.zeros(())
+    return torch.zeros((), dtype=first.dtype, device=first.device)
 
 
 def _flat(params: Sequence[Tensor]) -> list[Tensor]:
@@ -266,6 +295,13 @@ class L1(Penalty):
     def _grad_part(self, params: Sequence[Tensor]) -> Part:
         # strength·sign(w): autograd's gradient of |w| is sign(w), 0 at 0, and ±strength is exact.
         return params, list(torch._foreach_sign(params)), self.strength
+
+    def _grad_part_value(self, params: Sequence[Tensor]) -> tuple[Part, Tensor]:
+        # Σ|w| = Σ w·sign(w): one dot product per tensor over the signs the gradient needs anyway,
+        # instead of an abs() copy and a sum.
+        part = self._grad_part(params)
+        dots = [torch.dot(p.reshape(-1), s.reshape(-1)) for p, s in zip(params, part[1])]
+        return part, self.strength * (dots[0] if len(dots) == 1 else torch.stack(dots).sum())
 
     def prox_(self, param: Tensor, lr: float) -> Tensor:
         soft_threshold_([param], lr * self.strength)
@@ -493,8 +529,8 @@ class Sum(Penalty):
     def value(self, target: Target) -> Tensor:
         return torch.stack([t.value(target) for t in self.terms]).sum()
 
-    def _grad_parts(self, module: nn.Module) -> list[Part]:
-        return [part for t in self.terms for part in t._grad_parts(module)]
+    def _grad_parts(self, module: nn.Module, values: list[Tensor] | None = None) -> list[Part]:
+        return [part for t in self.terms for part in t._grad_parts(module, values)]
 
     def describe(self, module: nn.Module) -> Selection:
         parts = [t.describe(module) for t in self.terms]
@@ -693,16 +729,13 @@ class Attached(Penalty):
         terms = [p(sub) for sub, p in self.pairs(target)]
         if terms:
             return torch.stack(terms).sum()
-        first = next(target.parameters(), None)
-        if first is None:
-            return torch.zeros(())
-        return torch.zeros((), dtype=first.dtype, device=first.device)
+        return _zero_like_params(target)
 
     def __call__(self, module: nn.Module) -> Tensor:
         return self.value(module)
 
-    def _grad_parts(self, module: nn.Module) -> list[Part]:
-        return [part for sub, p in self.pairs(module) for part in p._grad_parts(sub)]
+    def _grad_parts(self, module: nn.Module, values: list[Tensor] | None = None) -> list[Part]:
+        return [part for sub, p in self.pairs(module) for part in p._grad_parts(sub, values)]
 
     def parameters(self, module: nn.Module) -> list[nn.Parameter]:
         merged = {id(p): p for sub, pen in self.pairs(module) for p in pen.parameters(sub)}

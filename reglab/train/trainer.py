@@ -80,10 +80,11 @@ class Trainer:
         draw from; batch transforms get a separate
         ``torch.Generator(device).manual_seed(s + TRANSFORM_SEED_OFFSET)``. One step:
         batch to device/dtype -> ``augment`` -> ``model.train()`` forward -> data loss
-        and penalty value -> ``zero_grad`` -> ``backward`` -> ``penalty.add_grad_`` ->
-        ``clip`` -> ``step`` (+ prox) -> constraints -> per-batch scheduler ->
-        ``on_batch_end``. The gradients equal those of ``(loss + penalty).backward()``. A DataLoader keeps its
-        own order (its sampler draws from the seeded global RNG unless given a generator).
+        -> ``zero_grad`` -> ``backward`` -> ``penalty.add_grad_`` (which also returns the
+        penalty's value for the History) -> ``clip`` -> ``step`` (+ prox) -> constraints ->
+        per-batch scheduler -> ``on_batch_end``. The gradients equal those of
+        ``(loss + penalty).backward()``. A DataLoader keeps its own order (its sampler draws
+        from the seeded global RNG unless given a generator).
 
     A non-finite training loss stops the run before the bad step; the reason is in
     ``History.stop_reason``.
@@ -507,6 +508,15 @@ class Trainer:
     def _current_lr(self) -> float:
         return float(self.optimizer_.param_groups[0]["lr"])
 
+    def _stop_non_finite(self, epoch: int, batch: int, loss: float, lr: float, t0: float) -> bool:
+        """Record a non-finite training loss and stop (the step is not taken); returns False."""
+        self.stop_reason = f"non-finite training loss ({loss}) at epoch {epoch}, batch {batch}"
+        self.should_stop = True
+        self.history_.append(
+            {"epoch": epoch, "train_loss": loss, "lr": lr, "time": time.perf_counter() - t0}
+        )
+        return False
+
     def _run_epoch(self, epoch: int, train: Source, val: Source | None, callbacks: list[Callback]) -> bool:
         """One epoch; returns False if it was cut short by a non-finite loss."""
         t0 = time.perf_counter()
@@ -527,27 +537,15 @@ class Trainer:
             extra = None if loss_pen is None else loss_pen(self.model)
             value = float(data_loss.detach())
             pen_value = 0.0 if extra is None else float(extra.detach())
-            if grad_pen is not None:
-                with torch.no_grad():
-                    pen_value += float(grad_pen.value(self.model))
             if not (math.isfinite(value) and math.isfinite(pen_value)):
-                self.stop_reason = (
-                    f"non-finite training loss ({value + pen_value}) at epoch {epoch}, batch {b}"
-                )
-                self.should_stop = True
-                self.history_.append(
-                    {
-                        "epoch": epoch,
-                        "train_loss": value + pen_value,
-                        "lr": lr,
-                        "time": time.perf_counter() - t0,
-                    }
-                )
-                return False
+                return self._stop_non_finite(epoch, b, value + pen_value, lr, t0)
             self.optimizer_.zero_grad(set_to_none=True)
             (data_loss if extra is None else data_loss + extra).backward()
             if grad_pen is not None:
-                grad_pen.add_grad_(self.model)
+                # The value for the History comes out of the gradient pass (one pass, not two).
+                pen_value += float(grad_pen.add_grad_(self.model, return_value=True))
+                if not math.isfinite(pen_value):  # caught before the step, as a non-finite loss is
+                    return self._stop_non_finite(epoch, b, value + pen_value, lr, t0)
             if self.clip is not None:
                 self.clip(self.model.parameters())
             self.optimizer_.step()
