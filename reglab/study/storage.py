@@ -304,6 +304,7 @@ class StudyStorage:
         self.grace_period = GRACE_S if grace_period is None else grace_period
         self.owner = f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self._beat: _Heartbeat | None = None
+        self._claimed = False  # close() writes only if this instance ever claimed a trial
         try:
             self.engine: Engine = create_engine(url, future=True)
         except Exception as exc:  # sqlalchemy's errors for bad URLs / missing drivers vary
@@ -428,6 +429,7 @@ class StudyStorage:
                     conn.execute(delete(claims).where(claims.c.trial_id == tid))
                 conn.execute(insert(claims).values(trial_id=tid, owner=self.owner, heartbeat=now))
                 out[key] = tid
+        self._claimed = self._claimed or bool(out)
         if out and self._shared and self._beat is None:
             self._beat = _Heartbeat(self)
             self._beat.start()
@@ -446,8 +448,9 @@ class StudyStorage:
             self._beat.stopped.set()
             self._beat.join()
             self._beat = None
-        with self._write() as conn:
-            conn.execute(delete(claims).where(claims.c.owner == self.owner))
+        if self._claimed:
+            with self._write() as conn:
+                conn.execute(delete(claims).where(claims.c.owner == self.owner))
 
     # -- trials --------------------------------------------------------------------------
     def finish(
