@@ -1,15 +1,13 @@
 """Optimizers, proximal steps and max-norm over the flat ``(K, P)`` parameter buffer.
 
 Hand-written because ``torch.optim`` takes one learning rate per parameter group, while here every
-member (row) has its own learning rate and decay strengths, broadcast as ``(K, 1)`` tensors. Each
-update is a handful of in-place elementwise passes over two or three big tensors (no per-step
-allocation), in the same operation order as ``torch.optim.Adam`` / ``AdamW`` / ``SGD``, so a member
-matches training alone with torch's optimizer to rounding.
+member (row) has its own learning rate and decay strengths, broadcast as ``(K, 1)`` tensors. Adam
+calls torch's fused Adam kernel on row slices grouped by setting; SGD is a handful of in-place
+elementwise passes over two or three big tensors (no per-step allocation), in the same operation
+order as ``torch.optim.SGD``, so a member matches training alone with torch's optimizer to rounding.
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 
@@ -47,6 +45,13 @@ class _Stacked:
 class StackedAdam(_Stacked):
     """Adam (``torch.optim.Adam`` formulas; decoupled decay as ``AdamW``) with per-row learning rates.
 
+    Each step is torch's own fused Adam kernel (``torch._fused_adam_`` / ``_fused_adamw_``, what
+    ``torch.optim.Adam(fused=True)`` calls): one pass over parameters, gradients and both moments
+    instead of about nine elementwise passes. The kernel takes one learning rate and decay per call,
+    so rows are grouped by ``(lr, weight_decay, decoupled_decay)``: one call per distinct setting
+    over the rows' weight slices, and one call per learning rate over the rest (biases and norm
+    parameters, never decayed).
+
     Example:
         >>> theta, grad = torch.ones(2, 3), torch.ones(2, 3)
         >>> hyper = {k: torch.zeros(2, 1) for k in ("weight_decay", "decoupled_decay")}
@@ -62,23 +67,50 @@ class StackedAdam(_Stacked):
         self.betas, self.eps = betas, eps
         self.m: torch.Tensor | None = None
         self.v: torch.Tensor | None = None
+        self._groups: list[tuple[float, float, float, list[int]]] | None = None
+
+    def select(self, keep: torch.Tensor) -> None:
+        super().select(keep)
+        self._groups = None
+
+    def _settings(self) -> list[tuple[float, float, float, list[int]]]:
+        """``(lr, weight_decay, decoupled_decay, rows)`` for each distinct setting, in row order."""
+        if self._groups is None:
+            columns = zip(*(self.hyper[n][:, 0].tolist() for n in ("lr", "weight_decay", "decoupled_decay")))
+            groups: dict[tuple[float, float, float], list[int]] = {}
+            for row, key in enumerate(columns):
+                groups.setdefault(key, []).append(row)
+            self._groups = [(*key, rows) for key, rows in groups.items()]
+        return self._groups
 
     @torch.no_grad()
     def step(self, theta: torch.Tensor, grad: torch.Tensor) -> None:
         if self.m is None:
             self.m, self.v = torch.zeros_like(theta), torch.zeros_like(theta)
-        if self.tmp is None or self.tmp.shape != theta.shape:
-            self.tmp = torch.empty_like(theta)
-        b1, b2 = self.betas
-        self._decay(theta, grad)
         self.steps += 1
-        self.m.lerp_(grad, 1 - b1)
-        self.v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
-        bc1, bc2 = 1 - b1**self.steps, 1 - b2**self.steps
-        torch.sqrt(self.v, out=self.tmp)
-        self.tmp.div_(math.sqrt(bc2)).add_(self.eps)
-        torch.div(self.m, self.tmp, out=self.tmp)
-        theta.addcmul_(self.tmp, self.hyper["lr"] / bc1, value=-1)
+        # The kernel reads the step count (torch.optim increments it before the call) and never
+        # writes it, so one scalar tensor serves every slice.
+        step = torch.tensor(float(self.steps), device=theta.device)
+        b1, b2 = self.betas
+        w = self.weight_size
+        tensors = (theta, grad, self.m, self.v)
+        common = dict(beta1=b1, beta2=b2, eps=self.eps, amsgrad=False, maximize=False)
+
+        def fused(rows: list[int], cols: slice, lr: float, wd: float, dec: float) -> None:
+            p, g, m, v = ([t[r, cols] for r in rows] for t in tensors)
+            if wd and dec:  # both: torch's order is the coupled gradient term, then the AdamW shrink
+                torch._foreach_add_(g, p, alpha=wd)
+                wd = 0.0
+            kernel = torch._fused_adamw_ if dec else torch._fused_adam_
+            kernel(p, g, m, v, [], [step] * len(rows), lr=lr, weight_decay=dec or wd, **common)
+
+        by_lr: dict[float, list[int]] = {}
+        for lr, wd, dec, rows in self._settings():
+            fused(rows, slice(0, w), lr, wd, dec)
+            by_lr.setdefault(lr, []).extend(rows)
+        if theta.shape[1] > w:
+            for lr, rows in by_lr.items():
+                fused(sorted(rows), slice(w, None), lr, 0.0, 0.0)
 
 
 class StackedSGD(_Stacked):
