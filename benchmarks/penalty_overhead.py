@@ -5,8 +5,8 @@ Variants, for L1, L2 and ElasticNet:
 * ``reglab X (in the loss)``: ``loss = data_loss + penalty(model)``, then ``backward()``;
   autograd differentiates the penalty (selection included in the timing).
 * ``reglab X (gradient path, as the Trainer uses)``: ``data_loss.backward()``, then
-  ``penalty.add_grad_(model)``, plus the Trainer's per-step ``float(penalty.value(model))``
-  under ``no_grad`` for the History (that logging is part of the cost).
+  ``float(penalty.add_grad_(model, return_value=True))``: the gradient plus the value the
+  Trainer logs every step for the History (that logging is part of the cost).
 
 plus no penalty, and the naive loop ``1e-4 * sum(p.abs().sum() for p in weights)`` added to the
 loss over the same weights. Variants are interleaved within each repeat, in an order rotated each
@@ -17,7 +17,7 @@ ones before timing (same gradients, float64 check, bit for bit).
 On a loaded machine the step-to-step spread (+-20 %) hides differences of a few percent, so a
 second table times the penalty's own work in isolation, many calls per block, interleaved the same
 way: ``penalty(model).backward()`` (the in-the-loss extra: graph, backward, accumulation) and
-``float(penalty.value(model))`` + ``penalty.add_grad_(model)`` (the Trainer's extra), each as a
+``float(penalty.add_grad_(model, return_value=True))`` (the Trainer's extra), each as a
 percentage of the median no-penalty step measured in the same run.
 
 Usage:
@@ -70,10 +70,9 @@ def make_steps(
         def step() -> None:
             opt.zero_grad(set_to_none=True)
             loss = nn.functional.cross_entropy(model(x), y)
-            with torch.no_grad():
-                float(penalty.value(model))  # the Trainer logs it every step
             loss.backward()
-            penalty.add_grad_(model)
+            # The Trainer logs the value every step; add_grad_ returns it from the gradient pass.
+            float(penalty.add_grad_(model, return_value=True))
             opt.step()
 
         return step
@@ -110,9 +109,7 @@ def make_work(model: nn.Module) -> dict[str, Step]:
 
     def gradient_path(penalty: Penalty) -> Step:
         def work() -> None:
-            with torch.no_grad():
-                float(penalty.value(model))
-            penalty.add_grad_(model)
+            float(penalty.add_grad_(model, return_value=True))
 
         return work
 

@@ -194,6 +194,8 @@ def _merge(parts: list[Part]) -> Part:
     """One gradient term per distinct tensor, summing the parts' terms."""
     if len(parts) == 1:
         return parts[0]
+    if not parts:  # Attached() on a model with nothing attached
+        return (), [], 1.0
     first = parts[0][0]
     if all(params is first for params, _, _ in parts):  # one cached selection (ElasticNet): fused sums
         # Start from an unscaled part and add the others with alpha=scale (exact, see Part).

@@ -244,6 +244,32 @@ def test_add_grad_equals_autograd_of_the_penalty_bit_for_bit(model, case):
         assert want is not None and torch.equal(ours[name], want), name
 
 
+@pytest.mark.parametrize("case", list(GRADIENT_CASES) + ["Cubic (autograd fallback)"])
+def test_add_grad_returns_the_penalty_value_and_the_same_gradients(model, case):
+    penalty = Cubic(0.3) if case.startswith("Cubic") else GRADIENT_CASES[case]()
+    net = _with_zeros(model)
+    _, plain = _grads_both_ways(net, penalty)
+    plain = {n: g.clone() for n, g in plain.items()}
+    net.zero_grad(set_to_none=True)
+    _data_loss(net).backward()
+    value = penalty.add_grad_(net, return_value=True)
+    assert not value.requires_grad and value.shape == ()
+    # Same sum, other order (L1's from its signs: sum of w * sign(w)): equal to rounding.
+    torch.testing.assert_close(value, penalty(net).detach(), rtol=1e-14, atol=0)
+    for name, p in net.named_parameters():
+        assert torch.equal(p.grad, plain[name]), name  # the value costs the gradient nothing
+
+
+def test_add_grad_value_of_attached_penalties_and_of_none(model):
+    assert Attached().add_grad_(model, return_value=True).item() == 0.0  # nothing attached: a zero
+    attach(model.out, L1(0.2))
+    attach(model.hidden[0].linear, L2(0.1))
+    total = ElasticNet(l1=0.05, l2=0.01) + Attached()
+    _data_loss(model).backward()
+    value = total.add_grad_(model, return_value=True)
+    torch.testing.assert_close(value, total(model).detach(), rtol=1e-14, atol=0)
+
+
 def test_add_grad_of_attached_penalties_and_of_a_penalty_plus_attached(model):
     _with_zeros(model)
     attach(model.hidden[0].linear, L2(0.1))
