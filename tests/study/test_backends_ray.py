@@ -1,4 +1,5 @@
-"""The Ray backend on a loopback Ray instance stores exactly what the local backend stores."""
+"""The Ray backend on a loopback Ray instance stores exactly what the local backend stores: every export
+(trials and epochs, CSV and JSON) is byte-identical."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from reglab.study import Study
 from reglab.study.export import export, open_storage
 
 
-def exported(path) -> str:
+def exported(path) -> dict[tuple[str, bool], str]:
     store = open_storage(path)
     try:
-        return export(store, "csv")
+        return {(fmt, per_epoch): export(store, fmt, epochs=per_epoch)
+                for fmt in ("csv", "json") for per_epoch in (False, True)}
     finally:
         store.close()
 
