@@ -61,6 +61,7 @@ from sqlalchemy import (
     delete,
     event,
     insert,
+    inspect,
     select,
     text,
     update,
@@ -315,6 +316,11 @@ class StudyStorage:
             event.listen(self.engine, "begin", _sqlite_begin)
         # An in-memory SQLite database lives in one connection per thread: no other process can share it.
         self._shared = not (dialect == "sqlite" and self.engine.url.database in (None, "", ":memory:"))
+        with self.engine.connect() as conn:  # an up-to-date database is only read (reglab show, export)
+            ready = set(metadata.tables) <= set(inspect(conn).get_table_names()) and conn.execute(
+                select(schema_version.c.version)).scalar() == SCHEMA_VERSION
+        if ready:
+            return
         with self._write() as conn:  # one writer: two processes opening a new study do not race
             metadata.create_all(conn)
             row = conn.execute(select(schema_version.c.version)).first()
