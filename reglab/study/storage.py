@@ -305,7 +305,7 @@ class StudyStorage:
         self.grace_period = GRACE_S if grace_period is None else grace_period
         self.owner = f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self._beat: _Heartbeat | None = None
-        self._claimed = False  # close() writes only if this instance ever claimed a trial
+        self._claimed: set[int] = set()  # ids of trials this instance claimed
         try:
             self.engine: Engine = create_engine(url, future=True)
         except Exception as exc:  # sqlalchemy's errors for bad URLs / missing drivers vary
@@ -435,7 +435,7 @@ class StudyStorage:
                     conn.execute(delete(claims).where(claims.c.trial_id == tid))
                 conn.execute(insert(claims).values(trial_id=tid, owner=self.owner, heartbeat=now))
                 out[key] = tid
-        self._claimed = self._claimed or bool(out)
+        self._claimed |= set(out.values())
         if out and self._shared and self._beat is None:
             self._beat = _Heartbeat(self)
             self._beat.start()
@@ -472,8 +472,9 @@ class StudyStorage:
     ) -> None:
         """Store a finished trial, its epochs and its weight histogram in ONE transaction.
 
-        Only the process that holds the trial's claim stores it; a result for a claim that was
-        taken over (this process was presumed dead) is dropped with a warning.
+        A trial this object claimed is stored only while the claim is still its own: a result
+        for a claim another process took over (this one was presumed dead) is dropped with a
+        warning. A trial it never claimed (rewriting a stored trial) is written as given.
         """
         self.finish_many([{"trial_id": trial_id, "status": status, "metrics": metrics, "history": history,
                            "duration": duration, "error": error, "histogram": histogram}])
@@ -482,9 +483,11 @@ class StudyStorage:
     def _finish(conn: Any, trial_id: int, status: str, metrics: dict[str, Any],
                 history: Iterable[dict[str, Any]], *, duration: float, error: str | None,
                 histogram: dict[str, Any] | None = None, owner: str | None = None) -> bool:
-        mine = conn.execute(delete(claims).where((claims.c.trial_id == trial_id) & (claims.c.owner == owner)))
-        if mine.rowcount != 1:
-            return False
+        if owner is not None:  # a trial this process claimed: stored only while the claim is still its own
+            mine = conn.execute(delete(claims).where((claims.c.trial_id == trial_id)
+                                                     & (claims.c.owner == owner)))
+            if mine.rowcount != 1:
+                return False
         conn.execute(delete(epochs).where(epochs.c.trial_id == trial_id))
         conn.execute(delete(histograms).where(histograms.c.trial_id == trial_id))
         if histogram is not None:
@@ -514,7 +517,8 @@ class StudyStorage:
             lost = [r["trial_id"] for r in rows
                     if not self._finish(conn, r["trial_id"], r["status"], r["metrics"], r["history"],
                                         duration=r["duration"], error=r.get("error"),
-                                        histogram=r.get("histogram"), owner=self.owner)]
+                                        histogram=r.get("histogram"),
+                                        owner=self.owner if r["trial_id"] in self._claimed else None)]
         if lost:
             warnings.warn(f"trials {lost} were taken over by another process (no heartbeat for "
                           f"{self.grace_period:g} s); their results here were not stored", RuntimeWarning,

@@ -109,6 +109,10 @@ def test_a_silent_owner_is_taken_over_after_the_grace_period_and_cannot_store_an
     row = b.trials()[0]
     assert (row["status"], row["metrics"], row["attempts"]) == ("done", {"val_accuracy": 0.9}, 2)
     assert b.epochs(tid) == [{"epoch": 0, "train_loss": 0.5}]
+    c = opened(url)  # a tool that never claimed the trial rewrites the stored row as given
+    histogram = {"edges": [0.0, 1.0], "counts": [3], "zeros": 0, "total": 3}
+    c.finish(tid, "done", {"val_accuracy": 0.9}, [], duration=1.0, histogram=histogram)
+    assert c.histograms()[tid]["counts"] == [3] and c.epochs(tid) == []
 
 
 def test_the_claim_of_a_dead_process_on_this_host_is_taken_over_at_once(url, opened):
