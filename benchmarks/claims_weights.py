@@ -150,7 +150,13 @@ def sklearn_fit(kind: str, c: float, x: np.ndarray, y: np.ndarray) -> np.ndarray
     """Coefficients of scikit-learn's fit at ``C = c``, intercept last."""
     if kind == "l1":
         model = LogisticRegression(
-            C=c, l1_ratio=1.0, solver="liblinear", tol=1e-10, max_iter=100_000, intercept_scaling=1e4
+            C=c,
+            l1_ratio=1.0,
+            solver="liblinear",
+            tol=1e-10,
+            max_iter=100_000,
+            intercept_scaling=1e4,
+            random_state=0,  # liblinear visits coordinates in a random order
         )
     else:
         model = LogisticRegression(C=c, l1_ratio=0.0, solver="lbfgs", tol=1e-12, max_iter=100_000)
