@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,7 @@ from reglab._validation import Interval, check_int, check_option, fail
 from reglab.callbacks.early_stopping import EarlyStopping
 from reglab.errors import UserError
 from reglab.models import CNN1D, MLP
+from reglab.population import _checkpoint
 from reglab.population._config import MemberConfig, parse_configs
 from reglab.population._shard import Shard, correct, cross_entropy
 from reglab.population._stack import StackedNet, arch_kwargs
@@ -195,6 +197,7 @@ class Population:
         epochs: int,
         batch_size: int = 32,
         early_stopping: EarlyStopping | None = None,
+        checkpoint: str | os.PathLike | None = None,
     ) -> list[History]:
         """Train every member; return one ``reglab.History`` per member (the Trainer's columns).
 
@@ -206,6 +209,14 @@ class Population:
             early_stopping: A ``reglab.callbacks.EarlyStopping``; each member gets its own copy
                 (its own best value, patience counter and best weights). A stopped member is
                 frozen and dropped from the stack.
+            checkpoint: A file path. After every epoch the whole training state is written there
+                atomically (``reglab.population._checkpoint``); when the file exists at the start,
+                the fit resumes from it and ends with exactly the numbers of an uninterrupted fit
+                (same weights, histories and statuses; ``time`` columns aside). A resumed fit keeps
+                the thread split it was saved with, so ``threads`` is ignored then. The file stays
+                after the fit (a rerun then only finishes it); delete it to train from the start.
+                A file written by another fit, or holding anything but tensors and plain data,
+                is refused with a ``UserError``.
         """
         epochs = check_int(epochs, "epochs", owner="Population.fit", interval=Interval(1, None))
         batch_size = check_int(batch_size, "batch_size", owner="Population.fit", interval=Interval(1, None))
@@ -213,6 +224,12 @@ class Population:
             raise fail(
                 "Population.fit", "early_stopping", "a reglab.callbacks.EarlyStopping or None", early_stopping
             )
+        if checkpoint is not None and (
+            not isinstance(checkpoint, (str, os.PathLike))
+            or not os.fspath(checkpoint)
+            or os.path.isdir(checkpoint)
+        ):
+            raise fail("Population.fit", "checkpoint", "None or a file path (not a folder)", checkpoint)
         if self._members is None:
             raise UserError(
                 "Population.fit: this population was already fitted; build a new Population "
@@ -226,12 +243,21 @@ class Population:
             vx, vy = _split(val, "val")
             val_xy = (vx.to(self.device, self.dtype).flatten(1), vy.to(self.device))
         stoppers = self._stoppers(early_stopping, val_xy is not None)
-        threads = self.threads or torch.get_num_threads()
+        saved, fp = None, None
+        if checkpoint is not None:
+            fp = _checkpoint.fingerprint(self, (x, y), val_xy, batch_size, early_stopping)
+            if os.path.isfile(checkpoint):
+                saved = _checkpoint.read_checkpoint(checkpoint, fp)  # refused before anything changes
+        threads = len(saved["shards"]) if saved else self.threads or torch.get_num_threads()
         self._start(threads)
         best_theta = self._theta.clone() if stoppers else None
         best_buffers = {n: b.clone() for n, b in self._buffers.items()} if stoppers else None
         n = len(x)
         order_gens = self._order_generators()
+        first = 0
+        if saved is not None:
+            where = os.fspath(checkpoint)  # type: ignore[arg-type]
+            first = self._restore(saved, where, order_gens, stoppers, best_theta, best_buffers)
         intra = torch.get_num_threads()
         pool = ThreadPoolExecutor(len(self._shards) - 1) if len(self._shards) > 1 else None
         try:
@@ -239,7 +265,7 @@ class Population:
                 # bmm is single-threaded here: one thread per shard, one intra-op thread each (a
                 # process-wide setting, restored below), so shards do not fight over the cores.
                 torch.set_num_threads(1)
-            for epoch in range(epochs):
+            for epoch in range(first, epochs):
                 if not self._active():
                     break
                 start = time.perf_counter()
@@ -264,6 +290,9 @@ class Population:
                 self._end_epoch(
                     pool, epoch, sums, val_xy, stoppers, best_theta, best_buffers, time.perf_counter() - start
                 )
+                if checkpoint is not None:
+                    state = self._capture(epoch + 1, order_gens, stoppers, best_theta, best_buffers)
+                    _checkpoint.write_checkpoint(checkpoint, {"fingerprint": fp, **state})
             self._finish(stoppers, best_theta, best_buffers)
         finally:
             if pool is not None:
@@ -313,6 +342,45 @@ class Population:
         ]
         for shard in self._shards:
             shard.start()
+
+    def _capture(self, next_epoch, order_gens, stoppers, best_theta, best_buffers) -> dict[str, Any]:
+        """The fit's state at an epoch boundary (see ``_checkpoint``): plain containers and tensors."""
+        return {
+            "epoch": next_epoch,
+            "theta": self._theta.cpu(),
+            "buffers": {n: b.cpu() for n, b in self._buffers.items()},
+            "status": list(self._status),
+            "histories": [h.to_dict() for h in self.histories_],
+            "member_steps": self.member_steps_,
+            "epoch_member_steps": list(self.epoch_member_steps_),
+            "order_generators": [g.get_state() for g in order_gens],
+            "stoppers": None if stoppers is None else [s.state_dict() for s in stoppers],
+            "best_theta": None if best_theta is None else best_theta.cpu(),
+            "best_buffers": None if best_buffers is None else {n: b.cpu() for n, b in best_buffers.items()},
+            "shards": [_checkpoint.shard_state(shard) for shard in self._shards],
+        }
+
+    def _restore(self, state, where, order_gens, stoppers, best_theta, best_buffers) -> int:
+        """Load a checkpoint into freshly started shards and fit state; return the next epoch."""
+        for shard, saved in zip(self._shards, state["shards"], strict=True):
+            _checkpoint.restore_shard(shard, saved, where)
+        with torch.no_grad():
+            self._theta.copy_(state["theta"])
+            for name, b in self._buffers.items():
+                b.copy_(state["buffers"][name])
+            if best_theta is not None:
+                best_theta.copy_(state["best_theta"])
+                for name, b in best_buffers.items():
+                    b.copy_(state["best_buffers"][name])
+        self._status = list(state["status"])
+        self.histories_ = [History.from_dict(h) for h in state["histories"]]
+        self.member_steps_ = int(state["member_steps"])
+        self.epoch_member_steps_ = list(state["epoch_member_steps"])
+        for g, s in zip(order_gens, state["order_generators"], strict=True):
+            g.set_state(s)
+        for es, s in zip(stoppers or [], state["stoppers"] or [], strict=True):
+            es.load_state_dict(s)
+        return int(state["epoch"])
 
     def _live(self) -> list[Shard]:
         return [shard for shard in self._shards if shard.rows]
