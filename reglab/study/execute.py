@@ -16,8 +16,11 @@ Training goes through :class:`reglab.Trainer`: the recipe becomes its penalty
 (``EarlyStopping``) and restarts; norm, dropout and width fill the model's slots. A
 ``ModelCheckpoint`` writes ``last.pt`` in the trial's checkpoint folder after every
 epoch; an interrupted trial resumes from it (``fit(resume_from=...)``) and finishes with
-exactly the numbers of an uninterrupted run. (Trials with ``restarts > 1`` rerun from
-scratch: the Trainer resumes single runs only.)
+exactly the numbers of an uninterrupted run. Trials with ``restarts > 1`` run one Trainer per
+restart (``restart<r>/last.pt``, and ``restart<r>/done.pt`` once it ends), so finished restarts
+are kept and the interrupted one resumes. A population group writes
+``group-<hash>/population.pt`` after every epoch (``Population.fit(checkpoint=...)``) and
+resumes from it the same way.
 
 Example:
     >>> from reglab.study.schema import parse_config
@@ -53,7 +56,7 @@ from reglab.study.schema import EarlyStoppingConfig, StudyConfig
 __all__ = [
     "TrialSpec", "TrialOutcome", "run_trial", "run_group", "check_params", "load_splits", "fold_data",
     "build_model", "make_penalty", "make_transforms", "population_key", "member_config", "weight_histogram",
-    "HISTOGRAM_BINS",
+    "HISTOGRAM_BINS", "group_checkpoint",
 ]
 
 # A loss above this (or non-finite) marks the trial diverged; cross-entropy of a
@@ -276,27 +279,15 @@ def _resume_state(ckpt_dir: Path | None) -> tuple[Path | None, int | None]:
     return ckpt_dir / "last.pt", (int(state["epoch"]) + 1 if stopped else None)
 
 
-def _fit(config: StudyConfig, spec: TrialSpec, *, dry_run: bool = False) -> dict[str, Any] | None:
-    """Build the trial's model and Trainer from the recipe, fit (or resume), return the outcome."""
+def _make_trainer(config: StudyConfig, spec: TrialSpec, model: nn.Module, *, seed: int, restarts: int,
+                  ckpt_dir: Path | None, epochs: int) -> tuple[Any, _DivergenceGuard]:
+    """The recipe as a :class:`reglab.Trainer` (penalty, decay, constraints, transforms, callbacks)."""
     from reglab.callbacks import EarlyStopping, ModelCheckpoint
     from reglab.constraints import MaxNorm
-    from reglab.init import initialize
     from reglab.train import Trainer
 
     p, t = spec.params, config.training
-    dtype = torch.float64 if t.dtype == "float64" else torch.float32
     splits = load_splits(config)
-    train, val, test = fold_data(config, spec)
-    with torch.random.fork_rng():
-        torch.manual_seed(spec.seed)  # the model's initialization is the caller's (architecture.md)
-        model = build_model(config, p, splits)
-        if p.get("dropout_variant", "standard") != "standard" and p.get("dropout", 0.0) > 0:
-            _swap_dropout(model, p["dropout_variant"], p["dropout"])
-        if p.get("init", "default") != "default":
-            initialize(model, p["init"], generator=torch.Generator().manual_seed(spec.seed))
-    restarts = int(p.get("restarts", 1))
-    ckpt_dir = Path(spec.checkpoint) if spec.checkpoint and restarts == 1 else None
-    resume, stop_epochs = _resume_state(ckpt_dir)
     es_cfg = EarlyStoppingConfig.model_validate(p["early_stopping"]) if p.get("early_stopping") else None
     guard = _DivergenceGuard()
     callbacks: list[Any] = [guard]
@@ -319,21 +310,49 @@ def _fit(config: StudyConfig, spec: TrialSpec, *, dry_run: bool = False) -> dict
         constraints=[MaxNorm(float(p["max_norm"]))] if p.get("max_norm") else [],
         augment=make_transforms(p, int(splits.num_classes or 0)),
         callbacks=callbacks,
-        epochs=stop_epochs or spec.epochs,
+        epochs=epochs,
         batch_size=t.batch_size,
-        seed=spec.seed,
-        dtype=dtype,
+        seed=seed,
+        dtype=torch.float64 if t.dtype == "float64" else torch.float32,
         restarts=restarts,
         monitor=config.search.metric,
         task=splits.task,
         progress="off",
     )
-    if dry_run:
+    return trainer, guard
+
+
+def _fit(config: StudyConfig, spec: TrialSpec, *, dry_run: bool = False) -> dict[str, Any] | None:
+    """Build the trial's model and Trainer from the recipe, fit (or resume), return the outcome."""
+    from reglab.init import initialize
+
+    p = spec.params
+    splits = load_splits(config)
+    train, val, test = fold_data(config, spec)
+    with torch.random.fork_rng():
+        torch.manual_seed(spec.seed)  # the model's initialization is the caller's (architecture.md)
+        model = build_model(config, p, splits)
+        if p.get("dropout_variant", "standard") != "standard" and p.get("dropout", 0.0) > 0:
+            _swap_dropout(model, p["dropout_variant"], p["dropout"])
+        if p.get("init", "default") != "default":
+            initialize(model, p["init"], generator=torch.Generator().manual_seed(spec.seed))
+    restarts = int(p.get("restarts", 1))
+    ckpt_dir = Path(spec.checkpoint) if spec.checkpoint else None
+    if dry_run:  # validates every argument, restarts included
+        _make_trainer(config, spec, model, seed=spec.seed, restarts=restarts, ckpt_dir=None,
+                      epochs=spec.epochs)
         return None
-    history = trainer.fit(train, val, test=test, resume_from=resume)
+    if restarts > 1:
+        model, trainer, history, guard_reason = _fit_restarts(config, spec, model, restarts, ckpt_dir)
+    else:
+        resume, stop_epochs = _resume_state(ckpt_dir)
+        trainer, guard = _make_trainer(config, spec, model, seed=spec.seed, restarts=1, ckpt_dir=ckpt_dir,
+                                       epochs=stop_epochs or spec.epochs)
+        history = trainer.fit(train, val, test=test, resume_from=resume)
+        guard_reason = guard.reason
     rows = [_plain_row(r) for r in history.rows]
-    reason = history.stop_reason or guard.reason or ""
-    if reason.startswith("non-finite") or guard.reason:
+    reason = history.stop_reason or guard_reason or ""
+    if reason.startswith("non-finite") or guard_reason:
         return {"status": "diverged", "metrics": {"diverged_epoch": len(rows) - 1, "reason": reason},
                 "history": rows}
     metrics = _final_metrics(model, trainer.evaluate(val), rows, history.best_epoch,
@@ -342,6 +361,84 @@ def _fit(config: StudyConfig, spec: TrialSpec, *, dry_run: bool = False) -> dict
         metrics["restart"] = next(r["restart"] for r in history.restarts if r["chosen"])
     hist = weight_histogram(model) if spec.phase == "final" else None
     return {"status": "done", "metrics": metrics, "history": rows, "histogram": hist}
+
+
+def _fit_restarts(config: StudyConfig, spec: TrialSpec, model: nn.Module, restarts: int,
+                  ckpt_dir: Path | None) -> tuple[nn.Module, Any, Any, str | None]:
+    """``Trainer(restarts=n)``'s procedure, one restart at a time, so that it resumes.
+
+    Restart ``r`` is a ``Trainer(seed=seed + r)`` run; for ``r > 0`` the model is first
+    re-initialized by every sub-module's ``reset_parameters()`` under ``torch.manual_seed(seed + r)``,
+    and the best restart by ``search.metric`` (re-evaluated at its end) is kept: exactly what
+    ``Trainer(restarts=n)`` does. With a checkpoint folder, restart ``r`` writes
+    ``restart<r>/last.pt`` every epoch and ``restart<r>/done.pt`` (its score, history and weights)
+    when it ends; a rerun loads finished restarts and resumes the interrupted one from its
+    ``last.pt``. Returns ``(model with the chosen weights, a trainer, History, divergence reason)``.
+    """
+    from reglab.callbacks import save_atomic
+    from reglab.callbacks.early_stopping import infer_mode
+    from reglab.train import History
+    from reglab.train.trainer import _better  # the Trainer's own comparison of restart scores
+
+    train, val, test = fold_data(config, spec)
+    monitor = config.search.metric
+    metric, direction = monitor.split("_", 1)[1], infer_mode(monitor)
+    source = val if monitor.startswith("val_") else train
+    runs: list[dict[str, Any]] = []
+    trainer = None
+    for r in range(restarts):
+        folder = None if ckpt_dir is None else ckpt_dir / f"restart{r}"
+        done = _load_restart(folder)
+        if done is not None:
+            runs.append(done)
+            continue
+        resume, stop_epochs = _resume_state(folder)
+        trainer, guard = _make_trainer(config, spec, model, seed=spec.seed + r, restarts=1, ckpt_dir=folder,
+                                       epochs=stop_epochs or spec.epochs)
+        if r > 0:
+            # As Trainer.fit: the model is on its device and dtype before it is re-initialized (the
+            # draws depend on the dtype), whether or not the earlier restarts ran in this process.
+            model.to(trainer.device, dtype=trainer.dtype)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(spec.seed + r)
+                for module in model.modules():
+                    if hasattr(module, "reset_parameters"):
+                        module.reset_parameters()
+        history = trainer.fit(train, val, resume_from=resume)
+        run = {"restart": r, "seed": spec.seed + r, "score": trainer.evaluate(source)[metric],
+               "epochs": len(history), "best_epoch": history.best_epoch, "stop_reason": history.stop_reason,
+               "guard": guard.reason, "history": history.to_dict(),
+               "model": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+        if folder is not None:
+            save_atomic(run, folder / "done.pt")
+        runs.append(run)
+    best = 0
+    for i, run in enumerate(runs):
+        if i and _better(run["score"], runs[best]["score"], direction):
+            best = i
+    if trainer is None:  # every restart was loaded: a trainer only to evaluate
+        trainer, _ = _make_trainer(config, spec, model, seed=spec.seed, restarts=1, ckpt_dir=None, epochs=0)
+        model.to(trainer.device, dtype=trainer.dtype)  # before loading: a float32 model would round
+    model.load_state_dict(runs[best]["model"])
+    keys = ("restart", "seed", "score", "epochs", "best_epoch", "stop_reason")
+    history = History.from_dict(runs[best]["history"])
+    history.restarts = [dict({k: run[k] for k in keys}, chosen=i == best) for i, run in enumerate(runs)]
+    if test is not None:
+        history.test = trainer.evaluate(test)
+    # One divergence guard watched every restart in Trainer(restarts=n): the latest reason it saw.
+    guard_reason = next((run["guard"] for run in reversed(runs) if run["guard"]), None)
+    return model, trainer, history, guard_reason
+
+
+def _load_restart(folder: Path | None) -> dict[str, Any] | None:
+    """A finished restart's record, or None (not finished, or an unreadable / untrusted file)."""
+    path = None if folder is None else folder / "done.pt"
+    if path is None or not path.is_file():
+        return None
+    try:  # tensors and plain containers only: a pickle payload is refused, and the restart retrains
+        return torch.load(path, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError):
+        return None
 
 
 def _final_metrics(model: nn.Module, val: dict[str, float], rows: list[dict[str, Any]], best_epoch: Any,
@@ -526,6 +623,7 @@ def _run_population(config: StudyConfig, specs: list[TrialSpec]) -> list[TrialOu
     """Train trials of one population key as one stacked model (``reglab.population.Population``)."""
     from reglab.callbacks import EarlyStopping
     from reglab.population import Population
+    from reglab.population._checkpoint import CheckpointError
     from reglab.train.loop import weight_stats
 
     start = time.perf_counter()
@@ -539,10 +637,23 @@ def _run_population(config: StudyConfig, specs: list[TrialSpec]) -> list[TrialOu
     es_cfg = EarlyStoppingConfig.model_validate(es_raw) if es_raw else None
     es = None if es_cfg is None else EarlyStopping(monitor=es_cfg.monitor, patience=es_cfg.patience,
                                                    restore_best_weights=es_cfg.restore_best)
-    pop = Population(template, [member_config(config, s) for s in specs], optimizer=t.optimizer,
-                     momentum=t.momentum if t.optimizer == "sgd" else 0.0, data_order="per_member",
-                     seed=specs[0].seed, dtype=dtype)
-    histories = pop.fit(train, val, epochs=specs[0].epochs, batch_size=t.batch_size, early_stopping=es)
+    folder = group_checkpoint(specs)
+    path = None if folder is None else folder / "population.pt"
+
+    def fit() -> tuple[Population, list[Any]]:
+        pop = Population(template, [member_config(config, s) for s in specs], optimizer=t.optimizer,
+                         momentum=t.momentum if t.optimizer == "sgd" else 0.0, data_order="per_member",
+                         seed=specs[0].seed, dtype=dtype)
+        return pop, pop.fit(train, val, epochs=specs[0].epochs, batch_size=t.batch_size, early_stopping=es,
+                            checkpoint=path)
+
+    try:
+        pop, histories = fit()  # resumes from the group's last epoch checkpoint when there is one
+    except CheckpointError:  # unreadable, untrusted or another fit's: train the group from the start
+        if path is None:
+            raise
+        path.unlink(missing_ok=True)
+        pop, histories = fit()
     seconds = (time.perf_counter() - start) / len(specs)
     outcomes = []
     for k, spec in enumerate(specs):
@@ -573,6 +684,24 @@ def _run_population(config: StudyConfig, specs: list[TrialSpec]) -> list[TrialOu
             _save_finished(spec.checkpoint, model, outcome)
         outcomes.append(outcome)
     return outcomes
+
+
+def group_checkpoint(specs: list[TrialSpec]) -> Path | None:
+    """The checkpoint folder of a population group (``group-<hash of its trials>`` next to the trials'
+    folders), or None without checkpoints. The runner deletes it once the group's results are stored.
+
+    Example:
+        >>> specs = [TrialSpec("cv", "l2", {"l2": 0.1}, 0, 0, 5, "ckpt/a"),
+        ...          TrialSpec("cv", "none", {}, 0, 0, 5, "ckpt/b")]
+        >>> group_checkpoint(specs).parent.name, group_checkpoint(specs).name.startswith("group-")
+        ('ckpt', True)
+    """
+    import hashlib
+
+    if not specs or not specs[0].checkpoint:
+        return None
+    digest = hashlib.sha1("\n".join(repr(s.key()) for s in specs).encode()).hexdigest()[:20]
+    return Path(specs[0].checkpoint).parent / f"group-{digest}"
 
 
 def _save_finished(checkpoint: str, model: nn.Module, outcome: TrialOutcome) -> None:

@@ -40,7 +40,14 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from reglab.study.execute import MAX_MEMBERS, TrialOutcome, TrialSpec, check_params, population_key
+from reglab.study.execute import (
+    MAX_MEMBERS,
+    TrialOutcome,
+    TrialSpec,
+    check_params,
+    group_checkpoint,
+    population_key,
+)
 from reglab.study.progress import make_progress
 from reglab.study.schema import StudyConfig, load_config, lower_is_better, parse_config
 from reglab.study.search import RecipeSearch
@@ -187,6 +194,9 @@ class _Runner:
                 if spec.checkpoint and not keep:  # committed above: the checkpoint is no longer needed
                     shutil.rmtree(spec.checkpoint, ignore_errors=True)
                 self.progress.advance(o)
+            group = group_checkpoint([o.spec for o in outcomes])  # a population's epoch checkpoint
+            if group is not None:
+                shutil.rmtree(group, ignore_errors=True)
 
         from reglab.study.backends import run_claimed
 
