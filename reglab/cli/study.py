@@ -24,7 +24,8 @@ def register(subparsers: Any) -> None:
         help="run (or resume) a regularization study from a YAML config or a built-in name",
         description="Run every recipe of a study config over seeds and validation folds, refit the best "
         "strength of each on the training split, test once, and store everything in one database. "
-        "Rerunning the same command resumes an interrupted study.",
+        "Rerunning the same command resumes an interrupted study. The last lines give the verdict: the best "
+        "recipe against the baseline (paired difference on the test metric, its 95 % CI and p-value).",
     )
     p.add_argument("config", metavar="CONFIG",
                    help="a YAML file or a built-in study: mnist1d, digits, breast_cancer")
@@ -43,7 +44,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from reglab.study.runner import Study, default_out
-    from reglab.study.summary import console, results_table
+    from reglab.study.summary import console, results_table, verdict_line
 
     study = Study.from_yaml(args.config)
     workers = args.workers if args.workers is not None else len(os.sched_getaffinity(0))
@@ -57,5 +58,6 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 130
     console().print(results_table(summary))
+    print(verdict_line(summary))
     print(f"study stored in {out}" + (f" ({args.storage})" if args.storage else ""))
     return 0

@@ -150,3 +150,45 @@ def test_ctrl_c_keeps_finished_trials_and_says_how_to_resume(tmp_path):
     con = sqlite3.connect(out / "study.db")
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     con.close()
+
+
+def test_study_ends_with_the_verdict_line_computed_from_the_stored_trials(tmp_path, capsys):
+    """The verdict's numbers against scipy on the exported per-seed test accuracies (paired by seed)."""
+    import math
+
+    import numpy as np
+    from scipy import stats
+
+    config = {**TINY, "seeds": [0, 1, 2], "training": {"epochs": 3, "batch_size": 64, "lr": 0.01},
+              "recipes": {"none": {}, "l2": {"l2": {"grid": [1e-3, 1e-1]}}, "dropout": {"dropout": 0.5}}}
+    out = tmp_path / "v"
+    assert cli.main(["study", str(write(tmp_path / "v.yaml", config)), "--out", str(out), "--quiet",
+                     "--workers", "1"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == f"study stored in {out}"
+    verdict = lines[-2]
+    from reglab.study.export import export, open_storage
+
+    store = open_storage(out)
+    rows = json.loads(export(store, "json"))
+    store.close()
+    test = {}
+    for r in rows:
+        if r["phase"] == "final":
+            test.setdefault(r["recipe"], {})[r["seed"]] = r["test_accuracy"]
+    means = {name: np.mean(list(by_seed.values())) for name, by_seed in test.items() if name != "none"}
+    best = verdict.split(" ")[2]
+    assert means[best] == max(means.values())  # ties: the verdict names one of the best
+    a = np.array([test[best][s] for s in (0, 1, 2)])
+    b = np.array([test["none"][s] for s in (0, 1, 2)])
+    d = a - b
+    half = stats.t.ppf(0.975, 2) * d.std(ddof=1) / math.sqrt(3)
+    assert verdict.startswith(f"best recipe: {best} (")
+    assert f"test_accuracy {a.mean():.3f} [" in verdict and f"vs none {b.mean():.3f} [" in verdict
+    if d.std(ddof=1) > 0:
+        p = stats.ttest_rel(a, b).pvalue
+        low, high = d.mean() - half, d.mean() + half
+        assert f"difference {d.mean():+.3f} [{low:+.3f}, {high:+.3f}], p = {p:.2g}" in verdict
+        excludes = low > 0 or high < 0
+        assert verdict.endswith("than none (CI excludes 0)" if excludes else "from none (CI includes 0)")
+    assert "(paired by seed, 3 pairs)" in verdict
