@@ -214,9 +214,10 @@ def figure(runs: list[dict], result: dict, folder) -> None:
             ax2.plot(best + 1, 100 * full["test_curve"][best], m, color=c, ms=8, label=f"kept: {label}")
     ax1.set(xlabel="epoch", ylabel="cross-entropy (log scale)", yscale="log",
             title="Validation loss: filled = stop, hollow = weights restored")
-    ax1.yaxis.set_major_formatter(plt.ScalarFormatter())
+    ax1.yaxis.set_major_formatter(plt.FormatStrFormatter("%g"))
     ax1.yaxis.set_minor_formatter(plt.NullFormatter())
-    ax2.set(xlabel="epoch", ylabel="test accuracy (%)", title="Test accuracy of the weights each rule keeps")
+    ax2.set(xlabel="epoch", ylabel="test accuracy (%)",
+            title="Test accuracy of the weights each rule keeps (markers may coincide)")
     ax1.legend(fontsize=7, ncol=2)
     ax2.legend(fontsize=7, ncol=2, loc="lower right")
     fig.suptitle("Early stopping, MLP 40-100-100-10 on MNIST-1D (grey: other seeds)", fontsize=11)
