@@ -11,6 +11,7 @@ Usage:
     python benchmarks/run_all.py --only sklearn_reproduction,demo_quick
     python benchmarks/run_all.py --smoke --out /tmp/bench   # tiny sizes: checks the harness only
     python benchmarks/run_all.py --list            # print the commands, run nothing
+    python benchmarks/run_all.py --all             # also the extended evidence (about 35 more minutes)
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Bench:
     argv: tuple[str, ...]
     smoke: tuple[str, ...]
     minutes: float  # expected wall time of the full version on a quiet 2-core machine
+    extended: bool = False  # only with --all: together the set would pass the 30-minute budget
 
 
 def _script(name: str) -> str:
@@ -88,13 +90,42 @@ def benchmarks() -> list[Bench]:
               (reglab, "demo", "--quick", "--quiet", "--out", "{tmp}/demo-quick"), 1.0),
         Bench("demo", (reglab, "demo", "--quiet", "--out", "{tmp}/demo"),
               (reglab, "demo", "--help"), 3.0),  # smoke: the full demo has no smaller size
+        *_claims(py, ("claims_weights", 1.5, False), ("claims_dropout_bn", 3.0, False),
+                 ("claims_early_stopping", 3.0, True), ("claims_augmentation", 2.5, True),
+                 ("claims_bn_dropout", 3.0, True)),
+        Bench("mnist1d_best_recipe",
+              (py, _script("mnist1d_paper.py"), "--recipes", "best", "--seeds", "3",
+               "--out", "{out}/mnist1d_best_recipe.json",
+               "--reference", str(DEFAULT_OUT / "mnist1d_paper.json")),
+              (py, _script("mnist1d_paper.py"), "--recipes", "best", "--seeds", "1", "--epochs", "1",
+               "--out", "{out}/mnist1d_best_recipe.json"),
+              12.0, extended=True),
+        Bench("dropout_table9",
+              (py, _script("dropout_table9.py"), "--json", "{out}/dropout_table9.json"),
+              (py, _script("dropout_table9.py"), "--smoke", "--json", "{out}/dropout_table9.json"),
+              7.0, extended=True),
+        Bench("peers",  # needs the `bench` extra (skorch); `make bench` installs it
+              (py, _script("peers.py"), "--json", "{out}/peers.json"),
+              (py, _script("peers.py"), "--smoke", "--json", "{out}/peers.json"),
+              4.5, extended=True),
     ]
+
+
+def _claims(py: str, *specs: tuple[str, float, bool]) -> list[Bench]:
+    """The seeds'-claims scripts share one command line: ``--json``, ``--figures``, ``--smoke``."""
+    out = []
+    for name, minutes, extended in specs:
+        argv = (py, _script(f"{name}.py"), "--json", f"{{out}}/{name}.json", "--figures", "{figures}")
+        out.append(Bench(name, argv, (*argv, "--smoke"), minutes, extended=extended))
+    return out
 
 
 def run_one(bench: Bench, out: Path, *, smoke: bool) -> dict:
     """Run ``bench`` in a subprocess; save its output as ``<name>.txt``; return what happened."""
     with tempfile.TemporaryDirectory(prefix=f"reglab-bench-{bench.name}-") as tmp:
-        argv = [a.format(out=out, tmp=tmp) for a in (bench.smoke if smoke else bench.argv)]
+        # Figures of the default run land beside RESULTS.md (which shows them); elsewhere under DIR.
+        figures = HERE / "figures" if out == DEFAULT_OUT else out / "figures"
+        argv = [a.format(out=out, tmp=tmp, figures=figures) for a in (bench.smoke if smoke else bench.argv)]
         print(f"\n=== {bench.name}: {' '.join(argv)}", flush=True)
         start = time.perf_counter()
         proc = subprocess.run(argv, capture_output=True, text=True, cwd=HERE.parent)
@@ -122,10 +153,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", default=None, help="comma-separated names (see --list)")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: check that every script runs")
     parser.add_argument("--list", action="store_true", help="print the benchmarks and their commands")
+    parser.add_argument("--all", action="store_true",
+                        help="also the extended evidence (about 35 more minutes): see RESULTS.md")
     args = parser.parse_args(argv)
     out = Path(args.out).resolve()
     todo = benchmarks()
     names = [b.name for b in todo]
+    if not (args.all or args.only):
+        todo = [b for b in todo if not b.extended]
     if args.only:
         wanted = [n.strip() for n in args.only.split(",") if n.strip()]
         unknown = [n for n in wanted if n not in names]
@@ -134,7 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         todo = [b for b in todo if b.name in wanted]
     if args.list:
         for b in todo:
-            print(f"{b.name} (~{b.minutes:g} min): {' '.join(b.argv)}")
+            tag = " [--all]" if b.extended else ""
+            print(f"{b.name} (~{b.minutes:g} min){tag}: {' '.join(b.argv)}")
         return 0
     out.mkdir(parents=True, exist_ok=True)
     print(f"{len(todo)} benchmarks, about {sum(b.minutes for b in todo):g} minutes on a quiet 2-core machine"
