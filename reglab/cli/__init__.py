@@ -34,6 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped (a path may hold a newline)."""
+    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode() for c in text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -43,10 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (UserError, InvalidParameterError) as exc:
-        print(f"reglab {args.command}: error: {exc}", file=sys.stderr)
+        print(f"reglab {args.command}: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
     except FileNotFoundError as exc:
-        print(f"reglab {args.command}: error: file not found: {exc.filename}", file=sys.stderr)
+        where = _one_line(str(exc.filename))
+        print(f"reglab {args.command}: error: file not found: {where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"reglab {args.command}: interrupted; finished results are kept.", file=sys.stderr)

@@ -11,6 +11,7 @@ do not depend on how members are split into shards.
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from collections.abc import Sequence
@@ -43,18 +44,28 @@ def member_generator(seed: int, k: int, device: Any = "cpu") -> torch.Generator:
 class Dropout:
     """Dropout masks for the members of one shard, scaled by ``1 / (1 - p_k)``.
 
-    ``common=True`` (common random numbers) draws one uniform tensor per layer and step from
+    Each unit gets a 16-bit uniform integer ``u`` in ``[0, 65536)``, and member k keeps the units
+    with ``u >= round(65536 * p_k)``: a Bernoulli(1 - p_k) mask with ``p_k`` rounded to the nearest
+    multiple of 1/65536 (within 7.7e-6; float uniforms resolve 2^-24, torch's dropout the same).
+    Four units share one 64-bit draw of the generator, which makes the masks about 3x cheaper than
+    a float uniform per unit; at the sizes of small networks drawing the masks is otherwise the
+    largest cost after the matrix products.
+
+    ``common=True`` (common random numbers) draws one ``u`` per layer and step from
     ``common_generator`` (seeded identically in every shard), shared by all members; member k keeps
-    the units with ``u >= p_k``. Each member's mask is still exactly Bernoulli(1 - p_k), but members
-    see *correlated* masks (a unit dropped at rate 0.1 is also dropped at 0.2), so differences
-    between members carry less dropout noise. ``common=False`` draws member k's mask from its own
-    generator ``generators[k]``, as K separate runs do.
+    the units with ``u >= 65536 p_k``. Each member's mask keeps its own Bernoulli(1 - p_k) law, but
+    members see *correlated* masks (a unit dropped at rate 0.1 is also dropped at 0.2), so
+    differences between members carry less dropout noise. ``common=False`` draws member k's ``u``
+    from its own generator ``generators[k]``, as K separate runs do.
 
     Example:
         >>> gens = [torch.Generator().manual_seed(k) for k in range(2)]
         >>> drop = Dropout(torch.tensor([[0.0], [0.5]]), common=False, generators=gens)
-        >>> sorted(drop(torch.Size([2, 1, 4]))[1].unique().tolist()) in ([0.0, 2.0], [0.0], [2.0])
-        True
+        >>> mask = drop(torch.Size([2, 1000, 4]))
+        >>> mask[0].unique().tolist(), mask[1].unique().tolist()
+        ([1.0], [0.0, 2.0])
+        >>> round(float((mask[1] == 0).float().mean()), 1)
+        0.5
     """
 
     def __init__(
@@ -72,22 +83,33 @@ class Dropout:
         self.p = p.reshape(-1, 1, 1)
         self.scale = 1.0 / (1.0 - self.p)
         self.active = bool((self.p > 0).any())
+        # Keep when u - 32768 (the draw's bits read as signed 16-bit numbers) >= round(65536 p) - 32768.
+        self.below = (torch.round(self.p.double() * 65536) - 32769).to(self.p.dtype)
         self.generators = generators
-        self._u: dict[tuple[int, ...], torch.Tensor] = {}
+        self._bits: dict[tuple[int, ...], torch.Tensor] = {}
+
+    def _uniform16(self, rows: int, shape: torch.Size, generators: Sequence[torch.Generator | None]):
+        """``(rows, *shape)`` uniform int16 numbers, row r drawn from ``generators[r]``."""
+        units = math.prod(shape)
+        key = (rows, *shape)
+        bits = self._bits.get(key)
+        if bits is None:  # one buffer per layer shape: no per-step allocation
+            words = -(-units // 4)
+            bits = self._bits[key] = torch.empty(rows, words, dtype=torch.int64, device=self.p.device)
+        for row, gen in enumerate(generators):
+            bits[row].random_(-(2**63), None, generator=gen)  # the full 64-bit range: 4 uniform int16
+        return bits.view(torch.int16)[:, :units].unflatten(1, tuple(shape))
 
     def __call__(self, shape: torch.Size) -> torch.Tensor | None:
         if not self.active:
             return None
-        kw = dict(dtype=self.p.dtype, device=self.p.device)
         if self.common:
-            u = torch.rand(shape[1:], generator=self.common_generator, **kw)
+            u = self._uniform16(1, shape[1:], [self.common_generator])
         else:
-            u = self._u.get(tuple(shape))
-            if u is None:  # one buffer per layer shape: no per-step allocation of the uniforms
-                u = self._u[tuple(shape)] = torch.empty(shape, **kw)
-            for row, gen in enumerate(self.generators):
-                u[row].uniform_(generator=gen)
-        return torch.ge(u, self.p).to(self.p.dtype).mul_(self.scale)
+            u = self._uniform16(shape[0], shape[1:], self.generators)
+        # (u - below) clamped to [0, 1] is exactly the 0/1 mask (integers in floating point): four
+        # arithmetic passes run about 6x faster on CPU than a comparison, whose bool result converts slowly.
+        return (u.to(self.p.dtype) - self.below).clamp_(0, 1).mul_(self.scale)
 
 
 class Shard:

@@ -392,7 +392,7 @@ class StudyConfig(_Strict):
     @model_validator(mode="after")
     def _check(self) -> StudyConfig:
         if not self.recipes:
-            raise ValueError("a study needs at least one recipe")
+            raise ValueError("recipes: a study needs at least one recipe; got none")
         if self.baseline not in self.recipes:
             raise ValueError(
                 f"baseline {self.baseline!r} is not a recipe; recipes are {sorted(self.recipes)}"

@@ -59,3 +59,33 @@ def test_independent_masks_are_uncorrelated_between_members():
         Dropout(torch.zeros(2, 1), common=False, generators=[torch.Generator()] * 2)(torch.Size([2, 3, 4]))
         is None
     )
+
+
+def test_independent_masks_drop_at_each_members_rate_for_any_shape():
+    """Rates 0.1 / 0.3 / 0.5 per member, on a layer whose size is not a multiple of 4 (16-bit draws)."""
+    p = torch.tensor([0.1, 0.3, 0.5]).unsqueeze(1)
+    gens = [torch.Generator().manual_seed(s) for s in (3, 4, 5)]
+    drop = Dropout(p, common=False, generators=gens)
+    for shape in (torch.Size([3, 333, 101]), torch.Size([3, 7, 3])):  # 33,633 and 21 units per member
+        mask = drop(shape)
+        assert mask.shape == shape
+        scale = (1 / (1 - p)).reshape(3, 1, 1)  # float32, as the mask
+        assert ((mask == 0) | (mask == scale)).all()
+    n = 333 * 101
+    mask = drop(torch.Size([3, 333, 101]))
+    dropped = (mask == 0).double().mean((1, 2))
+    sigma = (p[:, 0] * (1 - p[:, 0]) / n).sqrt()
+    assert ((dropped - p[:, 0]).abs() < 5 * sigma).all(), dropped
+
+
+def test_mask_is_the_documented_threshold_on_16_bit_uniforms():
+    """Member k keeps unit i when its 16-bit draw u_i >= round(65536 p_k), u read from the generator's
+    64-bit draws four at a time (checked against the rule computed by hand from a copy of the stream)."""
+    p = torch.tensor([[0.25]])
+    drop = Dropout(p, common=False, generators=[torch.Generator().manual_seed(7)])
+    mask = drop(torch.Size([1, 2, 6]))  # 12 units: three 64-bit draws
+    same_stream = torch.Generator().manual_seed(7)
+    bits = torch.empty(3, dtype=torch.int64).random_(-(2**63), None, generator=same_stream)
+    u = bits.view(torch.int16).long() + 32768  # uniform on [0, 65536)
+    assert torch.equal(mask.flatten() > 0, u >= 16384)
+    assert torch.equal(mask.flatten()[u >= 16384], torch.full((int((u >= 16384).sum()),), 1 / 0.75))
