@@ -145,8 +145,8 @@ def test_ctrl_c_keeps_finished_trials_and_says_how_to_resume(tmp_path):
         try:
             con = sqlite3.connect(out / "study.db", timeout=5)
             try:
-                return con.execute("SELECT COUNT(*) FROM trials WHERE status IN ('done', 'diverged', 'failed')"
-                                   ).fetchone()[0]
+                done = "SELECT COUNT(*) FROM trials WHERE status IN ('done', 'diverged', 'failed')"
+                return con.execute(done).fetchone()[0]
             finally:
                 con.close()
         except sqlite3.Error:  # not created yet
