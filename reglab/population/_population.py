@@ -270,8 +270,8 @@ class Population:
                     break
                 start = time.perf_counter()
                 before = self._member_steps()
-                for shard in self._shards:  # per member: summed loss, correct, examples, penalty, steps
-                    shard.sums = torch.zeros(len(self), 5, dtype=torch.float64, device=self.device)
+                for shard in self._shards:  # per member: summed loss, correct, examples, steps
+                    shard.sums = torch.zeros(len(self), 4, dtype=torch.float64, device=self.device)
                 perm = self._permutations(order_gens, n)
                 for s in range(0, n, batch_size):
 
@@ -434,7 +434,11 @@ class Population:
         def measure(shard: Shard) -> None:
             with torch.no_grad():
                 w = shard.net.weights().double()
-                shard.stats = torch.stack([w.square().sum(1).sqrt(), (w == 0).double().mean(1)], 1).tolist()
+                squares, h = w.square().sum(1), shard.hyper
+                # The penalty at the end-of-epoch weights (as the Trainer logs it), proximal ones included.
+                l1, l2 = (h["l1"] + h["prox_l1"])[:, 0].double(), (h["l2"] + h["prox_l2"])[:, 0].double()
+                penalty = l1 * w.abs().sum(1) + l2 * squares
+                shard.stats = torch.stack([squares.sqrt(), (w == 0).double().mean(1), penalty], 1).tolist()
                 shard.val = _evaluate(shard.net, *val_xy, 1024) if val_xy is not None else None
 
         _parallel(pool, measure, shards)
@@ -442,12 +446,12 @@ class Population:
             lrs = shard.hyper["lr"][:, 0].tolist()
             leaving, restore = [], []
             for row, k in enumerate(shard.rows):
-                loss, right, count, penalty, steps = sums[k].tolist()
+                loss, right, count, _ = sums[k].tolist()
                 record = {"epoch": epoch, "train_loss": loss / count, "train_accuracy": right / count}
                 if shard.val is not None:
                     record.update(val_loss=float(shard.val[0][row]), val_accuracy=float(shard.val[1][row]))
                 record.update(
-                    penalty=penalty / max(steps, 1),
+                    penalty=shard.stats[row][2],
                     lr=lrs[row],
                     weight_norm=shard.stats[row][0],
                     zero_fraction=shard.stats[row][1],

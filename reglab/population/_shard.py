@@ -203,12 +203,9 @@ class Shard:
             loss.sum().backward()  # members are independent: each row's gradient is its own loss's
         with torch.no_grad():
             w, g = net.weights(), net.grad[:, : net.weight_size]
-            penalty = torch.zeros_like(loss)
             if bool((h["l1"] != 0).any()):
-                penalty += h["l1"][:, 0] * w.abs().sum(1)
                 g.addcmul_(torch.sign(w), h["l1"])
             if bool((h["l2"] != 0).any()):
-                penalty += h["l2"][:, 0] * w.pow(2).sum(1)
                 g.addcmul_(w, 2 * h["l2"])
             self.opt.step(net.theta, net.grad)
             if bool((h["prox_l1"] != 0).any() or (h["prox_l2"] != 0).any()):
@@ -218,7 +215,7 @@ class Shard:
                     max_norm_(weight, h["max_norm"])
             size = torch.full_like(loss, idx.shape[-1], dtype=torch.float64)
             batch = torch.stack(
-                [loss.double() * size, right.double(), size, penalty.double(), size / size], 1
+                [loss.double() * size, right.double(), size, size / size], 1
             )
             rows = torch.tensor(self.rows, device=batch.device)
             self.sums.index_add_(0, rows, batch)

@@ -46,9 +46,10 @@ class History:
     Columns: ``epoch`` (0-based, as Keras' CSVLogger), ``train_loss`` (mean data loss over
     the epoch's training batches, penalty excluded, so it compares with ``val_loss``),
     ``val_loss``, ``train_accuracy`` / ``val_accuracy`` (classification) or ``train_mse``,
-    ``train_mae``, ``val_mse``, ``val_mae`` (regression), ``penalty`` (mean penalty term),
-    ``lr`` (first parameter group, during the epoch), ``weight_norm`` (L2 norm of the
-    regularized weights at the epoch end), ``zero_fraction`` (exact zeros among them),
+    ``train_mae``, ``val_mse``, ``val_mae`` (regression), ``penalty`` (the whole penalty,
+    proximal or attached ones included, at the weights of the epoch end), ``lr`` (first
+    parameter group, during the epoch), ``weight_norm`` (L2 norm of the regularized weights
+    at the epoch end), ``zero_fraction`` (exact zeros among them),
     ``time`` (seconds). Run-level: ``stop_reason`` (``None`` if all epochs ran),
     ``best_epoch``, ``monitor``, ``restarts`` (one dict per initialization when
     ``restarts > 1``), ``test`` (test metrics, when test data was given).

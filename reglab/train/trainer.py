@@ -80,8 +80,8 @@ class Trainer:
         draw from; batch transforms get a separate
         ``torch.Generator(device).manual_seed(s + TRANSFORM_SEED_OFFSET)``. One step:
         batch to device/dtype -> ``augment`` -> ``model.train()`` forward -> data loss
-        -> ``zero_grad`` -> ``backward`` -> ``penalty.add_grad_`` (which also returns the
-        penalty's value for the History) -> ``clip`` -> ``step`` (+ prox) -> constraints ->
+        -> ``zero_grad`` -> ``backward`` -> ``penalty.add_grad_`` -> ``clip`` -> ``step``
+        (+ prox) -> constraints ->
         per-batch scheduler -> ``on_batch_end``. The gradients equal those of
         ``(loss + penalty).backward()``. A DataLoader keeps its own order (its sampler draws
         from the seeded global RNG unless given a generator).
@@ -320,6 +320,20 @@ class Trainer:
             grad_path = self._attached_sum if grad_path is not None else Attached()
         return grad_path, loss_path
 
+    def _penalty_value(self) -> float:
+        """The whole penalty (the run's, attached ones, a proximal one) at the current weights.
+
+        Logged once per epoch, like ``weight_norm`` and ``zero_fraction``: one evaluation per epoch
+        instead of one per step.
+        """
+        total = 0.0
+        with torch.no_grad():
+            if self.penalty is not None:
+                total += float(self.penalty(self.model))
+            if Attached().pairs(self.model):
+                total += float(Attached()(self.model))
+        return total
+
     # -- checkpoint state ------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Everything a resumed run needs; loadable with ``torch.load(weights_only=True)``."""
@@ -525,7 +539,7 @@ class Trainer:
         lr = self._current_lr()
         self.model.train()
         totals: dict[str, float] = {}
-        n, pen_sum, steps = 0, 0.0, 0
+        n = 0
         generator = self._data_gen if train.loader is None else None
         for b, (xb, yb) in enumerate(epoch_batches(train, self.batch_size, generator)):
             xb, yb = self._to_device(xb, yb)
@@ -542,10 +556,9 @@ class Trainer:
             self.optimizer_.zero_grad(set_to_none=True)
             (data_loss if extra is None else data_loss + extra).backward()
             if grad_pen is not None:
-                # The value for the History comes out of the gradient pass (one pass, not two).
-                pen_value += float(grad_pen.add_grad_(self.model, return_value=True))
-                if not math.isfinite(pen_value):  # caught before the step, as a non-finite loss is
-                    return self._stop_non_finite(epoch, b, value + pen_value, lr, t0)
+                # Its gradient only: the History logs the value once per epoch (see _penalty_value),
+                # so a step pays for the penalty about what torch's weight_decay costs.
+                grad_pen.add_grad_(self.model)
             if self.clip is not None:
                 self.clip(self.model.parameters())
             self.optimizer_.step()
@@ -559,8 +572,6 @@ class Trainer:
             for k, v in stats.items():
                 totals[k] = totals.get(k, 0.0) + v
             n += len(xb)
-            pen_sum += pen_value
-            steps += 1
             for cb in callbacks:
                 cb.on_batch_end(self, b, {"loss": value, "size": len(xb)})
         row: dict[str, Any] = {"epoch": epoch}
@@ -569,7 +580,7 @@ class Trainer:
             row.update({f"val_{k}": v for k, v in self.evaluate(val).items()})
         norm, zeros = weight_stats(self.model)
         row.update(
-            {"penalty": pen_sum / max(steps, 1), "lr": lr, "weight_norm": norm, "zero_fraction": zeros}
+            {"penalty": self._penalty_value(), "lr": lr, "weight_norm": norm, "zero_fraction": zeros}
         )
         if self.scheduler_ is not None and self.scheduler_interval == "epoch":
             if isinstance(self.scheduler_, torch.optim.lr_scheduler.ReduceLROnPlateau):
