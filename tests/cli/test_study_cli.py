@@ -84,7 +84,10 @@ def test_study_ls_show_export(tmp_path, capsys):
 
 
 def _cli_process(config: Path, out: Path) -> subprocess.Popen:
-    code = ("import sys, reglab.cli as c; c.COMMANDS = ('study',); "
+    # SIGINT gets Python's default handler back: a process started in the background by a non-interactive
+    # shell (as CI may run us) inherits SIGINT ignored, and Ctrl-C would never reach the study.
+    code = ("import signal, sys, reglab.cli as c; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "c.COMMANDS = ('study',); "
             "sys.exit(c.main(['study', sys.argv[1], '--out', sys.argv[2], '--quiet', '--workers', '1']))")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     return subprocess.Popen([sys.executable, "-c", code, str(config), str(out)], env=env,
