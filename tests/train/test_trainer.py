@@ -145,7 +145,8 @@ def test_proximal_l1_gives_exact_zeros():
     assert h["zero_fraction"][-1] > 0.3
     # Logged at the end-of-epoch weights also when the penalty acts through its proximal step.
     weights = [p for p in trainer.model.parameters() if p.ndim >= 2]
-    assert h["penalty"][-1] == pytest.approx(0.05 * sum(float(w.detach().abs().sum()) for w in weights), rel=1e-6)
+    want = 0.05 * sum(float(w.detach().abs().sum()) for w in weights)
+    assert h["penalty"][-1] == pytest.approx(want, rel=1e-6)
     assert h["penalty"][-1] > 0
 
 
