@@ -50,6 +50,54 @@ def parse_args(name: str, doc: str, add: Callable[[argparse.ArgumentParser], Non
     return args
 
 
+def parse_parts(
+    name: str,
+    doc: str,
+    parts: str,
+    argv: Sequence[str] | None,
+    report: Callable[[str, dict, Path], None],
+    add: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> tuple[argparse.Namespace, set[str], Path, Path] | None:
+    """Command line of a script with several claims (``parts``, e.g. ``"ab"``), each reported by ``report``.
+
+    Options: --json, --figures, --smoke (outputs in a fresh temporary folder unless given),
+    --only (a subset of the parts), --seeds (default 3; smoke 2), --replot (redraw from --json and
+    return None: nothing to train), plus the script's own (``add``). Returns the arguments (``seeds``
+    resolved), the parts to run, the JSON path and the figures folder.
+    """
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    listed = ",".join(parts)
+    add_arg = parser.add_argument
+    add_arg("--json", default=None, help=f"default benchmarks/results/{name}.json (smoke: a temporary dir)")
+    add_arg("--figures", default=None, help="default benchmarks/figures (smoke: the temporary folder)")
+    add_arg("--smoke", action="store_true", help="tiny sizes: checks the script, measures nothing")
+    add_arg("--only", default=listed, help=f"comma-separated subset of {listed}")
+    add_arg("--seeds", type=int, default=None, help="default 3 (smoke: 2)")
+    add_arg("--replot", action="store_true", help="redraw the figures and tables from --json; train nothing")
+    if add is not None:
+        add(parser)
+    args = parser.parse_args(argv)
+    only = {c.strip() for c in args.only.split(",") if c.strip()}
+    if not only or only - set(parts):
+        parser.error(f"--only takes a comma-separated subset of {listed}; got {args.only!r}")
+    args.seeds = args.seeds or (2 if args.smoke else 3)
+    if args.seeds < 1:
+        parser.error(f"--seeds must be at least 1; got {args.seeds}")
+    # A smoke run never overwrites the committed results unless told where to write.
+    scratch = Path(tempfile.mkdtemp(prefix=f"reglab-{name}-")) if args.smoke else None
+    figures = Path(args.figures) if args.figures else (scratch or HERE / "figures")
+    figures.mkdir(parents=True, exist_ok=True)
+    path = Path(args.json) if args.json else (scratch or HERE / "results") / f"{name}.json"
+    if args.replot:
+        if not path.is_file():
+            parser.error(f"--replot needs an existing --json file; {path} does not exist")
+        out = json.loads(path.read_text())
+        for key in sorted(only & set(out)):
+            report(key, out[key], figures)
+        return None
+    return args, only, path, figures
+
+
 def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
     """Mean and Student-t confidence interval over seeds; the interval is the mean itself for one value."""
     a = np.asarray(values, dtype=float)
@@ -66,6 +114,20 @@ def paired_p(a: Sequence[float], b: Sequence[float]) -> float:
     if len(d) < 2 or float(d.std(ddof=1)) == 0.0:
         return float("nan")
     return float(stats.ttest_1samp(d, 0.0).pvalue)
+
+
+def mean_sd(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation over seeds (0 for one value)."""
+    values = [float(v) for v in values]
+    return float(np.mean(values)), (float(np.std(values, ddof=1)) if len(values) > 1 else 0.0)
+
+
+def fmt(values: Sequence[float], digits: int = 3, scale: float = 1.0) -> str:
+    """``0.123 ± 0.004`` (mean ± sd over seeds); ``-`` for no values."""
+    if not values:
+        return "-"
+    m, s = mean_sd([scale * v for v in values])
+    return f"{m:.{digits}f} ± {s:.{digits}f}"
 
 
 def fmt_ci(ci: tuple[float, float, float], scale: float = 100.0, signed: bool = False) -> str:

@@ -29,12 +29,9 @@ Prints Markdown tables, writes JSON (default benchmarks/results/claims_dropout_b
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import platform
-import statistics
-import tempfile
 import time
 import warnings
 from collections.abc import Sequence
@@ -46,29 +43,17 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from _claims import fmt, parse_parts  # noqa: E402
 
 from reglab.data import load  # noqa: E402
 from reglab.models import MLP  # noqa: E402
 from reglab.population import Population  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
-DEFAULT_JSON = HERE / "results" / "claims_dropout_bn.json"
-DEFAULT_FIGURES = HERE / "figures"
 STABLE_BELOW = 2.0  # last-epoch training loss of a run that learned (chance: ln 10 = 2.30)
 # The population's stacked gradients trip a harmless autograd layout warning once per run.
 warnings.filterwarnings("ignore", message="grad and param do not obey the gradient layout contract")
 
 
-def mean_sd(values: Sequence[float]) -> tuple[float, float]:
-    values = list(values)
-    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
-
-
-def fmt(values: Sequence[float], digits: int = 3, scale: float = 1.0) -> str:
-    if not values:
-        return "-"
-    m, s = mean_sd([scale * v for v in values])
-    return f"{m:.{digits}f} ± {s:.{digits}f}"
 
 
 def mlp(norm: str | None = None) -> MLP:
@@ -418,39 +403,16 @@ def report(key: str, res: dict, figures: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", default=None, help=f"default {DEFAULT_JSON} (smoke: a temporary folder)")
-    parser.add_argument("--figures", default=None, help=f"default {DEFAULT_FIGURES} (smoke: the same)")
-    parser.add_argument(
-        "--smoke", action="store_true", help="tiny sizes: checks the script, measures nothing"
-    )
-    parser.add_argument("--only", default="c,d", help="comma-separated subset of c,d")
-    parser.add_argument("--seeds", type=int, default=None, help="default 3 (smoke: 2)")
-    parser.add_argument("--target", type=float, default=1.0, help="(d) target training loss")
-    parser.add_argument(
-        "--replot", action="store_true", help="redraw the figures and tables from --json; train nothing"
-    )
-    args = parser.parse_args(argv)
-    only = {c.strip() for c in args.only.split(",") if c.strip()}
-    if not only or only - {"c", "d"}:
-        parser.error(f"--only takes a comma-separated subset of c,d; got {args.only!r}")
-    seeds = args.seeds or (2 if args.smoke else 3)
-    if seeds < 1:
-        parser.error(f"--seeds must be at least 1; got {seeds}")
-    if not 0 < args.target < STABLE_BELOW:
-        parser.error(f"--target must be in (0, {STABLE_BELOW}); got {args.target}")
-    # A smoke run never overwrites the committed results unless told where to write.
-    scratch = Path(tempfile.mkdtemp(prefix="reglab-claims_dropout_bn-")) if args.smoke else None
-    figures = Path(args.figures) if args.figures else (scratch or DEFAULT_FIGURES)
-    figures.mkdir(parents=True, exist_ok=True)
-    path = Path(args.json) if args.json else (scratch / "claims_dropout_bn.json" if scratch else DEFAULT_JSON)
-    if args.replot:
-        if not path.is_file():
-            parser.error(f"--replot needs an existing --json file; {path} does not exist")
-        out = json.loads(path.read_text())
-        for key in sorted(only & set(out)):
-            report(key, out[key], figures)
+    def target(parser) -> None:  # an argparse.ArgumentParser
+        parser.add_argument("--target", type=float, default=1.0, help="(d) target training loss")
+
+    parsed = parse_parts("claims_dropout_bn", __doc__, "cd", argv, report, add=target)
+    if parsed is None:  # --replot
         return 0
+    args, only, path, figures = parsed
+    seeds = args.seeds
+    if not 0 < args.target < STABLE_BELOW:
+        raise SystemExit(f"--target must be in (0, {STABLE_BELOW}); got {args.target}")
     out = {
         "meta": {
             "smoke": args.smoke,

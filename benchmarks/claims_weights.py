@@ -26,11 +26,8 @@ Prints Markdown tables, writes JSON (default benchmarks/results/claims_weights.j
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
-import statistics
-import tempfile
 import time
 import warnings
 from collections.abc import Sequence
@@ -44,6 +41,7 @@ import numpy as np  # noqa: E402
 import sklearn  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from _claims import fmt, parse_parts  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from torch import nn  # noqa: E402
@@ -54,21 +52,10 @@ from reglab.optim import proximal  # noqa: E402
 from reglab.penalties import L1, L2, ElasticNet, Penalty  # noqa: E402
 from reglab.population import Population  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
-DEFAULT_JSON = HERE / "results" / "claims_weights.json"
-DEFAULT_FIGURES = HERE / "figures"
 # The population's stacked gradients trip a harmless autograd layout warning once per run.
 warnings.filterwarnings("ignore", message="grad and param do not obey the gradient layout contract")
 
 
-def mean_sd(values: Sequence[float]) -> tuple[float, float]:
-    values = list(values)
-    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
-
-
-def fmt(values: Sequence[float], digits: int = 3, scale: float = 1.0) -> str:
-    m, s = mean_sd([scale * v for v in values])
-    return f"{m:.{digits}f} ± {s:.{digits}f}"
 
 
 # ----------------------------------------------------------------------------- (a) L1 vs L2
@@ -506,36 +493,11 @@ def report(key: str, res: dict, figures: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", default=None, help=f"default {DEFAULT_JSON} (smoke: a temporary folder)")
-    parser.add_argument("--figures", default=None, help=f"default {DEFAULT_FIGURES} (smoke: the same)")
-    parser.add_argument(
-        "--smoke", action="store_true", help="tiny sizes: checks the script, measures nothing"
-    )
-    parser.add_argument("--only", default="a,b", help="comma-separated subset of a,b")
-    parser.add_argument("--seeds", type=int, default=None, help="default 3 (smoke: 2)")
-    parser.add_argument(
-        "--replot", action="store_true", help="redraw the figures and tables from --json; train nothing"
-    )
-    args = parser.parse_args(argv)
-    only = {c.strip() for c in args.only.split(",") if c.strip()}
-    if not only or only - {"a", "b"}:
-        parser.error(f"--only takes a comma-separated subset of a,b; got {args.only!r}")
-    seeds = args.seeds or (2 if args.smoke else 3)
-    if seeds < 1:
-        parser.error(f"--seeds must be at least 1; got {seeds}")
-    # A smoke run never overwrites the committed results unless told where to write.
-    scratch = Path(tempfile.mkdtemp(prefix="reglab-claims_weights-")) if args.smoke else None
-    figures = Path(args.figures) if args.figures else (scratch or DEFAULT_FIGURES)
-    figures.mkdir(parents=True, exist_ok=True)
-    path = Path(args.json) if args.json else (scratch / "claims_weights.json" if scratch else DEFAULT_JSON)
-    if args.replot:
-        if not path.is_file():
-            parser.error(f"--replot needs an existing --json file; {path} does not exist")
-        out = json.loads(path.read_text())
-        for key in sorted(only & set(out)):
-            report(key, out[key], figures)
+    parsed = parse_parts("claims_weights", __doc__, "ab", argv, report)
+    if parsed is None:  # --replot
         return 0
+    args, only, path, figures = parsed
+    seeds = args.seeds
     out = {
         "meta": {
             "smoke": args.smoke,
