@@ -315,6 +315,7 @@ def _make_trainer(config: StudyConfig, spec: TrialSpec, model: nn.Module, *, see
         seed=seed,
         dtype=torch.float64 if t.dtype == "float64" else torch.float32,
         restarts=restarts,
+        init=None if p.get("init", "default") == "default" else p["init"],
         monitor=config.search.metric,
         task=splits.task,
         progress="off",
@@ -368,7 +369,8 @@ def _fit_restarts(config: StudyConfig, spec: TrialSpec, model: nn.Module, restar
     """``Trainer(restarts=n)``'s procedure, one restart at a time, so that it resumes.
 
     Restart ``r`` is a ``Trainer(seed=seed + r)`` run; for ``r > 0`` the model is first
-    re-initialized by every sub-module's ``reset_parameters()`` under ``torch.manual_seed(seed + r)``,
+    re-initialized as the Trainer does (``reset_parameters()`` under ``torch.manual_seed(seed + r)``,
+    then the recipe's ``init`` scheme drawn with seed ``seed + r``),
     and the best restart by ``search.metric`` (re-evaluated at its end) is kept: exactly what
     ``Trainer(restarts=n)`` does. With a checkpoint folder, restart ``r`` writes
     ``restart<r>/last.pt`` every epoch and ``restart<r>/done.pt`` (its score, history and weights)
@@ -399,11 +401,7 @@ def _fit_restarts(config: StudyConfig, spec: TrialSpec, model: nn.Module, restar
             # As Trainer.fit: the model is on its device and dtype before it is re-initialized (the
             # draws depend on the dtype), whether or not the earlier restarts ran in this process.
             model.to(trainer.device, dtype=trainer.dtype)
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(spec.seed + r)
-                for module in model.modules():
-                    if hasattr(module, "reset_parameters"):
-                        module.reset_parameters()
+            trainer._reinitialize(spec.seed + r)  # the Trainer's own restart: reset_parameters, then `init`
         history = trainer.fit(train, val, resume_from=resume)
         run = {"restart": r, "seed": spec.seed + r, "score": trainer.evaluate(source)[metric],
                "epochs": len(history), "best_epoch": history.best_epoch, "stop_reason": history.stop_reason,

@@ -62,6 +62,10 @@ class Trainer:
             the validation data; restart ``r > 0`` re-initializes every sub-module's
             ``reset_parameters()`` under ``torch.manual_seed(seed + r)`` and uses run seed
             ``seed + r``; each run is logged in ``History.restarts``.
+        init: a :func:`reglab.initialize` scheme for restarts ``r > 0``, applied after
+            ``reset_parameters()`` with ``generator=torch.Generator().manual_seed(seed + r)``
+            (initialize the model the same way with ``seed`` for restart 0); ``None``: the
+            layers' own ``reset_parameters()`` only.
         monitor, mode: the History column (and direction) that picks the best epoch and
             the best restart; default ``"val_loss"`` (``"train_loss"`` without validation).
         progress: ``"auto"`` (rich live bar on a terminal, one line per epoch otherwise),
@@ -125,6 +129,7 @@ class Trainer:
         device: str | torch.device = "cpu",
         dtype: torch.dtype | None = None,
         restarts: int = 1,
+        init: str | None = None,
         monitor: str | None = None,
         mode: str = "auto",
         progress: str = "auto",
@@ -188,6 +193,11 @@ class Trainer:
             raise fail(_OWNER, "dtype", "None or a floating torch.dtype", dtype)
         self.dtype = dtype
         self.restarts = check_int(restarts, "restarts", owner=_OWNER, interval=Interval(1, None))
+        if init is not None:
+            from reglab.init import SCHEMES
+
+            check_option(init, "init", owner=_OWNER, options=list(SCHEMES))
+        self.init = init
         self.monitor = monitor
         self.mode = check_option(mode, "mode", owner=_OWNER, options=("auto", "min", "max"))
         self.progress = check_option(
@@ -474,6 +484,10 @@ class Trainer:
             for module in self.model.modules():
                 if hasattr(module, "reset_parameters"):
                     module.reset_parameters()
+        if self.init is not None:
+            from reglab.init import initialize
+
+            initialize(self.model, self.init, generator=torch.Generator().manual_seed(seed))
 
     def _fit_once(
         self, seed: int, train: Source, val: Source | None, resume_from: Any, monitor: str

@@ -61,14 +61,20 @@ def assert_same(got, want):
         assert untimed(a.history) == untimed(b.history), a.spec.params
 
 
-def test_restarts_equal_the_trainers_own_restart_procedure(cfg):
-    """float64 model, early stopping and dropout: the same chosen restart, weights and test metrics."""
-    p = {"restarts": 3, "dropout": 0.2, "l2": 1e-3, "early_stopping": {"patience": 2}}
+@pytest.mark.parametrize("init", ["default", "orthogonal"])
+def test_restarts_equal_the_trainers_own_restart_procedure(cfg, init):
+    """float64 model, early stopping and dropout: the same chosen restart, weights and test metrics;
+    with an ``init`` scheme, every restart draws it with its own seed, as Trainer(init=...) does."""
+    from reglab.init import initialize
+
+    p = {"restarts": 3, "dropout": 0.2, "l2": 1e-3, "early_stopping": {"patience": 2}, "init": init}
     s = spec(p, phase="final", fold=-1, epochs=5)
     got = run_trial(cfg, s)
     with torch.random.fork_rng():
         torch.manual_seed(s.seed)
         model = build_model(cfg, p, load_splits(cfg))
+        if init != "default":
+            initialize(model, init, generator=torch.Generator().manual_seed(s.seed))
     trainer, _ = _make_trainer(cfg, s, model, seed=s.seed, restarts=3, ckpt_dir=None, epochs=5)
     train, val, test = fold_data(cfg, s)
     history = trainer.fit(train, val, test=test)

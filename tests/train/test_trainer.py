@@ -239,6 +239,43 @@ def test_restarts_keep_the_best_and_log_each():
     assert h["val_loss"][-1] == scores[best]  # the returned History is the chosen run's
 
 
+class FirstEpochWeights(Callback):
+    """The model's weights at the start of each restart (epoch 0)."""
+
+    def __init__(self):
+        self.states = []
+
+    def on_epoch_start(self, trainer, epoch):
+        if epoch == 0:
+            self.states.append({k: v.clone() for k, v in trainer.model.state_dict().items()})
+
+
+def test_restarts_draw_the_init_scheme_with_their_own_seed():
+    """Restart r > 0 = reset_parameters under manual_seed(seed + r), then initialize(scheme, seed + r)."""
+    from reglab.init import initialize
+
+    x, y = _blobs(60)
+    seen = FirstEpochWeights()
+    model = _mlp()
+    initialize(model, "orthogonal", generator=torch.Generator().manual_seed(5))  # restart 0: the caller's
+    Trainer(model, lr=0.05, epochs=2, restarts=2, init="orthogonal", seed=5, callbacks=[seen],
+            progress="off").fit((x, y), (x, y))
+    want = _mlp()
+    with torch.random.fork_rng():
+        torch.manual_seed(6)
+        for module in want.modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+    initialize(want, "orthogonal", generator=torch.Generator().manual_seed(6))
+    assert len(seen.states) == 2
+    for name, value in want.state_dict().items():
+        assert torch.equal(seen.states[1][name], value), name
+    w = seen.states[1]["hidden.0.linear.weight"]  # orthogonal rows: W W^T = I (8 x 4: the columns)
+    torch.testing.assert_close(w.T @ w, torch.eye(4, dtype=w.dtype), atol=1e-12, rtol=0)
+    with pytest.raises(InvalidParameterError, match=r"'init' parameter of Trainer must be one of"):
+        Trainer(_mlp(), init="glorious")
+
+
 def test_regression_beats_the_mean_and_reaches_least_squares():
     data = load_diabetes()
     x = (data.data - data.data.mean(0)) / data.data.std(0)
