@@ -22,6 +22,7 @@ from reglab.population._config import MemberConfig, parse_configs
 from reglab.population._shard import Shard, correct, cross_entropy
 from reglab.population._stack import StackedNet, arch_kwargs
 from reglab.train.history import History
+from reglab.train.trainer import NON_FINITE_WEIGHTS
 
 __all__ = ["Population", "train_population"]
 
@@ -413,6 +414,8 @@ class Population:
         self._theta[k] = shard.net.theta[row]
         for name, b in shard.net.buffers.items():
             self._buffers[name][k] = b[row]
+        if self._status[k] == "diverged" and not bool(torch.isfinite(self._theta[k]).all()):
+            self.histories_[k].stop_reason += NON_FINITE_WEIGHTS  # said as the Trainer says it
 
     def _leave(self, shard: Shard, rows: list[int], restore: list[bool], best_theta, best_buffers) -> None:
         """Members ``shard.rows[rows]`` leave the stack, with their best weights where ``restore``."""

@@ -30,6 +30,11 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 _OWNER = "Trainer"
 
 
+#: Appended to a divergence's ``stop_reason`` when the kept weights are themselves not finite: an
+#: earlier step (whose loss was finite) overflowed them, so they are not usable weights.
+NON_FINITE_WEIGHTS = "; the weights are no longer finite (an earlier step overflowed them)"
+
+
 class Trainer:
     """Train a PyTorch model with reglab's regularizers, callbacks, history and restarts.
 
@@ -539,6 +544,9 @@ class Trainer:
     def _stop_non_finite(self, epoch: int, batch: int, loss: float, lr: float, t0: float) -> bool:
         """Record a non-finite training loss and stop (the step is not taken); returns False."""
         self.stop_reason = f"non-finite training loss ({loss}) at epoch {epoch}, batch {batch}"
+        with torch.no_grad():
+            if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+                self.stop_reason += NON_FINITE_WEIGHTS
         self.should_stop = True
         self.history_.append(
             {"epoch": epoch, "train_loss": loss, "lr": lr, "time": time.perf_counter() - t0}

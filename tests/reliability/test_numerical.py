@@ -143,3 +143,27 @@ def test_diverged_and_nan_trials_stay_out_of_results_and_exports(tmp_path, tiny,
         assert not any(v.lower() in ("nan", "inf", "-inf") for r in table for v in r.values() if v)
     finally:
         store.close()
+
+
+def test_a_divergence_whose_weights_overflowed_says_so_in_trainer_and_population():
+    """lr 1e38 on inputs of size 1e3 overflows float32 weights in the first step (whose loss is
+    finite); the next loss is non-finite, and the stop reason says the kept weights are not usable.
+    Other members go on."""
+    from reglab.models import MLP
+    from reglab.population import Population
+    from reglab.train.trainer import NON_FINITE_WEIGHTS
+
+    g = torch.Generator().manual_seed(0)
+    x, y = 1e3 * torch.randn(40, 3, generator=g), torch.randint(0, 2, (40,), generator=g)
+    torch.manual_seed(0)
+    model = nn.Linear(3, 2)
+    history = Trainer(model, optimizer="sgd", lr=1e38, epochs=3, batch_size=40, progress="off").fit((x, y))
+    assert history.stop_reason == "non-finite training loss (nan) at epoch 1, batch 0" + NON_FINITE_WEIGHTS
+    assert not all(bool(torch.isfinite(p).all()) for p in model.parameters())
+    configs = [{"lr": 1e-6, "seed": 0}, {"lr": 1e38, "seed": 1}]
+    pop = Population(MLP(3, 2, hidden=(4,)), configs, optimizer="sgd")
+    histories = pop.fit((x, y), epochs=3, batch_size=40)
+    assert pop.status == ["active", "diverged"]
+    assert histories[1].stop_reason.endswith(NON_FINITE_WEIGHTS)
+    assert NON_FINITE_WEIGHTS not in (histories[0].stop_reason or "")
+    assert all(bool(torch.isfinite(p).all()) for p in pop.member(0).parameters())
