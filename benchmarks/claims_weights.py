@@ -325,15 +325,7 @@ def figure_a(res: dict, path: Path) -> None:
         ("l2", "zero_fraction", "L2, reglab", "s-"),
     ):
         vals = np.array([[s[key] for s in r["seeds"]] for r in res[kind]])
-        ax.errorbar(
-            cs,
-            vals.mean(1),
-            yerr=vals.std(1, ddof=1) if vals.shape[1] > 1 else None,
-            fmt=style,
-            capsize=3,
-            label=label,
-            ms=4,
-        )
+        _seed_errorbar(ax, cs, vals, fmt=style, label=label, ms=4)
     ax.set_xscale("log")
     ax.set_xlabel("scikit-learn C")
     ax.set_ylabel("exact-zero fraction of the 30 weights")
@@ -342,15 +334,7 @@ def figure_a(res: dict, path: Path) -> None:
     ax = axes[1, 1]
     for kind, label in (("l1", "L1"), ("l2", "L2")):
         vals = np.array([[s["test_accuracy"] for s in r["seeds"]] for r in res[kind]])
-        ax.errorbar(
-            cs,
-            vals.mean(1),
-            yerr=vals.std(1, ddof=1) if vals.shape[1] > 1 else None,
-            fmt="o-",
-            capsize=3,
-            label=label,
-            ms=4,
-        )
+        _seed_errorbar(ax, cs, vals, fmt="o-", label=label, ms=4)
     ax.set_xscale("log")
     ax.set_xlabel("scikit-learn C")
     ax.set_ylabel("test accuracy")
@@ -419,15 +403,19 @@ def table_b(res: dict) -> str:
     return "\n".join(lines)
 
 
+def _seed_errorbar(ax, x, values: np.ndarray, **style) -> None:
+    """Mean over the seeds (``values``' columns) with their sd as error bars (none for one seed)."""
+    sd = values.std(1, ddof=1) if values.shape[1] > 1 else None
+    ax.errorbar(x, values.mean(1), yerr=sd, capsize=3, **style)
+
+
 def figure_b(res: dict, path: Path) -> None:
     strengths = np.array(res["strengths"])
     x = np.where(strengths > 0, strengths, strengths[strengths > 0].min() / 3)  # 0 drawn left of the grid
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
     ax = axes[0]
     norms = np.array(_by_strength(res, "weight_norm"))
-    ax.errorbar(
-        x, norms.mean(1), yerr=norms.std(1, ddof=1) if norms.shape[1] > 1 else None, fmt="o-", capsize=3
-    )
+    _seed_errorbar(ax, x, norms, fmt="o-")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("L2 strength (Keras formula; leftmost point = 0)")
@@ -436,14 +424,7 @@ def figure_b(res: dict, path: Path) -> None:
     ax = axes[1]
     for key, label in (("train_accuracy", "train"), ("test_accuracy", "test")):
         acc = 100 * np.array(_by_strength(res, key))
-        ax.errorbar(
-            x,
-            acc.mean(1),
-            yerr=acc.std(1, ddof=1) if acc.shape[1] > 1 else None,
-            fmt="o-",
-            capsize=3,
-            label=label,
-        )
+        _seed_errorbar(ax, x, acc, fmt="o-", label=label)
     ax.set_xscale("log")
     ax.set_xlabel("L2 strength (leftmost point = 0)")
     ax.set_ylabel("accuracy %")
