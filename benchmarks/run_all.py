@@ -11,7 +11,7 @@ Usage:
     python benchmarks/run_all.py --only sklearn_reproduction,demo_quick
     python benchmarks/run_all.py --smoke --out /tmp/bench   # tiny sizes: checks the harness only
     python benchmarks/run_all.py --list            # print the commands, run nothing
-    python benchmarks/run_all.py --all             # also the extended evidence (about 35 more minutes)
+    python benchmarks/run_all.py --all             # also the extended evidence (13-35 more minutes)
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: check that every script runs")
     parser.add_argument("--list", action="store_true", help="print the benchmarks and their commands")
     parser.add_argument("--all", action="store_true",
-                        help="also the extended evidence (about 35 more minutes): see RESULTS.md")
+                        help="also the extended evidence (13-35 more minutes, by CPU): see RESULTS.md")
     args = parser.parse_args(argv)
     out = Path(args.out).resolve()
     todo = benchmarks()
