@@ -183,21 +183,6 @@ def _flat(params: Sequence[Tensor]) -> list[Tensor]:
     return list(params)
 
 
-def _cat(params: Sequence[Tensor]) -> Tensor:
-    """The selected tensors as one flat vector (the order of ``params``).
-
-    Computing a penalty's value and gradient together on one flat copy takes a handful of
-    kernels instead of several per tensor; at the sizes of small networks the launches, not the
-    arithmetic, are what a step pays for.
-    """
-    return torch.cat([p.reshape(-1) for p in params])
-
-
-def _split_like(flat: Tensor, params: Sequence[Tensor]) -> list[Tensor]:
-    """Per-tensor views of ``flat`` laid out as :func:`_cat` of ``params``."""
-    return [t.view(p.shape) for p, t in zip(params, flat.split([p.numel() for p in params]))]
-
-
 def _scaled(part: Part) -> list[Tensor]:
     _, terms, scale = part
     if scale != 1.0:
@@ -614,21 +599,14 @@ class ElasticNet(Sum):
         return self.selector.describe(module, label="ElasticNet regularizes")
 
     def _grad_parts(self, module: nn.Module, values: list[Tensor] | None = None) -> list[Part]:
+        if values is not None:  # with the value: L1's and L2's parts, merged by Sum
+            return super()._grad_parts(module, values)
+        # One part, as Sum's merge of L1 and L2 builds it (L2's 2·l2·w, then + l1·sign(w)): the
+        # same arithmetic, so the same bits, without a second selection and the merge.
         params = self.selector.parameters(module)
-        if values is None:
-            # One part, as Sum's merge of L1 and L2 builds it (L2's 2·l2·w, then + l1·sign(w)): the
-            # same arithmetic, so the same bits, without a second selection and the merge.
-            terms = list(torch._foreach_mul(params, 2 * self.l2))
-            torch._foreach_add_(terms, torch._foreach_sign(params), alpha=self.l1)
-            return [(params, terms, 1.0)]
-        # Value and gradient on one flat copy: the terms are L2's 2·l2·w plus l1·sign(w), added
-        # in the order the separate parts are merged in, so the gradient is the same either way.
-        flat = _cat(params)
-        signs = flat.sign()
-        terms = flat * (2 * self.l2)
-        terms.add_(signs, alpha=self.l1)
-        values.append(self.l1 * torch.dot(flat, signs) + self.l2 * torch.dot(flat, flat))
-        return [(params, _split_like(terms, params), 1.0)]
+        terms = list(torch._foreach_mul(params, 2 * self.l2))
+        torch._foreach_add_(terms, torch._foreach_sign(params), alpha=self.l1)
+        return [(params, terms, 1.0)]
 
     @classmethod
     def from_keras(cls, l1: float = 0.0, l2: float = 0.0, *, selector: Selector | None = None) -> ElasticNet:

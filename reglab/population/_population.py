@@ -271,8 +271,8 @@ class Population:
                     break
                 start = time.perf_counter()
                 before = self._member_steps()
-                for shard in self._shards:  # per member: summed loss, correct, examples, steps
-                    shard.sums = torch.zeros(len(self), 4, dtype=torch.float64, device=self.device)
+                for shard in self._shards:  # per member: summed loss, correct, examples
+                    shard.sums = torch.zeros(len(self), 3, dtype=torch.float64, device=self.device)
                 perm = self._permutations(order_gens, n)
                 for s in range(0, n, batch_size):
 
@@ -449,7 +449,7 @@ class Population:
             lrs = shard.hyper["lr"][:, 0].tolist()
             leaving, restore = [], []
             for row, k in enumerate(shard.rows):
-                loss, right, count, _ = sums[k].tolist()
+                loss, right, count = sums[k].tolist()
                 record = {"epoch": epoch, "train_loss": loss / count, "train_accuracy": right / count}
                 if shard.val is not None:
                     record.update(val_loss=float(shard.val[0][row]), val_accuracy=float(shard.val[1][row]))

@@ -214,9 +214,7 @@ class Shard:
                 for weight in net.weight_views():
                     max_norm_(weight, h["max_norm"])
             size = torch.full_like(loss, idx.shape[-1], dtype=torch.float64)
-            batch = torch.stack(
-                [loss.double() * size, right.double(), size, size / size], 1
-            )
+            batch = torch.stack([loss.double() * size, right.double(), size], 1)
             rows = torch.tensor(self.rows, device=batch.device)
             self.sums.index_add_(0, rows, batch)
         self.member_steps += len(self.rows)

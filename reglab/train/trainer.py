@@ -17,6 +17,7 @@ from reglab._validation import Interval, check_bool, check_int, check_option, ch
 from reglab.callbacks.base import Callback
 from reglab.callbacks.early_stopping import infer_mode
 from reglab.errors import UserError
+from reglab.init import SCHEMES, initialize
 from reglab.optim import proximal
 from reglab.penalties import Attached, Penalty, Sum
 from reglab.train.history import History
@@ -199,8 +200,6 @@ class Trainer:
         self.dtype = dtype
         self.restarts = check_int(restarts, "restarts", owner=_OWNER, interval=Interval(1, None))
         if init is not None:
-            from reglab.init import SCHEMES
-
             check_option(init, "init", owner=_OWNER, options=list(SCHEMES))
         self.init = init
         self.monitor = monitor
@@ -490,8 +489,6 @@ class Trainer:
                 if hasattr(module, "reset_parameters"):
                     module.reset_parameters()
         if self.init is not None:
-            from reglab.init import initialize
-
             initialize(self.model, self.init, generator=torch.Generator().manual_seed(seed))
 
     def _fit_once(
