@@ -228,7 +228,11 @@ def _grads_both_ways(net, penalty):
 GRADIENT_CASES = {
     "L1": lambda: L1(0.3),
     "L2": lambda: L2(0.2),
-    "ElasticNet": lambda: ElasticNet(l1=0.1, l2=0.7),
+    "ElasticNet with l2 = 0": lambda: ElasticNet(l1=0.1, l2=0.0),
+    "ElasticNet with l1 = 0": lambda: ElasticNet(l1=0.0, l2=0.7),
+    "ElasticNet inside a Sum": lambda: (
+        ElasticNet(l1=0.1, l2=0.7) + L1(0.2, selector=Selector(include="*.bias"))
+    ),
     "GroupLasso": lambda: GroupLasso(0.4),
     "GroupLasso size-scaled": lambda: GroupLasso(0.4, size_scaled=True),
     "Sum, overlapping selections": lambda: L1(0.5, selector=Selector(include="out.weight")) + L2(0.25),
@@ -244,9 +248,51 @@ def test_add_grad_equals_autograd_of_the_penalty_bit_for_bit(model, case):
         assert want is not None and torch.equal(ours[name], want), name
 
 
-@pytest.mark.parametrize("case", list(GRADIENT_CASES) + ["Cubic (autograd fallback)"])
+def test_elastic_net_add_grad_is_autograds_sum_to_a_few_ulps(model):
+    # Its fused path rounds grad + l1·sign(w) where autograd rounds l1·sign(w) + 2·l2·w: the two
+    # differ by at most a couple of ulps of the largest term, and are otherwise the same gradient.
+    net = _with_zeros(model)
+    penalty = ElasticNet(l1=0.1, l2=0.7)
+    net.zero_grad(set_to_none=True)
+    _data_loss(net).backward()
+    data = {n: p.grad.clone() for n, p in net.named_parameters()}
+    autograd, ours = _grads_both_ways(net, penalty)
+    selected = {n for n, _ in penalty.selector.select(net)}
+    differ = 0
+    for name, p in net.named_parameters():
+        if name not in selected:
+            assert torch.equal(ours[name], autograd[name]), name
+            continue
+        terms = data[name].abs() + 0.1 + 2 * 0.7 * p.detach().abs()
+        bound = 4 * torch.finfo(p.dtype).eps * terms
+        assert bool(((ours[name] - autograd[name]).abs() <= bound).all()), name
+        exact = 0.1 * torch.sign(p.detach()) + 2 * 0.7 * p.detach() + data[name]
+        torch.testing.assert_close(ours[name], exact, rtol=1e-14, atol=1e-14)
+        differ += int((ours[name] != autograd[name]).sum())
+        zero = p.detach() == 0
+        assert torch.equal(ours[name][zero], data[name][zero]), name  # sign(0) = 0: no L1 pull at 0
+    assert selected and differ < sum(p.numel() for n, p in net.named_parameters() if n in selected)
+
+
+def test_elastic_net_add_grad_sets_a_missing_grad_as_autograd_would(model):
+    net = _with_zeros(model)
+    penalty = ElasticNet(l1=0.1, l2=0.7)
+    net.zero_grad(set_to_none=True)
+    penalty(net).backward()
+    want = {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}
+    net.zero_grad(set_to_none=True)
+    penalty.add_grad_(net)
+    assert want and all(torch.equal(p.grad, want[n]) for n, p in net.named_parameters() if n in want)
+
+
+@pytest.mark.parametrize("case", list(GRADIENT_CASES) + ["ElasticNet", "Cubic (autograd fallback)"])
 def test_add_grad_returns_the_penalty_value_and_the_same_gradients(model, case):
-    penalty = Cubic(0.3) if case.startswith("Cubic") else GRADIENT_CASES[case]()
+    cases = {
+        **GRADIENT_CASES,
+        "ElasticNet": lambda: ElasticNet(l1=0.1, l2=0.7),
+        "Cubic (autograd fallback)": lambda: Cubic(0.3),
+    }
+    penalty = cases[case]()
     net = _with_zeros(model)
     _, plain = _grads_both_ways(net, penalty)
     plain = {n: g.clone() for n, g in plain.items()}
