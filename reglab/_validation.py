@@ -27,6 +27,7 @@ __all__ = [
     "check_bool",
     "did_you_mean",
     "fail",
+    "shown",
 ]
 
 
@@ -45,8 +46,38 @@ def fail(owner: str, name: str, allowed: str, got: Any) -> InvalidParameterError
     raise visible at the call site.
     """
     return InvalidParameterError(
-        f"The {name!r} parameter of {owner} must be {allowed}. Got {got!r} instead."
+        f"The {name!r} parameter of {owner} must be {allowed}. Got {shown(got)} instead."
     )
+
+
+_SHOWN_CHARS = 120
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` on one short line: arrays as their kind, dtype and shape, long reprs cut.
+
+    Example:
+        >>> import torch
+        >>> shown((torch.zeros(3500, 40), [1, 2]))
+        '(a float32 tensor of shape (3500, 40), [1, 2])'
+        >>> len(shown("x" * 200))
+        120
+    """
+    shape = getattr(value, "shape", None)
+    dtype = getattr(value, "dtype", None)
+    if shape is not None and dtype is not None and len(shape) > 0:  # torch tensor, NumPy array, ...
+        kind = "tensor" if type(value).__module__.startswith("torch") else "array"
+        return f"a {str(dtype).removeprefix('torch.')} {kind} of shape {tuple(shape)}"
+    if isinstance(value, (tuple, list)) and len(value) <= 8:
+        parts = [shown(v) for v in value]
+        text = ", ".join(parts) + ("," if isinstance(value, tuple) and len(value) == 1 else "")
+        text = f"({text})" if isinstance(value, tuple) else f"[{text}]"
+    else:
+        text = repr(value)
+    text = " ".join(text.split()) if "\n" in text else text
+    if len(text) > _SHOWN_CHARS:
+        text = text[: _SHOWN_CHARS - 4] + "..." + text[-1]
+    return text
 
 
 @dataclass(frozen=True)
@@ -148,5 +179,5 @@ def check_option(value: Any, name: str, *, owner: str, options: Iterable[Any]) -
     listed = ", ".join(repr(o) for o in options)
     hint = did_you_mean(value, [o for o in options if isinstance(o, str)]) if isinstance(value, str) else ""
     raise InvalidParameterError(
-        f"The {name!r} parameter of {owner} must be one of {listed}. Got {value!r} instead.{hint}"
+        f"The {name!r} parameter of {owner} must be one of {listed}. Got {shown(value)} instead.{hint}"
     )

@@ -79,3 +79,23 @@ def test_check_option_lists_choices_and_suggests_the_nearest():
 def test_did_you_mean_is_silent_when_nothing_is_close():
     assert did_you_mean("zzzz", ["alpha", "beta"]) == ""
     assert did_you_mean("aplha", ["alpha", "beta"]) == " Did you mean 'alpha'?"
+
+
+def test_an_array_argument_is_named_by_its_kind_dtype_and_shape_on_one_line():
+    import numpy as np
+    import torch
+
+    from reglab._validation import fail
+    from reglab.models import MLP
+    from reglab.population import Population
+
+    pop = Population(MLP(4, 2, hidden=(3,)), [{"lr": 0.1}])
+    with pytest.raises(InvalidParameterError) as info:
+        pop.fit(torch.zeros(50, 4), epochs=1)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.endswith("Got a float32 tensor of shape (50, 4) instead.")
+    array = fail("f", "x", "a list", np.zeros((2, 3))).args[0]
+    assert array.endswith("Got a float64 array of shape (2, 3) instead.")
+    long = str(fail("f", "x", "short", "y" * 500))
+    assert len(long) < 250 and "..." in long

