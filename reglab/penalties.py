@@ -633,21 +633,9 @@ class ElasticNet(Sum):
             torch._foreach_add_(grads, params, alpha=2 * l2)  # fused: a pass fewer than mul, then add
             if not return_value:
                 return None
-            # Σ|w| = Σ w·sign(w) over the signs already drawn; Σw² one dot of the flattened weights.
+            # Σ|w| = Σ w·sign(w) over the signs already drawn (as L1's value path); L2's own value.
             dots = [torch.dot(p.reshape(-1), s.reshape(-1)) for p, s in zip(params, signs)]
-            abs_sum = torch.stack(dots).sum()
-            flat = torch.cat([p.reshape(-1) for p in params])
-            return l1 * abs_sum + l2 * torch.dot(flat, flat)
-
-    def _grad_parts(self, module: nn.Module, values: list[Tensor] | None = None) -> list[Part]:
-        if values is not None:  # with the value: L1's and L2's parts, merged by Sum
-            return super()._grad_parts(module, values)
-        # One part, as Sum's merge of L1 and L2 builds it (L2's 2·l2·w, then + l1·sign(w)): the
-        # same arithmetic, so the same bits, without a second selection and the merge.
-        params = self.selector.parameters(module)
-        terms = list(torch._foreach_mul(params, 2 * self.l2))
-        torch._foreach_add_(terms, torch._foreach_sign(params), alpha=self.l1)
-        return [(params, terms, 1.0)]
+            return l1 * torch.stack(dots).sum() + self.terms[1].value(params)
 
     @classmethod
     def from_keras(cls, l1: float = 0.0, l2: float = 0.0, *, selector: Selector | None = None) -> ElasticNet:

@@ -70,6 +70,7 @@ class StackedAdam(_Stacked):
         self._groups: list[tuple[float, float, float, list[int]]] | None = None
         self._calls: list[tuple] | None = None
         self._calls_for: tuple[torch.Tensor | None, ...] = ()
+        self._common = dict(beta1=betas[0], beta2=betas[1], eps=eps, amsgrad=False, maximize=False)
 
     def select(self, keep: torch.Tensor) -> None:
         super().select(keep)
@@ -109,8 +110,6 @@ class StackedAdam(_Stacked):
         tensors = (theta, grad, self.m, self.v)
         if self._calls is not None and all(a is b for a, b in zip(tensors, self._calls_for)):
             return self._calls
-        b1, b2 = self.betas
-        self._common = dict(beta1=b1, beta2=b2, eps=self.eps, amsgrad=False, maximize=False)
         w = self.weight_size
         calls = []
 

@@ -511,11 +511,10 @@ def _parallel(pool: ThreadPoolExecutor | None, fn: Callable[[Shard], None], shar
 @torch.no_grad()
 def _evaluate(net: StackedNet, x, y, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     total = torch.zeros(2, net.k, dtype=torch.float64, device=x.device)
-    zero = torch.zeros(net.k, 1, dtype=x.dtype, device=x.device)
     for s in range(0, len(x), batch_size):
         logits = net.forward(x[s : s + batch_size].flatten(1), train=False)
         yb = y[s : s + batch_size]
-        total[0] += cross_entropy(logits, yb, zero).double() * len(yb)
+        total[0] += cross_entropy(logits, yb, None).double() * len(yb)
         total[1] += correct(logits, yb).double()
     return total[0] / len(x), total[1] / len(x)
 
