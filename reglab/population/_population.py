@@ -19,7 +19,8 @@ from reglab.errors import UserError
 from reglab.models import CNN1D, MLP
 from reglab.population import _checkpoint
 from reglab.population._config import MemberConfig, parse_configs
-from reglab.population._shard import Shard, correct, cross_entropy
+from reglab.population._loss import correct, cross_entropy
+from reglab.population._shard import Shard
 from reglab.population._stack import StackedNet, arch_kwargs
 from reglab.train.history import History
 from reglab.train.trainer import NON_FINITE_WEIGHTS
@@ -274,17 +275,19 @@ class Population:
                 for shard in self._shards:  # per member: summed loss, correct, examples
                     shard.sums = torch.zeros(len(self), 3, dtype=torch.float64, device=self.device)
                 perm = self._permutations(order_gens, n)
-                for s in range(0, n, batch_size):
 
-                    def step(shard: Shard, s=s, epoch=epoch, start=start, perm=perm) -> None:
+                def run_epoch(shard: Shard, epoch=epoch, start=start, perm=perm) -> None:
+                    # Shards share nothing within an epoch, so each runs its steps without waiting
+                    # for the others: one meeting point per epoch instead of one per step.
+                    for s in range(0, n, batch_size):
                         idx = perm[..., s : s + batch_size]
                         if idx.ndim == 2:  # per-member orders: this shard's rows
                             idx = idx[shard.rows]
                         shard.step(x, y, idx, epoch, start, self._diverged, self._store_current)
+                        if not shard.rows:
+                            break
 
-                    _parallel(pool, step, self._live())
-                    if not self._active():
-                        break
+                _parallel(pool, run_epoch, self._live())
                 self.member_steps_ = self._member_steps()
                 self.epoch_member_steps_.append(self.member_steps_ - before)
                 sums = sum(shard.sums for shard in self._shards)

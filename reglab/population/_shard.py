@@ -21,7 +21,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from reglab.population import _backprop
 from reglab.population._config import MemberConfig, column
+from reglab.population._loss import correct, cross_entropy
 from reglab.population._optim import StackedAdam, StackedSGD, max_norm_, prox_
 from reglab.population._stack import StackedNet
 
@@ -86,18 +88,20 @@ class Dropout:
         # Keep when u - 32768 (the draw's bits read as signed 16-bit numbers) >= round(65536 p) - 32768.
         self.below = (torch.round(self.p.double() * 65536) - 32769).to(self.p.dtype)
         self.generators = generators
-        self._bits: dict[tuple[int, ...], torch.Tensor] = {}
+        self._bits: dict[tuple[int, ...], tuple[torch.Tensor, tuple[torch.Tensor, ...]]] = {}
 
     def _uniform16(self, rows: int, shape: torch.Size, generators: Sequence[torch.Generator | None]):
         """``(rows, *shape)`` uniform int16 numbers, row r drawn from ``generators[r]``."""
         units = math.prod(shape)
         key = (rows, *shape)
-        bits = self._bits.get(key)
-        if bits is None:  # one buffer per layer shape: no per-step allocation
+        cached = self._bits.get(key)
+        if cached is None:  # one buffer per layer shape (and its row views): no per-step allocation
             words = -(-units // 4)
-            bits = self._bits[key] = torch.empty(rows, words, dtype=torch.int64, device=self.p.device)
-        for row, gen in enumerate(generators):
-            bits[row].random_(-(2**63), None, generator=gen)  # the full 64-bit range: 4 uniform int16
+            bits = torch.empty(rows, words, dtype=torch.int64, device=self.p.device)
+            cached = self._bits[key] = (bits, bits.unbind(0))
+        bits, row_views = cached
+        for row, gen in zip(row_views, generators):
+            row.random_(-(2**63), None, generator=gen)  # the full 64-bit range: 4 uniform int16
         return bits.view(torch.int16)[:, :units].unflatten(1, tuple(shape))
 
     def __call__(self, shape: torch.Size) -> torch.Tensor | None:
@@ -107,9 +111,10 @@ class Dropout:
             u = self._uniform16(1, shape[1:], [self.common_generator])
         else:
             u = self._uniform16(shape[0], shape[1:], self.generators)
-        # (u - below) clamped to [0, 1] is exactly the 0/1 mask (integers in floating point): four
-        # arithmetic passes run about 6x faster on CPU than a comparison, whose bool result converts slowly.
-        return (u.to(self.p.dtype) - self.below).clamp_(0, 1).mul_(self.scale)
+        # (u - below) clamped to [0, 1] is exactly the 0/1 mask (integers in floating point): three
+        # arithmetic passes run about 6x faster on CPU than a comparison, whose bool result converts
+        # slowly. The int16 - float subtraction converts as it goes (no separate conversion pass).
+        return torch.sub(u, self.below).clamp_(0, 1).mul_(self.scale)
 
 
 class Shard:
@@ -180,8 +185,9 @@ class Shard:
         )
 
     # ------------------------------------------------------------------ step
-    def _losses(self, x, y, idx) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-member mean cross-entropy (with label smoothing) and correct counts of one batch."""
+    def _forward(self, x, y, idx) -> tuple[torch.Tensor, torch.Tensor, _backprop.Tape | None]:
+        """Per-member mean cross-entropy (with label smoothing) and correct counts of one batch, and
+        the tape of the hand-written backward (``None`` when the net trains through autograd)."""
         xb, yb = x[idx], y[idx]  # (B, F) shared or (K, B, F) per member
         noise = self.hyper["noise"]
         if self.uses["noise"]:
@@ -189,9 +195,11 @@ class Shard:
             for row in (noise[:, 0] > 0).nonzero().flatten().tolist():
                 eps[row].normal_(generator=self.gens[row])
             xb = xb + noise.unsqueeze(-1) * eps
-        logits = self.net.forward(xb, train=True, drop=self.drop)
         smoothing = self.hyper["label_smoothing"] if self.uses["label_smoothing"] else None
-        return cross_entropy(logits, yb, smoothing), correct(logits, yb)
+        if _backprop.supports(self.net):
+            return _backprop.forward(self.net, xb, yb, self.drop, smoothing)
+        logits = self.net.forward(xb, train=True, drop=self.drop)
+        return cross_entropy(logits, yb, smoothing), correct(logits, yb), None
 
     def step(self, x, y, idx, epoch: int, start: float, on_diverge, store) -> None:
         """One optimizer step of every member on batch ``idx`` (``(B,)`` shared or ``(K, B)``).
@@ -201,7 +209,7 @@ class Shard:
         ``store(shard, row)``), and leaves the stack.
         """
         while True:
-            loss, right = self._losses(x, y, idx)
+            loss, right, tape = self._forward(x, y, idx)
             bad = ~torch.isfinite(loss.detach())
             if not bool(bad.any()):
                 break
@@ -215,12 +223,15 @@ class Shard:
             if idx.ndim == 2:
                 idx = idx[~bad]
         net, h = self.net, self.hyper
-        net.grad.zero_()
-        with warnings.catch_warnings():
-            # Parameters are strided views into the flat buffer, so torch warns (once) that their
-            # grads, views into the flat grad buffer, are not "dense": intended, and accumulated in place.
-            warnings.filterwarnings("ignore", message="grad and param do not obey")
-            loss.sum().backward()  # members are independent: each row's gradient is its own loss's
+        if tape is not None:
+            _backprop.backward(net, tape)  # overwrites every gradient: nothing to zero
+        else:
+            net.grad.zero_()
+            with warnings.catch_warnings():
+                # Parameters are strided views into the flat buffer, so torch warns (once) that their
+                # grads, views into the flat grad buffer, are not "dense": intended, accumulated in place.
+                warnings.filterwarnings("ignore", message="grad and param do not obey")
+                loss.sum().backward()  # members are independent: each row's gradient is its own loss's
         with torch.no_grad():
             w, g = net.weights(), net.grad[:, : net.weight_size]
             uses = self.uses
@@ -256,31 +267,3 @@ class Shard:
         self.drop.set_rates(self.drop.p.index_select(0, keep), self.gens)
         self.rows = [self.rows[i] for i in keep_list]
 
-
-def cross_entropy(logits: torch.Tensor, y: torch.Tensor, smoothing: torch.Tensor | None) -> torch.Tensor:
-    """Per-member mean of ``F.cross_entropy(..., label_smoothing=eps_k)``; ``logits`` is ``(K, B, C)``.
-
-    ``smoothing`` is the ``(K, 1)`` column of ``eps_k``; ``None`` when every ``eps_k`` is 0.
-
-    Example:
-        >>> logits, y = torch.zeros(2, 3, 4), torch.tensor([0, 1, 2])
-        >>> cross_entropy(logits, y, torch.zeros(2, 1))
-        tensor([1.3863, 1.3863])
-    """
-    # Over the class axis of a (K, C, B) view: on CPU, torch's log_softmax (forward and backward)
-    # over a last axis of 10 classes is 5-15x slower than over a middle one. The output layer
-    # already computes its logits in that layout (see _BatchedLinear), so the transpose is free.
-    logp = torch.log_softmax(logits.transpose(1, 2), dim=1)
-    target = y.expand(logits.shape[:2]) if y.ndim == 1 else y
-    nll = -logp.gather(1, target.unsqueeze(1)).squeeze(1).mean(-1)
-    if smoothing is None or not bool((smoothing != 0).any()):
-        return nll
-    smooth = -logp.mean(1).mean(-1)  # torch: eps * (-sum_c log p_c) / C
-    return (1 - smoothing[:, 0]) * nll + smoothing[:, 0] * smooth
-
-
-def correct(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per-member count of correct predictions, ``(K,)``."""
-    # argmax over a strided last axis is 5x slower than copying first (CPU); torch's argmax also
-    # settles ties as the Trainer's does (first maximum), which max(dim) does not promise.
-    return (logits.contiguous().argmax(-1) == y).sum(-1)
