@@ -111,9 +111,10 @@ class Dropout:
             u = self._uniform16(1, shape[1:], [self.common_generator])
         else:
             u = self._uniform16(shape[0], shape[1:], self.generators)
-        # (u - below) clamped to [0, 1] is exactly the 0/1 mask (integers in floating point): three
+        # (u - below) clamped to [0, 1] is exactly the 0/1 mask (integers in floating point): these
         # arithmetic passes run about 6x faster on CPU than a comparison, whose bool result converts
-        # slowly. The int16 - float subtraction converts as it goes (no separate conversion pass).
+        # slowly. Subtracting from the int16 tensor directly (torch converts it) took 118 us against
+        # 166 us for an explicit .to() first (16 x 100 x 256 units, one thread).
         return torch.sub(u, self.below).clamp_(0, 1).mul_(self.scale)
 
 
