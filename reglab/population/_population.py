@@ -73,8 +73,8 @@ class Population:
             not depend on ``threads``.
         dtype, device: Of the stacked tensors (``"cuda"`` works as ``"cpu"``).
         threads: Members are split into this many shards (stacked sub-models), each trained in its
-            own thread with one intra-op thread, because ``torch.bmm`` runs a batch on one thread
-            on CPU. ``None``: ``torch.get_num_threads()`` at :meth:`fit`. Results do not depend on it
+            own thread with one intra-op thread (faster on CPU than one stack with several intra-op
+            threads; see ``reglab.population._shard``). ``None``: ``torch.get_num_threads()`` at :meth:`fit`. Results do not depend on it
             bit for bit when every member's activation block (batch x width x dtype bytes, last
             partial batch included) is a multiple of 64 bytes, or with ``MKL_CBWR=AUTO,STRICT`` in
             the environment; otherwise MKL's alignment-dependent matmuls differ in the last bits.
@@ -264,8 +264,8 @@ class Population:
         pool = ThreadPoolExecutor(len(self._shards) - 1) if len(self._shards) > 1 else None
         try:
             if pool is not None:
-                # bmm is single-threaded here: one thread per shard, one intra-op thread each (a
-                # process-wide setting, restored below), so shards do not fight over the cores.
+                # One thread per shard, one intra-op thread each (a process-wide setting, restored
+                # below), so shards do not fight over the cores.
                 torch.set_num_threads(1)
             for epoch in range(first, epochs):
                 if not self._active():

@@ -1,8 +1,9 @@
 """One shard of a population: a stacked sub-model with its own optimizer state, run in its own thread.
 
-On CPU, ``torch.bmm`` runs its whole batch on one thread, so a single stack of K members keeps
-only one core busy in the matmuls. The population therefore splits its members into one shard per
-thread; each shard is an independent stacked model (its own leaf tensors, gradient buffer,
+On CPU the population splits its members into one shard per thread, each stepped with one
+intra-op thread: measured on 2 cores (K=32, MLP 40-256-256-10), two shards took 16.3-16.6 ms a step
+against 20.0-20.6 ms for one stack with 2 intra-op threads, whose serial parts (per-member mask
+draws, Python, small ops) then leave a core idle. Each shard is an independent stacked model (its own leaf tensors, gradient buffer,
 optimizer state and random streams) whose step runs in a Python thread while torch ops release
 the GIL. Every random draw is per member (dropout masks and input noise from member k's own
 generator, common random numbers from identically seeded generators in every shard), so results
