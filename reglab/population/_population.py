@@ -74,10 +74,11 @@ class Population:
         dtype, device: Of the stacked tensors (``"cuda"`` works as ``"cpu"``).
         threads: Members are split into this many shards (stacked sub-models), each trained in its
             own thread with one intra-op thread (faster on CPU than one stack with several intra-op
-            threads; see ``reglab.population._shard``). ``None``: ``torch.get_num_threads()`` at :meth:`fit`. Results do not depend on it
-            bit for bit when every member's activation block (batch x width x dtype bytes, last
-            partial batch included) is a multiple of 64 bytes, or with ``MKL_CBWR=AUTO,STRICT`` in
-            the environment; otherwise MKL's alignment-dependent matmuls differ in the last bits.
+            threads; see ``reglab.population._shard``). ``None``: ``torch.get_num_threads()`` at
+            :meth:`fit`. Results do not depend on it bit for bit when every member's activation
+            block (batch x width x dtype bytes, last partial batch included) is a multiple of 64
+            bytes, or with ``MKL_CBWR=AUTO,STRICT`` in the environment; otherwise MKL's
+            alignment-dependent matmuls differ in the last bits.
 
     Attributes:
         histories_: One ``reglab.History`` per member after :meth:`fit`.

@@ -3,11 +3,11 @@
 On CPU the population splits its members into one shard per thread, each stepped with one
 intra-op thread: measured on 2 cores (K=32, MLP 40-256-256-10), two shards took 16.3-16.6 ms a step
 against 20.0-20.6 ms for one stack with 2 intra-op threads, whose serial parts (per-member mask
-draws, Python, small ops) then leave a core idle. Each shard is an independent stacked model (its own leaf tensors, gradient buffer,
-optimizer state and random streams) whose step runs in a Python thread while torch ops release
-the GIL. Every random draw is per member (dropout masks and input noise from member k's own
-generator, common random numbers from identically seeded generators in every shard), so results
-do not depend on how members are split into shards.
+draws, Python, small ops) then leave a core idle. Each shard is an independent stacked model (its
+own leaf tensors, gradient buffer, optimizer state and random streams) whose step runs in a Python
+thread while torch ops release the GIL. Every random draw is per member (dropout masks and input
+noise from member k's own generator, common random numbers from identically seeded generators in
+every shard), so results do not depend on how members are split into shards.
 """
 
 from __future__ import annotations
@@ -105,7 +105,8 @@ class Dropout:
             row.random_(-(2**63), None, generator=gen)  # the full 64-bit range: 4 uniform int16
         return bits.view(torch.int16)[:, :units].unflatten(1, tuple(shape))
 
-    def __call__(self, shape: torch.Size) -> torch.Tensor | None:
+    def __call__(self, shape: torch.Size, *, out: torch.Tensor | None = None) -> torch.Tensor | None:
+        """The scaled mask for activations of ``shape`` (``None`` if no member drops), in ``out`` if given."""
         if not self.active:
             return None
         if self.common:
@@ -116,7 +117,7 @@ class Dropout:
         # arithmetic passes run about 6x faster on CPU than a comparison, whose bool result converts
         # slowly. Subtracting from the int16 tensor directly (torch converts it) took 118 us against
         # 166 us for an explicit .to() first (16 x 100 x 256 units, one thread).
-        return torch.sub(u, self.below).clamp_(0, 1).mul_(self.scale)
+        return torch.sub(u, self.below, out=out).clamp_(0, 1).mul_(self.scale)
 
 
 class Shard:
@@ -177,6 +178,7 @@ class Shard:
         else:
             self.opt = StackedSGD(opt_hyper, net.weight_size, momentum=o["momentum"], nesterov=o["nesterov"])
         self.gens = [member_generator(o["seed"], k, o["device"]) for k in self.rows]
+        self.workspace = _backprop.Workspace()
         # Common random numbers: every shard draws the same u from an identically seeded generator.
         common = torch.Generator(device=o["device"]).manual_seed(o["seed"] + 1)
         self.drop = Dropout(
@@ -199,7 +201,7 @@ class Shard:
             xb = xb + noise.unsqueeze(-1) * eps
         smoothing = self.hyper["label_smoothing"] if self.uses["label_smoothing"] else None
         if _backprop.supports(self.net):
-            return _backprop.forward(self.net, xb, yb, self.drop, smoothing)
+            return _backprop.forward(self.net, xb, yb, self.drop, smoothing, self.workspace)
         logits = self.net.forward(xb, train=True, drop=self.drop)
         return cross_entropy(logits, yb, smoothing), correct(logits, yb), None
 

@@ -21,7 +21,7 @@ class Replay:
     def __init__(self, masks: list[torch.Tensor]):
         self.masks, self.calls = masks, 0
 
-    def __call__(self, shape: torch.Size) -> torch.Tensor:
+    def __call__(self, shape: torch.Size, out: torch.Tensor | None = None) -> torch.Tensor:
         mask = self.masks[self.calls]
         assert mask.shape == shape
         self.calls += 1
