@@ -143,6 +143,9 @@ def cnn(norm):
         (lambda d=0.0: MLP(10, 3, hidden=(10, 10), residual=True, norm="layer", dropout=d), "shared"),
         (lambda d=0.0: MLP(10, 3, hidden=(12, 12), norm="batch", dropout=d), "shared"),
         (lambda d=0.0: MLP(10, 3, hidden=(12,), activation="tanh", dropout=d), "per_member"),
+        # No normalization: these train through the hand-written backward (_backprop).
+        (lambda d=0.0: MLP(10, 3, hidden=(10, 10), residual=True, dropout=d), "shared"),
+        (lambda d=0.0: MLP(10, 3, hidden=(12, 8), activation="gelu", dropout=d), "per_member"),
         (cnn(None), "shared"),
         (cnn("batch"), "per_member"),
         (cnn("layer"), "shared"),
@@ -151,6 +154,8 @@ def cnn(norm):
         "mlp-residual-layernorm",
         "mlp-batchnorm",
         "mlp-per-member-order",
+        "mlp-residual",
+        "mlp-gelu-per-member-order",
         "cnn",
         "cnn-batchnorm",
         "cnn-layernorm",
