@@ -9,8 +9,12 @@ Each way: the same initialization (member k built under torch.manual_seed(k)), t
 of steps, Adam lr 1e-3 with coupled weight decay on the weights only, and dropout after each hidden layer.
 The machine's fp32 matmul peak is measured in the same run.
 
+With ``--device cuda`` (a) and (c) run on the GPU and the peak is the GPU's; (b), a CPU layout, is
+skipped (its JSON fields are null).
+
 Usage:
     python benchmarks/population.py --members 32 --epochs 20 --width 256 --json out.json
+    python benchmarks/population.py --members 64 --epochs 20 --width 256 --device cuda --json gpu.json
     python benchmarks/population.py --members 4 --epochs 1 --width 32   # smoke run
 """
 
@@ -21,6 +25,7 @@ import itertools
 import json
 import multiprocessing as mp
 import time
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -53,7 +58,7 @@ def train_sequential(configs, x, y, epochs, width, batch_size) -> int:
     steps = 0
     for cfg in configs:
         torch.manual_seed(cfg["seed"])
-        model = MLP(40, 10, hidden=(width, width), dropout=cfg["dropout"])
+        model = MLP(40, 10, hidden=(width, width), dropout=cfg["dropout"]).to(x.device)
         weights = [p for p in model.parameters() if p.ndim >= 2]
         others = [p for p in model.parameters() if p.ndim < 2]
         opt = torch.optim.Adam(
@@ -66,7 +71,7 @@ def train_sequential(configs, x, y, epochs, width, batch_size) -> int:
         g = torch.Generator().manual_seed(0)
         model.train()
         for _ in range(epochs):
-            perm = torch.randperm(len(x), generator=g)
+            perm = torch.randperm(len(x), generator=g).to(x.device)
             for s in range(0, len(x), batch_size):
                 idx = perm[s : s + batch_size]
                 loss = F.cross_entropy(model(x[idx]), y[idx])
@@ -94,12 +99,14 @@ def train_two_processes(configs, x, y, epochs, width, batch_size) -> float:
 
 
 def train_population(configs, x, y, epochs, width, batch_size) -> int:
-    pop = Population(MLP(40, 10, hidden=(width, width)), configs, seed=0)
+    pop = Population(MLP(40, 10, hidden=(width, width)), configs, seed=0, device=x.device)
     pop.fit((x, y), epochs=epochs, batch_size=batch_size)
     return pop.member_steps_
 
 
-def matmul_peak(threads: int, sizes: tuple[int, ...] = (1024, 2048), repeats: int = 10) -> float:
+def matmul_peak(
+    threads: int, sizes: tuple[int, ...] = (1024, 2048), repeats: int = 10, device: Any = "cpu"
+) -> float:
     """Best fp32 GFLOP/s of square matmuls with ``threads`` threads (best over sizes and repeats).
 
     A single sample is easily halved by a neighbour on a shared 2-core machine, which would flatter
@@ -108,16 +115,32 @@ def matmul_peak(threads: int, sizes: tuple[int, ...] = (1024, 2048), repeats: in
     torch.set_num_threads(threads)
     best_rate = 0.0
     for size in sizes:
-        a, b = torch.randn(size, size), torch.randn(size, size)
-        out = torch.empty(size, size)
+        a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+        out = torch.empty(size, size, device=device)
         torch.mm(a, b, out=out)
         best = float("inf")
         for _ in range(repeats):
+            _sync(device)
             start = time.perf_counter()
             torch.mm(a, b, out=out)
+            _sync(device)
             best = min(best, time.perf_counter() - start)
         best_rate = max(best_rate, 2 * size**3 / best / 1e9)
     return best_rate
+
+
+def _sync(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn, device, *args) -> tuple[float, int]:
+    """Wall seconds (the device's queued work included) and the return value of ``fn(*args)``."""
+    _sync(device)
+    start = time.perf_counter()
+    result = fn(*args)
+    _sync(device)
+    return time.perf_counter() - start, result
 
 
 def main() -> None:
@@ -127,27 +150,29 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is available here")
+    gpu = device.type == "cuda"
+    sizes = (4096, 8192) if gpu else (1024, 2048)
 
     x, y = load_mnist1d()
     configs = grid(args.members)
-    common = (configs, x, y, args.epochs, args.width, args.batch_size)
-    peak = matmul_peak(args.threads)
+    common = (configs, x.to(device), y.to(device), args.epochs, args.width, args.batch_size)
+    peak = matmul_peak(args.threads, sizes, device=device)
     # Multiply-adds per example of one member: 40W + W^2 + 10W; forward + backward = 3 x 2 FLOPs each.
     w = args.width
     flops = 6 * (40 * w + w * w + 10 * w) * len(x) * args.epochs * args.members
 
     torch.set_num_threads(args.threads)
-    start = time.perf_counter()
-    seq_steps = train_sequential(*common)
-    seq = time.perf_counter() - start
-    two = train_two_processes(*common)
+    seq, seq_steps = timed(train_sequential, device, *common)
+    two = None if gpu else train_two_processes(configs, x, y, args.epochs, args.width, args.batch_size)
     torch.set_num_threads(args.threads)
-    start = time.perf_counter()
-    pop_steps = train_population(*common)
-    pop = time.perf_counter() - start
-    peak = max(peak, matmul_peak(args.threads))
+    pop, pop_steps = timed(train_population, device, *common)
+    peak = max(peak, matmul_peak(args.threads, sizes, device=device))
     if seq_steps != pop_steps:
         raise RuntimeError(
             f"unfair comparison: {seq_steps} sequential vs {pop_steps} population member-steps"
@@ -155,12 +180,16 @@ def main() -> None:
 
     member_epochs = args.members * args.epochs
     rows = [("(a) sequential", seq), ("(b) 2 processes x 1 thread", two), ("(c) population", pop)]
+    where = torch.cuda.get_device_name(device) if gpu else f"{args.threads} threads"
     print(
-        f"K={args.members} W={args.width} E={args.epochs} n={len(x)} threads={args.threads} "
-        f"peak={peak:.1f} GFLOP/s (fp32 matmul {args.threads} threads)"
+        f"K={args.members} W={args.width} E={args.epochs} n={len(x)} device={device} "
+        f"peak={peak:.1f} GFLOP/s (fp32 matmul, {where})"
     )
     print(f"{'way':30s} {'wall s':>9s} {'ms/member-epoch':>16s} {'GFLOP/s':>9s} {'% peak':>7s}")
     for name, wall in rows:
+        if wall is None:
+            print(f"{name:30s} {'(skipped on a GPU)':>9s}")
+            continue
         rate = flops / wall / 1e9
         print(
             f"{name:30s} {wall:9.2f} {1e3 * wall / member_epochs:16.2f} {rate:9.1f} {100 * rate / peak:6.1f}%"
@@ -171,6 +200,7 @@ def main() -> None:
         "width": args.width,
         "batch_size": args.batch_size,
         "threads": args.threads,
+        "device": str(device),
         "train_examples": len(x),
         "member_steps": pop_steps,
         "flops": flops,
@@ -179,18 +209,18 @@ def main() -> None:
         "two_processes_wall_s": two,
         "population_wall_s": pop,
         "speedup_vs_sequential": seq / pop,
-        "speedup_vs_two_processes": two / pop,
+        "speedup_vs_two_processes": None if two is None else two / pop,
         "population_gflops": flops / pop / 1e9,
         "fraction_of_peak": flops / pop / 1e9 / peak,
         "ms_per_member_epoch": {
             "sequential": 1e3 * seq / member_epochs,
-            "two_processes": 1e3 * two / member_epochs,
+            "two_processes": None if two is None else 1e3 * two / member_epochs,
             "population": 1e3 * pop / member_epochs,
         },
     }
     print(
-        f"speedup vs sequential {result['speedup_vs_sequential']:.2f}x, "
-        f"vs 2 processes {result['speedup_vs_two_processes']:.2f}x"
+        f"speedup vs sequential {result['speedup_vs_sequential']:.2f}x"
+        + ("" if two is None else f", vs 2 processes {result['speedup_vs_two_processes']:.2f}x")
     )
     if args.json:
         with open(args.json, "w") as f:
