@@ -69,7 +69,7 @@ class Tape:
     logp: torch.Tensor | None = None  # (K, C, B) log-probabilities
     target: torch.Tensor | None = None  # (K, 1, B) class indices
     smoothing: torch.Tensor | None = None  # (K, 1) label smoothing, None when all are 0
-    workspace: Workspace | None = None
+    workspace: Workspace = field(default_factory=Workspace)  # holds the tensors above until the next forward
 
 
 def forward(
@@ -86,8 +86,8 @@ def forward(
     ``smoothing`` are as in ``Shard`` (mask source or ``None``; ``(K, 1)`` label smoothing or ``None``).
     The tape's tensors live in ``workspace`` (a fresh one when ``None``) until its next forward.
     """
-    ws = workspace if workspace is not None else Workspace()
-    tape = Tape(workspace=ws)
+    tape = Tape() if workspace is None else Tape(workspace=workspace)
+    ws = tape.workspace
     params, k = net.params, net.k
     relu = net.kwargs["activation"] == "relu"
     h = x.expand(k, *x.shape) if x.ndim == 2 else x
@@ -138,14 +138,14 @@ def backward(net: StackedNet, tape: Tape) -> None:
     torch.sum(g, 2, out=params["out.bias"].grad)
     if not tape.inputs:
         return
-    ws = tape.workspace if tape.workspace is not None else Workspace()
-    shape = tape.last.shape
-    grad = torch.bmm(g.transpose(1, 2), w, out=ws.get(("grad", len(tape.inputs)), shape, g))
+    ws = tape.workspace
+    grad = torch.bmm(g.transpose(1, 2), w, out=ws.get(("grad", len(tape.inputs)), tape.last.shape, g))
     for i in reversed(range(len(tape.inputs))):
         mask, skip = tape.masks[i], tape.residual[i]
         g = grad
         if mask is not None:
             g = g * mask if skip else g.mul_(mask)  # the skip path still needs the unmasked grad
+        # In place unless g is still grad and the skip path reads grad below.
         g = _activation_backward(net, g, tape.outputs[i], tape.pre[i], in_place=g is not grad or not skip)
         w = params[f"hidden.{i}.linear.weight"]
         below = None
