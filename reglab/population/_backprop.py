@@ -58,11 +58,13 @@ class Workspace:
 @dataclass
 class Tape:
     """What the backward needs from one forward: per hidden layer its input, activation output
-    (after dropout), dropout mask and, for activations other than ReLU, the pre-activation."""
+    (after dropout), dropout scale and, for activations other than ReLU, the dropout mask and the
+    pre-activation."""
 
     inputs: list[torch.Tensor] = field(default_factory=list)
     outputs: list[torch.Tensor] = field(default_factory=list)
-    masks: list[torch.Tensor | None] = field(default_factory=list)
+    masks: list[torch.Tensor | None] = field(default_factory=list)  # None for ReLU (see scales)
+    scales: list[torch.Tensor | None] = field(default_factory=list)  # (K, 1, 1) 1 / (1 - p_k) or None
     pre: list[torch.Tensor | None] = field(default_factory=list)
     residual: list[bool] = field(default_factory=list)
     last: torch.Tensor | None = None  # input of the output layer
@@ -84,6 +86,7 @@ def forward(
 
     ``x`` is ``(B, F)`` (shared) or ``(K, B, F)``; ``y`` is ``(B,)`` or ``(K, B)``; ``drop`` and
     ``smoothing`` are as in ``Shard`` (mask source or ``None``; ``(K, 1)`` label smoothing or ``None``).
+    ``drop(shape, out=...)`` returns the mask, whose kept units equal ``drop.scale`` ``(K, 1, 1)``.
     The tape's tensors live in ``workspace`` (a fresh one when ``None``) until its next forward.
     """
     tape = Tape() if workspace is None else Tape(workspace=workspace)
@@ -97,13 +100,16 @@ def forward(
             shape = (k, h.shape[1], w.shape[1])
             pre = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2), out=ws.get(("pre", i), shape, h))
             out = pre.clamp_min_(0) if relu else net.act(pre)
-            mask = drop(out.shape, out=ws.get(("mask", i), shape, h)) if drop is not None else None
+            # ReLU's backward needs no mask (see backward), so its masks share one buffer per shape.
+            role = ("mask", shape) if relu else ("mask", i)
+            mask = drop(out.shape, out=ws.get(role, shape, h)) if drop is not None else None
             if mask is not None:
                 out.mul_(mask)  # ReLU: out > 0 exactly where the unit is active and kept
             skip = net.kwargs["residual"] and h.shape[-1] == out.shape[-1]
             tape.inputs.append(h)
             tape.outputs.append(out)
-            tape.masks.append(mask)
+            tape.masks.append(None if relu else mask)
+            tape.scales.append(None if mask is None else drop.scale)
             tape.pre.append(None if relu else pre)
             tape.residual.append(skip)
             h = h + out if skip else out
@@ -141,12 +147,20 @@ def backward(net: StackedNet, tape: Tape) -> None:
     ws = tape.workspace
     grad = torch.bmm(g.transpose(1, 2), w, out=ws.get(("grad", len(tape.inputs)), tape.last.shape, g))
     for i in reversed(range(len(tape.inputs))):
-        mask, skip = tape.masks[i], tape.residual[i]
-        g = grad
-        if mask is not None:
-            g = g * mask if skip else g.mul_(mask)  # the skip path still needs the unmasked grad
-        # In place unless g is still grad and the skip path reads grad below.
-        g = _activation_backward(net, g, tape.outputs[i], tape.pre[i], in_place=g is not grad or not skip)
+        mask, scale, skip = tape.masks[i], tape.scales[i], tape.residual[i]
+        if tape.pre[i] is None:
+            # ReLU after dropout: out = relu(pre) * scale_k * keep, so the gradient passes (times
+            # scale_k) exactly where out > 0; the mask itself is not needed. In place unless the
+            # skip path still reads grad below.
+            g = _activation_backward(net, grad, tape.outputs[i], None, in_place=not skip)
+            if scale is not None:
+                g.mul_(scale)
+        else:
+            g = grad
+            if mask is not None:
+                g = grad * mask if skip else grad.mul_(mask)  # the skip path still needs the unmasked grad
+            # In place unless g is still grad and the skip path reads grad below.
+            g = _activation_backward(net, g, tape.outputs[i], tape.pre[i], in_place=g is not grad or not skip)
         w = params[f"hidden.{i}.linear.weight"]
         below = None
         if i > 0:

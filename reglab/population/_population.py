@@ -286,15 +286,18 @@ class Population:
                             idx = idx[shard.rows]
                         shard.step(x, y, idx, epoch, start, self._diverged, self._store_current)
                         if not shard.rows:
-                            break
+                            return
+                    # Measured here, in the shard's own thread, so that a shard that finishes its
+                    # steps first does this while the others still train.
+                    self._measure(shard, val_xy)
 
                 _parallel(pool, run_epoch, self._live())
+                for shard in self._shards:
+                    shard.flush_sums()
                 self.member_steps_ = self._member_steps()
                 self.epoch_member_steps_.append(self.member_steps_ - before)
                 sums = sum(shard.sums for shard in self._shards)
-                self._end_epoch(
-                    pool, epoch, sums, val_xy, stoppers, best_theta, best_buffers, time.perf_counter() - start
-                )
+                self._end_epoch(epoch, sums, stoppers, best_theta, best_buffers, time.perf_counter() - start)
                 if checkpoint is not None:
                     state = self._capture(epoch + 1, order_gens, stoppers, best_theta, best_buffers)
                     _checkpoint.write_checkpoint(checkpoint, {"fingerprint": fp, **state})
@@ -435,25 +438,24 @@ class Population:
 
         shard.drop_rows(torch.tensor(rows, dtype=torch.long), store)
 
-    def _end_epoch(self, pool, epoch, sums, val_xy, stoppers, best_theta, best_buffers, seconds) -> None:
-        shards = self._live()
+    @staticmethod
+    @torch.no_grad()
+    def _measure(shard: Shard, val_xy) -> None:
+        """A shard's end-of-epoch weight statistics and validation metrics: ``shard.stats``, ``shard.val``."""
+        # In float64 without a float64 copy of every weight (which cost about 2 % of an epoch).
+        w, h = shard.net.weights(), shard.hyper
+        norm = torch.linalg.vector_norm(w, 2, dim=1, dtype=torch.float64)
+        zeros = (w == 0).sum(1).double() / w.shape[1]
+        # The penalty at the end-of-epoch weights (as the Trainer logs it), proximal ones included.
+        l1, l2 = (h["l1"] + h["prox_l1"])[:, 0].double(), (h["l2"] + h["prox_l2"])[:, 0].double()
+        penalty = l2 * norm.square()
+        if bool((l1 != 0).any()):
+            penalty += l1 * torch.linalg.vector_norm(w, 1, dim=1, dtype=torch.float64)
+        shard.stats = torch.stack([norm, zeros, penalty], 1).tolist()
+        shard.val = _evaluate(shard.net, *val_xy, 1024) if val_xy is not None else None
 
-        def measure(shard: Shard) -> None:
-            with torch.no_grad():
-                # In float64 without a float64 copy of every weight (which cost about 2 % of an epoch).
-                w, h = shard.net.weights(), shard.hyper
-                norm = torch.linalg.vector_norm(w, 2, dim=1, dtype=torch.float64)
-                zeros = (w == 0).sum(1).double() / w.shape[1]
-                # The penalty at the end-of-epoch weights (as the Trainer logs it), proximal ones included.
-                l1, l2 = (h["l1"] + h["prox_l1"])[:, 0].double(), (h["l2"] + h["prox_l2"])[:, 0].double()
-                penalty = l2 * norm.square()
-                if bool((l1 != 0).any()):
-                    penalty += l1 * torch.linalg.vector_norm(w, 1, dim=1, dtype=torch.float64)
-                shard.stats = torch.stack([norm, zeros, penalty], 1).tolist()
-                shard.val = _evaluate(shard.net, *val_xy, 1024) if val_xy is not None else None
-
-        _parallel(pool, measure, shards)
-        for shard in shards:
+    def _end_epoch(self, epoch, sums, stoppers, best_theta, best_buffers, seconds) -> None:
+        for shard in self._live():
             lrs = shard.hyper["lr"][:, 0].tolist()
             leaving, restore = [], []
             for row, k in enumerate(shard.rows):

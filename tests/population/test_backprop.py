@@ -16,10 +16,12 @@ K, B = 3, 7
 
 
 class Replay:
-    """A dropout source that hands out the same fixed masks, in order, to both passes."""
+    """A dropout source that hands out the same fixed masks, in order, to both passes; ``scale`` is
+    each member's ``1 / (1 - p_k)``, the value of its kept units."""
 
-    def __init__(self, masks: list[torch.Tensor]):
+    def __init__(self, masks: list[torch.Tensor], rate: torch.Tensor):
         self.masks, self.calls = masks, 0
+        self.scale = (1 / (1 - rate)).view(K, 1, 1)
 
     def __call__(self, shape: torch.Size, out: torch.Tensor | None = None) -> torch.Tensor:
         mask = self.masks[self.calls]
@@ -62,12 +64,15 @@ def test_gradient_equals_autograd(activation, residual, features, dropout):
     g = torch.Generator().manual_seed(1)
     x = torch.randn(B, features, generator=g, dtype=torch.float64)
     y = torch.randint(0, 4, (B,), generator=g)
-    drop_masks = masks((5, 5), torch.tensor([0.0, 0.3, 0.6], dtype=torch.float64), seed=2)
-    loss_ref, right_ref, grad_ref = autograd_grad(net, x, y, Replay(drop_masks) if dropout else None, None)
+    rate = torch.tensor([0.0, 0.3, 0.6], dtype=torch.float64)
+    drop_masks = masks((5, 5), rate, seed=2)
+    drop = Replay(drop_masks, rate) if dropout else None
+    loss_ref, right_ref, grad_ref = autograd_grad(net, x, y, drop, None)
 
     net.grad.fill_(float("nan"))  # every slot must be overwritten, not accumulated into
     net.grad[:, sum(s.numel for s in net.slots) :] = 0  # (the row padding is never written)
-    loss, right, tape = _backprop.forward(net, x, y, Replay(drop_masks) if dropout else None, None)
+    drop = Replay(drop_masks, rate) if dropout else None
+    loss, right, tape = _backprop.forward(net, x, y, drop, None)
     _backprop.backward(net, tape)
 
     assert torch.equal(loss, loss_ref)
@@ -81,10 +86,11 @@ def test_per_member_batches_and_label_smoothing_equal_autograd():
     x = torch.randn(K, B, 6, generator=g, dtype=torch.float64)  # each member its own batch
     y = torch.randint(0, 4, (K, B), generator=g)
     smoothing = torch.tensor([[0.0], [0.1], [0.4]], dtype=torch.float64)
-    drop_masks = masks((8,), torch.tensor([0.5, 0.0, 0.2], dtype=torch.float64), seed=4)
-    loss_ref, right_ref, grad_ref = autograd_grad(net, x, y, Replay(drop_masks), smoothing)
+    rate = torch.tensor([0.5, 0.0, 0.2], dtype=torch.float64)
+    drop_masks = masks((8,), rate, seed=4)
+    loss_ref, right_ref, grad_ref = autograd_grad(net, x, y, Replay(drop_masks, rate), smoothing)
 
-    loss, right, tape = _backprop.forward(net, x, y, Replay(drop_masks), smoothing)
+    loss, right, tape = _backprop.forward(net, x, y, Replay(drop_masks, rate), smoothing)
     _backprop.backward(net, tape)
     torch.testing.assert_close(loss, loss_ref, rtol=1e-14, atol=0)
     assert torch.equal(right, right_ref)
