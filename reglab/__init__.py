@@ -23,7 +23,7 @@ from reglab.callbacks import EMA, SWA, Callback, EarlyStopping, ModelCheckpoint,
 from reglab.clipping import ClipGradNorm, ClipGradNormPerTensor, ClipGradValue
 from reglab.constraints import MaxNorm, NonNeg, UnitNorm
 from reglab.errors import UserError
-from reglab.init import initialize
+from reglab.init import initialize, reinitialize
 from reglab.layers import DropConnect, DropPath, GaussianDropout, GaussianNoise, mc_predict
 from reglab.models import CNN1D, CNN2D, MLP
 from reglab.optim import ProximalOptimizer, param_groups, proximal, sparsity
@@ -107,6 +107,7 @@ __all__ = [
     "GaussianDropout",
     "mc_predict",
     "initialize",
+    "reinitialize",
     "ClipGradNorm",
     "ClipGradValue",
     "ClipGradNormPerTensor",

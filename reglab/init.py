@@ -28,9 +28,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from reglab._validation import Interval, check_option, check_scalar, fail
+from reglab._validation import Interval, check_int, check_option, check_scalar, fail
 
-__all__ = ["initialize", "SCHEMES", "LAYER_TYPES"]
+__all__ = ["initialize", "reinitialize", "SCHEMES", "LAYER_TYPES"]
 
 #: Layers whose ``weight`` (and ``bias``) :func:`initialize` re-draws.
 LAYER_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, nn.modules.conv._ConvNd)
@@ -146,3 +146,39 @@ def initialize(
         else:
             m.bias.zero_()
     return [f"{name}.weight" if name else "weight" for name, _ in layers]
+
+
+def reinitialize(model: nn.Module, seed: int, scheme: str | None = None) -> nn.Module:
+    """A restart of ``model``, in place: fresh weights that depend on ``seed`` alone.
+
+    Every sub-module with a ``reset_parameters()`` method (PyTorch's own layers, norm layers
+    included) redraws its parameters under ``torch.manual_seed(seed)``; then ``scheme``, if
+    given, re-draws the Linear and Conv weights with :func:`initialize` from a generator seeded
+    with ``seed``. The global random state is left as it was. This is what ``Trainer(restarts=)``
+    does before restart ``r > 0`` (with ``seed + r``).
+
+    Returns:
+        ``model``.
+
+    Example:
+        >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        >>> first = reinitialize(model, 3)[0].weight.clone()
+        >>> bool(torch.equal(reinitialize(model, 3)[0].weight, first))
+        True
+        >>> bool(torch.equal(reinitialize(model, 4)[0].weight, first))
+        False
+    """
+    seed = check_int(seed, "seed", owner="reinitialize", interval=Interval(0, 2**63 - 1))
+    if scheme is not None:
+        scheme = check_option(scheme, "scheme", owner="reinitialize", options=SCHEMES)
+    # reset_parameters() draws from the global RNG; fork it (and the RNG of every CUDA device the
+    # model is on) so that only the seed matters and the caller's stream is not consumed.
+    devices = sorted({p.device for p in model.parameters() if p.device.type == "cuda"}, key=str)
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        for module in model.modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+    if scheme is not None:
+        initialize(model, scheme, generator=torch.Generator().manual_seed(seed))
+    return model

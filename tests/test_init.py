@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from reglab._validation import InvalidParameterError
-from reglab.init import initialize
+from reglab.init import initialize, reinitialize
 
 
 def gen(seed=0):
@@ -145,3 +145,53 @@ def test_bad_arguments_give_one_line(call, message):
     with pytest.raises(InvalidParameterError) as info:
         call()
     assert str(info.value) == message
+
+
+def _net() -> nn.Module:
+    return nn.Sequential(nn.Linear(5, 7), nn.BatchNorm1d(7), nn.ReLU(), nn.Linear(7, 3))
+
+
+def test_reinitialize_equals_building_the_model_under_the_seed():
+    """A restart draws what PyTorch's constructors draw under torch.manual_seed(seed), and leaves
+    the global random stream where it was."""
+    torch.manual_seed(11)
+    reference = _net()
+    model = _net()  # other weights
+    with torch.no_grad():
+        model[1].running_mean.fill_(3.0)  # BatchNorm's state is reset too
+    state = torch.get_rng_state()
+    assert reinitialize(model, 11) is model
+    assert torch.equal(torch.get_rng_state(), state)
+    for (name, p), q in zip(model.state_dict().items(), reference.state_dict().values()):
+        assert torch.equal(p, q), name
+
+
+def test_reinitialize_with_a_scheme_applies_it_from_the_seed():
+    model, reference = _net(), _net()
+    reinitialize(model, 5, "orthogonal")
+    reinitialize(reference, 5)
+    initialize(reference, "orthogonal", generator=gen(5))
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), reference.parameters()))
+    w = model[0].weight  # (7, 5): orthonormal columns
+    torch.testing.assert_close(w.T @ w, torch.eye(5), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda: reinitialize(nn.Linear(2, 2), 1.5),
+            "The 'seed' parameter of reinitialize must be an int in the range [0, 9223372036854775807]. "
+            "Got 1.5 instead.",
+        ),
+        (
+            lambda: reinitialize(nn.Linear(2, 2), 0, "glorot"),
+            "The 'scheme' parameter of reinitialize must be one of",
+        ),
+    ],
+)
+def test_reinitialize_bad_arguments(call, message):
+    with pytest.raises(InvalidParameterError) as info:
+        call()
+    assert str(info.value).startswith(message)
+    assert "\n" not in str(info.value)

@@ -50,6 +50,7 @@ from torch import nn
 
 from reglab.callbacks.base import Callback
 from reglab.errors import UserError
+from reglab.init import reinitialize
 from reglab.models import CNN1D, CNN2D, MLP
 from reglab.study.schema import EarlyStoppingConfig, StudyConfig
 
@@ -401,7 +402,7 @@ def _fit_restarts(config: StudyConfig, spec: TrialSpec, model: nn.Module, restar
             # As Trainer.fit: the model is on its device and dtype before it is re-initialized (the
             # draws depend on the dtype), whether or not the earlier restarts ran in this process.
             model.to(trainer.device, dtype=trainer.dtype)
-            trainer._reinitialize(spec.seed + r)  # the Trainer's own restart: reset_parameters, then `init`
+            reinitialize(model, spec.seed + r, trainer.init)  # the Trainer's own restart
         history = trainer.fit(train, val, resume_from=resume)
         run = {"restart": r, "seed": spec.seed + r, "score": trainer.evaluate(source)[metric],
                "epochs": len(history), "best_epoch": history.best_epoch, "stop_reason": history.stop_reason,

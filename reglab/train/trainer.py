@@ -17,7 +17,7 @@ from reglab._validation import Interval, check_bool, check_int, check_option, ch
 from reglab.callbacks.base import Callback
 from reglab.callbacks.early_stopping import infer_mode
 from reglab.errors import UserError
-from reglab.init import SCHEMES, initialize
+from reglab.init import SCHEMES, reinitialize
 from reglab.optim import proximal
 from reglab.penalties import Attached, Penalty, Sum
 from reglab.train.history import History
@@ -453,7 +453,7 @@ class Trainer:
         best_i, best_state, best_history = -1, None, None
         for r in range(self.restarts):
             if r > 0:
-                self._reinitialize(self.seed + r)
+                reinitialize(self.model, self.seed + r, self.init)
             history = self._fit_once(self.seed + r, train_src, val_src, resume_from, monitor)
             if self.restarts == 1:
                 break
@@ -480,16 +480,6 @@ class Trainer:
             history.test = self.evaluate(test_src)
         self.history_ = history
         return history
-
-    def _reinitialize(self, seed: int) -> None:
-        # reset_parameters() draws from the global RNG; fork it so only this seed matters.
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-            torch.manual_seed(seed)
-            for module in self.model.modules():
-                if hasattr(module, "reset_parameters"):
-                    module.reset_parameters()
-        if self.init is not None:
-            initialize(self.model, self.init, generator=torch.Generator().manual_seed(seed))
 
     def _fit_once(
         self, seed: int, train: Source, val: Source | None, resume_from: Any, monitor: str
