@@ -75,7 +75,8 @@ class Population:
         threads: Members are split into this many shards (stacked sub-models), each trained in its
             own thread with one intra-op thread (faster on CPU than one stack with several intra-op
             threads; see ``reglab.population._shard``). ``None``: ``torch.get_num_threads()`` at
-            :meth:`fit`. Results do not depend on it bit for bit when every member's activation
+            :meth:`fit` on CPU, 1 on a GPU (one stack: every operation covers all members in one
+            kernel launch). Results do not depend on it bit for bit when every member's activation
             block (batch x width x dtype bytes, last partial batch included) is a multiple of 64
             bytes, or with ``MKL_CBWR=AUTO,STRICT`` in the environment; otherwise MKL's
             alignment-dependent matmuls differ in the last bits.
@@ -251,7 +252,7 @@ class Population:
             fp = _checkpoint.fingerprint(self, (x, y), val_xy, batch_size, early_stopping)
             if os.path.isfile(checkpoint):
                 saved = _checkpoint.read_checkpoint(checkpoint, fp)  # refused before anything changes
-        threads = len(saved["shards"]) if saved else self.threads or torch.get_num_threads()
+        threads = len(saved["shards"]) if saved else self.threads or default_threads(self.device)
         self._start(threads)
         best_theta = self._theta.clone() if stoppers else None
         best_buffers = {n: b.clone() for n, b in self._buffers.items()} if stoppers else None
@@ -502,6 +503,16 @@ class Population:
         for k, h in enumerate(self.histories_):
             if stoppers is not None:
                 h.monitor, h.best_epoch = stoppers[k].monitor, stoppers[k].best_epoch
+
+
+def default_threads(device: torch.device) -> int:
+    """Shards a population trains in when ``threads=None``: one per intra-op thread on CPU, one on a GPU.
+
+    Example:
+        >>> default_threads(torch.device("cuda"))
+        1
+    """
+    return torch.get_num_threads() if device.type == "cpu" else 1
 
 
 def _parallel(pool: ThreadPoolExecutor | None, fn: Callable[[Shard], None], shards: list[Shard]) -> None:

@@ -284,3 +284,19 @@ def test_results_do_not_depend_on_the_number_of_threads(dtype, masks):
 def test_threads_is_validated():
     with pytest.raises(ValueError, match=r"The 'threads' parameter of Population must be an int .* Got 0"):
         Population(mlp(), [{"seed": 0}], threads=0)
+
+
+def test_default_threads_one_shard_per_cpu_thread_and_one_on_a_gpu():
+    from reglab.population._population import default_threads
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert default_threads(torch.device("cpu")) == 2
+        assert default_threads(torch.device("cuda")) == 1  # the device object only: no GPU needed
+        x, y = make_data(60, 10, 3, seed=0)
+        pop = Population(mlp(), [{"seed": s} for s in range(3)], dtype=torch.float64)
+        pop.fit((x, y), epochs=1, batch_size=20)
+        assert len(pop._shards) == 2
+    finally:
+        torch.set_num_threads(before)
