@@ -124,15 +124,19 @@ def _take(groups: Iterator[list[TrialSpec]], n: int) -> list[list[TrialSpec]]:
 
 
 def run_claimed(backend: LocalBackend | RayBackend, config: StudyConfig, groups: list[list[TrialSpec]],
-                store: StudyStorage, ids: dict[Any, int], record: Record, *, poll: float = 0.5) -> None:
+                store: StudyStorage, ids: dict[Any, int], record: Record, *, poll: float = 0.5,
+                elsewhere: Callable[[int], None] | None = None) -> None:
     """Run the groups this process can claim; return when every group is finished, by anyone.
 
     Each group is claimed in storage (one writer transaction) just before it runs and its
     trial ids are added to ``ids``. A group another live process holds is skipped and waited
     for (polling every ``poll`` seconds); if its owner dies, it is claimed here and run (resuming
     from its checkpoints). A group another process finished meanwhile is not run again.
+    ``elsewhere(n)`` is told, as soon as this process sees them, of the trials that another
+    process finished (each counted once), so that progress shows them too.
     """
     waiting = groups
+    credited: dict[int, int] = {}  # per group (by identity): its trials already told to `elsewhere`
     while waiting:
         again: list[list[TrialSpec]] = []  # held by others, or run here: checked once more
         busy = False
@@ -142,6 +146,13 @@ def run_claimed(backend: LocalBackend | RayBackend, config: StudyConfig, groups:
             nonlocal busy
             for group in todo:
                 got = store.claim([(s.key(), s.epochs) for s in group])
+                if got is not None and elsewhere is not None:
+                    # Finished trials of the group that this process neither claims now nor ran.
+                    mine = sum(s.key() in ids for s in group)
+                    others = len(group) - len(got) - mine
+                    if others > credited.get(id(group), 0):
+                        elsewhere(others - credited.get(id(group), 0))
+                        credited[id(group)] = others
                 if got is None:
                     busy = True
                 if got is None or got:

@@ -29,6 +29,10 @@ class SilentProgress:
     def advance(self, outcome: Any) -> None:
         self.finished += 1
 
+    def elsewhere(self, count: int) -> None:
+        """``count`` more trials were finished by another process running this study."""
+        self.finished += count
+
     def close(self) -> None:
         pass
 
@@ -55,6 +59,12 @@ class PlainProgress(SilentProgress):
         line = f"[{self.finished}/{self.total} {elapsed:.0f}s] {_describe(outcome)}"
         print(line, file=self.stream, flush=True)
 
+    def elsewhere(self, count: int) -> None:
+        super().elsewhere(count)
+        elapsed = time.perf_counter() - self.t0
+        line = f"[{self.finished}/{self.total} {elapsed:.0f}s] {count} trial(s) finished by another process"
+        print(line, file=self.stream, flush=True)
+
 
 class RichProgress(SilentProgress):
     """A rich progress bar with the last finished trial."""
@@ -75,6 +85,11 @@ class RichProgress(SilentProgress):
     def advance(self, outcome: Any) -> None:
         super().advance(outcome)
         self.bar.update(self.task, completed=self.finished, description=_describe(outcome))
+
+    def elsewhere(self, count: int) -> None:
+        super().elsewhere(count)
+        note = f"{count} finished by another process"
+        self.bar.update(self.task, completed=self.finished, description=note)
 
     def close(self) -> None:
         self.bar.stop()

@@ -201,8 +201,9 @@ class _Runner:
         from reglab.study.backends import run_claimed
 
         # Other processes may run this study too: each group is claimed before it runs, and this
-        # returns once every group is finished, by anyone; their trials then count as ours.
-        run_claimed(engine, self.config, groups, self.store, ids, record)
+        # returns once every group is finished, by anyone; their trials then count as ours (and
+        # in the progress display as soon as this process sees them finished).
+        run_claimed(engine, self.config, groups, self.store, ids, record, elsewhere=self.progress.elsewhere)
         self.done = self.store.finished()
 
     def _trials(self, phase: str, recipe: str, params: dict[str, Any], seeds: list[int],

@@ -28,3 +28,70 @@ def test_process_pool_equals_in_process(tiny, tmp_path):
     Study(tiny).run(out=tmp_path / "one", progress=False)
     Study(tiny).run(out=tmp_path / "two", workers=2, progress=False)
     assert exported(tmp_path / "one") == exported(tmp_path / "two")
+
+
+class _Spec:
+    """The two things run_claimed reads of a TrialSpec."""
+
+    def __init__(self, seed: int):
+        self.seed, self.epochs = seed, 2
+
+    def key(self) -> tuple:
+        return ("cv", "l2", "{}", self.seed, 0)
+
+
+def test_trials_another_process_finished_are_counted_once_as_they_are_seen(tmp_path):
+    from reglab.study.backends import run_claimed
+    from reglab.study.progress import SilentProgress
+    from reglab.study.storage import StudyStorage, default_url
+
+    url = default_url(tmp_path)
+    other, here = StudyStorage(url), StudyStorage(url)
+    groups = [[_Spec(0), _Spec(1)], [_Spec(2), _Spec(3)], [_Spec(4), _Spec(5)]]
+    # Another process finished all of group 2 and the first trial of group 3.
+    ids = other.claim([(s.key(), 2) for s in groups[1]])
+    for trial_id in ids.values():
+        other.finish(trial_id, "done", {"val_accuracy": 0.5}, [], duration=0.1)
+    first = other.claim([(groups[2][0].key(), 2)])
+    other.finish(first[groups[2][0].key()], "done", {"val_accuracy": 0.5}, [], duration=0.1)
+
+    ran: list[int] = []
+    progress = SilentProgress()
+    progress.add(0, 6)
+
+    class Backend:
+        def run(self, config, claimed, record):
+            for group in claimed:
+                for spec in group:
+                    here.finish(mine[spec.key()], "done", {"val_accuracy": 0.6}, [], duration=0.1)
+                    ran.append(spec.seed)
+                    progress.advance(None)
+
+    mine: dict = {}
+    told: list[int] = []
+
+    def elsewhere(n: int) -> None:
+        told.append(n)
+        progress.elsewhere(n)
+
+    try:
+        run_claimed(Backend(), None, groups, here, mine, lambda outcomes: None, elsewhere=elsewhere)
+    finally:
+        other.close()
+        here.close()
+    assert sorted(ran) == [0, 1, 5]  # group 3 resumes without its finished trial
+    assert sorted(told) == [1, 2]  # each trial finished elsewhere told once, over both rounds
+    assert (progress.finished, progress.total) == (6, 6)
+
+
+def test_plain_progress_prints_trials_finished_elsewhere():
+    import io
+
+    from reglab.study.progress import PlainProgress
+
+    stream = io.StringIO()
+    progress = PlainProgress(stream)
+    progress.add(1, 4)
+    progress.elsewhere(2)
+    line = stream.getvalue().strip()
+    assert line.startswith("[3/5 ") and line.endswith("] 2 trial(s) finished by another process"), line
