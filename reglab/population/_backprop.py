@@ -64,7 +64,7 @@ class Tape:
     inputs: list[torch.Tensor] = field(default_factory=list)
     outputs: list[torch.Tensor] = field(default_factory=list)
     masks: list[torch.Tensor | None] = field(default_factory=list)  # None for ReLU (see scales)
-    scales: list[torch.Tensor | None] = field(default_factory=list)  # (K, 1, 1) 1 / (1 - p_k) or None
+    scales: list[torch.Tensor | None] = field(default_factory=list)  # ReLU: (K, 1, 1) 1 / (1 - p_k), or None
     pre: list[torch.Tensor | None] = field(default_factory=list)
     residual: list[bool] = field(default_factory=list)
     last: torch.Tensor | None = None  # input of the output layer
@@ -109,7 +109,7 @@ def forward(
             tape.inputs.append(h)
             tape.outputs.append(out)
             tape.masks.append(None if relu else mask)
-            tape.scales.append(None if mask is None else drop.scale)
+            tape.scales.append(drop.scale if relu and mask is not None else None)
             tape.pre.append(None if relu else pre)
             tape.residual.append(skip)
             h = h + out if skip else out

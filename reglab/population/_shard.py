@@ -88,7 +88,6 @@ class Dropout:
         self.active = bool((self.p > 0).any())
         # Keep when u - 32768 (the draw's bits read as signed 16-bit numbers) >= round(65536 p) - 32768.
         self.below = (torch.round(self.p.double() * 65536) - 32769).to(self.p.dtype)
-        self.generators = generators
         # Rows whose p_k is 0 keep every unit whatever their u (u - below >= 1 for any int16 u), so
         # they draw nothing: their generator is not advanced and their bits are left as they are.
         rates = [] if self.common else self.p.flatten().tolist()

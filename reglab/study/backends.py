@@ -150,8 +150,9 @@ def run_claimed(backend: LocalBackend | RayBackend, config: StudyConfig, groups:
                     # Finished trials of the group that this process neither claims now nor ran.
                     mine = sum(s.key() in ids for s in group)
                     others = len(group) - len(got) - mine
-                    if others > credited.get(id(group), 0):
-                        elsewhere(others - credited.get(id(group), 0))
+                    told = credited.get(id(group), 0)
+                    if others > told:
+                        elsewhere(others - told)
                         credited[id(group)] = others
                 if got is None:
                     busy = True

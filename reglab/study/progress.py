@@ -55,15 +55,15 @@ class PlainProgress(SilentProgress):
 
     def advance(self, outcome: Any) -> None:
         super().advance(outcome)
-        elapsed = time.perf_counter() - self.t0
-        line = f"[{self.finished}/{self.total} {elapsed:.0f}s] {_describe(outcome)}"
-        print(line, file=self.stream, flush=True)
+        self._print(_describe(outcome))
 
     def elsewhere(self, count: int) -> None:
         super().elsewhere(count)
+        self._print(f"{count} trial(s) finished by another process")
+
+    def _print(self, text: str) -> None:
         elapsed = time.perf_counter() - self.t0
-        line = f"[{self.finished}/{self.total} {elapsed:.0f}s] {count} trial(s) finished by another process"
-        print(line, file=self.stream, flush=True)
+        print(f"[{self.finished}/{self.total} {elapsed:.0f}s] {text}", file=self.stream, flush=True)
 
 
 class RichProgress(SilentProgress):
