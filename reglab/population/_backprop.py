@@ -18,14 +18,16 @@ The results equal autograd's to rounding (tests/population/test_backprop.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from reglab.models import MLP
+from reglab.population._dropout import Dropout, fill_mask
 from reglab.population._loss import correct, nll
 from reglab.population._stack import StackedNet
+from reglab.population._torchscript import Kernel
 
 __all__ = ["Tape", "Workspace", "supports", "forward", "backward"]
 
@@ -57,21 +59,185 @@ class Workspace:
 
 @dataclass
 class Tape:
-    """What the backward needs from one forward: per hidden layer its input, activation output
-    (after dropout), dropout scale and, for activations other than ReLU, the dropout mask and the
-    pre-activation."""
+    """What the backward needs from one forward: per hidden layer its input, its activation output
+    (after dropout) and, for activations other than ReLU, its dropout mask and pre-activation."""
 
-    inputs: list[torch.Tensor] = field(default_factory=list)
-    outputs: list[torch.Tensor] = field(default_factory=list)
-    masks: list[torch.Tensor | None] = field(default_factory=list)  # None for ReLU (see scales)
-    scales: list[torch.Tensor | None] = field(default_factory=list)  # ReLU: (K, 1, 1) 1 / (1 - p_k), or None
-    pre: list[torch.Tensor | None] = field(default_factory=list)
-    residual: list[bool] = field(default_factory=list)
-    last: torch.Tensor | None = None  # input of the output layer
-    logp: torch.Tensor | None = None  # (K, C, B) log-probabilities
-    target: torch.Tensor | None = None  # (K, 1, B) class indices
-    smoothing: torch.Tensor | None = None  # (K, 1) label smoothing, None when all are 0
-    workspace: Workspace = field(default_factory=Workspace)  # holds the tensors above until the next forward
+    inputs: list[torch.Tensor]
+    outputs: list[torch.Tensor]
+    masks: list[torch.Tensor | None]  # None for ReLU, whose backward needs no mask (see _backward_kernel)
+    pre: list[torch.Tensor | None]  # None for ReLU
+    scale: torch.Tensor | None  # (K, 1, 1) value of a kept unit, 1 / (1 - p_k); None without dropout
+    last: torch.Tensor  # input of the output layer
+    logp: torch.Tensor  # (K, C, B) log-probabilities
+    target: torch.Tensor  # (K, 1, B) class indices
+    smoothing: torch.Tensor | None  # (K, 1) label smoothing, None when all are 0
+    workspace: Workspace  # holds the tensors above until the next forward
+
+
+# ---------------------------------------------------------------------------------------------------
+# The kernels: TorchScript-compatible functions of tensors (see _torchscript), compiled on first use.
+
+
+def _activate(pre: torch.Tensor, activation: str) -> torch.Tensor:
+    """``reglab.models.MLP``'s activation (torch's defaults); ReLU in place."""
+    if activation == "relu":
+        return pre.clamp_min_(0)
+    if activation == "gelu":
+        return torch.nn.functional.gelu(pre)
+    if activation == "tanh":
+        return torch.tanh(pre)
+    if activation == "elu":
+        return torch.nn.functional.elu(pre)
+    if activation == "leaky_relu":
+        return torch.nn.functional.leaky_relu(pre)
+    return torch.nn.functional.silu(pre)
+
+
+def _activation_grad(grad: torch.Tensor, pre: torch.Tensor, activation: str) -> torch.Tensor:
+    """The gradient through a non-ReLU activation at ``pre``, by the backward op autograd runs for it."""
+    if activation == "gelu":
+        return torch.ops.aten.gelu_backward(grad, pre)
+    if activation == "tanh":
+        return torch.ops.aten.tanh_backward(grad, torch.tanh(pre))
+    if activation == "elu":
+        return torch.ops.aten.elu_backward(grad, 1.0, 1.0, 1.0, False, pre)
+    if activation == "leaky_relu":
+        return torch.ops.aten.leaky_relu_backward(grad, pre, 0.01, False)
+    return torch.ops.aten.silu_backward(grad, pre)
+
+
+def _forward_kernel(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    weights: list[torch.Tensor],
+    biases: list[torch.Tensor],
+    activation: str,
+    residual: bool,
+    pre_buffers: list[torch.Tensor],
+    mask_buffers: list[torch.Tensor],
+    given_masks: list[torch.Tensor],
+    draws: list[list[torch.Tensor]],
+    generators: list[torch.Generator],
+    uniforms: list[torch.Tensor],
+    below: torch.Tensor | None,
+    scale: torch.Tensor | None,
+    smoothing: torch.Tensor | None,
+) -> tuple[
+    torch.Tensor,
+    torch.Tensor,
+    list[torch.Tensor],
+    list[torch.Tensor],
+    list[torch.Tensor | None],
+    list[torch.Tensor | None],
+    torch.Tensor,
+    torch.Tensor,
+    torch.Tensor,
+]:
+    """Loss, correct counts and the tape's tensors (inputs, outputs, masks, pre-activations, last
+    hidden output, log-probabilities, targets). Hidden layer i's mask is ``given_masks[i]`` if any
+    are given, else drawn by :func:`fill_mask` from ``draws[i]``, ``generators``, ``uniforms[i]``
+    and ``below`` into ``mask_buffers[i]``; no mask if ``below`` is ``None``."""
+    k = weights[0].shape[0]
+    relu = activation == "relu"
+    h = x.expand(k, x.shape[0], x.shape[1]) if x.dim() == 2 else x
+    inputs: list[torch.Tensor] = []
+    outputs: list[torch.Tensor] = []
+    masks: list[torch.Tensor | None] = []
+    pres: list[torch.Tensor | None] = []
+    for i in range(len(weights) - 1):
+        pre = torch.baddbmm(biases[i].unsqueeze(1), h, weights[i].transpose(1, 2), out=pre_buffers[i])
+        out = _activate(pre, activation)
+        mask: torch.Tensor | None = None
+        if len(given_masks) > 0:
+            mask = given_masks[i]
+        elif below is not None and scale is not None:
+            mask = fill_mask(draws[i], generators, uniforms[i], below, scale, mask_buffers[i])
+        if mask is not None:
+            out.mul_(mask)  # ReLU: out > 0 exactly where the unit is active and kept
+        inputs.append(h)
+        outputs.append(out)
+        masks.append(None if relu else mask)
+        pres.append(None if relu else pre)
+        # A shared (B, F) input broadcasts against (K, B, F) in the residual sum.
+        h = h + out if residual and h.shape[-1] == out.shape[-1] else out
+    # (K, C, B): for the few classes of an output layer this product, and log_softmax over C,
+    # are several times faster on CPU than in the (K, B, C) layout (see _stack._BatchedLinear).
+    logits = torch.baddbmm(biases[-1].unsqueeze(2), weights[-1], h.transpose(1, 2))
+    logp = torch.log_softmax(logits, dim=1)
+    target = (y.expand(k, y.shape[-1]) if y.dim() == 1 else y).unsqueeze(1)
+    loss = nll(logp, target, smoothing)
+    right = correct(logits.transpose(1, 2), y)
+    return loss, right, inputs, outputs, masks, pres, h, logp, target
+
+
+def _backward_kernel(
+    weights: list[torch.Tensor],
+    weight_grads: list[torch.Tensor],
+    bias_grads: list[torch.Tensor],
+    activation: str,
+    residual: bool,
+    inputs: list[torch.Tensor],
+    outputs: list[torch.Tensor],
+    masks: list[torch.Tensor | None],
+    pres: list[torch.Tensor | None],
+    scale: torch.Tensor | None,
+    last: torch.Tensor,
+    logp: torch.Tensor,
+    target: torch.Tensor,
+    smoothing: torch.Tensor | None,
+    grad_buffers: list[torch.Tensor],
+) -> None:
+    """Overwrite ``weight_grads`` and ``bias_grads`` with the gradient of ``sum_k loss_k``; the gradient
+    with respect to hidden layer i's output goes into ``grad_buffers[i]``. ``logp`` is consumed."""
+    n = len(inputs)
+    # d(mean_b CE)/d logits = (softmax - (1 - eps) onehot - eps / C) / B, member by member.
+    g = logp.exp_()
+    if smoothing is None:
+        g.scatter_add_(1, target, torch.full(target.shape, -1.0, dtype=g.dtype, device=g.device))
+    else:
+        eps = smoothing.unsqueeze(-1)  # (K, 1, 1)
+        g.sub_(eps / g.shape[1])
+        g.scatter_add_(1, target, (eps - 1).expand(target.shape))
+    g.div_(logp.shape[-1])
+    torch.bmm(g, last, out=weight_grads[n])
+    torch.sum(g, 2, out=bias_grads[n])
+    if n == 0:
+        return
+    grad = torch.bmm(g.transpose(1, 2), weights[n], out=grad_buffers[n - 1])
+    for i in range(n - 1, -1, -1):
+        skip = residual and inputs[i].shape[-1] == outputs[i].shape[-1]
+        pre = pres[i]
+        if pre is None:
+            # ReLU after dropout: out = relu(pre) * scale_k * keep, so the gradient passes (times
+            # scale_k) exactly where out > 0; the mask itself is not needed. In place unless the
+            # skip path still reads grad below.
+            if skip:
+                gi = torch.ops.aten.threshold_backward(grad, outputs[i], 0)
+            else:
+                gi = torch.ops.aten.threshold_backward(grad, outputs[i], 0, grad_input=grad)
+            if scale is not None:
+                gi.mul_(scale)
+        else:
+            gi = grad
+            mask = masks[i]
+            if mask is not None:
+                gi = grad * mask if skip else grad.mul_(mask)  # the skip path still needs the unmasked grad
+            gi = _activation_grad(gi, pre, activation)
+        below = grad
+        if i > 0:
+            below = torch.bmm(gi, weights[i], out=grad_buffers[i - 1])
+            if skip:
+                below.add_(grad)
+        torch.bmm(gi.transpose(1, 2), inputs[i], out=weight_grads[i])
+        torch.sum(gi, 1, out=bias_grads[i])
+        grad = below
+
+
+_forward = Kernel(_forward_kernel)
+_backward = Kernel(_backward_kernel)
+
+
+# ---------------------------------------------------------------------------------------------------
 
 
 def forward(
@@ -84,103 +250,54 @@ def forward(
 ) -> tuple[torch.Tensor, torch.Tensor, Tape]:
     """Per-member mean cross-entropy ``(K,)``, correct counts ``(K,)`` and the tape for :func:`backward`.
 
-    ``x`` is ``(B, F)`` (shared) or ``(K, B, F)``; ``y`` is ``(B,)`` or ``(K, B)``; ``drop`` and
-    ``smoothing`` are as in ``Shard`` (mask source or ``None``; ``(K, 1)`` label smoothing or ``None``).
-    ``drop(shape, out=...)`` returns the mask, whose kept units equal ``drop.scale`` ``(K, 1, 1)``.
-    The tape's tensors live in ``workspace`` (a fresh one when ``None``) until its next forward.
+    ``x`` is ``(B, F)`` (shared) or ``(K, B, F)``; ``y`` is ``(B,)`` or ``(K, B)``; ``smoothing`` is the
+    ``(K, 1)`` label smoothing or ``None``. ``drop`` is ``None``, a ``Dropout`` (its masks drawn inside
+    the compiled kernel) or any callable ``drop(shape) -> mask`` with a ``scale`` attribute, the
+    ``(K, 1, 1)`` value of a kept unit. The tape's tensors live in ``workspace`` (a
+    fresh one when ``None``) until its next forward.
     """
-    tape = Tape() if workspace is None else Tape(workspace=workspace)
-    ws = tape.workspace
-    params, k = net.params, net.k
+    ws = Workspace() if workspace is None else workspace
+    weights, biases, _, _ = net.linears()
     relu = net.kwargs["activation"] == "relu"
-    h = x.expand(k, *x.shape) if x.ndim == 2 else x
+    like = net.theta
+    shapes = [(net.k, x.shape[-2], width) for width in net.kwargs["hidden"]]
+    pre_buffers = [ws.get(("pre", i), shape, like) for i, shape in enumerate(shapes)]
+    mask_buffers: list[torch.Tensor] = []
+    given: list[torch.Tensor] = []
+    draws: list[list[torch.Tensor]] = []
+    uniforms: list[torch.Tensor] = []
+    generators: list[torch.Generator] = []
+    below = scale = None
+    if isinstance(drop, Dropout):
+        if drop.active:
+            below, scale, generators = drop.below, drop.scale, drop.generators
+            for i, shape in enumerate(shapes):
+                # ReLU's backward needs no mask, so its layers share one mask buffer per shape.
+                mask_buffers.append(ws.get(("mask", shape) if relu else ("mask", i), shape, like))
+                rows, u = drop.plan(shape)
+                draws.append(rows)
+                uniforms.append(u)
+    elif drop is not None:
+        masks = [drop(torch.Size(shape)) for shape in shapes]
+        if all(mask is not None for mask in masks):
+            given, scale = masks, drop.scale
     with torch.no_grad():
-        for i in range(len(net.kwargs["hidden"])):
-            w, b = params[f"hidden.{i}.linear.weight"], params[f"hidden.{i}.linear.bias"]
-            shape = (k, h.shape[1], w.shape[1])
-            pre = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2), out=ws.get(("pre", i), shape, h))
-            out = pre.clamp_min_(0) if relu else net.act(pre)
-            # ReLU's backward needs no mask (see backward), so its masks share one buffer per shape.
-            role = ("mask", shape) if relu else ("mask", i)
-            mask = drop(out.shape, out=ws.get(role, shape, h)) if drop is not None else None
-            if mask is not None:
-                out.mul_(mask)  # ReLU: out > 0 exactly where the unit is active and kept
-            skip = net.kwargs["residual"] and h.shape[-1] == out.shape[-1]
-            tape.inputs.append(h)
-            tape.outputs.append(out)
-            tape.masks.append(None if relu else mask)
-            tape.scales.append(drop.scale if relu and mask is not None else None)
-            tape.pre.append(None if relu else pre)
-            tape.residual.append(skip)
-            h = h + out if skip else out
-        w, b = params["out.weight"], params["out.bias"]
-        # (K, C, B): for the few classes of an output layer this product, and log_softmax over C,
-        # are several times faster on CPU than in the (K, B, C) layout (see _stack._BatchedLinear).
-        logits = torch.baddbmm(b.unsqueeze(2), w, h.transpose(1, 2))
-        logp = torch.log_softmax(logits, dim=1)
-    target = (y.expand(k, y.shape[-1]) if y.ndim == 1 else y).unsqueeze(1)
-    tape.last, tape.logp, tape.target, tape.smoothing = h, logp, target, smoothing
-    return nll(logp, target, smoothing), correct(logits.transpose(1, 2), y), tape
+        loss, right, inputs, outputs, masks, pres, last, logp, target = _forward(
+            x, y, weights, biases, net.kwargs["activation"], net.kwargs["residual"], pre_buffers,
+            mask_buffers, given, draws, generators, uniforms, below, scale, smoothing,
+        )  # fmt: skip
+    tape = Tape(inputs, outputs, masks, pres, scale, last, logp, target, smoothing, ws)
+    return loss, right, tape
 
 
-@torch.no_grad()
 def backward(net: StackedNet, tape: Tape) -> None:
     """Write the gradient of ``sum_k loss_k`` into ``net.grad`` (every parameter's slice is overwritten)."""
-    params = net.params
-    logp, target, smoothing = tape.logp, tape.target, tape.smoothing
-    assert logp is not None and target is not None and tape.last is not None
-    batch = logp.shape[-1]
-    # d(mean_b CE)/d logits = (softmax - (1 - eps) onehot - eps / C) / B, member by member.
-    g = logp.exp_()
-    if smoothing is None:
-        g.scatter_add_(1, target, torch.full(target.shape, -1.0, dtype=g.dtype, device=g.device))
-    else:
-        eps = smoothing.unsqueeze(-1)  # (K, 1, 1)
-        g.sub_(eps / g.shape[1])
-        g.scatter_add_(1, target, (eps - 1).expand(target.shape))
-    g.div_(batch)
-    w = params["out.weight"]
-    torch.bmm(g, tape.last, out=w.grad)
-    torch.sum(g, 2, out=params["out.bias"].grad)
-    if not tape.inputs:
-        return
-    ws = tape.workspace
-    grad = torch.bmm(g.transpose(1, 2), w, out=ws.get(("grad", len(tape.inputs)), tape.last.shape, g))
-    for i in reversed(range(len(tape.inputs))):
-        mask, scale, skip = tape.masks[i], tape.scales[i], tape.residual[i]
-        if tape.pre[i] is None:
-            # ReLU after dropout: out = relu(pre) * scale_k * keep, so the gradient passes (times
-            # scale_k) exactly where out > 0; the mask itself is not needed. In place unless the
-            # skip path still reads grad below.
-            g = _activation_backward(net, grad, tape.outputs[i], None, in_place=not skip)
-            if scale is not None:
-                g.mul_(scale)
-        else:
-            g = grad
-            if mask is not None:
-                g = grad * mask if skip else grad.mul_(mask)  # the skip path still needs the unmasked grad
-            # In place unless g is still grad and the skip path reads grad below.
-            g = _activation_backward(net, g, tape.outputs[i], tape.pre[i], in_place=g is not grad or not skip)
-        w = params[f"hidden.{i}.linear.weight"]
-        below = None
-        if i > 0:
-            below = torch.bmm(g, w, out=ws.get(("grad", i), tape.inputs[i].shape, g))
-            if skip:
-                below.add_(grad)
-        torch.bmm(g.transpose(1, 2), tape.inputs[i], out=w.grad)
-        torch.sum(g, 1, out=params[f"hidden.{i}.linear.bias"].grad)
-        grad = below  # type: ignore[assignment]
-
-
-def _activation_backward(
-    net: StackedNet, grad: torch.Tensor, out: torch.Tensor, pre: torch.Tensor | None, *, in_place: bool
-) -> torch.Tensor:
-    if pre is None:  # ReLU: out (after dropout) is > 0 exactly where the gradient passes
-        if in_place:
-            return torch.ops.aten.threshold_backward.grad_input(grad, out, 0, grad_input=grad)
-        return torch.ops.aten.threshold_backward(grad, out, 0)
-    # Any other activation: its own derivative, from autograd on that one operation.
-    with torch.enable_grad():
-        leaf = pre.detach().requires_grad_(True)
-        (result,) = torch.autograd.grad(net.act(leaf), leaf, grad)
-    return result
+    weights, _, weight_grads, bias_grads = net.linears()
+    shapes = [h.shape for h in tape.inputs[1:]] + [tape.last.shape]  # of hidden layer i's output, i >= 1
+    grad_buffers = [tape.workspace.get(("grad", i), s, tape.last) for i, s in enumerate(shapes, start=1)]
+    with torch.no_grad():
+        _backward(
+            weights, weight_grads, bias_grads, net.kwargs["activation"], net.kwargs["residual"], tape.inputs,
+            tape.outputs, tape.masks, tape.pre, tape.scale, tape.last, tape.logp, tape.target, tape.smoothing,
+            grad_buffers,
+        )  # fmt: skip

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import torch
 
+from reglab.population._torchscript import Kernel
+
 __all__ = ["StackedAdam", "StackedSGD", "prox_", "max_norm_"]
 
 
@@ -68,9 +70,8 @@ class StackedAdam(_Stacked):
         self.m: torch.Tensor | None = None
         self.v: torch.Tensor | None = None
         self._groups: list[tuple[float, float, float, list[int]]] | None = None
-        self._calls: list[tuple] | None = None
+        self._calls: tuple[list, ...] | None = None
         self._calls_for: tuple[torch.Tensor | None, ...] = ()
-        self._common = dict(beta1=betas[0], beta2=betas[1], eps=eps, amsgrad=False, maximize=False)
 
     def select(self, keep: torch.Tensor) -> None:
         super().select(keep)
@@ -95,13 +96,13 @@ class StackedAdam(_Stacked):
         # The kernel reads the step count (torch.optim increments it before the call) and never
         # writes it, so one scalar tensor serves every slice.
         step = torch.tensor(float(self.steps), device=theta.device)
-        for kernel, p, g, m, v, coupled, lr, wd in self._kernel_calls(theta, grad):
-            if coupled:  # both decays: torch's order is the coupled gradient term, then the AdamW shrink
-                torch._foreach_add_(g, p, alpha=coupled)
-            kernel(p, g, m, v, [], [step] * len(p), lr=lr, weight_decay=wd, **self._common)
+        calls = self._kernel_calls(theta, grad)
+        _fused_adam(*calls, step, self.betas[0], self.betas[1], self.eps)
 
-    def _kernel_calls(self, theta: torch.Tensor, grad: torch.Tensor) -> list[tuple]:
-        """The fused-kernel calls of a step, with their per-row slices, built once per set of tensors.
+    def _kernel_calls(self, theta: torch.Tensor, grad: torch.Tensor) -> tuple[list, ...]:
+        """The fused-kernel calls of a step as :func:`_fused_adam_kernel`'s lists (per call: row slices of
+        parameters, gradients and both moments, coupled decay, lr, decay, decoupled), built once per set
+        of tensors.
 
         The row slices are views of the state tensors, so they stay valid from step to step; they
         are rebuilt only when a tensor is replaced (compaction). Slicing them anew every step cost
@@ -111,13 +112,15 @@ class StackedAdam(_Stacked):
         if self._calls is not None and all(a is b for a, b in zip(tensors, self._calls_for)):
             return self._calls
         w = self.weight_size
-        calls = []
+        calls: tuple[list, ...] = ([], [], [], [], [], [], [], [])
 
         def fused(rows: list[int], cols: slice, lr: float, wd: float, dec: float) -> None:
-            p, g, m, v = ([t[r, cols] for r in rows] for t in tensors)
-            kernel = torch._fused_adamw_ if dec else torch._fused_adam_
-            coupled = wd if (wd and dec) else 0.0
-            calls.append((kernel, p, g, m, v, coupled, lr, dec or wd))
+            for slices, t in zip(calls, tensors):
+                slices.append([t[r, cols] for r in rows])
+            calls[4].append(wd if (wd and dec) else 0.0)  # both decays: the coupled term, then AdamW's
+            calls[5].append(lr)
+            calls[6].append(dec or wd)
+            calls[7].append(bool(dec))
 
         by_lr: dict[float, list[int]] = {}
         for lr, wd, dec, rows in self._settings():
@@ -128,6 +131,41 @@ class StackedAdam(_Stacked):
                 fused(sorted(rows), slice(w, None), lr, 0.0, 0.0)
         self._calls, self._calls_for = calls, tensors
         return calls
+
+
+def _fused_adam_kernel(
+    params: list[list[torch.Tensor]],
+    grads: list[list[torch.Tensor]],
+    exp_avgs: list[list[torch.Tensor]],
+    exp_avg_sqs: list[list[torch.Tensor]],
+    coupled: list[float],
+    lrs: list[float],
+    decays: list[float],
+    decoupled: list[bool],
+    step: torch.Tensor,
+    beta1: float,
+    beta2: float,
+    eps: float,
+) -> None:
+    """One call of torch's fused Adam (or AdamW, where ``decoupled[i]``) kernel per group of row slices;
+    ``coupled[i]`` is a coupled decay added to the gradient first (both kinds of decay on)."""
+    for i in range(len(params)):
+        steps = [step for _ in range(len(params[i]))]
+        if coupled[i] != 0.0:
+            torch._foreach_add_(grads[i], params[i], alpha=coupled[i])
+        if decoupled[i]:
+            torch._fused_adamw_(
+                params[i], grads[i], exp_avgs[i], exp_avg_sqs[i], [], steps, lr=lrs[i], beta1=beta1,
+                beta2=beta2, weight_decay=decays[i], eps=eps, amsgrad=False, maximize=False,
+            )  # fmt: skip
+        else:
+            torch._fused_adam_(
+                params[i], grads[i], exp_avgs[i], exp_avg_sqs[i], [], steps, lr=lrs[i], beta1=beta1,
+                beta2=beta2, weight_decay=decays[i], eps=eps, amsgrad=False, maximize=False,
+            )  # fmt: skip
+
+
+_fused_adam = Kernel(_fused_adam_kernel)
 
 
 class StackedSGD(_Stacked):

@@ -68,7 +68,7 @@ class Population:
         data_order: ``"shared"`` (all members see the same batches, from ``seed``) or ``"per_member"``
             (member k's order comes from its own config ``seed``, as ``Trainer(seed=configs[k].seed)``).
         dropout_masks: ``"independent"`` (one mask per member, as separate runs) or ``"common"``
-            (common random numbers; see ``reglab.population._shard.Dropout``). Either way every
+            (common random numbers; see ``reglab.population._dropout.Dropout``). Either way every
             draw is per member (member k's own generator, seeded from ``(seed, k)``), so results do
             not depend on ``threads``.
         dtype, device: Of the stacked tensors (``"cuda"`` works as ``"cpu"``).

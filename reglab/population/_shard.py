@@ -12,10 +12,8 @@ every shard), so results do not depend on how members are split into shards.
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -24,6 +22,7 @@ from torch import nn
 
 from reglab.population import _backprop
 from reglab.population._config import MemberConfig, column
+from reglab.population._dropout import Dropout
 from reglab.population._loss import correct, cross_entropy
 from reglab.population._optim import StackedAdam, StackedSGD, max_norm_, prox_
 from reglab.population._stack import StackedNet
@@ -42,90 +41,6 @@ def member_generator(seed: int, k: int, device: Any = "cpu") -> torch.Generator:
     # SeedSequence mixes (seed, k) into well-separated streams; seed + k would overlap across seeds.
     state = int(np.random.SeedSequence([seed, k]).generate_state(1, np.uint64)[0])
     return torch.Generator(device=device).manual_seed(state & (2**63 - 1))
-
-
-class Dropout:
-    """Dropout masks for the members of one shard, scaled by ``1 / (1 - p_k)``.
-
-    Each unit gets a 16-bit uniform integer ``u`` in ``[0, 65536)``, and member k keeps the units
-    with ``u >= round(65536 * p_k)``: a Bernoulli(1 - p_k) mask with ``p_k`` rounded to the nearest
-    multiple of 1/65536 (within 7.7e-6; float uniforms resolve 2^-24, torch's dropout the same).
-    Four units share one 64-bit draw of the generator, which makes the masks about 3x cheaper than
-    a float uniform per unit; at the sizes of small networks drawing the masks is otherwise the
-    largest cost after the matrix products. A member with ``p_k = 0`` draws nothing.
-
-    ``common=True`` (common random numbers) draws one ``u`` per layer and step from
-    ``common_generator`` (seeded identically in every shard), shared by all members; member k keeps
-    the units with ``u >= 65536 p_k``. Each member's mask keeps its own Bernoulli(1 - p_k) law, but
-    members see *correlated* masks (a unit dropped at rate 0.1 is also dropped at 0.2), so
-    differences between members carry less dropout noise. ``common=False`` draws member k's ``u``
-    from its own generator ``generators[k]``, as K separate runs do.
-
-    Example:
-        >>> gens = [torch.Generator().manual_seed(k) for k in range(2)]
-        >>> drop = Dropout(torch.tensor([[0.0], [0.5]]), common=False, generators=gens)
-        >>> mask = drop(torch.Size([2, 1000, 4]))
-        >>> mask[0].unique().tolist(), mask[1].unique().tolist()
-        ([1.0], [0.0, 2.0])
-        >>> round(float((mask[1] == 0).float().mean()), 1)
-        0.5
-    """
-
-    def __init__(
-        self,
-        p: torch.Tensor,
-        *,
-        common: bool,
-        generators: Sequence[torch.Generator] = (),
-        common_generator: torch.Generator | None = None,
-    ):
-        self.common, self.common_generator = common, common_generator
-        self.set_rates(p, list(generators))
-
-    def set_rates(self, p: torch.Tensor, generators: list[torch.Generator]) -> None:
-        self.p = p.reshape(-1, 1, 1)
-        self.scale = 1.0 / (1.0 - self.p)
-        self.active = bool((self.p > 0).any())
-        # Keep when u - 32768 (the draw's bits read as signed 16-bit numbers) >= round(65536 p) - 32768.
-        self.below = (torch.round(self.p.double() * 65536) - 32769).to(self.p.dtype)
-        # Rows whose p_k is 0 keep every unit whatever their u (u - below >= 1 for any int16 u), so
-        # they draw nothing: their generator is not advanced and their bits are left as they are.
-        rates = [] if self.common else self.p.flatten().tolist()
-        self._draws = [(row, generators[row]) for row, rate in enumerate(rates) if rate > 0]
-        self._bits: dict[tuple[int, ...], tuple[torch.Tensor, tuple[torch.Tensor, ...]]] = {}
-
-    def _uniform16(self, rows: int, shape: torch.Size, draws: Sequence[tuple[int, torch.Generator | None]]):
-        """``(rows, *shape)`` int16 numbers; row r is drawn uniform from generator g for each ``(r, g)`` of
-        ``draws`` (the other rows are left as they are)."""
-        units = math.prod(shape)
-        key = (rows, *shape)
-        cached = self._bits.get(key)
-        if cached is None:  # one buffer per layer shape (and its row views): no per-step allocation
-            words = -(-units // 4)
-            bits = torch.empty(rows, words, dtype=torch.int64, device=self.p.device)
-            cached = self._bits[key] = (bits, bits.unbind(0))
-        bits, row_views = cached
-        for row, gen in draws:
-            row_views[row].random_(-(2**63), None, generator=gen)  # the full 64-bit range: 4 uniform int16
-        return bits.view(torch.int16)[:, :units].unflatten(1, tuple(shape))
-
-    def __call__(self, shape: torch.Size, *, out: torch.Tensor | None = None) -> torch.Tensor | None:
-        """The scaled mask for activations of ``shape`` (``None`` if no member drops), in ``out`` if given."""
-        if not self.active:
-            return None
-        if self.common:
-            u = self._uniform16(1, shape[1:], [(0, self.common_generator)])
-        else:
-            u = self._uniform16(shape[0], shape[1:], self._draws)
-        # (u - below) clamped to [0, 1] is exactly the 0/1 mask (integers in floating point): these
-        # arithmetic passes run about 3x faster on CPU than a comparison, whose bool result converts
-        # slowly (16 x 100 x 256 units, one thread: 0.21 ms against 0.63 ms for torch.ge, then
-        # multiplying by the bool mask). Converting u into ``out`` first, rather than letting torch.sub
-        # convert it into a temporary, took 0.50-0.53 ms against 0.56-0.70 ms with cold caches.
-        if out is None:
-            out = torch.empty(shape, dtype=self.p.dtype, device=self.p.device)
-        out.copy_(u)
-        return out.sub_(self.below).clamp_(0, 1).mul_(self.scale)
 
 
 class Shard:

@@ -121,6 +121,17 @@ class StackedNet:
             p.requires_grad_(True)
             p.grad = self.grad[:, s.offset : s.offset + s.numel].view(k, *s.shape)
             self.params[s.name] = p
+        self._linears: tuple[list[torch.Tensor], ...] | None = None
+
+    def linears(self) -> tuple[list[torch.Tensor], ...]:
+        """An MLP's stacked weights, biases and their gradient views, layer by layer (the hidden
+        layers, then the output layer); built once per set of tensors."""
+        if self._linears is None:
+            names = [f"hidden.{i}.linear" for i in range(len(self.kwargs["hidden"]))] + ["out"]
+            weights = [self.params[f"{name}.weight"] for name in names]
+            biases = [self.params[f"{name}.bias"] for name in names]
+            self._linears = (weights, biases, [w.grad for w in weights], [b.grad for b in biases])
+        return self._linears  # type: ignore[return-value]
 
     def select(self, keep: torch.Tensor) -> None:
         """Keep only the rows ``keep`` (compaction: dropped members stop costing compute)."""

@@ -9,6 +9,7 @@ import torch
 
 from reglab.models import ACTIVATIONS, CNN1D, MLP
 from reglab.population import _backprop
+from reglab.population._dropout import Dropout
 from reglab.population._loss import correct, cross_entropy
 from reglab.population._stack import StackedNet
 
@@ -114,3 +115,27 @@ def test_normalized_nets_and_cnns_go_through_autograd():
     torch.manual_seed(0)
     cnn = StackedNet([CNN1D(40, 4), CNN1D(40, 4)], dtype=torch.float64, device="cpu")
     assert not _backprop.supports(cnn)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("common", [False, True])
+def test_masks_drawn_in_the_kernel_are_dropouts_own(activation, common):
+    """Forward with a Dropout (masks drawn inside the compiled kernel) equals forward with the masks an
+    identically seeded Dropout hands out layer by layer; and p_k = 0 members keep every unit."""
+    net = stacked(6, hidden=(5, 5), activation=activation)
+    g = torch.Generator().manual_seed(5)
+    x, y = torch.randn(B, 6, generator=g, dtype=torch.float64), torch.randint(0, 4, (B,), generator=g)
+    rate = torch.tensor([[0.0], [0.3], [0.6]], dtype=torch.float64)
+
+    def dropout() -> Dropout:
+        gens = [torch.Generator().manual_seed(10 + k) for k in range(K)]
+        return Dropout(rate, common=common, generators=gens, common_generator=torch.Generator().manual_seed(9))
+
+    twin = dropout()
+    drawn = [twin(torch.Size([K, B, 5])) for _ in range(2)]
+    assert torch.equal(drawn[0][0], torch.ones(B, 5, dtype=torch.float64))
+    loss_ref, right_ref, grad_ref = autograd_grad(net, x, y, Replay(drawn, rate.flatten()), None)
+    loss, right, tape = _backprop.forward(net, x, y, dropout(), None)
+    _backprop.backward(net, tape)
+    assert torch.equal(loss, loss_ref) and torch.equal(right, right_ref)
+    torch.testing.assert_close(net.grad, grad_ref, rtol=1e-12, atol=1e-14)

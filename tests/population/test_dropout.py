@@ -9,7 +9,7 @@ import torch
 
 from reglab.models import MLP
 from reglab.population import Population
-from reglab.population._shard import Dropout
+from reglab.population._dropout import Dropout
 from reglab.train.trainer import Trainer
 from tests.population.conftest import make_data
 
