@@ -9,11 +9,16 @@ normalization layers the backward is a few matrix products, so this module compu
 * ReLU and dropout run in place, and their backward is one multiply and one ``threshold_backward``;
 * the cross-entropy gradient with respect to the logits is ``(softmax - target) / batch``.
 
-Other activations take their derivative from autograd on that one operation, so every activation
-of ``reglab.models.MLP`` is covered. Networks with BatchNorm / LayerNorm, and the 1-D CNN, use
-autograd (``StackedNet.forward``). Measured on one CPU thread, 16 members of MLP 40-256-256-10,
-batch 100: 22.5 ms a step through autograd, 19.1 ms with this path (see benchmarks/RESULTS.md).
-The results equal autograd's to rounding (tests/population/test_backprop.py).
+Other activations take their derivative from the backward op autograd runs for them
+(``gelu_backward``, ``tanh_backward``, ...), so every activation of ``reglab.models.MLP`` is
+covered. Networks with BatchNorm / LayerNorm, and the 1-D CNN, use autograd
+(``StackedNet.forward``). Measured on one CPU thread, 16 members of MLP 40-256-256-10, batch 100:
+22.5 ms a step through autograd, 19.1 ms with this path (see benchmarks/RESULTS.md). The results
+equal autograd's to rounding (tests/population/test_backprop.py).
+
+The forward (dropout draws included) and the backward are two kernels compiled by TorchScript
+(see ``_torchscript``): a step's hundred-odd ops then run without Python's interpreter lock, so
+the shards' threads do not take turns on it.
 """
 
 from __future__ import annotations

@@ -129,7 +129,8 @@ def test_masks_drawn_in_the_kernel_are_dropouts_own(activation, common):
 
     def dropout() -> Dropout:
         gens = [torch.Generator().manual_seed(10 + k) for k in range(K)]
-        return Dropout(rate, common=common, generators=gens, common_generator=torch.Generator().manual_seed(9))
+        common_generator = torch.Generator().manual_seed(9)
+        return Dropout(rate, common=common, generators=gens, common_generator=common_generator)
 
     twin = dropout()
     drawn = [twin(torch.Size([K, B, 5])) for _ in range(2)]

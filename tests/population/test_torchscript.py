@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import warnings
 
 import pytest
@@ -77,9 +78,9 @@ def test_kernel_that_does_not_compile_runs_as_python_with_one_warning():
     def uses_a_set(x: torch.Tensor) -> torch.Tensor:
         return x * len({1, 2})  # set literals are outside TorchScript
 
-    kernel = Kernel(uses_a_set)
     with pytest.warns(RuntimeWarning, match=r"could not compile uses_a_set .*runs as Python"):
-        assert torch.equal(kernel(torch.ones(2)), torch.full((2,), 2.0))
+        kernel = Kernel(uses_a_set)  # compiled when made
+    assert torch.equal(kernel(torch.ones(2)), torch.full((2,), 2.0))
     assert kernel.compiled() is uses_a_set
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no second warning
@@ -96,3 +97,23 @@ def test_disabled_kernels_run_as_python(python_kernels):
     assert not _torchscript.enabled()
     assert torch.equal(Kernel(double)(torch.ones(1)), torch.full((1,), 2.0))
     assert calls == [1]
+
+
+def test_source_file_edited_since_import_is_not_compiled(tmp_path, monkeypatch):
+    """TorchScript reads the function's lines from its file: after an edit they may be another function's."""
+    source = """
+import torch
+
+def first(x: torch.Tensor) -> torch.Tensor:
+    return x + 1
+
+def second(y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    return y * z
+"""
+    (tmp_path / "edited_kernels.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("edited_kernels")
+    (tmp_path / "edited_kernels.py").write_text("# a comment\n" * 3 + source)  # every line moves down
+    with pytest.warns(RuntimeWarning, match=r"could not compile second"):
+        kernel = Kernel(module.second)
+    assert torch.equal(kernel(torch.full((1,), 2.0), torch.full((1,), 3.0)), torch.full((1,), 6.0))
