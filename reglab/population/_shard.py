@@ -5,9 +5,10 @@ intra-op thread: measured on 2 cores (K=32, MLP 40-256-256-10), two shards took 
 against 20.0-20.6 ms for one stack with 2 intra-op threads, whose serial parts (per-member mask
 draws, Python, small ops) then leave a core idle. Each shard is an independent stacked model (its
 own leaf tensors, gradient buffer, optimizer state and random streams) whose step runs in a Python
-thread while torch ops release the GIL. Every random draw is per member (dropout masks and input
-noise from member k's own generator, common random numbers from identically seeded generators in
-every shard), so results do not depend on how members are split into shards.
+thread while torch ops release the GIL; an MLP's step runs as kernels compiled by TorchScript, which
+release it for their whole body (see ``_torchscript``). Every random draw is per member (dropout
+masks and input noise from member k's own generator, common random numbers from identically seeded
+generators in every shard), so results do not depend on how members are split into shards.
 """
 
 from __future__ import annotations
@@ -139,21 +140,24 @@ class Shard:
         Trainer, it stops before the bad step with its last finite weights (saved by
         ``store(shard, row)``), and leaves the stack.
         """
-        while True:
-            loss, right, tape = self._forward(x, y, idx)
-            finite = torch.isfinite(loss.detach())
-            if bool(finite.all()):
-                break
-            bad = ~finite
+        loss, right, tape = self._forward(x, y, idx)
+        finite = torch.isfinite(loss.detach())
+        leaving = None
+        if not bool(finite.all()):
+            leaving = (~finite).nonzero().flatten()
             lrs = self.hyper["lr"][:, 0].tolist()
-            leaving = bad.nonzero().flatten()
             for row in leaving.tolist():
                 on_diverge(self.rows[row], loss[row].item(), lrs[row], epoch, time.perf_counter() - start)
-            self.drop_rows(leaving, store)
-            if not self.rows:
+            with torch.no_grad():
+                for row in leaving.tolist():
+                    store(self, row)
+            if len(leaving) == len(self.rows):
+                self._compact(leaving)
                 return
-            if idx.ndim == 2:
-                idx = idx[~bad]
+            # The others take this step from this same forward, as they would without the leaving
+            # members: their dropout masks, input noise and BatchNorm statistics are drawn or updated
+            # once. Every op below works row by row, so the leaving rows' non-finite numbers stay in
+            # their rows until they are dropped after the step.
         net, h = self.net, self.hyper
         if tape is not None:
             _backprop.backward(net, tape)  # overwrites every gradient: nothing to zero
@@ -177,6 +181,9 @@ class Shard:
             if uses["max_norm"]:
                 for weight in net.weight_views():
                     max_norm_(weight, h["max_norm"])
+            if leaving is not None:
+                self._compact(leaving)
+                loss, right = loss[finite], right[finite]
             if self._totals is None:
                 self._totals = torch.zeros(2, len(self.rows), dtype=torch.float64, device=loss.device)
             self._totals[0].add_(loss, alpha=idx.shape[-1])
@@ -200,14 +207,21 @@ class Shard:
     def drop_rows(self, rows: torch.Tensor, store) -> None:
         """Save the leaving rows (``store(shard, row)``), then compact the stack, optimizer state,
         hyperparameters and random streams to the other rows."""
-        drop = set(rows.tolist())
         self.flush_sums()
-        self._totals = None
         with torch.no_grad():
-            for row in sorted(drop):
+            for row in sorted(set(rows.tolist())):
                 store(self, row)
+        self._compact(rows)
+
+    def _compact(self, rows: torch.Tensor) -> None:
+        """Remove ``rows`` from the stack, optimizer state, hyperparameters, random streams and the
+        sums since the last flush (the other rows' sums go on unflushed: flushing twice in an epoch
+        would change their rounding)."""
+        drop = set(rows.tolist())
         keep_list = [i for i in range(len(self.rows)) if i not in drop]
         keep = torch.tensor(keep_list, dtype=torch.long, device=self.net.theta.device)
+        if self._totals is not None:
+            self._totals = self._totals.index_select(1, keep)
         self.net.select(keep)
         self.opt.select(keep)
         self.hyper = {n: t.index_select(0, keep) for n, t in self.hyper.items()}

@@ -300,3 +300,29 @@ def test_default_threads_one_shard_per_cpu_thread_and_one_on_a_gpu():
         assert len(pop._shards) == 2
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("norm", [None, "batch"])
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_a_member_diverging_leaves_the_others_bit_for_bit_unchanged(norm, optimizer):
+    """The others' dropout masks, input noise and BatchNorm statistics are drawn / updated once per step,
+    as if the diverging member were not there (it is the last, so member ids, hence streams, agree)."""
+    train, val = make_data(100, 10, 3, seed=9), make_data(30, 10, 3, seed=10)
+    others = [
+        {"lr": 1e-2, "seed": 0, "dropout": 0.3, "noise": 0.1},
+        {"lr": 5e-3, "seed": 1, "dropout": 0.1, "weight_decay": 1e-2},
+    ]
+    runs = []
+    for configs in (others, [*others, {"lr": 1e300, "seed": 2, "dropout": 0.2}]):
+        arch = MLP(10, 3, hidden=(8, 8), norm=norm)
+        options = dict(optimizer=optimizer, momentum=0.9, dtype=torch.float64, seed=4, threads=1)  # one shard
+        pop = Population(arch, configs, **options)
+        histories = pop.fit(train, val, epochs=4, batch_size=25)
+        rows = [[{k: v for k, v in r.items() if k != "time"} for r in h.rows] for h in histories[:2]]
+        runs.append((pop, rows))
+    (alone, alone_rows), (with_diverging, rows) = runs
+    assert with_diverging.status == ["active", "active", "diverged"]
+    assert rows == alone_rows
+    for k in range(2):
+        a, b = alone.member(k).state_dict(), with_diverging.member(k).state_dict()
+        assert all(torch.equal(a[name], b[name]) for name in a), k
