@@ -1,8 +1,9 @@
 """The stacked MLP's training forward and backward written out by hand: the population's fast path.
 
 For every step autograd records a graph, allocates each parameter's gradient and then adds it into
-the flat gradient buffer (``AccumulateGrad``), which first has to be zeroed. For an MLP without
-normalization layers the backward is a few matrix products, so this module computes it directly:
+the flat gradient buffer (``AccumulateGrad``), which first has to be zeroed. For an MLP the backward
+is a few matrix products and, with norm layers, torch's own norm backward ops, so this module
+computes it directly:
 
 * each weight and bias gradient is written by its product or sum straight into its slice of the
   flat buffer (``out=``): no zeroing pass, no temporary, no accumulation pass;
@@ -11,8 +12,8 @@ normalization layers the backward is a few matrix products, so this module compu
 
 Other activations take their derivative from the backward op autograd runs for them
 (``gelu_backward``, ``tanh_backward``, ...), so every activation of ``reglab.models.MLP`` is
-covered. Networks with BatchNorm / LayerNorm, and the 1-D CNN, use autograd
-(``StackedNet.forward``). Measured on one CPU thread, 16 members of MLP 40-256-256-10, batch 100:
+covered; BatchNorm and LayerNorm call ``native_batch_norm`` / ``native_layer_norm`` and their
+backward ops, as autograd does. The 1-D CNN uses autograd (``StackedNet.forward``). Measured on one CPU thread, 16 members of MLP 40-256-256-10, batch 100:
 22.5 ms a step through autograd, 19.1 ms with this path (see benchmarks/RESULTS.md). The results
 equal autograd's to rounding (tests/population/test_backprop.py).
 
@@ -38,8 +39,8 @@ __all__ = ["Tape", "Workspace", "supports", "forward", "backward"]
 
 
 def supports(net: StackedNet) -> bool:
-    """Whether ``net`` has a hand-written backward: an MLP without normalization layers."""
-    return net.cls is MLP and net.norm is None
+    """Whether ``net`` has a hand-written backward: an MLP (BatchNorm with a running-average momentum)."""
+    return net.cls is MLP and all(m is not None for m in net.momentum.values())
 
 
 class Workspace:
@@ -70,7 +71,8 @@ class Tape:
     inputs: list[torch.Tensor]
     outputs: list[torch.Tensor]
     masks: list[torch.Tensor | None]  # None for ReLU, whose backward needs no mask (see _backward_kernel)
-    pre: list[torch.Tensor | None]  # None for ReLU
+    pre: list[torch.Tensor | None]  # the activation's input; None for ReLU
+    norm_saved: list[list[torch.Tensor]]  # per hidden layer, what its norm layer's backward needs
     scale: torch.Tensor | None  # (K, 1, 1) value of a kept unit, 1 / (1 - p_k); None without dropout
     last: torch.Tensor  # input of the output layer
     logp: torch.Tensor  # (K, C, B) log-probabilities
@@ -111,6 +113,58 @@ def _activation_grad(grad: torch.Tensor, pre: torch.Tensor, activation: str) -> 
     return torch.ops.aten.silu_backward(grad, pre)
 
 
+def _normalize(
+    pre: torch.Tensor, norm: str, params: list[torch.Tensor], eps: float, momentum: float
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """``reglab.models.MLP``'s norm layer on ``pre (K, B, F)`` as ``StackedNet`` computes it, and what its
+    backward needs. ``params`` is ``[weight, bias]`` ``(K, F)``, then for BatchNorm ``running_mean``,
+    ``running_var`` ``(K, F)`` and ``num_batches_tracked`` ``(K,)``, updated in place."""
+    k, batch, features = pre.shape[0], pre.shape[1], pre.shape[2]
+    if norm == "layer":
+        normalized, mean, rstd = torch.native_layer_norm(pre, [features], None, None, eps)
+        return normalized * params[0].unsqueeze(1) + params[1].unsqueeze(1), [pre, normalized, mean, rstd]
+    # BatchNorm over K*F features of (B, K*F) is BatchNorm over F features of every member.
+    flat = pre.transpose(0, 1).reshape(batch, k * features)
+    params[4].add_(1)
+    out, save_mean, save_invstd = torch.native_batch_norm(
+        flat, params[0].reshape(-1), params[1].reshape(-1), params[2].view(-1), params[3].view(-1), True,
+        momentum, eps,
+    )  # fmt: skip
+    return out.view(batch, k, features).transpose(0, 1), [flat, save_mean, save_invstd]
+
+
+def _normalize_backward(
+    grad: torch.Tensor,
+    norm: str,
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    saved: list[torch.Tensor],
+    eps: float,
+) -> torch.Tensor:
+    """The gradient with respect to the norm layer's input; its weight and bias gradients go to ``grads``."""
+    k, batch, features = grad.shape[0], grad.shape[1], grad.shape[2]
+    if norm == "layer":
+        pre, normalized, mean, rstd = saved[0], saved[1], saved[2], saved[3]
+        torch.sum(grad * normalized, 1, out=grads[0])
+        torch.sum(grad, 1, out=grads[1])
+        result = torch.ops.aten.native_layer_norm_backward(
+            grad * params[0].unsqueeze(1), pre, [features], mean, rstd, None, None, [True, False, False]
+        )
+        grad_pre = result[0]
+        assert grad_pre is not None
+        return grad_pre
+    flat, save_mean, save_invstd = saved[0], saved[1], saved[2]
+    result = torch.ops.aten.native_batch_norm_backward(
+        grad.transpose(0, 1).reshape(batch, k * features), flat, params[0].reshape(-1), params[2].view(-1),
+        params[3].view(-1), save_mean, save_invstd, True, eps, [True, True, True],
+    )  # fmt: skip
+    grad_flat, grad_weight, grad_bias = result[0], result[1], result[2]
+    assert grad_flat is not None and grad_weight is not None and grad_bias is not None
+    grads[0].copy_(grad_weight.view(k, features))
+    grads[1].copy_(grad_bias.view(k, features))
+    return grad_flat.view(batch, k, features).transpose(0, 1)
+
+
 def _forward_kernel(
     x: torch.Tensor,
     y: torch.Tensor,
@@ -118,6 +172,10 @@ def _forward_kernel(
     biases: list[torch.Tensor],
     activation: str,
     residual: bool,
+    norm: str,
+    norm_params: list[list[torch.Tensor]],
+    norm_eps: list[float],
+    norm_momentum: list[float],
     pre_buffers: list[torch.Tensor],
     mask_buffers: list[torch.Tensor],
     given_masks: list[torch.Tensor],
@@ -134,14 +192,17 @@ def _forward_kernel(
     list[torch.Tensor],
     list[torch.Tensor | None],
     list[torch.Tensor | None],
+    list[list[torch.Tensor]],
     torch.Tensor,
     torch.Tensor,
     torch.Tensor,
 ]:
-    """Loss, correct counts and the tape's tensors (inputs, outputs, masks, pre-activations, last
-    hidden output, log-probabilities, targets). Hidden layer i's mask is ``given_masks[i]`` if any
-    are given, else drawn by :func:`fill_mask` from ``draws[i]``, ``generators``, ``uniforms[i]``
-    and ``below`` into ``mask_buffers[i]``; no mask if ``below`` is ``None``."""
+    """Loss, correct counts and the tape's tensors (inputs, outputs, masks, activation inputs, what
+    the norm layers' backward needs, last hidden output, log-probabilities, targets). ``norm`` is
+    ``""``, ``"batch"`` or ``"layer"``, with ``norm_params[i]`` as :func:`_normalize` takes them.
+    Hidden layer i's mask is ``given_masks[i]`` if any are given, else drawn by :func:`fill_mask`
+    from ``draws[i]``, ``generators``, ``uniforms[i]`` and ``below`` into ``mask_buffers[i]``; no
+    mask if ``below`` is ``None``."""
     k = weights[0].shape[0]
     relu = activation == "relu"
     h = x.expand(k, x.shape[0], x.shape[1]) if x.dim() == 2 else x
@@ -149,8 +210,12 @@ def _forward_kernel(
     outputs: list[torch.Tensor] = []
     masks: list[torch.Tensor | None] = []
     pres: list[torch.Tensor | None] = []
+    norm_saved: list[list[torch.Tensor]] = []
     for i in range(len(weights) - 1):
         pre = torch.baddbmm(biases[i].unsqueeze(1), h, weights[i].transpose(1, 2), out=pre_buffers[i])
+        if norm != "":
+            pre, saved = _normalize(pre, norm, norm_params[i], norm_eps[i], norm_momentum[i])
+            norm_saved.append(saved)
         out = _activate(pre, activation)
         mask: torch.Tensor | None = None
         if len(given_masks) > 0:
@@ -172,7 +237,7 @@ def _forward_kernel(
     target = (y.expand(k, y.shape[-1]) if y.dim() == 1 else y).unsqueeze(1)
     loss = nll(logp, target, smoothing)
     right = correct(logits.transpose(1, 2), y)
-    return loss, right, inputs, outputs, masks, pres, h, logp, target
+    return loss, right, inputs, outputs, masks, pres, norm_saved, h, logp, target
 
 
 def _backward_kernel(
@@ -181,6 +246,11 @@ def _backward_kernel(
     bias_grads: list[torch.Tensor],
     activation: str,
     residual: bool,
+    norm: str,
+    norm_params: list[list[torch.Tensor]],
+    norm_grads: list[list[torch.Tensor]],
+    norm_saved: list[list[torch.Tensor]],
+    norm_eps: list[float],
     inputs: list[torch.Tensor],
     outputs: list[torch.Tensor],
     masks: list[torch.Tensor | None],
@@ -228,6 +298,8 @@ def _backward_kernel(
             if mask is not None:
                 gi = grad * mask if skip else grad.mul_(mask)  # the skip path still needs the unmasked grad
             gi = _activation_grad(gi, pre, activation)
+        if norm != "":
+            gi = _normalize_backward(gi, norm, norm_params[i], norm_grads[i], norm_saved[i], norm_eps[i])
         below = grad
         if i > 0:
             below = torch.bmm(gi, weights[i], out=grad_buffers[i - 1])
@@ -286,12 +358,14 @@ def forward(
         masks = [drop(torch.Size(shape)) for shape in shapes]
         if all(mask is not None for mask in masks):
             given, scale = masks, drop.scale
+    norm, norm_params, norm_eps, norm_momentum = _norm_layers(net)
     with torch.no_grad():
-        loss, right, inputs, outputs, masks, pres, last, logp, target = _forward(
-            x, y, weights, biases, net.kwargs["activation"], net.kwargs["residual"], pre_buffers,
-            mask_buffers, given, draws, generators, uniforms, below, scale, smoothing,
+        loss, right, inputs, outputs, masks, pres, norm_saved, last, logp, target = _forward(
+            x, y, weights, biases, net.kwargs["activation"], net.kwargs["residual"], norm, norm_params,
+            norm_eps, norm_momentum, pre_buffers, mask_buffers, given, draws, generators, uniforms, below,
+            scale, smoothing,
         )  # fmt: skip
-    tape = Tape(inputs, outputs, masks, pres, scale, last, logp, target, smoothing, ws)
+    tape = Tape(inputs, outputs, masks, pres, norm_saved, scale, last, logp, target, smoothing, ws)
     return loss, right, tape
 
 
@@ -300,9 +374,25 @@ def backward(net: StackedNet, tape: Tape) -> None:
     weights, _, weight_grads, bias_grads = net.linears()
     shapes = [h.shape for h in tape.inputs[1:]] + [tape.last.shape]  # of hidden layer i's output, i >= 1
     grad_buffers = [tape.workspace.get(("grad", i), s, tape.last) for i, s in enumerate(shapes, start=1)]
+    norm, norm_params, norm_eps, _ = _norm_layers(net)
+    norm_grads = [[params[0].grad, params[1].grad] for params in norm_params]
     with torch.no_grad():
         _backward(
-            weights, weight_grads, bias_grads, net.kwargs["activation"], net.kwargs["residual"], tape.inputs,
-            tape.outputs, tape.masks, tape.pre, tape.scale, tape.last, tape.logp, tape.target, tape.smoothing,
-            grad_buffers,
+            weights, weight_grads, bias_grads, net.kwargs["activation"], net.kwargs["residual"], norm,
+            norm_params, norm_grads, tape.norm_saved, norm_eps, tape.inputs, tape.outputs, tape.masks,
+            tape.pre, tape.scale, tape.last, tape.logp, tape.target, tape.smoothing, grad_buffers,
         )  # fmt: skip
+
+
+def _norm_layers(net: StackedNet) -> tuple[str, list[list[torch.Tensor]], list[float], list[float]]:
+    """The kernels' ``norm``, ``norm_params``, ``norm_eps`` and ``norm_momentum`` of ``net``."""
+    if net.norm is None:
+        return "", [], [], []
+    names = [f"hidden.{i}.norm" for i in range(len(net.kwargs["hidden"]))]
+    params = [[net.params[f"{name}.weight"], net.params[f"{name}.bias"]] for name in names]
+    if net.norm == "batch":
+        for name, layer in zip(names, params):
+            statistics = ("running_mean", "running_var", "num_batches_tracked")
+            layer += [net.buffers[f"{name}.{b}"] for b in statistics]
+    momentum = [net.momentum.get(name) or 0.0 for name in names]  # LayerNorm has none
+    return net.norm, params, [float(net.eps[name]) for name in names], momentum

@@ -60,15 +60,23 @@ def autograd_grad(net, x, y, drop, smoothing):
 @pytest.mark.parametrize("residual", [False, True])
 @pytest.mark.parametrize("features", [6, 5])  # 5: the first hidden block has a skip from the input too
 @pytest.mark.parametrize("dropout", [True, False])
-def test_gradient_equals_autograd(activation, residual, features, dropout):
-    net = stacked(features, hidden=(5, 5), activation=activation, residual=residual)
+@pytest.mark.parametrize("norm", [None, "batch", "layer"])
+def test_gradient_equals_autograd(activation, residual, features, dropout, norm):
+    net = stacked(features, hidden=(5, 5), activation=activation, residual=residual, norm=norm)
+    with torch.no_grad():  # norm layers' affine parameters away from their (1, 0) initialization
+        for name, p in net.params.items():
+            if ".norm." in name:
+                g = torch.Generator().manual_seed(len(name))
+                p.add_(torch.randn(p.shape, generator=g, dtype=p.dtype))
     g = torch.Generator().manual_seed(1)
     x = torch.randn(B, features, generator=g, dtype=torch.float64)
     y = torch.randint(0, 4, (B,), generator=g)
     rate = torch.tensor([0.0, 0.3, 0.6], dtype=torch.float64)
     drop_masks = masks((5, 5), rate, seed=2)
     drop = Replay(drop_masks, rate) if dropout else None
+    buffers = {name: b.clone() for name, b in net.buffers.items()}
     loss_ref, right_ref, grad_ref = autograd_grad(net, x, y, drop, None)
+    buffers_ref, net.buffers = net.buffers, buffers  # BatchNorm's statistics: updated once by each pass
 
     net.grad.fill_(float("nan"))  # every slot must be overwritten, not accumulated into
     net.grad[:, sum(s.numel for s in net.slots) :] = 0  # (the row padding is never written)
@@ -79,6 +87,8 @@ def test_gradient_equals_autograd(activation, residual, features, dropout):
     assert torch.equal(loss, loss_ref)
     assert torch.equal(right, right_ref)
     torch.testing.assert_close(net.grad, grad_ref, rtol=1e-12, atol=1e-14)
+    assert buffers.keys() == buffers_ref.keys()
+    assert all(torch.equal(buffers[name], buffers_ref[name]) for name in buffers)
 
 
 def test_per_member_batches_and_label_smoothing_equal_autograd():
@@ -108,10 +118,10 @@ def test_logistic_regression_and_no_dropout_equal_autograd():
         torch.testing.assert_close(net.grad, grad_ref, rtol=1e-12, atol=1e-14)
 
 
-def test_normalized_nets_and_cnns_go_through_autograd():
+def test_cnns_go_through_autograd():
     assert _backprop.supports(stacked(6, hidden=(5,)))
-    assert not _backprop.supports(stacked(6, hidden=(5,), norm="batch"))
-    assert not _backprop.supports(stacked(6, hidden=(5,), norm="layer"))
+    assert _backprop.supports(stacked(6, hidden=(5,), norm="batch"))
+    assert _backprop.supports(stacked(6, hidden=(5,), norm="layer"))
     torch.manual_seed(0)
     cnn = StackedNet([CNN1D(40, 4), CNN1D(40, 4)], dtype=torch.float64, device="cpu")
     assert not _backprop.supports(cnn)

@@ -30,7 +30,7 @@ def test_every_step_kernel_compiles(kernel, recwarn):
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
 
 
-def fit(activation: str, masks: str, dtype: torch.dtype, *, residual: bool = False):
+def fit(activation: str, masks: str, dtype: torch.dtype, *, residual: bool = False, norm: str | None = None):
     train, val = make_data(90, 10, 3, seed=7), make_data(30, 10, 3, seed=8)
     configs = [
         {
@@ -43,7 +43,7 @@ def fit(activation: str, masks: str, dtype: torch.dtype, *, residual: bool = Fal
         }
         for k in range(5)
     ]
-    arch = MLP(10, 3, hidden=(8, 8), activation=activation, residual=residual)
+    arch = MLP(10, 3, hidden=(8, 8), activation=activation, residual=residual, norm=norm)
     pop = Population(arch, configs, seed=3, dtype=dtype, dropout_masks=masks, threads=2)
     histories = pop.fit(train, val, epochs=3, batch_size=16, early_stopping=EarlyStopping(patience=1))
     rows = [[{k: v for k, v in r.items() if k != "time"} for r in h.rows] for h in histories]
@@ -51,20 +51,23 @@ def fit(activation: str, masks: str, dtype: torch.dtype, *, residual: bool = Fal
 
 
 @pytest.mark.parametrize(
-    "activation, masks, dtype, residual",
+    "activation, masks, dtype, residual, norm",
     [
-        ("relu", "independent", torch.float32, False),
-        ("relu", "common", torch.float64, True),
-        ("tanh", "independent", torch.float32, True),
-        ("gelu", "independent", torch.float64, False),
+        ("relu", "independent", torch.float32, False, None),
+        ("relu", "common", torch.float64, True, None),
+        ("tanh", "independent", torch.float32, True, None),
+        ("gelu", "independent", torch.float64, False, None),
+        ("relu", "independent", torch.float32, False, "batch"),
+        ("silu", "independent", torch.float32, True, "layer"),
     ],
 )
-def test_compiled_and_python_kernels_train_bit_identical_populations(activation, masks, dtype, residual):
-    """Same ops in the same order: weights and histories equal bit for bit, dropout and both decays on."""
-    compiled = fit(activation, masks, dtype, residual=residual)
+def test_compiled_and_python_kernels_train_identical_populations(activation, masks, dtype, residual, norm):
+    """Same ops in the same order: weights (BatchNorm's statistics included) and histories equal bit for
+    bit, dropout and both decays on."""
+    compiled = fit(activation, masks, dtype, residual=residual, norm=norm)
     previous = _torchscript.set_enabled(False)
     try:
-        python = fit(activation, masks, dtype, residual=residual)
+        python = fit(activation, masks, dtype, residual=residual, norm=norm)
     finally:
         _torchscript.set_enabled(previous)
     (weights, rows), (python_weights, python_rows) = compiled, python
