@@ -13,9 +13,10 @@ computes it directly:
 Other activations take their derivative from the backward op autograd runs for them
 (``gelu_backward``, ``tanh_backward``, ...), so every activation of ``reglab.models.MLP`` is
 covered; BatchNorm and LayerNorm call ``native_batch_norm`` / ``native_layer_norm`` and their
-backward ops, as autograd does. The 1-D CNN uses autograd (``StackedNet.forward``). Measured on one CPU thread, 16 members of MLP 40-256-256-10, batch 100:
-22.5 ms a step through autograd, 19.1 ms with this path (see benchmarks/RESULTS.md). The results
-equal autograd's to rounding (tests/population/test_backprop.py).
+backward ops, as autograd does. The 1-D CNN uses autograd (``StackedNet.forward``). Measured on
+one CPU thread, 16 members of MLP 40-256-256-10, batch 100: 22.5 ms a step through autograd,
+19.1 ms with this path (see benchmarks/RESULTS.md). The results equal autograd's to rounding
+(tests/population/test_backprop.py).
 
 The forward (dropout draws included) and the backward are two kernels compiled by TorchScript
 (see ``_torchscript``): a step's hundred-odd ops then run without Python's interpreter lock, so
@@ -66,7 +67,8 @@ class Workspace:
 @dataclass
 class Tape:
     """What the backward needs from one forward: per hidden layer its input, its activation output
-    (after dropout) and, for activations other than ReLU, its dropout mask and pre-activation."""
+    (after dropout), its norm layer's saved tensors and, for activations other than ReLU, its dropout
+    mask and the activation's input."""
 
     inputs: list[torch.Tensor]
     outputs: list[torch.Tensor]
@@ -82,7 +84,7 @@ class Tape:
 
 
 # ---------------------------------------------------------------------------------------------------
-# The kernels: TorchScript-compatible functions of tensors (see _torchscript), compiled on first use.
+# The kernels: TorchScript-compatible functions of tensors (see _torchscript), compiled at import.
 
 
 def _activate(pre: torch.Tensor, activation: str) -> torch.Tensor:
@@ -262,8 +264,9 @@ def _backward_kernel(
     smoothing: torch.Tensor | None,
     grad_buffers: list[torch.Tensor],
 ) -> None:
-    """Overwrite ``weight_grads`` and ``bias_grads`` with the gradient of ``sum_k loss_k``; the gradient
-    with respect to hidden layer i's output goes into ``grad_buffers[i]``. ``logp`` is consumed."""
+    """Overwrite ``weight_grads``, ``bias_grads`` and ``norm_grads`` with the gradient of ``sum_k loss_k``;
+    the gradient with respect to hidden layer i's output (i >= 1) goes into ``grad_buffers[i - 1]``.
+    ``logp`` is consumed."""
     n = len(inputs)
     # d(mean_b CE)/d logits = (softmax - (1 - eps) onehot - eps / C) / B, member by member.
     g = logp.exp_()
@@ -355,10 +358,10 @@ def forward(
                 draws.append(rows)
                 uniforms.append(u)
     elif drop is not None:
-        masks = [drop(torch.Size(shape)) for shape in shapes]
-        if all(mask is not None for mask in masks):
-            given, scale = masks, drop.scale
-    norm, norm_params, norm_eps, norm_momentum = _norm_layers(net)
+        layer_masks = [drop(torch.Size(shape)) for shape in shapes]
+        if all(mask is not None for mask in layer_masks):
+            given, scale = layer_masks, drop.scale
+    norm, norm_params, norm_eps, norm_momentum = net.norm_layers()
     with torch.no_grad():
         loss, right, inputs, outputs, masks, pres, norm_saved, last, logp, target = _forward(
             x, y, weights, biases, net.kwargs["activation"], net.kwargs["residual"], norm, norm_params,
@@ -374,7 +377,7 @@ def backward(net: StackedNet, tape: Tape) -> None:
     weights, _, weight_grads, bias_grads = net.linears()
     shapes = [h.shape for h in tape.inputs[1:]] + [tape.last.shape]  # of hidden layer i's output, i >= 1
     grad_buffers = [tape.workspace.get(("grad", i), s, tape.last) for i, s in enumerate(shapes, start=1)]
-    norm, norm_params, norm_eps, _ = _norm_layers(net)
+    norm, norm_params, norm_eps, _ = net.norm_layers()
     norm_grads = [[params[0].grad, params[1].grad] for params in norm_params]
     with torch.no_grad():
         _backward(
@@ -383,16 +386,3 @@ def backward(net: StackedNet, tape: Tape) -> None:
             tape.pre, tape.scale, tape.last, tape.logp, tape.target, tape.smoothing, grad_buffers,
         )  # fmt: skip
 
-
-def _norm_layers(net: StackedNet) -> tuple[str, list[list[torch.Tensor]], list[float], list[float]]:
-    """The kernels' ``norm``, ``norm_params``, ``norm_eps`` and ``norm_momentum`` of ``net``."""
-    if net.norm is None:
-        return "", [], [], []
-    names = [f"hidden.{i}.norm" for i in range(len(net.kwargs["hidden"]))]
-    params = [[net.params[f"{name}.weight"], net.params[f"{name}.bias"]] for name in names]
-    if net.norm == "batch":
-        for name, layer in zip(names, params):
-            statistics = ("running_mean", "running_var", "num_batches_tracked")
-            layer += [net.buffers[f"{name}.{b}"] for b in statistics]
-    momentum = [net.momentum.get(name) or 0.0 for name in names]  # LayerNorm has none
-    return net.norm, params, [float(net.eps[name]) for name in names], momentum

@@ -122,6 +122,8 @@ class StackedNet:
             p.grad = self.grad[:, s.offset : s.offset + s.numel].view(k, *s.shape)
             self.params[s.name] = p
         self._linears: tuple[list[torch.Tensor], ...] | None = None
+        self._norm_layers: tuple[str, list[list[torch.Tensor]], list[float], list[float]] | None = None
+        self._norm_layers_for: dict[str, torch.Tensor] | None = None
 
     def linears(self) -> tuple[list[torch.Tensor], ...]:
         """An MLP's stacked weights, biases and their gradient views, layer by layer (the hidden
@@ -132,6 +134,23 @@ class StackedNet:
             biases = [self.params[f"{name}.bias"] for name in names]
             self._linears = (weights, biases, [w.grad for w in weights], [b.grad for b in biases])
         return self._linears  # type: ignore[return-value]
+
+    def norm_layers(self) -> tuple[str, list[list[torch.Tensor]], list[float], list[float]]:
+        """An MLP's norm kind (``""``, ``"batch"``, ``"layer"``) and, per hidden layer, its stacked
+        ``[weight, bias]`` (then BatchNorm's ``running_mean``, ``running_var``, ``num_batches_tracked``),
+        eps and momentum; built once per set of tensors (and per ``buffers`` dict: a test may replace it)."""
+        if self._norm_layers is None or self._norm_layers_for is not self.buffers:
+            self._norm_layers_for = self.buffers
+            names = [f"hidden.{i}.norm" for i in range(len(self.kwargs["hidden"]))] if self.norm else []
+            layers = [[self.params[f"{name}.weight"], self.params[f"{name}.bias"]] for name in names]
+            if self.norm == "batch":
+                statistics = ("running_mean", "running_var", "num_batches_tracked")
+                for name, layer in zip(names, layers):
+                    layer += [self.buffers[f"{name}.{b}"] for b in statistics]
+            eps = [float(self.eps[name]) for name in names]
+            momentum = [float(self.momentum.get(name) or 0.0) for name in names]  # LayerNorm has none
+            self._norm_layers = (self.norm or "", layers, eps, momentum)
+        return self._norm_layers
 
     def select(self, keep: torch.Tensor) -> None:
         """Keep only the rows ``keep`` (compaction: dropped members stop costing compute)."""
