@@ -51,7 +51,7 @@ class Population:
     """K members of one architecture, each with its own hyperparameters, trained as one stacked model.
 
     Every weight of every member lives in one ``(K, P)`` tensor; layers run as batched matmuls
-    (``torch.baddbmm``) or grouped convolutions, and the optimizer updates all members with a few
+    (``torch.baddbmm``, convolutions over unfolded windows), and the optimizer updates all members with a few
     in-place passes. A member matches training it alone (same initialization, same batch order,
     dropout off) to rounding. Members that early-stop or diverge are frozen and physically dropped
     from the stacked tensors, so they stop costing compute.

@@ -143,7 +143,7 @@ def cnn(norm):
         (lambda d=0.0: MLP(10, 3, hidden=(10, 10), residual=True, norm="layer", dropout=d), "shared"),
         (lambda d=0.0: MLP(10, 3, hidden=(12, 12), norm="batch", dropout=d), "shared"),
         (lambda d=0.0: MLP(10, 3, hidden=(12,), activation="tanh", dropout=d), "per_member"),
-        # No normalization: these train through the hand-written backward (_backprop).
+        # (Every MLP trains through the hand-written backward, _backprop; the CNNs through autograd.)
         (lambda d=0.0: MLP(10, 3, hidden=(10, 10), residual=True, dropout=d), "shared"),
         (lambda d=0.0: MLP(10, 3, hidden=(12, 8), activation="gelu", dropout=d), "per_member"),
         (cnn(None), "shared"),
