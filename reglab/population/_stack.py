@@ -265,7 +265,7 @@ class StackedNet:
         w, b = self.params[f"{name}.weight"], self.params[f"{name}.bias"]  # (K, C, C_in, k), (K, C)
         k, channels, c_in, size = w.shape
         batch, length = h.shape[0], h.shape[2]
-        # (B, K, C_in, L_out, k): window j of member k, input channel c
+        # (B, K, C_in, L_out, k): per example, member and input channel, the L_out windows of k taps
         windows = F.pad(h, (1, 1)).view(batch, k, c_in, length + 2).unfold(3, size, 2)
         l_out = windows.shape[3]
         columns = windows.permute(1, 0, 3, 2, 4).reshape(k, batch * l_out, c_in * size)
