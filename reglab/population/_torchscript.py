@@ -82,6 +82,9 @@ class Kernel:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore", DeprecationWarning)  # see the module docstring
                         compiled = torch.jit.script(self.fn)
+                    if not isinstance(compiled, torch.jit.ScriptFunction):  # PYTORCH_JIT=0: the user's choice
+                        self._compiled = self.fn
+                        return self._compiled
                     # Compiled from a source file edited since import, the body could be another function's.
                     names = [argument.name for argument in compiled.schema.arguments]
                     if names != list(inspect.signature(self.fn).parameters):

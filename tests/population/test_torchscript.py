@@ -90,6 +90,20 @@ def test_kernel_that_does_not_compile_runs_as_python_with_one_warning():
         assert torch.equal(kernel(torch.ones(1)), torch.full((1,), 2.0))
 
 
+def test_torch_jit_switched_off_runs_kernels_as_python_without_a_warning(monkeypatch):
+    """With ``PYTORCH_JIT=0``, ``torch.jit.script`` hands back the function itself."""
+    monkeypatch.setattr(torch.jit, "script", lambda fn: fn)
+
+    def double(x: torch.Tensor) -> torch.Tensor:
+        return x * 2
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kernel = Kernel(double)
+    assert kernel.compiled() is double
+    assert torch.equal(kernel(torch.ones(1)), torch.full((1,), 2.0))
+
+
 def test_disabled_kernels_run_as_python(python_kernels):
     calls = []
 
