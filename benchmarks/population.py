@@ -114,12 +114,9 @@ def matmul_peak(
     A single sample is easily halved by a neighbour on a shared 2-core machine, which would flatter
     the fraction of peak; main() samples before and after the runs and keeps the best.
     """
-    torch.set_num_threads(threads)
     best_rate = 0.0
     for size in sizes:
-        a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
-        out = torch.empty(size, size, device=device)
-        torch.mm(a, b, out=out)
+        a, b, out = _square_operands(threads, size, device)
         best = float("inf")
         for _ in range(repeats):
             _sync(device)
@@ -134,10 +131,7 @@ def matmul_peak(
 def matmul_sustained(threads: int, seconds: float, size: int = 1024, device: Any = "cpu") -> float:
     """Mean fp32 GFLOP/s of back-to-back square matmuls over ``seconds``: what the machine sustains
     over a stretch as long as a training run, where :func:`matmul_peak` keeps its fastest moment."""
-    torch.set_num_threads(threads)
-    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
-    out = torch.empty(size, size, device=device)
-    torch.mm(a, b, out=out)
+    a, b, out = _square_operands(threads, size, device)
     _sync(device)
     count, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
@@ -146,6 +140,15 @@ def matmul_sustained(threads: int, seconds: float, size: int = 1024, device: Any
         count += 10
         _sync(device)
     return 2 * size**3 * count / (time.perf_counter() - start) / 1e9
+
+
+def _square_operands(threads: int, size: int, device: Any) -> tuple[torch.Tensor, ...]:
+    """Set ``threads`` intra-op threads; two random ``size``-square matrices and an output, warmed up."""
+    torch.set_num_threads(threads)
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+    out = torch.empty(size, size, device=device)
+    torch.mm(a, b, out=out)
+    return a, b, out
 
 
 def _sync(device) -> None:

@@ -26,9 +26,32 @@ from typing import Any
 
 import torch
 
-__all__ = ["Kernel", "enabled", "set_enabled"]
+__all__ = ["Kernel", "enabled", "parse_setting", "set_enabled"]
 
-_enabled = os.environ.get("REGLAB_TORCHSCRIPT", "1").strip() != "0"
+_OFF, _ON = ("0", "false", "no", "off"), ("", "1", "true", "yes", "on")
+
+
+def parse_setting(value: str | None) -> bool:
+    """``REGLAB_TORCHSCRIPT``'s value as a flag: 0 / false / no / off switch the kernels to Python;
+    unset, empty, 1 / true / yes / on keep them compiled; anything else keeps them compiled and warns.
+
+    Example:
+        >>> parse_setting("off"), parse_setting(None)
+        (False, True)
+    """
+    text = (value or "").strip().lower()
+    if text in _OFF or text in _ON:
+        return text not in _OFF
+    warnings.warn(
+        f"reglab: REGLAB_TORCHSCRIPT={value!r} is not understood; use 0/false/no/off to run the "
+        "population's kernels as Python, or 1/true/yes/on; kept on",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+    return True
+
+
+_enabled = parse_setting(os.environ.get("REGLAB_TORCHSCRIPT"))
 _lock = threading.Lock()
 
 

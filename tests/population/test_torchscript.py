@@ -104,6 +104,21 @@ def test_torch_jit_switched_off_runs_kernels_as_python_without_a_warning(monkeyp
     assert torch.equal(kernel(torch.ones(1)), torch.full((1,), 2.0))
 
 
+@pytest.mark.parametrize(
+    "value, on",
+    [(None, True), ("", True), ("1", True), (" Yes ", True), ("0", False), ("FALSE", False), ("off", False)],
+)
+def test_environment_setting_is_read_as_a_flag(value, on):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _torchscript.parse_setting(value) is on
+
+
+def test_environment_setting_not_understood_warns_and_keeps_kernels_compiled():
+    with pytest.warns(RuntimeWarning, match=r"REGLAB_TORCHSCRIPT='maybe' is not understood; use 0/false/no/"):
+        assert _torchscript.parse_setting("maybe") is True
+
+
 def test_disabled_kernels_run_as_python(python_kernels):
     calls = []
 
