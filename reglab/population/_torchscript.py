@@ -13,6 +13,11 @@ compiler at run time and compiles for tens of seconds; nothing else runs a seque
 without the lock. The kernels are plain functions of tensors written in TorchScript's subset of
 Python, so when scripting is unavailable (or switched off with ``REGLAB_TORCHSCRIPT=0``) the same
 function runs as Python, with the same ops in the same order and the same results.
+
+Only CPU tensors take the compiled function. On a GPU the population is one stack in one thread,
+so releasing the lock gains nothing, and TorchScript's profiling executor would fuse elementwise
+ops into CUDA kernels generated at run time (rounding differently, compiling again for every new
+shape), a path no test here has run; CUDA tensors run the Python function.
 """
 
 from __future__ import annotations
@@ -68,7 +73,8 @@ def set_enabled(flag: bool) -> bool:
 
 
 class Kernel:
-    """A function of tensors that runs compiled by ``torch.jit.script`` when enabled, else as Python.
+    """A function of tensors that runs compiled by ``torch.jit.script`` when enabled and its first
+    tensor argument is on the CPU, else as Python.
 
     It is compiled when the kernel is made, at import (the four step kernels take about 0.05 s
     together): TorchScript compiles from the source file, which must still be the one the module
@@ -90,7 +96,7 @@ class Kernel:
             self.compiled()
 
     def __call__(self, *args: Any) -> Any:
-        if not _enabled:
+        if not _enabled or not _on_cpu(args):
             return self.fn(*args)
         compiled = self._compiled
         if compiled is None:
@@ -122,6 +128,16 @@ class Kernel:
                     )
                     self._compiled = self.fn
             return self._compiled
+
+
+def _on_cpu(args: tuple[Any, ...]) -> bool:
+    """Whether the first tensor among ``args`` (or first in a list among them) is on the CPU."""
+    for arg in args:
+        if isinstance(arg, list) and arg:
+            arg = arg[0]
+        if isinstance(arg, torch.Tensor):
+            return arg.device.type == "cpu"
+    return True
 
 
 def _first_line(error: Exception) -> str:

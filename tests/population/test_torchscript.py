@@ -149,3 +149,19 @@ def second(y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     with pytest.warns(RuntimeWarning, match=r"could not compile second"):
         kernel = Kernel(module.second)
     assert torch.equal(kernel(torch.full((1,), 2.0), torch.full((1,), 3.0)), torch.full((1,), 6.0))
+
+
+def test_only_cpu_tensors_take_the_compiled_function():
+    """CUDA (here: meta) tensors run the Python function; the first tensor, or a list's first, decides."""
+
+    def scale(xs: list[torch.Tensor], factor: float) -> torch.Tensor:
+        return xs[0] * factor
+
+    kernel = Kernel(scale)
+    taken = []
+    kernel._compiled = lambda *args: taken.append("compiled") or scale(*args)
+    meta = kernel([torch.ones(2, device="meta")], 3.0)
+    assert meta.device.type == "meta" and meta.shape == (2,)
+    assert taken == []
+    assert torch.equal(kernel([torch.ones(2)], 3.0), torch.full((2,), 3.0))
+    assert taken == ["compiled"]
