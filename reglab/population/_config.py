@@ -54,6 +54,10 @@ class MemberConfig:
     label_smoothing: float = 0.0
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        for key, value in _checked(self.__dict__, "MemberConfig", "").items():
+            object.__setattr__(self, key, value)  # frozen: numbers normalized to float / int once
+
 
 _INTERVALS = {
     "lr": Interval(0, None, closed="neither"),
@@ -64,26 +68,33 @@ _INTERVALS = {
 KEYS = tuple(f.name for f in fields(MemberConfig))
 
 
-def _one(raw: Any, index: int) -> MemberConfig:
-    if isinstance(raw, MemberConfig):
-        return raw
-    if not isinstance(raw, Mapping):
-        raise fail(_OWNER, f"configs[{index}]", "a dict or MemberConfig", raw)
+def _checked(raw: Mapping[str, Any], owner: str, prefix: str) -> dict[str, Any]:
+    """``raw``'s values validated (a floating-point number or, for ``seed``, an integer; ``max_norm``
+    may be ``None``), each error naming the field as ``prefix + key``."""
     values: dict[str, Any] = {}
     for key, value in raw.items():
+        name = prefix + key
+        if key == "seed":
+            values[key] = check_int(value, name, owner=owner, interval=_NONNEG)
+        elif key == "max_norm" and value is None:
+            values[key] = None
+        else:
+            values[key] = check_scalar(value, name, owner=owner, interval=_INTERVALS.get(key, _NONNEG))
+    return values
+
+
+def _one(raw: Any, index: int) -> MemberConfig:
+    if isinstance(raw, MemberConfig):
+        return raw  # validated when it was made
+    if not isinstance(raw, Mapping):
+        raise fail(_OWNER, f"configs[{index}]", "a dict or MemberConfig", raw)
+    for key in raw:
         if key not in KEYS:
             raise InvalidParameterError(
                 f"The 'configs[{index}]' parameter of {_OWNER} has an unknown key {key!r}; "
                 f"allowed keys are {', '.join(KEYS)}.{did_you_mean(key, KEYS)}"
             )
-        name = f"configs[{index}].{key}"
-        if key == "seed":
-            values[key] = check_int(value, name, owner=_OWNER, interval=_NONNEG)
-        elif key == "max_norm" and value is None:
-            values[key] = None
-        else:
-            values[key] = check_scalar(value, name, owner=_OWNER, interval=_INTERVALS.get(key, _NONNEG))
-    return MemberConfig(**values)
+    return MemberConfig(**_checked(raw, _OWNER, f"configs[{index}]."))
 
 
 def parse_configs(configs: Sequence[Any]) -> list[MemberConfig]:

@@ -20,6 +20,28 @@ def test_configs_become_member_configs():
 @pytest.mark.parametrize(
     "kwargs,message",
     [
+        ({"lr": -1.0}, "The 'lr' parameter of MemberConfig must be a float in the range (0, inf). Got -1.0"),
+        ({"dropout": 1}, "The 'dropout' parameter of MemberConfig must be a float in the range [0, 1)."),
+        ({"seed": 1.5}, "The 'seed' parameter of MemberConfig must be an int in the range [0, inf). Got 1.5"),
+        ({"max_norm": 0}, "The 'max_norm' parameter of MemberConfig must be a float in the range (0, inf)."),
+        ({"l2": float("nan")}, "The 'l2' parameter of MemberConfig must be a float in the range [0, inf)."),
+    ],
+)
+def test_member_config_checks_its_fields_when_made(kwargs, message):
+    """A MemberConfig handed to Population directly is not re-read, so it must be valid from the start."""
+    with pytest.raises(InvalidParameterError) as info:
+        MemberConfig(**kwargs)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_member_config_normalizes_numbers():
+    config = MemberConfig(lr=1, l2=0, max_norm=None, seed=3)
+    assert (type(config.lr), type(config.l2), config.max_norm, config.seed) == (float, float, None, 3)
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
         ({"configs": []}, "The 'configs' parameter of Population must be a non-empty list of dicts"),
         (
             {"configs": [{"lr": -1.0}]},
