@@ -49,7 +49,7 @@ def train(norm: str | None, rates: list[float], seeds: list[int], epochs: int, s
     arch = MLP(40, 10, hidden=(100, 100), residual=True, norm=norm)
     pop = Population(arch, configs, optimizer="adam", seed=0, data_order="per_member")
     t0 = time.perf_counter()
-    histories = pop.fit(splits.train, splits.val, epochs=epochs, batch_size=100)
+    histories = pop.fit(splits.train, splits.val, epochs=epochs, batch_size=100, progress="off")
     seconds = time.perf_counter() - t0
     scores = {split: pop.evaluate(getattr(splits, split)) for split in ("train", "val", "test")}
     members = [

@@ -68,7 +68,7 @@ def claim_c(seeds: int, rates: Sequence[float], epochs: int) -> dict:
     start = time.perf_counter()
     for name, val in (("val", d.val), ("train", d.train)):  # the same training, validated on each split
         pop = Population(mlp(), configs, optimizer="adam", seed=0)
-        runs[name] = (pop, pop.fit(d.train, val, epochs=epochs, batch_size=100))
+        runs[name] = (pop, pop.fit(d.train, val, epochs=epochs, batch_size=100, progress="off"))
     seconds = time.perf_counter() - start
     pop, hv = runs["val"]
     _, ht = runs["train"]
@@ -182,7 +182,7 @@ def claim_d(seeds: int, lrs: Sequence[float], epochs: int, target: float) -> dic
     for norm in (None, "batch"):
         pop = Population(mlp(norm), configs, optimizer="sgd", seed=0)
         start = time.perf_counter()
-        histories = pop.fit(d.train, d.val, epochs=epochs, batch_size=100)
+        histories = pop.fit(d.train, d.val, epochs=epochs, batch_size=100, progress="off")
         seconds[str(norm)] = time.perf_counter() - start
         for k, (cfg, h) in enumerate(zip(configs, histories)):
             frame = h.to_pandas()

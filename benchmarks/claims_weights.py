@@ -352,7 +352,7 @@ def claim_b(seeds: int, strengths: Sequence[float], epochs: int) -> dict:
     configs = [{"lr": 1e-2, "l2": float(l2), "seed": s} for l2 in strengths for s in range(seeds)]
     pop = Population(MLP(40, 10, hidden=(100, 100), residual=True), configs, optimizer="adam", seed=0)
     start = time.perf_counter()
-    histories = pop.fit(d.train, d.val, epochs=epochs, batch_size=100)
+    histories = pop.fit(d.train, d.val, epochs=epochs, batch_size=100, progress="off")
     seconds = time.perf_counter() - start
     train, test = pop.evaluate(d.train), pop.evaluate(d.test)
     members = []

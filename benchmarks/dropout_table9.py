@@ -75,7 +75,7 @@ def main() -> None:
     pop = Population(MLP(40, 10, hidden=(args.width, args.width)), configs, data_order="per_member")
     load_start = os.getloadavg()
     t0 = time.perf_counter()
-    histories = pop.fit(splits.train, splits.val, epochs=args.epochs, batch_size=100)
+    histories = pop.fit(splits.train, splits.val, epochs=args.epochs, batch_size=100, progress="off")
     seconds = time.perf_counter() - t0
     test = [r["accuracy"] for r in pop.evaluate(splits.test)]
     rows = [

@@ -102,7 +102,7 @@ def train_two_processes(configs, x, y, epochs, width, batch_size) -> float:
 
 def train_population(configs, x, y, epochs, width, batch_size) -> int:
     pop = Population(MLP(40, 10, hidden=(width, width)), configs, seed=0, device=x.device)
-    pop.fit((x, y), epochs=epochs, batch_size=batch_size)
+    pop.fit((x, y), epochs=epochs, batch_size=batch_size, progress="off")
     return pop.member_steps_
 
 

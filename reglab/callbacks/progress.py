@@ -75,18 +75,17 @@ class ProgressBar(Callback):
             self._progress = None
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, float]) -> None:
+        self.show(epoch, format_metrics(logs), logs.get("time", 0.0))
+
+    def show(self, epoch: int, metrics: str, seconds: float) -> None:
+        """Show that epoch ``epoch`` (0-based) ended after ``seconds``, with the text ``metrics``."""
         if self._progress is not None:
             # Cut the metrics, not the bar, on a narrow terminal (about 45 columns for the rest).
-            metrics = format_metrics(logs)[: max(self._progress.console.width - 45, 10)]
+            metrics = metrics[: max(self._progress.console.width - 45, 10)]
             self._progress.update(self._task, completed=epoch + 1, metrics=metrics, refresh=True)
             return
         file = self.file if self.file is not None else sys.stdout
-        metrics = format_metrics(logs)
-        print(
-            f"epoch {epoch + 1}/{self._epochs}  {metrics}  ({logs.get('time', 0.0):.2g} s)",
-            file=file,
-            flush=True,
-        )
+        print(f"epoch {epoch + 1}/{self._epochs}  {metrics}  ({seconds:.2g} s)", file=file, flush=True)
 
     def on_fit_end(self, trainer: Any) -> None:
         if self._progress is not None:

@@ -21,7 +21,7 @@ Example:
     >>> x, y = torch.randn(32, 4), torch.randint(0, 2, (32,))
     >>> path = tempfile.mkdtemp() + "/pop.pt"
     >>> pop = Population(MLP(4, 2, hidden=(8,)), [{"seed": 0}, {"seed": 1}])
-    >>> _ = pop.fit((x, y), epochs=2, batch_size=8, checkpoint=path)
+    >>> _ = pop.fit((x, y), epochs=2, batch_size=8, checkpoint=path, progress="off")
     >>> read_checkpoint(path, None)["epoch"]
     2
 """

@@ -7,6 +7,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -15,11 +16,13 @@ from torch import nn
 
 from reglab._validation import Interval, check_int, check_option, fail
 from reglab.callbacks.early_stopping import EarlyStopping
+from reglab.callbacks.progress import ProgressBar
 from reglab.errors import UserError
 from reglab.models import CNN1D, MLP
 from reglab.population import _checkpoint
 from reglab.population._config import MemberConfig, parse_configs
 from reglab.population._loss import correct, cross_entropy
+from reglab.population._progress import epoch_summary
 from reglab.population._shard import Shard
 from reglab.population._stack import StackedNet, arch_kwargs
 from reglab.train.history import History
@@ -92,7 +95,7 @@ class Population:
         >>> x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
         >>> configs = [{"lr": 1e-2, "seed": s, "l2": 1e-3 * s} for s in range(4)]
         >>> pop = Population(MLP(8, 3, hidden=(16,)), configs)
-        >>> histories = pop.fit((x, y), (x, y), epochs=2, batch_size=16)
+        >>> histories = pop.fit((x, y), (x, y), epochs=2, batch_size=16, progress="off")
         >>> len(histories), pop.status, type(pop.member(0)).__name__
         (4, ['active', 'active', 'active', 'active'], 'MLP')
     """
@@ -202,6 +205,7 @@ class Population:
         batch_size: int = 32,
         early_stopping: EarlyStopping | None = None,
         checkpoint: str | os.PathLike | None = None,
+        progress: str = "auto",
     ) -> list[History]:
         """Train every member; return one ``reglab.History`` per member (the Trainer's columns).
 
@@ -221,6 +225,9 @@ class Population:
                 after the fit (a rerun then only finishes it); delete it to train from the start.
                 A file written by another fit, or holding anything but tensors and plain data,
                 is refused with a ``UserError``.
+            progress: ``"auto"`` (a rich live bar on a terminal, one line per epoch otherwise), ``"rich"``,
+                ``"plain"`` or ``"off"``, as the Trainer's; each epoch shows how many members train on and
+                the best and median member.
         """
         epochs = check_int(epochs, "epochs", owner="Population.fit", interval=Interval(1, None))
         batch_size = check_int(batch_size, "batch_size", owner="Population.fit", interval=Interval(1, None))
@@ -234,6 +241,9 @@ class Population:
             or os.path.isdir(checkpoint)
         ):
             raise fail("Population.fit", "checkpoint", "None or a file path (not a folder)", checkpoint)
+        progress = check_option(
+            progress, "progress", owner="Population.fit", options=("auto", "rich", "plain", "off")
+        )
         if self._members is None:
             raise UserError(
                 "Population.fit: this population was already fitted; build a new Population "
@@ -264,6 +274,9 @@ class Population:
             first = self._restore(saved, where, order_gens, stoppers, best_theta, best_buffers)
         intra = torch.get_num_threads()
         pool = ThreadPoolExecutor(len(self._shards) - 1) if len(self._shards) > 1 else None
+        bar = None if progress == "off" else ProgressBar(progress)
+        if bar is not None:
+            bar.on_fit_start(SimpleNamespace(epochs=epochs))
         try:
             if pool is not None:
                 # One thread per shard, one intra-op thread each (a process-wide setting, restored
@@ -298,12 +311,17 @@ class Population:
                 self.member_steps_ = self._member_steps()
                 self.epoch_member_steps_.append(self.member_steps_ - before)
                 sums = sum(shard.sums for shard in self._shards)
-                self._end_epoch(epoch, sums, stoppers, best_theta, best_buffers, time.perf_counter() - start)
+                seconds = time.perf_counter() - start
+                self._end_epoch(epoch, sums, stoppers, best_theta, best_buffers, seconds)
+                if bar is not None:
+                    bar.show(epoch, epoch_summary(self.histories_, self._status, epoch), seconds)
                 if checkpoint is not None:
                     state = self._capture(epoch + 1, order_gens, stoppers, best_theta, best_buffers)
                     _checkpoint.write_checkpoint(checkpoint, {"fingerprint": fp, **state})
             self._finish(stoppers, best_theta, best_buffers)
         finally:
+            if bar is not None:
+                bar.on_fit_end(SimpleNamespace())
             if pool is not None:
                 pool.shutdown()
                 torch.set_num_threads(intra)
@@ -549,21 +567,25 @@ def train_population(
     epochs: int,
     batch_size: int = 32,
     early_stopping: EarlyStopping | None = None,
+    progress: str = "auto",
     **options: Any,
 ) -> tuple[list[nn.Module], list[History]]:
     """Train a population and return ``(members, histories)``: plain modules and one History each.
 
-    ``options`` are :class:`Population`'s keyword arguments (optimizer, seed, dtype, ...).
+    ``options`` are :class:`Population`'s keyword arguments (optimizer, seed, dtype, ...); ``progress``
+    is :meth:`Population.fit`'s.
 
     Example:
         >>> import torch
         >>> from reglab.models import MLP
         >>> x, y = torch.randn(32, 4), torch.randint(0, 2, (32,))
         >>> configs = [{"seed": 0}, {"seed": 1}]
-        >>> models, hist = train_population(MLP(4, 2, hidden=(8,)), configs, (x, y), epochs=1)
+        >>> models, hist = train_population(MLP(4, 2, hidden=(8,)), configs, (x, y), epochs=1, progress="off")
         >>> len(models), len(hist[0])
         (2, 1)
     """
     pop = Population(arch, configs, **options)
-    histories = pop.fit(train, val, epochs=epochs, batch_size=batch_size, early_stopping=early_stopping)
+    histories = pop.fit(
+        train, val, epochs=epochs, batch_size=batch_size, early_stopping=early_stopping, progress=progress
+    )
     return [pop.member(k) for k in range(len(pop))], histories

@@ -644,7 +644,7 @@ def _run_population(config: StudyConfig, specs: list[TrialSpec]) -> list[TrialOu
                          momentum=t.momentum if t.optimizer == "sgd" else 0.0, data_order="per_member",
                          seed=specs[0].seed, dtype=dtype)
         return pop, pop.fit(train, val, epochs=specs[0].epochs, batch_size=t.batch_size, early_stopping=es,
-                            checkpoint=path)
+                            checkpoint=path, progress="off")
 
     try:
         pop, histories = fit()  # resumes from the group's last epoch checkpoint when there is one
