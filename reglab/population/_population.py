@@ -50,6 +50,23 @@ def _split(data: Any, name: str) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
+def _device(device: Any) -> torch.device:
+    """``"cpu"``, ``"cuda"`` (``"cuda:1"``), ``"auto"`` or a ``torch.device`` as a device this machine has."""
+    allowed = "'cpu', 'cuda', 'cuda:N', 'auto' or a torch.device"
+    if isinstance(device, str):
+        if device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            device = torch.device(device)
+        except RuntimeError:
+            raise fail(_OWNER, "device", allowed, device) from None
+    if not isinstance(device, torch.device) or device.type not in ("cpu", "cuda"):
+        raise fail(_OWNER, "device", allowed, device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise fail(_OWNER, "device", "'cpu' or 'auto' (no CUDA device is available)", str(device))
+    return device
+
+
 class Population:
     """K members of one architecture, each with its own hyperparameters, trained as one stacked model.
 
@@ -74,7 +91,8 @@ class Population:
             (common random numbers; see ``reglab.population._dropout.Dropout``). Either way every
             draw is per member (member k's own generator, seeded from ``(seed, k)``), so results do
             not depend on ``threads``.
-        dtype, device: Of the stacked tensors (``"cuda"`` works as ``"cpu"``).
+        dtype, device: Of the stacked tensors; ``device`` is ``"cpu"``, ``"cuda"`` (``"cuda:N"``), ``"auto"``
+            (CUDA when available) or a ``torch.device``.
         threads: Members are split into this many shards (stacked sub-models), each trained in its
             own thread with one intra-op thread (faster on CPU than one stack with several intra-op
             threads; see ``reglab.population._shard``). ``None``: ``torch.get_num_threads()`` at
@@ -142,7 +160,7 @@ class Population:
             if threads is None
             else check_int(threads, "threads", owner=_OWNER, interval=Interval(1, None))
         )
-        self.dtype, self.device = dtype, torch.device(device)
+        self.dtype, self.device = dtype, _device(device)
         cls, kwargs = arch_kwargs(arch)
         members = []
         for cfg in self.configs:
@@ -191,9 +209,9 @@ class Population:
 
         Uses the members' current weights (after :meth:`fit`, their final weights).
         """
-        x, y = _split(data, "data")
+        x, y = self._data(data, "data")
         net = StackedNet([self.member(k) for k in range(len(self))], dtype=self.dtype, device=self.device)
-        loss, acc = _evaluate(net, x.to(self.device, self.dtype), y.to(self.device), batch_size)
+        loss, acc = _evaluate(net, x, y, batch_size)
         return [{"loss": float(a), "accuracy": float(b)} for a, b in zip(loss, acc)]
 
     def fit(
@@ -249,13 +267,8 @@ class Population:
                 "Population.fit: this population was already fitted; build a new Population "
                 "(configs are kept in .configs) to train again."
             )
-        x, y = _split(train, "train")
-        x = x.to(self.device, self.dtype).flatten(1)
-        y = y.to(self.device)
-        val_xy = None
-        if val is not None:
-            vx, vy = _split(val, "val")
-            val_xy = (vx.to(self.device, self.dtype).flatten(1), vy.to(self.device))
+        x, y = self._data(train, "train")
+        val_xy = None if val is None else self._data(val, "val")
         stoppers = self._stoppers(early_stopping, val_xy is not None)
         saved, fp = None, None
         if checkpoint is not None:
@@ -328,6 +341,30 @@ class Population:
         return self.histories_
 
     # ---------------------------------------------------------------- internals
+    def _data(self, data: Any, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x, y)`` checked against the architecture, on the population's device: x ``(N, features)``
+        in its dtype, y ``(N,)`` class indices."""
+        x, y = _split(data, name)
+        owner = "Population.fit" if name != "data" else "Population.evaluate"
+        features = self.arch.in_features if isinstance(self.arch, MLP) else self.arch.length
+        if x.dim() < 2 or x[0].numel() != features:
+            raise UserError(
+                f"{owner}: {name} x has shape {tuple(x.shape)}; the {type(self.arch).__name__} takes "
+                f"{features} features an example (x of shape (N, {features}))."
+            )
+        classes = self.arch.out_features
+        if y.dim() != 1 or (len(y) and (int(y.min()) < 0 or int(y.max()) >= classes)):
+            found = f"shape {tuple(y.shape)}" if y.dim() != 1 else f"labels {int(y.min())}..{int(y.max())}"
+            raise UserError(
+                f"{owner}: {name} y has {found}; expected class indices 0..{classes - 1} "
+                f"(the {type(self.arch).__name__} has {classes} outputs), one per example."
+            )
+        x = x.to(self.device, self.dtype).flatten(1)
+        if not bool(torch.isfinite(x).all()):
+            bad = int((~torch.isfinite(x)).sum())
+            raise UserError(f"{owner}: {name} x has {bad} NaN or infinite values; clean or impute them.")
+        return x, y.to(self.device)
+
     def _stoppers(self, rule: EarlyStopping | None, has_val: bool) -> list[EarlyStopping] | None:
         if rule is None:
             return None

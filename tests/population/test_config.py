@@ -96,3 +96,68 @@ def test_fit_checks_its_arguments():
     pop.fit((x, y), epochs=1, batch_size=4)
     with pytest.raises(UserError, match="already fitted"):
         pop.fit((x, y), epochs=1)
+
+
+@pytest.mark.parametrize(
+    "train,message",
+    [
+        (
+            (torch.randn(8, 5), torch.zeros(8, dtype=torch.long)),
+            "Population.fit: train x has shape (8, 5); the MLP takes 4 features an example "
+            "(x of shape (N, 4)).",
+        ),
+        (
+            (torch.randn(8), torch.zeros(8, dtype=torch.long)),
+            "Population.fit: train x has shape (8,); the MLP takes 4 features",
+        ),
+        (
+            (torch.randn(8, 4), torch.arange(8)),
+            "Population.fit: train y has labels 0..7; expected class indices 0..1 (the MLP has 2 outputs)",
+        ),
+        (
+            (torch.randn(8, 4), -torch.ones(8, dtype=torch.long)),
+            "Population.fit: train y has labels -1..-1; expected class indices 0..1",
+        ),
+        (
+            (torch.randn(8, 4), torch.zeros(8, 1, dtype=torch.long)),
+            "Population.fit: train y has shape (8, 1); expected class indices 0..1",
+        ),
+        (
+            (torch.full((8, 4), float("nan")), torch.zeros(8, dtype=torch.long)),
+            "Population.fit: train x has 32 NaN or infinite values; clean or impute them.",
+        ),
+    ],
+)
+def test_data_that_does_not_fit_the_architecture_is_refused_in_one_line(train, message):
+    pop = Population(MLP(4, 2, hidden=(8,)), [{}])
+    with pytest.raises(UserError) as info:
+        pop.fit(train, epochs=1, progress="off")
+    assert str(info.value).startswith(message) and "\n" not in str(info.value)
+    x, y = torch.randn(8, 4), torch.zeros(8, dtype=torch.long)
+    with pytest.raises(UserError, match=r"^Population.fit: val x has shape \(8, 5\)"):
+        pop.fit((x, y), (torch.randn(8, 5), y), epochs=1, progress="off")
+    pop.fit((x.view(8, 2, 2), y), epochs=1, progress="off")  # (N, 2, 2) flattens to the 4 features
+    with pytest.raises(UserError, match=r"^Population.evaluate: data y has labels 0..7"):
+        pop.evaluate((torch.randn(8, 4), torch.arange(8)))
+
+
+@pytest.mark.parametrize(
+    "device,message",
+    [
+        ("tpu", "The 'device' parameter of Population must be 'cpu', 'cuda', 'cuda:N', 'auto' or a "
+         "torch.device. Got 'tpu' instead."),
+        (3, "Got 3 instead."),
+        (torch.device("meta"), "Got device(type='meta') instead."),
+    ],
+)
+def test_bad_device_is_refused(device, message):
+    with pytest.raises(InvalidParameterError) as info:
+        Population(MLP(4, 2, hidden=(8,)), [{}], device=device)
+    assert message in str(info.value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without a GPU")
+def test_cuda_without_a_gpu_is_refused_and_auto_picks_the_cpu():
+    with pytest.raises(InvalidParameterError, match=r"must be 'cpu' or 'auto' \(no CUDA device is available"):
+        Population(MLP(4, 2, hidden=(8,)), [{}], device="cuda")
+    assert Population(MLP(4, 2, hidden=(8,)), [{}], device="auto").device == torch.device("cpu")
