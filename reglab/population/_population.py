@@ -307,11 +307,11 @@ class Population:
                 def run_epoch(shard: Shard, epoch=epoch, start=start, perm=perm) -> None:
                     # Shards share nothing within an epoch, so each runs its steps without waiting
                     # for the others: one meeting point per epoch instead of one per step.
-                    for s in range(0, n, batch_size):
+                    for batch, s in enumerate(range(0, n, batch_size)):
                         idx = perm[..., s : s + batch_size]
                         if idx.ndim == 2:  # per-member orders: this shard's rows
                             idx = idx[shard.rows]
-                        shard.step(x, y, idx, epoch, start, self._diverged, self._store_current)
+                        shard.step(x, y, idx, epoch, batch, start, self._diverged, self._store_current)
                         if not shard.rows:
                             return
                     # Measured here, in the shard's own thread, so that a shard that finishes its
@@ -466,10 +466,10 @@ class Population:
             return torch.randperm(n, generator=gens[0]).to(self.device)
         return torch.stack([torch.randperm(n, generator=g) for g in gens]).to(self.device)
 
-    def _diverged(self, k: int, value: float, lr: float, epoch: int, seconds: float) -> None:
-        # Called from a shard's thread: touches member k's entries only.
+    def _diverged(self, k: int, value: float, lr: float, epoch: int, batch: int, seconds: float) -> None:
+        # Called from a shard's thread: touches member k's entries only. Said as the Trainer says it.
         self._status[k] = "diverged"
-        self.histories_[k].stop_reason = f"non-finite training loss ({value}) at epoch {epoch}"
+        self.histories_[k].stop_reason = f"non-finite training loss ({value}) at epoch {epoch}, batch {batch}"
         self.histories_[k].append({"epoch": epoch, "train_loss": value, "lr": lr, "time": seconds})
 
     def _store_current(self, shard: Shard, row: int) -> None:

@@ -133,10 +133,10 @@ class Shard:
         logits = self.net.forward(xb, train=True, drop=self.drop)
         return cross_entropy(logits, yb, smoothing), correct(logits, yb), None
 
-    def step(self, x, y, idx, epoch: int, start: float, on_diverge, store) -> None:
+    def step(self, x, y, idx, epoch: int, batch: int, start: float, on_diverge, store) -> None:
         """One optimizer step of every member on batch ``idx`` (``(B,)`` shared or ``(K, B)``).
 
-        ``on_diverge(k, loss, lr, epoch, seconds)`` records a member whose loss is not finite; as the
+        ``on_diverge(k, loss, lr, epoch, batch, seconds)`` records a member whose loss is not finite; as the
         Trainer, it stops before the bad step with its last finite weights (saved by
         ``store(shard, row)``), and leaves the stack.
         """
@@ -147,7 +147,8 @@ class Shard:
             leaving = (~finite).nonzero().flatten()
             lrs = self.hyper["lr"][:, 0].tolist()
             for row in leaving.tolist():
-                on_diverge(self.rows[row], loss[row].item(), lrs[row], epoch, time.perf_counter() - start)
+                seconds = time.perf_counter() - start
+                on_diverge(self.rows[row], loss[row].item(), lrs[row], epoch, batch, seconds)
             with torch.no_grad():
                 for row in leaving.tolist():
                     store(self, row)
@@ -194,12 +195,13 @@ class Shard:
     def flush_sums(self) -> None:
         """Add each row's summed loss x examples, correct count and examples since the last flush
         to its member's row of ``sums``."""
-        if not self._examples:
+        if not self._examples or not self.rows:  # no rows: every member left (diverged) since the flush
+            self._examples = 0
             return
         assert self._totals is not None and self.sums is not None
         totals = self._totals
         examples = torch.full_like(totals[0], self._examples)
-        rows = torch.tensor(self.rows, device=totals.device)
+        rows = torch.tensor(self.rows, dtype=torch.long, device=totals.device)
         self.sums.index_add_(0, rows, torch.stack([totals[0], totals[1], examples], 1))
         totals.zero_()
         self._examples = 0

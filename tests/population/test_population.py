@@ -246,6 +246,26 @@ def test_diverged_member_is_frozen_and_the_others_go_on():
         assert all(torch.isfinite(p).all() for p in pop.member(k).parameters())
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_every_member_of_a_shard_diverging_mid_epoch_matches_the_trainer(threads):
+    """The last members of a shard leave after some finite steps of the epoch (its running sums then
+    belong to nobody); the population ends with every member diverged, as the Trainer ends each run."""
+    train = make_data(100, 10, 3, seed=9)
+    configs = [{"lr": 1e60, "seed": 0}, {"lr": 1e100, "seed": 1}]
+    pop = Population(mlp(), configs, optimizer="sgd", dtype=torch.float64, threads=threads)
+    histories = pop.fit(train, epochs=5, batch_size=10, progress="off")
+    assert pop.status == ["diverged", "diverged"]
+    for k, cfg in enumerate(configs):
+        ref, ref_history = trainer_alone(
+            mlp, cfg, train, None, epochs=5, batch_size=10, optimizer="sgd", seed=0
+        )
+        assert histories[k].stop_reason == ref_history.stop_reason
+        assert not ref_history.stop_reason.endswith("batch 0")  # after finite steps of the epoch
+        assert histories[k].equals(ref_history)
+        scale = max(p.abs().max().item() for p in ref.parameters())
+        assert max_diff(pop.member(k), ref) <= 1e-9 * max(scale, 1.0)
+
+
 def test_train_population_returns_models_and_histories():
     train = make_data(40, 10, 3, seed=10)
     models, histories = train_population(
