@@ -129,11 +129,8 @@ def check_scalar(
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise fail(owner, name, allowed, value)
     value = float(value)
-    if math.isnan(value) or value not in interval:
-        raise fail(owner, name, allowed, value)
-    if math.isinf(value) and not (
-        (value > 0 and interval.high is None) or (value < 0 and interval.low is None)
-    ):
+    # An unbounded side prints as an open "inf)": infinity is outside it, as NaN is outside every range.
+    if not math.isfinite(value) or value not in interval:
         raise fail(owner, name, allowed, value)
     return value
 

@@ -46,10 +46,12 @@ def test_check_scalar_rejects_non_numbers_and_nan(bad):
         check_scalar(bad, "p", owner="Dropout", interval=Interval(0, 1, closed="left"))
 
 
-def test_check_scalar_rejects_infinity_unless_the_range_is_unbounded():
-    assert check_scalar(math.inf, "x", owner="T", interval=Interval(0, None)) == math.inf
-    with pytest.raises(InvalidParameterError):
-        check_scalar(math.inf, "x", owner="T", interval=Interval(0, 10))
+@pytest.mark.parametrize("interval", [Interval(0, None), Interval(None, None), Interval(0, 10)])
+@pytest.mark.parametrize("value", [math.inf, -math.inf])
+def test_check_scalar_rejects_infinity_as_the_open_range_it_prints_says(interval, value):
+    with pytest.raises(InvalidParameterError, match=rf"must be a float in the range \{str(interval)[0]}"):
+        check_scalar(value, "x", owner="T", interval=interval)
+    assert check_scalar(1e300 if interval.high is None else 10, "x", owner="T", interval=interval) > 0
 
 
 def test_error_is_both_value_and_type_error():

@@ -62,7 +62,7 @@ class MemberConfig:
 _INTERVALS = {
     "lr": Interval(0, None, closed="neither"),
     "dropout": Interval(0, 1, closed="left"),
-    "label_smoothing": Interval(0, 1, closed="both"),
+    "label_smoothing": Interval(0, 1, closed="left"),  # as the Trainer's and a study's
     "max_norm": Interval(0, None, closed="neither"),
 }
 KEYS = tuple(f.name for f in fields(MemberConfig))
@@ -74,8 +74,8 @@ def _checked(raw: Mapping[str, Any], owner: str, prefix: str) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key, value in raw.items():
         name = prefix + key
-        if key == "seed":
-            values[key] = check_int(value, name, owner=owner, interval=_NONNEG)
+        if key == "seed":  # torch.manual_seed takes 64-bit seeds
+            values[key] = check_int(value, name, owner=owner, interval=Interval(0, 2**63 - 1))
         elif key == "max_norm" and value is None:
             values[key] = None
         else:

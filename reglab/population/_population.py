@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import time
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from reglab._validation import Interval, check_int, check_option, fail
+from reglab._validation import Interval, check_bool, check_int, check_option, check_scalar, fail
 from reglab.callbacks.early_stopping import EarlyStopping
 from reglab.callbacks.progress import ProgressBar
 from reglab.errors import UserError
@@ -140,13 +141,20 @@ class Population:
         self.arch = arch
         self.configs = parse_configs(configs)
         self.optimizer = check_option(optimizer, "optimizer", owner=_OWNER, options=("adam", "sgd"))
-        self.betas, self.eps, self.momentum, self.nesterov = (
-            tuple(betas),
-            float(eps),
-            float(momentum),
-            bool(nesterov),
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise fail(_OWNER, "betas", "a pair (beta1, beta2) of floats in [0, 1)", betas)
+        unit = Interval(0, 1, closed="left")
+        self.betas = tuple(
+            check_scalar(b, f"betas[{i}]", owner=_OWNER, interval=unit) for i, b in enumerate(betas)
         )
-        self.seed = check_int(seed, "seed", owner=_OWNER, interval=Interval(0, None))
+        self.eps = check_scalar(eps, "eps", owner=_OWNER, interval=Interval(0, None))
+        self.momentum = check_scalar(momentum, "momentum", owner=_OWNER, interval=unit)
+        self.nesterov = check_bool(nesterov, "nesterov", owner=_OWNER)
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
+            allowed = "False unless optimizer='sgd' with momentum > 0 (as torch.optim.SGD)"
+            raise fail(_OWNER, "nesterov", allowed, True)
+        # Seeds go to torch.manual_seed and NumPy's SeedSequence, which take 64-bit seeds.
+        self.seed = check_int(seed, "seed", owner=_OWNER, interval=Interval(0, 2**63 - 1))
         self.data_order = check_option(
             data_order, "data_order", owner=_OWNER, options=("shared", "per_member")
         )
@@ -259,6 +267,14 @@ class Population:
             or os.path.isdir(checkpoint)
         ):
             raise fail("Population.fit", "checkpoint", "None or a file path (not a folder)", checkpoint)
+        if checkpoint is not None:
+            # Made (as each epoch's write would) or refused now, not after the first epoch's training.
+            folder = os.path.dirname(os.path.abspath(checkpoint))
+            with contextlib.suppress(OSError):  # checked just below
+                os.makedirs(folder, exist_ok=True)
+            if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
+                allowed = "None or a file path in a folder this process can create and write to"
+                raise fail("Population.fit", "checkpoint", allowed, os.fspath(checkpoint))
         progress = check_option(
             progress, "progress", owner="Population.fit", options=("auto", "rich", "plain", "off")
         )

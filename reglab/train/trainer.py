@@ -525,6 +525,20 @@ class Trainer:
         rest = [c for c in self.callbacks if not isinstance(c, ModelCheckpoint)]
         return rest + extra + [c for c in self.callbacks if isinstance(c, ModelCheckpoint)]
 
+    def _optimizer_step(self) -> None:
+        try:
+            self.optimizer_.step()
+        except RuntimeError as error:
+            # torch converts lr and weight_decay (Adam: lr / bias correction) to the parameters' dtype.
+            if "cannot be converted to type" not in str(error):
+                raise
+            dtype = next(self.model.parameters()).dtype
+            raise UserError(
+                f"Trainer: lr={self.lr:g} or weight_decay={self.weight_decay:g} is too large for {dtype} "
+                f"arithmetic (torch: {str(error).splitlines()[0]}); the largest {dtype} number is "
+                f"{torch.finfo(dtype).max:.3g}."
+            ) from None
+
     def _current_lr(self) -> float:
         return float(self.optimizer_.param_groups[0]["lr"])
 
@@ -570,7 +584,7 @@ class Trainer:
                 grad_pen.add_grad_(self.model)
             if self.clip is not None:
                 self.clip(self.model.parameters())
-            self.optimizer_.step()
+            self._optimizer_step()
             for constraint in self.constraints:
                 with torch.no_grad():
                     constraint(self.model)

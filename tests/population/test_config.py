@@ -22,7 +22,7 @@ def test_configs_become_member_configs():
     [
         ({"lr": -1.0}, "The 'lr' parameter of MemberConfig must be a float in the range (0, inf). Got -1.0"),
         ({"dropout": 1}, "The 'dropout' parameter of MemberConfig must be a float in the range [0, 1)."),
-        ({"seed": 1.5}, "The 'seed' parameter of MemberConfig must be an int in the range [0, inf). Got 1.5"),
+        ({"seed": 1.5}, "The 'seed' parameter of MemberConfig must be an int in the range [0, 92233720"),
         ({"max_norm": 0}, "The 'max_norm' parameter of MemberConfig must be a float in the range (0, inf)."),
         ({"l2": float("nan")}, "The 'l2' parameter of MemberConfig must be a float in the range [0, inf)."),
     ],
@@ -68,6 +68,32 @@ def test_member_config_normalizes_numbers():
             {"data_order": "random"},
             "The 'data_order' parameter of Population must be one of 'shared', "
             "'per_member'. Got 'random' instead.",
+        ),
+        (
+            {"betas": (1.5, 0.9)},
+            "The 'betas[0]' parameter of Population must be a float in the range [0, 1). Got 1.5 instead.",
+        ),
+        ({"betas": (0.9,)}, "The 'betas' parameter of Population must be a pair (beta1, beta2) of floats"),
+        ({"eps": -1}, "The 'eps' parameter of Population must be a float in the range [0, inf). Got -1.0"),
+        (
+            {"optimizer": "sgd", "momentum": 1.5},
+            "The 'momentum' parameter of Population must be a float in the range [0, 1). Got 1.5 instead.",
+        ),
+        (
+            {"nesterov": True},
+            "The 'nesterov' parameter of Population must be False unless optimizer='sgd' with momentum > 0",
+        ),
+        (
+            {"seed": 2**64},
+            "The 'seed' parameter of Population must be an int in the range [0, 9223372036854775807].",
+        ),
+        (
+            {"configs": [{"label_smoothing": 1.0}]},
+            "The 'configs[0].label_smoothing' parameter of Population must be a float in the range [0, 1).",
+        ),
+        (
+            {"configs": [{"lr": float("inf")}]},
+            "The 'configs[0].lr' parameter of Population must be a float in the range (0, inf). Got inf",
         ),
         (
             {"arch": nn.Linear(2, 2)},
@@ -161,3 +187,16 @@ def test_cuda_without_a_gpu_is_refused_and_auto_picks_the_cpu():
     with pytest.raises(InvalidParameterError, match=r"must be 'cpu' or 'auto' \(no CUDA device is available"):
         Population(MLP(4, 2, hidden=(8,)), [{}], device="cuda")
     assert Population(MLP(4, 2, hidden=(8,)), [{}], device="auto").device == torch.device("cpu")
+
+
+def test_checkpoint_folder_is_made_or_refused_before_training(tmp_path):
+    x, y = torch.randn(8, 4), torch.zeros(8, dtype=torch.long)
+    pop = Population(MLP(4, 2, hidden=(8,)), [{}])
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    message = r"'checkpoint' parameter of Population.fit must be None or a file path in a folder this process"
+    with pytest.raises(InvalidParameterError, match=message):
+        pop.fit((x, y), epochs=1, checkpoint=blocker / "ck.pt", progress="off")
+    assert len(pop.histories_[0]) == 0  # nothing trained
+    pop.fit((x, y), epochs=1, checkpoint=tmp_path / "new" / "ck.pt", progress="off")
+    assert (tmp_path / "new" / "ck.pt").is_file()

@@ -357,3 +357,22 @@ def test_penalty_paths_equal_autograd_of_loss_plus_penalty(kind):
         after = float(penalty(ref) + attached(ref))
     assert after != pytest.approx(total.item(), rel=1e-6)  # the step changed it: the check tells them apart
     assert h["penalty"][0] == pytest.approx(after, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"lr": 1e39}, {"lr": 1e300, "optimizer": "sgd"}, {"weight_decay": 1e300, "optimizer": "sgd"}],
+)
+def test_a_rate_too_large_for_the_dtype_is_one_clear_error(kwargs):
+    """torch converts lr and weight decay to float32 inside the step: past 3.4e38 it cannot."""
+    from reglab.errors import UserError
+
+    x, y = torch.randn(32, 4), torch.randint(0, 3, (32,))
+    trainer = Trainer(MLP(4, 3, hidden=(5,)), epochs=1, progress="off", **kwargs)
+    with pytest.raises(UserError, match=r"too large for torch.float32 arithmetic .*largest torch.float32 "
+                       r"number is 3.4e\+38") as info:
+        trainer.fit((x, y))
+    assert "\n" not in str(info.value)
+    with pytest.raises(InvalidParameterError, match=r"'lr' parameter of Trainer must be a float in the range "
+                       r"\(0, inf\). Got inf instead."):
+        Trainer(MLP(4, 3, hidden=(5,)), lr=math.inf)
