@@ -26,6 +26,7 @@ from reglab.population._loss import correct, cross_entropy
 from reglab.population._progress import epoch_summary
 from reglab.population._shard import Shard
 from reglab.population._stack import StackedNet, arch_kwargs
+from reglab.train.data_checks import check_tensors
 from reglab.train.history import History
 from reglab.train.trainer import NON_FINITE_WEIGHTS
 
@@ -362,23 +363,10 @@ class Population:
         in its dtype, y ``(N,)`` class indices."""
         x, y = _split(data, name)
         owner = "Population.fit" if name != "data" else "Population.evaluate"
-        features = self.arch.in_features if isinstance(self.arch, MLP) else self.arch.length
-        if x.dim() < 2 or x[0].numel() != features:
-            raise UserError(
-                f"{owner}: {name} x has shape {tuple(x.shape)}; the {type(self.arch).__name__} takes "
-                f"{features} features an example (x of shape (N, {features}))."
-            )
-        classes = self.arch.out_features
-        if y.dim() != 1 or (len(y) and (int(y.min()) < 0 or int(y.max()) >= classes)):
-            found = f"shape {tuple(y.shape)}" if y.dim() != 1 else f"labels {int(y.min())}..{int(y.max())}"
-            raise UserError(
-                f"{owner}: {name} y has {found}; expected class indices 0..{classes - 1} "
-                f"(the {type(self.arch).__name__} has {classes} outputs), one per example."
-            )
-        x = x.to(self.device, self.dtype).flatten(1)
-        if not bool(torch.isfinite(x).all()):
-            bad = int((~torch.isfinite(x)).sum())
-            raise UserError(f"{owner}: {name} x has {bad} NaN or infinite values; clean or impute them.")
+        y = y.long() if y.dtype == torch.bool else y  # True / False: the classes 1 / 0
+        x = x.to(self.device, self.dtype)
+        check_tensors(self.arch, x, y, owner=owner, name=name, task="classification")
+        x = x.flatten(1)
         return x, y.to(self.device)
 
     def _stoppers(self, rule: EarlyStopping | None, has_val: bool) -> list[EarlyStopping] | None:

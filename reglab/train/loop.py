@@ -71,7 +71,8 @@ def as_source(data: Any, *, owner: str = "Trainer", name: str = "train") -> Sour
                 "(x, y) with the same non-zero number of rows",
                 f"{tuple(x.shape)}, {tuple(y.shape)}",
             )
-        return Source(x=x, y=y)
+        # True / False labels are the classes 1 / 0 (torch's losses take no bool targets).
+        return Source(x=x, y=y.long() if y.dtype == torch.bool else y)
     if isinstance(data, Dataset) and hasattr(data, "__len__"):
         return Source(dataset=data)
     allowed = "(x, y) tensors, a TensorSplit, a DataSplits, a map-style torch Dataset or a DataLoader"

@@ -20,6 +20,7 @@ from reglab.errors import UserError
 from reglab.init import SCHEMES, reinitialize
 from reglab.optim import proximal
 from reglab.penalties import Attached, Penalty, Sum
+from reglab.train.data_checks import check_tensors
 from reglab.train.history import History
 from reglab.train.loop import Source, as_source, decay_groups, epoch_batches, weight_stats
 
@@ -442,6 +443,10 @@ class Trainer:
         self.train_source_ = train_src
         self.model.to(self.device, dtype=self.dtype)
         self.task_ = self._resolve_task(train_src, hint)
+        task = self.task_ if self.loss == "auto" else "custom loss"  # labels as the user's loss reads them
+        for name, src in (("train", train_src), ("val", val_src), ("test", test_src)):
+            if src is not None and src.x is not None and src.y is not None:  # streamed data: unchecked
+                check_tensors(self.model, src.x, src.y, owner="Trainer.fit", name=name, task=task)
         self.metric_names = self._metric_names(val_src is not None)
         monitor = self.monitor or ("val_loss" if val_src is not None else "train_loss")
         check_option(monitor, "monitor", owner=_OWNER, options=self.metric_names)

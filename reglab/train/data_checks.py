@@ -1,0 +1,65 @@
+"""Tensors checked against the model that will train on them, so a mistake reads as one line.
+
+Without these checks a wrong feature count surfaces as ``mat1 and mat2 shapes cannot be
+multiplied`` (or from inside a TorchScript kernel), a label past the last class as
+``Target 3 is out of bounds``, and NaN inputs as a non-finite loss several steps later.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from reglab.errors import UserError
+from reglab.models import CNN1D, MLP
+
+__all__ = ["check_tensors"]
+
+
+def check_tensors(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, owner: str, name: str, task: str
+) -> None:
+    """Raise a one-line ``UserError`` when ``(x, y)`` cannot train ``model``.
+
+    For a ``reglab.models.MLP`` / ``CNN1D`` ``x`` must be floating-point, with the model's input
+    size of features an example. For classification (integer ``y``) ``y`` holds one class index
+    per example, within the model's outputs for a reglab model (``{0, 1}`` for one output),
+    non-negative otherwise. Floating-point ``x`` must be finite.
+
+    Example:
+        >>> y = torch.tensor([0, 3])
+        >>> try:
+        ...     check_tensors(MLP(4, 3, hidden=()), torch.zeros(2, 4), y, owner="fit", name="train",
+        ...                   task="classification")
+        ... except UserError as error:
+        ...     print(error)
+        fit: train y has labels 0..3; expected class indices 0..2 (the MLP has 3 outputs), one per example.
+    """
+    kind = type(model).__name__
+    features = None
+    if isinstance(model, (MLP, CNN1D)):
+        features = model.in_features if isinstance(model, MLP) else model.length
+    if features is not None and not torch.is_floating_point(x):
+        raise UserError(
+            f"{owner}: {name} x has dtype {x.dtype}; the {kind} takes floating-point features "
+            "(convert with x.float())."
+        )
+    if features is not None and (x.dim() < 2 or x[0].numel() != features):
+        raise UserError(
+            f"{owner}: {name} x has shape {tuple(x.shape)}; the {kind} takes {features} features an "
+            f"example (x of shape (N, {features}))."
+        )
+    if task == "classification" and not torch.is_floating_point(y) and len(y):
+        outputs = model.out_features if isinstance(model, (MLP, CNN1D)) else None
+        classes = None if outputs is None else max(outputs, 2)  # one output: binary labels 0 and 1
+        low, high = int(y.min()), int(y.max())
+        if y.dim() != 1 or low < 0 or (classes is not None and high >= classes):
+            found = f"shape {tuple(y.shape)}" if y.dim() != 1 else f"labels {low}..{high}"
+            expected, of = "non-negative class indices", ""
+            if classes is not None:
+                expected = f"class indices 0..{classes - 1}"
+                of = f" (the {kind} has {outputs} output{'s' * (outputs > 1)})"
+            raise UserError(f"{owner}: {name} y has {found}; expected {expected}{of}, one per example.")
+    if torch.is_floating_point(x) and not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).sum())
+        raise UserError(f"{owner}: {name} x has {bad} NaN or infinite values; clean or impute them.")

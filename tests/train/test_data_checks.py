@@ -1,0 +1,73 @@
+"""Tensors that cannot train the model are refused in one line before training starts."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from reglab.errors import UserError
+from reglab.models import CNN1D, MLP
+from reglab.train import Trainer
+
+X, Y = torch.randn(24, 4), torch.arange(24) % 3
+
+
+def trainer(model=None, **kwargs):
+    return Trainer(model or MLP(4, 3, hidden=(5,)), epochs=1, batch_size=8, progress="off", **kwargs)
+
+
+@pytest.mark.parametrize(
+    "train,val,message",
+    [
+        ((torch.randn(24, 5), Y), None, "Trainer.fit: train x has shape (24, 5); the MLP takes 4 features an "
+         "example (x of shape (N, 4))."),
+        ((X, Y), (torch.randn(8, 5), Y[:8]), "Trainer.fit: val x has shape (8, 5); the MLP takes 4 features"),
+        ((X[:, 0], Y), None, "Trainer.fit: train x has shape (24,); the MLP takes 4 features"),
+        ((X.long(), Y), None, "Trainer.fit: train x has dtype torch.int64; the MLP takes floating-point "
+         "features (convert with x.float())."),
+        ((X, Y + 1), None, "Trainer.fit: train y has labels 1..3; expected class indices 0..2 (the MLP has 3 "
+         "outputs), one per example."),
+        ((X, Y - 1), None, "Trainer.fit: train y has labels -1..1; expected class indices 0..2"),
+        ((X, Y[:, None]), None, "Trainer.fit: train y has shape (24, 1); expected class indices 0..2"),
+        ((X * float("nan"), Y), None, "Trainer.fit: train x has 96 NaN or infinite values; clean or impute"),
+    ],
+)
+def test_tensors_that_cannot_train_the_model_are_refused_before_any_step(train, val, message):
+    model = MLP(4, 3, hidden=(5,))
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(UserError) as info:
+        trainer(model).fit(train, val)
+    assert str(info.value).startswith(message) and "\n" not in str(info.value)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_one_output_takes_binary_labels_and_a_cnn_its_length():
+    trainer(MLP(4, 1, hidden=(5,))).fit((X, Y % 2))
+    with pytest.raises(UserError, match=r"train y has labels 0..2; expected class indices 0..1 \(the MLP "
+                       r"has 1 output\)"):
+        trainer(MLP(4, 1, hidden=(5,))).fit((X, Y))
+    with pytest.raises(UserError, match=r"train x has shape \(24, 1, 30\); the CNN1D takes 40 features"):
+        trainer(CNN1D(40, 3, channels=4)).fit((torch.randn(24, 1, 30), Y))
+    trainer(CNN1D(40, 3, channels=4)).fit((torch.randn(24, 1, 40), Y))
+
+
+def test_bool_labels_train_as_the_classes_0_and_1():
+    y = Y % 2 == 1
+    runs = []
+    for labels in (y, y.long()):
+        torch.manual_seed(0)  # the same initialization
+        runs.append(trainer(MLP(4, 2, hidden=(5,)), seed=3).fit((X, labels)))
+    assert runs[0].equals(runs[1]) and runs[0]["train_loss"][0] > 0
+
+
+def test_any_model_gets_the_label_sign_check_and_a_custom_loss_reads_labels_its_own_way():
+    with pytest.raises(UserError, match=r"train y has labels -1..1; expected non-negative class indices"):
+        trainer(nn.Linear(4, 3)).fit((X, Y - 1))
+    multi_label = torch.randint(0, 2, (24, 3))  # (N, 3) integer targets, as this loss takes them
+
+    def bce(out, y):
+        return F.binary_cross_entropy_with_logits(out, y.to(out.dtype))
+
+    assert len(trainer(MLP(4, 3, hidden=(5,)), loss=bce).fit((X, multi_label))) == 1
