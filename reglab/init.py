@@ -123,6 +123,8 @@ def initialize(
         >>> model[0].bias.abs().sum().item()
         0.0
     """
+    if not isinstance(model, nn.Module):
+        raise fail("initialize", "model", "a torch.nn.Module", type(model).__name__)
     scheme = check_option(scheme, "scheme", owner="initialize", options=SCHEMES)
     draw, default_gain = SCHEMES[scheme]
     gain = default_gain if gain is None else check_scalar(

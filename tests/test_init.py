@@ -135,6 +135,10 @@ def test_unknown_scheme_suggests_the_nearest():
             "The 'gain' parameter of initialize must be a float in the range [0, inf). Got -1.0 instead.",
         ),
         (
+            lambda: initialize(None),
+            "The 'model' parameter of initialize must be a torch.nn.Module. Got 'NoneType' instead.",
+        ),
+        (
             lambda: initialize(nn.ReLU()),
             "The 'model' parameter of initialize must be a module containing Linear or Conv layers. "
             "Got 'ReLU' instead.",
