@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from reglab._validation import Interval, check_int, check_option, check_scalar
+from reglab._validation import Interval, check_int, check_option, check_scalar, fail
 
 __all__ = ["MLP", "CNN1D", "CNN2D", "ACTIVATIONS", "NORMS", "make_activation", "make_norm"]
 
@@ -98,6 +98,8 @@ class MLP(nn.Module):
         super().__init__()
         check_int(in_features, "in_features", owner="MLP", interval=Interval(1, None))
         check_int(out_features, "out_features", owner="MLP", interval=Interval(1, None))
+        if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence):
+            raise fail("MLP", "hidden", "a sequence of hidden-layer widths, e.g. (100, 100) or (5,)", hidden)
         hidden = tuple(check_int(h, "hidden", owner="MLP", interval=Interval(1, None)) for h in hidden)
         dropout = _check_slots("MLP", activation, norm, dropout)
         self.in_features, self.out_features, self.hidden_sizes = in_features, out_features, hidden

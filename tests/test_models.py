@@ -84,6 +84,8 @@ def test_dropout_active_only_in_training():
     [
         (lambda: MLP(0, 2), r"'in_features' parameter of MLP must be an int in the range \[1, inf\)"),
         (lambda: MLP(4, 2, hidden=(8, 0)), r"'hidden' parameter of MLP"),
+        (lambda: MLP(4, 2, hidden=5), r"'hidden' parameter of MLP must be a sequence of hidden-layer widths, "
+         r"e.g. \(100, 100\) or \(5,\). Got 5 instead."),
         (lambda: MLP(4, 2, dropout=1.0), r"'dropout' parameter of MLP must be a float in the range \[0, 1\)"),
         (lambda: MLP(4, 2, norm="btch"), r"'norm' parameter of MLP must be one of .*Did you mean 'batch'"),
         (lambda: CNN1D(40, 10, activation="rleu"), r"'activation' parameter of CNN1D .*Did you mean 'relu'"),

@@ -37,6 +37,17 @@ _OWNER = "Trainer"
 NON_FINITE_WEIGHTS = "; the weights are no longer finite (an earlier step overflowed them)"
 
 
+def _listed(value: Any, single: bool, name: str, allowed: str) -> list[Any]:
+    if single:
+        return [value]
+    if isinstance(value, (str, bytes)):
+        raise fail(_OWNER, name, allowed, value)
+    try:
+        return list(value)
+    except TypeError:
+        raise fail(_OWNER, name, allowed, value) from None
+
+
 class Trainer:
     """Train a PyTorch model with reglab's regularizers, callbacks, history and restarts.
 
@@ -170,7 +181,10 @@ class Trainer:
         self.proximal = check_bool(proximal, "proximal", owner=_OWNER)
         if self.proximal and penalty is None:
             raise fail(_OWNER, "proximal", "False when no penalty is given", True)
-        self.constraints = list(constraints)
+        # One callback or constraint passed bare, as Keras users often do, is a list of one.
+        self.constraints = _listed(
+            constraints, callable(constraints), "constraints", "a list of callables c(model)"
+        )
         for c in self.constraints:
             if not callable(c):
                 raise fail(_OWNER, "constraints", "a list of callables c(model)", c)
@@ -182,7 +196,9 @@ class Trainer:
             scheduler_interval, "scheduler_interval", owner=_OWNER, options=("epoch", "batch")
         )
         self.scheduler_monitor = scheduler_monitor
-        self.callbacks = list(callbacks)
+        self.callbacks = _listed(
+            callbacks, isinstance(callbacks, Callback), "callbacks", "a list of reglab.callbacks.Callback"
+        )
         for cb in self.callbacks:
             if not isinstance(cb, Callback):
                 raise fail(_OWNER, "callbacks", "a list of reglab.callbacks.Callback", type(cb).__name__)

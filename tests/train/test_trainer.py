@@ -376,3 +376,21 @@ def test_a_rate_too_large_for_the_dtype_is_one_clear_error(kwargs):
     with pytest.raises(InvalidParameterError, match=r"'lr' parameter of Trainer must be a float in the range "
                        r"\(0, inf\). Got inf instead."):
         Trainer(MLP(4, 3, hidden=(5,)), lr=math.inf)
+
+
+def test_one_callback_or_constraint_passed_bare_is_a_list_of_one():
+    from reglab.constraints import MaxNorm
+
+    x, y = torch.randn(32, 4), torch.randint(0, 3, (32,))
+    runs = []
+    for wrap in (lambda c: c, lambda c: [c]):
+        torch.manual_seed(0)
+        trainer = Trainer(MLP(4, 3, hidden=(5,)), epochs=6, batch_size=8, progress="off",
+                          callbacks=wrap(EarlyStopping("train_loss", patience=1, min_delta=10.0)),
+                          constraints=wrap(MaxNorm(0.1)))
+        runs.append(trainer.fit((x, y)))
+        assert float(trainer.model.hidden[0].linear.weight.detach().norm(dim=1).max()) <= 0.1 + 1e-6
+    assert runs[0].equals(runs[1]) and len(runs[0]) == 2  # stopped by the bare EarlyStopping
+    with pytest.raises(InvalidParameterError, match=r"'callbacks' parameter of Trainer must be a list of "
+                       r"reglab.callbacks.Callback. Got 5 instead."):
+        Trainer(MLP(4, 3, hidden=(5,)), callbacks=5)
