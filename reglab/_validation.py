@@ -129,8 +129,10 @@ def check_scalar(
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise fail(owner, name, allowed, value)
     value = float(value)
-    # An unbounded side prints as an open "inf)": infinity is outside it, as NaN is outside every range.
-    if not math.isfinite(value) or value not in interval:
+    # An unbounded side (None) prints as an open "inf)": infinity is outside it, as NaN is outside every
+    # range. A range closed at math.inf, "(0, inf]", takes it (a p-norm's p, for the max-norm).
+    infinite_bound = math.isinf(value) and value in (interval.low, interval.high)
+    if math.isnan(value) or value not in interval or (math.isinf(value) and not infinite_bound):
         raise fail(owner, name, allowed, value)
     return value
 

@@ -100,7 +100,7 @@ class ClipGradNorm(_Clipper):
             max_norm, "max_norm", owner="ClipGradNorm", interval=Interval(0, None, closed="neither")
         )
         self.norm_type = check_scalar(
-            norm_type, "norm_type", owner="ClipGradNorm", interval=Interval(0, None, closed="neither")
+            norm_type, "norm_type", owner="ClipGradNorm", interval=Interval(0, math.inf, closed="right")
         )
 
     def __call__(self, parameters: Params) -> float:

@@ -98,7 +98,7 @@ def test_nonfinite_norm_is_reported_counted_or_raised():
         ),
         (
             lambda: ClipGradNorm(1.0, norm_type=0),
-            "The 'norm_type' parameter of ClipGradNorm must be a float in the range (0, inf). "
+            "The 'norm_type' parameter of ClipGradNorm must be a float in the range (0, inf]. "
             "Got 0.0 instead.",
         ),
         (

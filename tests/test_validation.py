@@ -54,6 +54,13 @@ def test_check_scalar_rejects_infinity_as_the_open_range_it_prints_says(interval
     assert check_scalar(1e300 if interval.high is None else 10, "x", owner="T", interval=interval) > 0
 
 
+def test_check_scalar_takes_infinity_where_the_range_is_closed_there():
+    closed = Interval(0, math.inf, closed="right")
+    assert str(closed) == "(0, inf]" and check_scalar(math.inf, "p", owner="T", interval=closed) == math.inf
+    with pytest.raises(InvalidParameterError, match=r"range \[0, inf\)\. Got inf instead"):
+        check_scalar(math.inf, "p", owner="T", interval=Interval(0, math.inf, closed="left"))
+
+
 def test_error_is_both_value_and_type_error():
     with pytest.raises(ValueError):
         check_int(1.5, "patience", owner="EarlyStopping", interval=Interval(0, None))
