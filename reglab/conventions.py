@@ -44,7 +44,7 @@ __all__ = [
 
 _NONNEG = Interval(0, math.inf, closed="left")
 _POS = Interval(0, math.inf, closed="neither")
-_POS_C = Interval(0, None, closed="neither")  # C may be inf (scikit-learn: no penalty)
+_POS_C = Interval(0, math.inf, closed="right")  # C may be inf (scikit-learn: no penalty)
 _RATIO = Interval(0, 1)
 
 

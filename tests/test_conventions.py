@@ -194,7 +194,7 @@ def test_impossible_conversions_raise_clear_errors():
         ),
         (
             lambda: L2.from_logistic_regression(0.0, n_samples=10),
-            "The 'C' parameter of from_logistic_regression must be a float in the range (0, inf). "
+            "The 'C' parameter of from_logistic_regression must be a float in the range (0, inf]. "
             "Got 0.0 instead.",
         ),
         (
