@@ -2,7 +2,8 @@
 
 A subcommand module defines ``register(subparsers) -> None`` (adds its parser and sets
 ``func``) and a ``run(args) -> int``. User mistakes (``UserError``, ``InvalidParameterError``,
-a missing file) become one line on stderr and exit code 2, never a traceback.
+a missing file, another ``OSError`` about a path, a database that cannot be read) become one line
+on stderr and exit code 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -39,6 +40,20 @@ def _one_line(text: str) -> str:
     return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode() for c in text)
 
 
+def _storage_error(exc: BaseException) -> str | None:
+    """The line for a database that cannot be read (corrupt, locked, gone), else None.
+
+    Only sqlalchemy's ``OperationalError`` and plain ``DatabaseError`` count: an ``IntegrityError`` or a
+    ``ProgrammingError`` is a bug in reglab and keeps its traceback.
+    """
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    if sa_exc is None or type(exc) not in (sa_exc.OperationalError, sa_exc.DatabaseError):
+        return None
+    from reglab.study.storage import driver_message
+
+    return f"the study database cannot be read: {driver_message(exc)}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -51,8 +66,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"reglab {args.command}: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
     except FileNotFoundError as exc:
+        if exc.filename is None:
+            raise
         where = _one_line(str(exc.filename))
         print(f"reglab {args.command}: error: file not found: {where}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError, ...
+        if exc.filename is None:  # not about a path the user gave (a broken pipe, a socket): not theirs
+            raise
+        where = str(exc.filename) + (f" -> {exc.filename2}" if exc.filename2 is not None else "")
+        print(f"reglab {args.command}: error: {_one_line(where)}: {_one_line(exc.strerror or str(exc))}",
+              file=sys.stderr)
+        return 2
+    except Exception as exc:
+        line = _storage_error(exc)
+        if line is None:
+            raise
+        print(f"reglab {args.command}: error: {_one_line(line)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"reglab {args.command}: interrupted; finished results are kept.", file=sys.stderr)

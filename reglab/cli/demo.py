@@ -56,14 +56,17 @@ def quick_config() -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    from reglab.cli.study import failure_line
     from reglab.report.from_study import load_study
     from reglab.report.html import write_report
-    from reglab.study.runner import Study
+    from reglab.study.runner import Study, check_study_dir
     from reglab.study.schema import load_config
+    from reglab.study.storage import default_url
     from reglab.study.summary import console, results_table, verdict_line
 
     config = quick_config() if args.quick else load_config("mnist1d")
     out = Path(args.out) if args.out else Path("studies") / ("demo-quick" if args.quick else "demo")
+    check_study_dir(out, "--out" if args.out else "the default study folder")
     print(f"reglab demo: {config.description} -> {out}")
     try:
         summary = Study(config).run(out=out, workers=args.workers, progress=False if args.quiet else None)
@@ -74,6 +77,10 @@ def run(args: argparse.Namespace) -> int:
         return 130
     console().print(results_table(summary))
     print(verdict_line(summary))
+    failed = failure_line(default_url(out), summary)
+    if failed:
+        print(f"reglab demo: error: {failed}", file=sys.stderr)
+        return 1
     html_path, md_path = write_report(load_study(out), out / "report.html")
     print(f"report: {html_path.resolve()}")
     print(f"summary: {md_path.resolve()}")

@@ -53,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
             "--verify needs --config CONFIG, the study config the run came from (its data, model and "
             "baseline recipe): a history file alone cannot be rerun."
         )
+    given = [flag for flag, value in (("--config", args.config), ("--verify-out", args.verify_out)) if value]
+    if given and not args.verify:
+        verb = "applies" if len(given) == 1 else "apply"
+        raise UserError(f"{' and '.join(given)} only {verb} with --verify; add --verify to check the advice")
     history = read_history(args.history)
     result = diagnose(
         history,

@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["register", "run"]
+from reglab.errors import UserError
+
+__all__ = ["register", "run", "prepare_output"]
 
 
 def register(subparsers: Any) -> None:
@@ -25,6 +27,23 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
+def prepare_output(out: Path, example: str) -> None:
+    """Check an output file path and create its missing folders; a path that cannot be one raises UserError.
+
+    ``example`` is a file name suggested when ``out`` is a folder.
+    """
+    if out.is_dir():
+        raise UserError(f"--out {str(out)!r} is a directory; give a file name, e.g. {str(out / example)!r}")
+    above = next((p for p in out.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise UserError(f"--out {str(out)!r} cannot be created: {str(above)!r} is a file, not a folder")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--out {str(out)!r} cannot be created: its folder {str(out.parent)!r} cannot be "
+                        f"made ({exc.strerror or exc})") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from reglab.study.export import export, open_storage
 
@@ -34,7 +53,12 @@ def run(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.out:
-        Path(args.out).write_text(text)
+        out = Path(args.out)
+        prepare_output(out, f"trials.{args.format}")
+        try:
+            out.write_text(text)
+        except OSError as exc:
+            raise UserError(f"--out {args.out!r} cannot be created: {exc.strerror or exc}") from None
     else:
         sys.stdout.write(text)
     return 0

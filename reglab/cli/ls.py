@@ -30,22 +30,15 @@ def find_studies(root: Path) -> list[Path]:
     return found
 
 
-def run(args: argparse.Namespace) -> int:
+def _row(path: Path) -> list[str]:
+    """A study's row: name, path, trial counts and state; a study that cannot be read is flagged."""
+    from sqlalchemy.exc import DBAPIError
+
     from reglab.errors import UserError
     from reglab.study.export import open_storage
-    from reglab.study.summary import console
+    from reglab.study.storage import driver_message
 
-    root = Path(args.dir)
-    if not root.is_dir():
-        raise UserError(f"no folder {args.dir!r}; give the folder that holds your studies (default: studies)")
-    studies = find_studies(root)
-    if not studies:
-        print(f"no studies under {root}")
-        return 0
-    table = Table(title=f"studies under {root}")
-    for col in ("study", "path", "finished", "diverged", "failed", "running", "state"):
-        table.add_column(col)
-    for path in studies:
+    try:
         store = open_storage(path)
         try:
             trials = store.trials()
@@ -54,7 +47,33 @@ def run(args: argparse.Namespace) -> int:
             state = "complete" if store.load_results() is not None else "incomplete (rerun to resume)"
         finally:
             store.close()
-        table.add_row(name, str(path), str(count["done"]), str(count["diverged"]), str(count["failed"]),
-                      str(count["running"]), state)
+    except (UserError, DBAPIError, OSError, ValueError) as exc:  # one bad study.db must not hide the others
+        reason = driver_message(exc) if isinstance(exc, DBAPIError) else str(exc)
+        return ["?", str(path), "", "", "", "", f"unreadable: {reason}"]
+    return [str(name), str(path), str(count["done"]), str(count["diverged"]), str(count["failed"]),
+            str(count["running"]), state]
+
+
+def run(args: argparse.Namespace) -> int:
+    from reglab.errors import UserError
+    from reglab.study.summary import console
+
+    root = Path(args.dir)
+    if not root.is_dir():
+        raise UserError(f"no folder {args.dir!r}; give the folder that holds your studies (default: studies)")
+    try:
+        studies = find_studies(root)
+    except OSError as exc:
+        where = exc.filename if exc.filename is not None else root
+        raise UserError(f"cannot list the studies under {str(root)!r}: {where}: {exc.strerror or exc}") \
+            from None
+    if not studies:
+        print(f"no studies under {root}")
+        return 0
+    table = Table(title=f"studies under {root}")
+    for col in ("study", "path", "finished", "diverged", "failed", "running", "state"):
+        table.add_column(col)
+    for path in studies:
+        table.add_row(*_row(path))
     console().print(table)
     return 0

@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from reglab.cli.export import prepare_output
 from reglab.report.from_study import load_study
 from reglab.report.html import write_report
 
@@ -34,6 +35,9 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     data = load_study(args.study, describe=not args.no_describe)
     out = Path(args.out) if args.out else _default_out(args.study)
+    # A folder is refused first; other names than *.html write_report refuses itself, before any mkdir.
+    if args.out and (out.is_dir() or out.suffix.lower() in (".html", ".htm")):
+        prepare_output(out, "report.html")
     html_path, md_path = write_report(data, out)
     print(f"wrote {html_path} and {md_path}")
     return 0

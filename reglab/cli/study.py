@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["register", "run"]
+__all__ = ["register", "run", "failure_line"]
 
 
 def register(subparsers: Any) -> None:
@@ -43,12 +43,14 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reglab.study.runner import Study, default_out
+    from reglab.study.runner import Study, check_study_dir, default_out
+    from reglab.study.storage import default_url
     from reglab.study.summary import console, results_table, verdict_line
 
     study = Study.from_yaml(args.config)
     workers = args.workers if args.workers is not None else len(os.sched_getaffinity(0))
     out = Path(args.out) if args.out else default_out(study.config)
+    check_study_dir(out, "--out" if args.out else "the default study folder")
     try:
         summary = study.run(out=out, backend=args.backend, workers=workers, address=args.address,
                             storage=args.storage, progress=False if args.quiet else None)
@@ -60,4 +62,38 @@ def run(args: argparse.Namespace) -> int:
     console().print(results_table(summary))
     print(verdict_line(summary))
     print(f"study stored in {out}" + (f" ({args.storage})" if args.storage else ""))
+    failed = failure_line(args.storage or default_url(out), summary)
+    if failed:
+        print(f"reglab study: error: {failed}", file=sys.stderr)
+        return 1
     return 0
+
+
+def failure_line(url: str, summary: dict[str, Any]) -> str | None:
+    """When no trial of a study trained to the end and some failed: one line with the first error.
+
+    A study whose trials all failed (an error in every run, not a diverging loss) has no result;
+    the commands that ran it exit 1 with this line. Its trials stay stored.
+    """
+    from reglab.cli import _one_line
+    from reglab.errors import UserError
+    from reglab.study.storage import StudyStorage
+
+    if any(r.get("status") == "ok" for r in summary.get("recipes", {}).values()):
+        return None
+    try:
+        store = StudyStorage(url, readonly=True)
+    except UserError:  # an in-memory database (--storage sqlite://) is gone with the study
+        return None
+    try:
+        trials = store.trials()
+    finally:
+        store.close()
+    failed = [t for t in trials if t["status"] == "failed"]
+    if not failed or any(t["status"] == "done" for t in trials):
+        return None
+    first = _one_line(str(failed[0]["error"] or "no error recorded"))
+    if len(failed) == len(trials):
+        return f"every trial failed ({len(trials)} trials); first error: {first}"
+    return f"no trial finished: {len(failed)} of {len(trials)} trials failed, the others diverged; " \
+           f"first error: {first}"

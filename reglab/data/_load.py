@@ -11,6 +11,7 @@ from reglab._validation import InvalidParameterError, did_you_mean, fail
 from reglab.data.builtin import BUILTINS
 from reglab.data.files import load_csv, load_npz, load_parquet
 from reglab.data.splits import DataSplits
+from reglab.errors import UserError
 
 __all__ = ["load", "FILE_LOADERS"]
 
@@ -34,6 +35,12 @@ def _check_keywords(owner: str, loader, kwargs: dict[str, Any]) -> None:
             )
 
 
+def _not_a_directory(path: Path) -> None:
+    if path.is_dir():
+        raise UserError(f"{str(path)!r} is a directory, not a data file; give a "
+                        f"{'/'.join(FILE_LOADERS)} file.")
+
+
 def load(name: str | os.PathLike, /, **kwargs: Any) -> DataSplits:
     """Load a built-in dataset by name, or a user file by path (dispatched on its suffix).
 
@@ -52,12 +59,15 @@ def load(name: str | os.PathLike, /, **kwargs: Any) -> DataSplits:
         path = Path(name)
         loader = FILE_LOADERS.get(path.suffix.lower())
         if loader is None:
+            _not_a_directory(path)
             raise fail("load", "name", f"a file ending in {', '.join(FILE_LOADERS)}", str(name))
         if path.suffix.lower() == ".tsv":
             kwargs.setdefault("read_options", {"sep": "\t"})
         _check_keywords(f"load({path.name!r})", loader, kwargs)
         return loader(path, **kwargs)
     if not isinstance(name, str) or name not in BUILTINS:
+        if isinstance(name, str):
+            _not_a_directory(Path(name))
         listed = ", ".join(repr(n) for n in BUILTINS)
         hint = did_you_mean(name, BUILTINS) if isinstance(name, str) else ""
         raise InvalidParameterError(

@@ -15,6 +15,7 @@ encoded with scikit-learn's ``LabelEncoder``; the original labels are kept in
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -140,6 +141,8 @@ def from_frame(
         (['x', 'y'], ['a'])
     """
     where = name
+    if len(frame) == 0:
+        raise UserError(f"{where} has no rows; a dataset needs one row per example.")
     columns = [str(c) for c in frame.columns]
     if target not in frame.columns:
         raise _missing_column(target, columns, where, "target")
@@ -163,11 +166,24 @@ def from_frame(
 
 def _existing(path: PathLike, kind: str) -> Path:
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise UserError(f"{kind} path {str(path)!r} is a directory, not a file; give the {kind} file itself.")
     if not path.is_file():
         raise UserError(
             f"{kind} file not found: {str(path)!r} (looked at {str(path.resolve())!r}); check the path."
         )
     return path
+
+
+def _unreadable(path: Path, kind: str, exc: BaseException) -> UserError:
+    """A file the reader rejects (not that format, truncated, no permission): one line naming it."""
+    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    first = (detail.strip().splitlines() or [type(exc).__name__])[0]
+    return UserError(f"cannot read the {kind} file {str(path)!r}: {first}")
+
+
+def _no_rows(path: Path, kind: str) -> UserError:
+    return UserError(f"{kind} file {str(path)!r} has no rows; a dataset needs one row per example.")
 
 
 def load_csv(
@@ -193,7 +209,14 @@ def load_csv(
         2
     """
     path = _existing(path, "CSV")
-    frame = pd.read_csv(path, **(read_options or {}))
+    try:
+        frame = pd.read_csv(path, **(read_options or {}))
+    except pd.errors.EmptyDataError:  # not even a header
+        raise _no_rows(path, "CSV") from None
+    except (OSError, ValueError, UnicodeDecodeError) as exc:  # ParserError is a ValueError
+        raise _unreadable(path, "CSV", exc) from None
+    if len(frame) == 0:
+        raise _no_rows(path, "CSV")
     return from_frame(
         frame, target, features=features, task=task, name=path.name, seed=seed,
         val_size=val_size, test_size=test_size, scale=scale, scale_y=scale_y,
@@ -221,8 +244,20 @@ def load_parquet(
         >>> load_parquet(p, target="y", val_size=4, test_size=4).task
         'regression'
     """
+    import pyarrow.parquet as pq
+
     path = _existing(path, "Parquet")
-    frame = pd.read_parquet(path, columns=None if features is None else [*features, target])
+    try:
+        names = pq.read_schema(path).names
+        if features is not None:  # read only the columns needed; name a missing one as from_frame does
+            for column, role in [(target, "target"), *((f, "feature") for f in features)]:
+                if column not in names:
+                    raise _missing_column(column, names, path.name, role)
+        frame = pd.read_parquet(path, columns=None if features is None else [*features, target])
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise _unreadable(path, "Parquet", exc) from None
+    if len(frame) == 0:
+        raise _no_rows(path, "Parquet")
     return from_frame(
         frame, target, features=features, task=task, name=path.name, seed=seed,
         val_size=val_size, test_size=test_size, scale=scale, scale_y=scale_y,
@@ -355,7 +390,16 @@ def load_npz(
         (3,)
     """
     path = _existing(path, "NPZ")
-    with np.load(path, allow_pickle=False) as archive:
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        # np.load takes a file that is neither a zip archive nor a .npy array for a pickle
+        raise UserError(f"cannot read the NPZ file {str(path)!r}: it is not a NumPy .npz archive "
+                        f"({type(exc).__name__}); write one with numpy.savez.") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise UserError(f"cannot read the NPZ file {str(path)!r}: it holds a single .npy array, not an "
+                        "archive of named arrays; write one with numpy.savez(path, x=..., y=...).")
+    with archive:
         keys = list(archive.files)
         for role, key in (("x_key", x_key), ("y_key", y_key)):
             if key not in keys:
@@ -363,7 +407,10 @@ def load_npz(
                     f"{path.name} has no array {key!r} ({role}); its arrays are "
                     f"{', '.join(repr(k) for k in keys)}.{did_you_mean(key, keys)} Pass {role}=..."
                 )
-        x, y = archive[x_key], archive[y_key]
+        try:
+            x, y = archive[x_key], archive[y_key]
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # a damaged or object array
+            raise _unreadable(path, "NPZ", exc) from None
     return _from_arrays(
         x, y, task=task, name=path.name, feature_names=feature_names, seed=seed,
         val_size=val_size, test_size=test_size, scale=scale, scale_y=scale_y,

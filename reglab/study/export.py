@@ -46,15 +46,19 @@ def _phase_order(phase: str) -> tuple[int, str]:
 
 
 def open_storage(study: str | Path) -> StudyStorage:
-    """A study's storage from a study directory, its ``study.db`` file, or a database URL."""
+    """A study's storage, opened read-only, from a study directory, its ``study.db`` file or a database URL.
+
+    Nothing is created or changed: a missing file, or a database that is not a reglab study (an empty
+    file, another program's database), raises ``UserError``.
+    """
     text = str(study)
     if "://" in text:
-        return StudyStorage(text)
+        return StudyStorage(text, readonly=True)
     path = Path(text)
     if path.is_dir() and (path / "study.db").is_file():
-        return StudyStorage(default_url(path))
+        return StudyStorage(default_url(path), readonly=True)
     if path.is_file():
-        return StudyStorage(f"sqlite:///{path}")
+        return StudyStorage(f"sqlite:///{path}", readonly=True)
     raise UserError(
         f"no study at {text!r}: give a study directory (with study.db), a .db file or a database URL."
     )

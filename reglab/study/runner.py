@@ -54,7 +54,7 @@ from reglab.study.search import RecipeSearch
 from reglab.study.stats import mean_ci, paired_comparison
 from reglab.study.storage import StudyStorage, default_url, params_key
 
-__all__ = ["Study", "default_out"]
+__all__ = ["Study", "default_out", "check_study_dir", "make_study_dir"]
 
 
 def default_out(config: StudyConfig) -> Path:
@@ -110,7 +110,7 @@ class Study:
         backend_ = make_backend(backend, workers=workers, address=address)  # validates before any I/O
         _preflight(self.config)  # a config that cannot run is refused before anything is written
         out_dir = Path(out) if out is not None else default_out(self.config)
-        out_dir.mkdir(parents=True, exist_ok=True)
+        make_study_dir(out_dir)
         store = StudyStorage(storage or default_url(out_dir))
         store.save_config(self.config.name, self.config.canonical_json())
         runner = _Runner(self.config, store, out_dir, make_progress(progress))
@@ -120,6 +120,35 @@ class Study:
             finally:
                 runner.progress.close()
                 store.close()
+
+
+def check_study_dir(out_dir: Path, flag: str = "out") -> None:
+    """Refuse, without touching anything, a study directory that is a file or lies under a file.
+
+    ``flag`` names the argument in the message (``out`` for Python, ``--out`` for the CLI).
+    """
+    from reglab.errors import UserError
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"{flag} {str(out_dir)!r} is a file; give a folder for the study (its database and "
+                        "checkpoints)")
+    above = next((p for p in out_dir.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise UserError(f"{flag} {str(out_dir)!r}: the study folder cannot be created ({str(above)!r} is a "
+                        "file); give a folder")
+
+
+def make_study_dir(out_dir: Path, flag: str = "out") -> None:
+    """Create the study directory and its missing parents; one that cannot be made raises ``UserError``."""
+    from reglab.errors import UserError
+
+    check_study_dir(out_dir, flag)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        culprit = f"{str(exc.filename)!r}: " if exc.filename and str(exc.filename) != str(out_dir) else ""
+        raise UserError(f"the study folder {str(out_dir)!r} ({flag}) cannot be created: "
+                        f"{culprit}{exc.strerror or exc}") from None
 
 
 def _preflight(config: StudyConfig) -> None:

@@ -44,6 +44,9 @@ __all__ = [
 ]
 
 
+MAX_SEED = 2**62  # the Trainer's largest seed (it adds restart and transform offsets below 2**63)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -276,7 +279,7 @@ class DatasetConfig(_Strict):
     target: str | None = None
     val_size: float | None = Field(default=None, gt=0, lt=1, description="default: the dataset's own")
     test_size: float | None = Field(default=None, gt=0, lt=1, description="default: the dataset's own")
-    split_seed: int = 0
+    split_seed: int = Field(default=0, ge=0, le=2**32 - 1, description="seed of the train/val/test split")
 
     @model_validator(mode="after")
     def _one_source(self) -> DatasetConfig:
@@ -303,7 +306,7 @@ class TrainingConfig(_Strict):
     epochs: int = Field(default=20, ge=1)
     batch_size: int = Field(default=100, ge=1)
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
-    lr: float = Field(default=1e-2, gt=0)
+    lr: float = Field(default=1e-2, gt=0, allow_inf_nan=False)
     momentum: float = Field(default=0.9, ge=0, lt=1)
     dtype: Literal["float32", "float64"] = "float32"
     threads: int = Field(default=1, ge=1, description="torch threads per trial (fixed for reproducibility)")
@@ -360,7 +363,8 @@ class StudyConfig(_Strict):
     training: TrainingConfig = TrainingConfig()
     recipes: dict[str, Recipe]
     baseline: str = "none"
-    seeds: list[int] = [0, 1, 2]
+    # Seeds seed the Trainer (0 .. 2**62) and are stored as 64-bit signed database integers.
+    seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] = [0, 1, 2]
     validation: ValidationConfig = ValidationConfig()
     search: SearchConfig = SearchConfig()
     budget: BudgetConfig = BudgetConfig()
@@ -506,7 +510,19 @@ def load_config(path: str | Path) -> StudyConfig:
 
     file = resolve(path)
     try:
-        data = yaml.safe_load(file.read_text())
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read the study config {str(file)!r}: {exc.strerror or exc}") from None
+    try:
+        source = raw.decode("utf-8-sig")  # UTF-8, with or without a byte-order mark
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise UserError(
+            f"{file}: line {line} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+            "a study config is a YAML file saved as UTF-8."
+        ) from None
+    try:
+        data = yaml.safe_load(source)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

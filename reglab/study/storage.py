@@ -5,8 +5,14 @@ busy timeout; ``postgresql://...`` URLs work the same for a database shared by
 several machines. Tables: ``schema_version``, ``study`` (the config), ``trials``,
 ``epochs`` (every epoch's metrics), ``histograms`` (each final trial's weight histogram:
 bin edges, counts, exact zeros), ``claims`` (which live process runs which trial) and
-``results``. Older databases get the tables they lack when opened (a version-1 database
-has no histograms; its trials simply have none).
+``results``. Older databases get the tables they lack when a writer (``reglab study``) opens
+them (a version-1 database has no histograms; its trials simply have none).
+
+Readers (``readonly=True``: ``reglab show``, ``export``, ``report``, ``ls``) create and change
+nothing: a missing file, an empty one, a file that is not SQLite or a database without reglab's
+tables is refused in one line, and an older study is read as it is. A writer adds its tables
+beside other programs' tables, but refuses (before switching SQLite to WAL) a file that is not
+SQLite and a database whose tables of reglab's names are not a reglab study's.
 
 Concurrency and crash contract (the runner relies on it):
 
@@ -38,7 +44,9 @@ import contextlib
 import json
 import math
 import os
+import re
 import socket
+import sqlite3
 import threading
 import time
 import uuid
@@ -66,13 +74,14 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError
 
 from reglab.errors import UserError
 
 __all__ = [
     "StudyStorage", "SCHEMA_VERSION", "TrialKey", "params_key", "default_url", "strict_json",
-    "dumps_exact", "loads_exact", "HEARTBEAT_S", "GRACE_S",
+    "dumps_exact", "loads_exact", "HEARTBEAT_S", "GRACE_S", "masked_url", "driver_message",
 ]
 
 SCHEMA_VERSION = 2
@@ -82,6 +91,7 @@ _UPGRADABLE = {1}  # versions this reglab upgrades by adding tables (nothing exi
 HEARTBEAT_S = 10.0  # how often a process refreshes its claims
 GRACE_S = 60.0  # a claim not refreshed for this long belongs to a dead process and is taken over
 _HOST = socket.gethostname()
+_SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
 _PG_LOCK = 0x7265676C  # "regl": the advisory lock that makes a PostgreSQL write transaction the only writer
 
 metadata = MetaData()
@@ -243,6 +253,105 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _sqlite_reader_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # A reader (show, export, report, ls) changes nothing: no journal-mode switch (which rewrites the
+    # header of a database not in WAL mode), and query_only makes SQLite refuse any write.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA query_only=ON")
+    cur.close()
+
+
+def _sqlite_path(url: Any) -> Path | None:
+    """The file of an SQLite URL; ``None`` for an in-memory database or a ``file:`` URI."""
+    database = url.database
+    if database in (None, "", ":memory:") or url.query.get("uri") or str(database).startswith("file:"):
+        return None
+    return Path(database)
+
+
+def _check_sqlite_target(path: Path) -> None:
+    """A writer's SQLite file: missing, empty, or a reglab study; anything else is refused unchanged."""
+    try:
+        if not path.is_file() or path.stat().st_size == 0:
+            return  # a new database (or a folder, which SQLite reports when it cannot open it)
+        with path.open("rb") as f:
+            head = f.read(16)
+    except OSError:
+        return  # SQLite reports it when it opens the file
+    if head != _SQLITE_MAGIC:
+        raise UserError(f"{str(path)!r} is not an SQLite database, so not a reglab study; give a new --out "
+                        "folder or a new database file")
+    try:  # read-only: a foreign database is not switched to WAL mode
+        con = sqlite3.connect(f"{path.resolve().as_uri().replace('file://', 'file:', 1)}?mode=ro", uri=True)
+        try:
+            names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return  # SQLite reports it again, in one line, when the writer opens it
+    _check_no_clash(names, str(path))
+
+
+def _check_sqlite_file(url: Any) -> None:
+    """A reader's SQLite file must exist and be an SQLite database (SQLite creates a missing one)."""
+    path = _sqlite_path(url)
+    if path is None:
+        return
+    if not path.exists():
+        raise UserError(f"no study database at {str(path)!r}: no such file")
+    if path.is_dir():
+        raise UserError(f"{str(path)!r} is a directory, not a study database")
+    try:
+        with path.open("rb") as f:
+            head = f.read(16)
+    except OSError as exc:
+        raise UserError(f"cannot read the study database {str(path)!r}: {exc.strerror or exc}") from None
+    if head != _SQLITE_MAGIC:
+        what = "an empty file" if not head else "not an SQLite database"
+        raise UserError(f"{str(path)!r} is not a reglab study ({what})")
+
+
+def _check_no_clash(names: set[str], where: str) -> None:
+    """A writer adds its tables beside other programs' (as Optuna does), but not to a database whose
+    tables of reglab's names are someone else's (no ``schema_version``)."""
+    clash = names & set(metadata.tables)
+    if clash and "schema_version" not in names:
+        raise UserError(
+            f"storage {where!r} is not a reglab study but has tables of reglab's names "
+            f"({', '.join(sorted(clash))}); give a new --out folder or another database"
+        )
+
+
+def _tables_text(names: set[str]) -> str:
+    if not names:
+        return "no tables"
+    listed = sorted(names)
+    more = f", ... ({len(listed)} in all)" if len(listed) > 5 else ""
+    return "its tables: " + ", ".join(listed[:5]) + more
+
+
+def masked_url(url: str) -> str:
+    """``url`` with its password hidden, for messages.
+
+    Example:
+        >>> masked_url("postgresql+psycopg://me:secret@db.example/studies")
+        'postgresql+psycopg://me:***@db.example/studies'
+    """
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL sqlalchemy parses: hide whatever sits between "user:" and "@"
+        return re.sub(r"(://[^/:@]*:)[^/@]*@", r"\1***@", url)
+
+
+def driver_message(exc: BaseException) -> str:
+    """The first line of a database error as the driver wrote it (without sqlalchemy's SQL and links)."""
+    orig = getattr(exc, "orig", None)
+    lines = str(orig if orig is not None else exc).strip().splitlines()
+    return lines[0].strip() if lines else type(exc).__name__
+
+
 def _sqlite_begin(conn: Connection) -> None:
     # A writer takes the write lock up front (IMMEDIATE): a deferred transaction that read first
     # fails at once, without the busy timeout, when another process wrote in between.
@@ -289,6 +398,10 @@ class StudyStorage:
         url: an SQLAlchemy URL, e.g. ``sqlite:///out/study.db`` or ``postgresql+psycopg://host/db``.
         heartbeat_interval: seconds between refreshes of this process's claims.
         grace_period: seconds without a heartbeat after which another process takes a claim over.
+        readonly: only read (``reglab show``, ``export``, ``report``, ``ls``): nothing is created, upgraded
+            or switched to WAL; a missing file or a database that is not a reglab study raises ``UserError``.
+            A writer (the default) creates its tables beside any others, and refuses a database whose
+            tables of reglab's names are not a study's.
 
     Example:
         >>> s = StudyStorage("sqlite://")
@@ -299,40 +412,74 @@ class StudyStorage:
     """
 
     def __init__(self, url: str, *, heartbeat_interval: float | None = None,
-                 grace_period: float | None = None):
+                 grace_period: float | None = None, readonly: bool = False):
         self.url = url
+        self.readonly = readonly
         self.heartbeat_interval = HEARTBEAT_S if heartbeat_interval is None else heartbeat_interval
         self.grace_period = GRACE_S if grace_period is None else grace_period
         self.owner = f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self._beat: _Heartbeat | None = None
         self._claimed: set[int] = set()  # ids of trials this instance claimed
+        self._tables: set[str] = set(metadata.tables)
+        self._shown = masked_url(url)
+        self._where = self._shown  # how messages name the database: an SQLite file by its path
         try:
             self.engine: Engine = create_engine(url, future=True)
         except Exception as exc:  # sqlalchemy's errors for bad URLs / missing drivers vary
-            raise UserError(f"cannot open storage {url!r}: {exc}") from None
+            raise UserError(f"cannot open storage {self._shown!r}: {exc}") from None
         dialect = self.engine.dialect.name
         if dialect == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            # SQLite would create a missing file, and the writer's pragmas (WAL) alter a foreign database.
+            if readonly:
+                _check_sqlite_file(self.engine.url)
+            elif _sqlite_path(self.engine.url) is not None:
+                _check_sqlite_target(_sqlite_path(self.engine.url))  # type: ignore[arg-type]
+            event.listen(self.engine, "connect", _sqlite_reader_pragmas if readonly else _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
+            if _sqlite_path(self.engine.url) is not None:
+                self._where = str(_sqlite_path(self.engine.url))
         # An in-memory SQLite database lives in one connection per thread: no other process can share it.
         self._shared = not (dialect == "sqlite" and self.engine.url.database in (None, "", ":memory:"))
+        try:
+            self._open()
+        except BaseException as exc:
+            self.engine.dispose()
+            if isinstance(exc, DBAPIError):  # no server, no such file or folder, not a database, ...
+                raise UserError(f"cannot open storage {self._shown!r}: {driver_message(exc)}") from None
+            raise
+
+    def _open(self) -> None:
+        """Check the database is a reglab study (or a writer's empty one); create or upgrade its tables."""
         with self.engine.connect() as conn:  # an up-to-date database is only read (reglab show, export)
-            ready = set(metadata.tables) <= set(inspect(conn).get_table_names()) and conn.execute(
-                select(schema_version.c.version)).scalar() == SCHEMA_VERSION
-        if ready:
+            names = set(inspect(conn).get_table_names())
+            version = conn.execute(select(schema_version.c.version)).scalar() if "schema_version" in names \
+                else None
+        if self.readonly:
+            needed = {"schema_version", "study", "trials", "epochs", "results"}  # as in version 1
+            if not needed <= names or version is None:
+                raise UserError(f"{self._where!r} is not a reglab study ({_tables_text(names)})")
+            self._check_version(version)
+            self._tables = names
+            return
+        if set(metadata.tables) <= names and version == SCHEMA_VERSION:
             return
         with self._write() as conn:  # one writer: two processes opening a new study do not race
+            _check_no_clash(set(inspect(conn).get_table_names()), self._where)
             metadata.create_all(conn)
             row = conn.execute(select(schema_version.c.version)).first()
             if row is None:
                 conn.execute(insert(schema_version).values(version=SCHEMA_VERSION))
             elif row.version in _UPGRADABLE:  # create_all above added the new tables
                 conn.execute(update(schema_version).values(version=SCHEMA_VERSION))
-            elif row.version != SCHEMA_VERSION:
-                raise UserError(
-                    f"storage {url!r} has schema version {row.version}; this reglab reads version "
-                    f"{SCHEMA_VERSION}. Use a new --out directory or the matching reglab version."
-                )
+            else:
+                self._check_version(row.version)
+
+    def _check_version(self, version: int) -> None:
+        if version != SCHEMA_VERSION and version not in _UPGRADABLE:
+            raise UserError(
+                f"storage {self._shown!r} has schema version {version}; this reglab reads version "
+                f"{SCHEMA_VERSION}. Use a new --out directory or the matching reglab version."
+            )
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:
@@ -354,8 +501,8 @@ class StudyStorage:
                 conn.execute(insert(study_table).values(**row))
             elif row.config != config_json:
                 raise UserError(
-                    f"storage {self.url!r} holds a different study config; resuming needs the same config. "
-                    "Use another --out directory (or --storage) for a changed config."
+                    f"storage {self._shown!r} holds a different study config; resuming needs the same "
+                    "config. Use another --out directory (or --storage) for a changed config."
                 )
 
     def load_config(self) -> str | None:
@@ -568,6 +715,8 @@ class StudyStorage:
 
     def histograms(self) -> dict[int, dict[str, Any]]:
         """Weight histograms by trial id: ``{"edges", "counts", "zeros", "total"}`` (final trials)."""
+        if "histograms" not in self._tables:  # a version-1 database opened read-only
+            return {}
         with self.engine.connect() as conn:
             rows = conn.execute(select(histograms)).mappings().all()
         return {int(r["trial_id"]): {"edges": json.loads(r["edges"]), "counts": json.loads(r["counts"]),

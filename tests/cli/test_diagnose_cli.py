@@ -52,6 +52,8 @@ def test_json_output(overfit_csv, capsys):
         (["diagnose", "nope.csv"], "history file not found: nope.csv; pass a CSV or JSON file"),
         (["diagnose", "{path}", "--samples", "-3"], "The 'samples' parameter of diagnose must be an int"),
         (["diagnose", "{path}", "--verify"], "--verify needs --config CONFIG"),
+        (["diagnose", "{path}", "--config", "digits"], "--config only applies with --verify"),
+        (["diagnose", "{path}", "--config", "d", "--verify-out", "v"], "--config and --verify-out only"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(overfit_csv, capsys, argv, message):

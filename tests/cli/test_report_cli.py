@@ -45,7 +45,7 @@ def test_writes_html_and_markdown(study_dir, capsys):
         (lambda d: ["report", str(d / "missing")], "no study at"),
         (lambda d: ["report", str(d), "--no-describe", "--out", str(d / "r.txt")], "must end in .html"),
         (lambda d: ["report", str(d), "--no-describe", "--out", str(d / "study.db" / "r.html")],
-         "cannot write the report"),
+         "/study.db/r.html' cannot be created: '"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(study_dir, capsys, make_argv, message):

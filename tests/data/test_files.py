@@ -6,7 +6,7 @@ from sklearn.preprocessing import LabelEncoder
 from torch.utils.data import TensorDataset
 
 from reglab._validation import InvalidParameterError
-from reglab.data import from_dataset, from_tensors, load, load_csv, load_npz, load_parquet
+from reglab.data import from_dataset, from_frame, from_tensors, load, load_csv, load_npz, load_parquet
 from reglab.errors import UserError
 
 
@@ -145,3 +145,55 @@ def test_from_tensors_and_from_dataset_agree():
     assert reg.task == "regression"
     with pytest.raises(UserError, match="TensorDataset must yield \\(x, y\\) pairs; item 0 is a tuple of 1"):
         from_dataset(TensorDataset(x))
+
+
+def test_empty_and_header_only_files_have_no_rows(tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "header.csv").write_text("a,b,label\n")
+    for name in ("empty.csv", "header.csv"):
+        path = tmp_path / name
+        with pytest.raises(UserError, match=rf"^CSV file '{path}' has no rows; "):
+            load_csv(path, target="label")
+        with pytest.raises(UserError, match="has no rows"):
+            load(str(path), target="label")
+    _frame().iloc[:0].to_parquet(tmp_path / "none.parquet")
+    with pytest.raises(UserError, match=r"Parquet file '.*none\.parquet' has no rows"):
+        load_parquet(tmp_path / "none.parquet", target="label")
+    with pytest.raises(UserError, match=r"^df has no rows"):
+        from_frame(_frame().iloc[:0], "label", name="df")
+
+
+def test_garbage_files_name_the_file(tmp_path):
+    for name in ("garbage.npz", "garbage.parquet"):
+        (tmp_path / name).write_bytes(b"\x00garbage\xff")
+    with pytest.raises(UserError, match=r"^cannot read the NPZ file '.*garbage\.npz': it is not a NumPy"):
+        load_npz(tmp_path / "garbage.npz")
+    (tmp_path / "broken.npz").write_bytes(b"PK\x03\x04" + b"\x00" * 40)  # a truncated zip archive
+    with pytest.raises(UserError, match=r"^cannot read the NPZ file '.*broken\.npz'"):
+        load_npz(tmp_path / "broken.npz")
+    np.savez(tmp_path / "objects.npz", x=np.array([{"a": 1}] * 4, dtype=object), y=np.arange(4))
+    with pytest.raises(UserError, match=r"^cannot read the NPZ file '.*objects\.npz': Object arrays cannot"):
+        load_npz(tmp_path / "objects.npz")
+    with pytest.raises(UserError, match=r"^cannot read the Parquet file '.*garbage\.parquet': "):
+        load_parquet(tmp_path / "garbage.parquet", target="label")
+    (tmp_path / "latin1.csv").write_bytes("a,label\ncaf\xe9,1\n".encode("latin-1"))
+    with pytest.raises(UserError, match=r"^cannot read the CSV file '.*latin1\.csv': 'utf-8' codec"):
+        load_csv(tmp_path / "latin1.csv", target="label")
+
+
+def test_parquet_columns_are_named_like_csv_ones(tmp_path):
+    _frame().to_parquet(tmp_path / "p.parquet")
+    with pytest.raises(UserError, match=r"feature column 'agee' is not in p\.parquet.*Did you mean 'age'"):
+        load_parquet(tmp_path / "p.parquet", target="label", features=["agee"])
+    with pytest.raises(UserError, match=r"The target column 'lable' is not in p\.parquet"):
+        load_parquet(tmp_path / "p.parquet", target="lable", features=["age"])
+
+
+def test_a_directory_is_not_a_data_file(tmp_path):
+    (tmp_path / "folder.csv").mkdir()
+    with pytest.raises(UserError, match=r"^CSV path '.*folder\.csv' is a directory, not a file"):
+        load_csv(tmp_path / "folder.csv", target="label")
+    with pytest.raises(UserError, match=r"is a directory, not a data file; give a \.csv/"):
+        load(str(tmp_path), target="label")
+    with pytest.raises(UserError, match=r"is a directory, not a data file"):
+        load(tmp_path, target="label")

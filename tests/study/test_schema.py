@@ -141,3 +141,60 @@ def test_mnist1d_default_study_covers_the_issue_list():
             "max_norm", "early_stopping", "width"} <= used
     assert recipes["early_stopping"].early_stopping.monitor == "val_accuracy"
     assert {r.dropout for r in recipes.values()} >= {0.2, 0.5}
+
+
+def test_config_that_is_not_utf8_is_a_user_error(tmp_path):
+    from reglab.study import Study
+
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("name: s\ndescription: caf\u00e9\n".encode("latin-1"))
+    for load in (load_config, Study.from_yaml):
+        with pytest.raises(UserError) as err:
+            load(path)
+        assert str(err.value).startswith(f"{path}: line 2 is not UTF-8 text (byte 0xe9 at offset 24)")
+    path.write_bytes("\ufeffname: s\ndataset: {name: wine}\nrecipes: {none: {}}\n".encode())  # a BOM is fine
+    assert load_config(path).name == "s"
+
+
+@pytest.mark.parametrize(("seeds", "message"), [
+    ([-1], r"seeds\.0: Input should be greater than or equal to 0\. Got -1 instead\."),
+    ([0, 2**62 + 1], r"seeds\.1: Input should be less than or equal to 4611686018427387904\. "
+                     r"Got 4611686018427387905 instead\."),
+    ([99999999999999999999], r"seeds\.0: Input should be less than or equal to 4611686018427387904"),
+])
+def test_seeds_are_bounded_to_what_storage_and_torch_take(tiny, seeds, message):
+    tiny["seeds"] = seeds
+    with pytest.raises(UserError, match=message):
+        parse_config(tiny)
+    tiny["seeds"] = [0, 2**62]
+    assert parse_config(tiny).seeds == [0, 2**62]
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_non_finite_numbers_are_refused(tiny, value):
+    tiny["training"]["lr"] = value
+    with pytest.raises(UserError, match=r"training\.lr: Input should be a finite number\. Got"):
+        parse_config(tiny)
+    tiny["training"]["lr"] = 0.01
+    for key in ("l1", "l2", "weight_decay", "gaussian_noise", "lr", "mixup", "max_norm", "dropout"):
+        tiny["recipes"]["r"] = {key: value}
+        with pytest.raises(UserError, match=rf"The '{key}' parameter of recipe 'r' must be a float"):
+            parse_config(tiny)
+        tiny["recipes"]["r"] = {key: {"uniform": [0.0, value]}}
+        with pytest.raises(UserError):
+            parse_config(tiny)
+    del tiny["recipes"]["r"]
+    for section, key in (("training", "momentum"), ("dataset", "val_size"), ("dataset", "test_size")):
+        tiny[section] = {**tiny[section], key: value}
+        with pytest.raises(UserError, match=rf"{section}\.{key}: "):
+            parse_config(tiny)
+        del tiny[section][key]
+
+
+def test_split_seed_is_bounded(tiny):
+    tiny["dataset"]["split_seed"] = -1
+    with pytest.raises(UserError, match=r"dataset\.split_seed: Input should be greater than or equal to 0"):
+        parse_config(tiny)
+    tiny["dataset"]["split_seed"] = 2**32
+    with pytest.raises(UserError, match=r"split_seed: Input should be less than or equal to 4294967295"):
+        parse_config(tiny)

@@ -104,3 +104,106 @@ def test_params_key_is_canonical():
 def test_bad_url_is_a_user_error():
     with pytest.raises(UserError, match=r"cannot open storage 'nosuchdb://x'"):
         StudyStorage("nosuchdb://x")
+
+
+def _foreign(path):
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE people (name TEXT)")
+    con.commit()
+    con.close()
+    return path.read_bytes()
+
+
+def test_a_reader_creates_and_changes_nothing(tmp_path):
+    missing = tmp_path / "missing.db"
+    with pytest.raises(UserError, match=r"no study database at '.*missing\.db': no such file"):
+        StudyStorage(f"sqlite:///{missing}", readonly=True)
+    assert not missing.exists()
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    with pytest.raises(UserError, match=r"'.*empty\.db' is not a reglab study \(an empty file\)"):
+        StudyStorage(f"sqlite:///{empty}", readonly=True)
+    assert empty.stat().st_size == 0
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"hello, world")
+    with pytest.raises(UserError, match=r"'.*garbage\.db' is not a reglab study \(not an SQLite database\)"):
+        StudyStorage(f"sqlite:///{garbage}", readonly=True)
+    other = tmp_path / "other.db"
+    before = _foreign(other)
+    with pytest.raises(UserError, match=r"'.*other\.db' is not a reglab study \(its tables: people\)"):
+        StudyStorage(f"sqlite:///{other}", readonly=True)
+    assert other.read_bytes() == before
+    with pytest.raises(UserError, match=r"is a directory, not a study database"):
+        StudyStorage(f"sqlite:///{tmp_path}", readonly=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.db", "garbage.db", "other.db"]
+
+
+def test_a_reader_reads_a_study_and_cannot_write(tmp_path):
+    from sqlalchemy.exc import OperationalError
+
+    s = StudyStorage(default_url(tmp_path))
+    s.save_config("s", '{"a": 1}')
+    s.close()
+    r = StudyStorage(default_url(tmp_path), readonly=True)
+    assert r.load_config() == '{"a": 1}' and r.trials() == []
+    with pytest.raises(OperationalError, match="readonly"):  # PRAGMA query_only
+        r.save_results({"x": 1})
+    r.close()
+
+
+def test_a_reader_opens_a_version_1_database_without_upgrading_it(tmp_path):
+    StudyStorage(default_url(tmp_path)).close()
+    con = sqlite3.connect(tmp_path / "study.db")
+    con.execute("DROP TABLE histograms")
+    con.execute("UPDATE schema_version SET version = 1")
+    con.commit()
+    con.close()
+    r = StudyStorage(default_url(tmp_path), readonly=True)
+    assert r.histograms() == {} and r.trials() == []
+    r.close()
+    con = sqlite3.connect(tmp_path / "study.db")
+    assert con.execute("SELECT version FROM schema_version").fetchone() == (1,)
+    assert "histograms" not in {n for (n,) in con.execute("SELECT name FROM sqlite_master")}
+    con.close()
+
+
+def test_a_writer_refuses_tables_of_its_names_and_writes_beside_others(tmp_path):
+    clash = tmp_path / "clash.db"
+    con = sqlite3.connect(clash)
+    con.execute("CREATE TABLE study (name TEXT)")
+    con.commit()
+    con.close()
+    before = clash.read_bytes()
+    with pytest.raises(UserError, match=r"clash\.db' is not a reglab study but has tables of reglab's names "
+                       r"\(study\)"):
+        StudyStorage(f"sqlite:///{clash}")
+    assert clash.read_bytes() == before  # not switched to WAL, no tables added
+    other = tmp_path / "other.db"
+    _foreign(other)
+    StudyStorage(f"sqlite:///{other}").close()
+    con = sqlite3.connect(other)
+    names = {n for (n,) in con.execute("SELECT name FROM sqlite_master")}
+    assert {"people", "trials", "schema_version"} <= names
+    con.close()
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"hello, world")
+    with pytest.raises(UserError, match=r"'.*garbage\.db' is not an SQLite database, so not a reglab study"):
+        StudyStorage(f"sqlite:///{garbage}")
+    assert garbage.read_bytes() == b"hello, world"
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    StudyStorage(f"sqlite:///{empty}").close()  # an empty file becomes a study
+    assert StudyStorage(f"sqlite:///{empty}", readonly=True).trials() == []
+
+
+def test_a_database_that_cannot_be_opened_is_one_line_with_the_password_masked():
+    with pytest.raises(UserError) as err:
+        StudyStorage("sqlite:////proc/nonexistent/x.db")
+    assert str(err.value) == ("cannot open storage 'sqlite:////proc/nonexistent/x.db': "
+                              "unable to open database file")
+    pytest.importorskip("psycopg")
+    with pytest.raises(UserError) as err:
+        StudyStorage("postgresql+psycopg://me:s3cret@127.0.0.1:1/db?connect_timeout=5")
+    msg = str(err.value)
+    assert msg.startswith("cannot open storage 'postgresql+psycopg://me:***@127.0.0.1:1/db?connect_timeout=5'")
+    assert "s3cret" not in msg and "\n" not in msg and "Connection refused" in msg
