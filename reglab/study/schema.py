@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -49,6 +49,26 @@ MAX_SEED = 2**62  # the Trainer's largest seed (it adds restart and transform of
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, value: Any, info: Any) -> Any:
+        # pydantic's lax mode reads YAML's true / false as 1 / 0 for a number: `epochs: true` would
+        # train one epoch. A field that may be a bool (or anything) keeps them.
+        items = value if isinstance(value, list) else [value]
+        if any(isinstance(v, bool) for v in items):
+            allowed = _leaf_types(cls.model_fields[info.field_name].annotation)
+            if allowed & {int, float} and not allowed & {bool, Any}:
+                raise ValueError("Input should be a number, not true / false")
+        return value
+
+
+def _leaf_types(annotation: Any) -> set[Any]:
+    """The types an annotation is made of: ``list[int] | None`` -> ``{int, NoneType}``."""
+    if get_origin(annotation) is Annotated:
+        return _leaf_types(get_args(annotation)[0])
+    args = get_args(annotation)
+    return set().union(*(_leaf_types(a) for a in args)) if args else {annotation}
 
 
 class Space(_Strict):

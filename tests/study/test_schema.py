@@ -198,3 +198,20 @@ def test_split_seed_is_bounded(tiny):
     tiny["dataset"]["split_seed"] = 2**32
     with pytest.raises(UserError, match=r"split_seed: Input should be less than or equal to 4294967295"):
         parse_config(tiny)
+
+
+@pytest.mark.parametrize(("section", "key", "value"), [
+    ("training", "epochs", True), ("training", "lr", False), (None, "seeds", [0, True]),
+    ("validation", "folds", True),
+])
+def test_yaml_booleans_are_not_numbers(tiny, section, key, value):
+    """pydantic's lax mode would read `epochs: true` as 1 epoch."""
+    (tiny.setdefault(section, {}) if section else tiny)[key] = value
+    where = f"{section}.{key}" if section else key
+    with pytest.raises(UserError, match=rf"{where}: Input should be a number, not true / false"):
+        parse_config(tiny)
+
+
+def test_fields_that_take_booleans_still_do(tiny):
+    tiny["recipes"]["es"] = {"early_stopping": {"patience": 3, "restore_best": False}}
+    assert parse_config(tiny).recipes["es"].early_stopping.restore_best is False
