@@ -273,6 +273,8 @@ def _from_arrays(
             f"{name} must hold inputs of shape (n, ...) and targets of shape (n,); got x {tuple(x.shape)} "
             f"and y {tuple(y.shape)}."
         )
+    if len(x) == 0:
+        raise UserError(f"{name} has no rows (x of shape {tuple(x.shape)}); nothing to split or train on.")
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
         raise UserError(f"The inputs of {name} are not numeric (dtype {x.dtype}); encode them as numbers.")
     for role, a in (("inputs", x), ("targets", y)):

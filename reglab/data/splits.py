@@ -325,6 +325,8 @@ def kfold(
         (3, 142)
     """
     owner = "kfold"
+    if not isinstance(splits, DataSplits):
+        raise fail(owner, "splits", "a DataSplits (from reglab.data.load / from_tensors / load_csv)", splits)
     k = check_int(k, "k", owner=owner, interval=Interval(2, None))
     seed = check_int(seed, "seed", owner=owner, interval=Interval(0, 2**32 - 1))
     include_val = check_bool(include_val, "include_val", owner=owner)

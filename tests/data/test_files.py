@@ -197,3 +197,10 @@ def test_a_directory_is_not_a_data_file(tmp_path):
         load(str(tmp_path), target="label")
     with pytest.raises(UserError, match=r"is a directory, not a data file"):
         load(tmp_path, target="label")
+
+
+def test_tensors_without_rows_are_refused():
+    from reglab.data import from_tensors
+
+    with pytest.raises(UserError, match=r"^tensors has no rows \(x of shape \(0, 3\)\); nothing to split"):
+        from_tensors(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long))

@@ -125,3 +125,8 @@ def test_kfold_partitions_stratifies_and_rescales_per_fold():
     expected = "'k' parameter of kfold must be an int in the range \\[2, inf\\). Got 1 instead."
     with pytest.raises(InvalidParameterError, match=expected):
         list(kfold(raw, k=1))
+
+
+def test_kfold_of_something_else_than_data_splits_is_one_clear_error():
+    with pytest.raises(InvalidParameterError, match=r"The 'splits' parameter of kfold must be a DataSplits"):
+        list(kfold((torch.randn(10, 2), torch.arange(10) % 2), k=2))
