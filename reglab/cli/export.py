@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from reglab.cli._output import prepare_output
 from reglab.errors import UserError
 
-__all__ = ["register", "run", "prepare_output"]
+__all__ = ["register", "run"]
 
 
 def register(subparsers: Any) -> None:
@@ -25,23 +26,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--epochs", action="store_true", help="one row per epoch of every finished trial")
     p.add_argument("--out", metavar="FILE", help="write here instead of standard output")
     p.set_defaults(func=run)
-
-
-def prepare_output(out: Path, example: str) -> None:
-    """Check an output file path and create its missing folders; a path that cannot be one raises UserError.
-
-    ``example`` is a file name suggested when ``out`` is a folder.
-    """
-    if out.is_dir():
-        raise UserError(f"--out {str(out)!r} is a directory; give a file name, e.g. {str(out / example)!r}")
-    above = next((p for p in out.parents if p.exists()), None)
-    if above is not None and not above.is_dir():
-        raise UserError(f"--out {str(out)!r} cannot be created: {str(above)!r} is a file, not a folder")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"--out {str(out)!r} cannot be created: its folder {str(out.parent)!r} cannot be "
-                        f"made ({exc.strerror or exc})") from None
 
 
 def run(args: argparse.Namespace) -> int:

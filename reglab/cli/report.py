@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from reglab.cli.export import prepare_output
+from reglab.cli._output import prepare_output
 from reglab.report.from_study import load_study
 from reglab.report.html import write_report
 
