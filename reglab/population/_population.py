@@ -139,6 +139,9 @@ class Population:
     ):
         if not isinstance(arch, (MLP, CNN1D)):
             raise fail(_OWNER, "arch", "a reglab.models.MLP or reglab.models.CNN1D instance", arch)
+        if arch.out_features < 2:
+            allowed = "a model with at least 2 outputs (softmax classes; binary labels take out_features=2)"
+            raise fail(_OWNER, "arch", allowed, f"{type(arch).__name__} with {arch.out_features} output")
         self.arch = arch
         self.configs = parse_configs(configs)
         self.optimizer = check_option(optimizer, "optimizer", owner=_OWNER, options=("adam", "sgd"))

@@ -96,6 +96,11 @@ def test_member_config_normalizes_numbers():
             "The 'configs[0].lr' parameter of Population must be a float in the range (0, inf). Got inf",
         ),
         (
+            {"arch": MLP(4, 1, hidden=(8,))},
+            "The 'arch' parameter of Population must be a model with at least 2 outputs (softmax classes; "
+            "binary labels take out_features=2). Got 'MLP with 1 output' instead.",
+        ),
+        (
             {"arch": nn.Linear(2, 2)},
             "The 'arch' parameter of Population must be a reglab.models.MLP or reglab.models.CNN1D instance.",
         ),
