@@ -119,7 +119,7 @@ def _splits_cached(dataset_json: str) -> Any:
             sizes[key] = getattr(cfg, key)
     def read(**extra: Any) -> Any:
         if cfg.path is not None:
-            return load(cfg.path, target=cfg.target, **sizes, **extra)
+            return load(cfg.path, **cfg.file_keywords(), **sizes, **extra)
         return load(cfg.name, **sizes, **extra)
 
     splits = read()

@@ -292,11 +292,14 @@ class Recipe(_Strict):
 
 
 class DatasetConfig(_Strict):
-    """A built-in dataset (``name``) or a CSV / Parquet file (``path`` and its ``target`` column)."""
+    """A built-in dataset (``name``), a CSV / Parquet file (``path`` and its ``target`` column) or a
+    NumPy ``.npz`` archive (``path``; its arrays ``x_key`` and ``y_key``, default ``x`` and ``y``)."""
 
     name: str | None = None
     path: str | None = None
     target: str | None = None
+    x_key: str | None = Field(default=None, description="a .npz file's input array (default: x)")
+    y_key: str | None = Field(default=None, description="a .npz file's target array (default: y)")
     val_size: float | None = Field(default=None, gt=0, lt=1, description="default: the dataset's own")
     test_size: float | None = Field(default=None, gt=0, lt=1, description="default: the dataset's own")
     split_seed: int = Field(default=0, ge=0, le=2**32 - 1, description="seed of the train/val/test split")
@@ -304,10 +307,24 @@ class DatasetConfig(_Strict):
     @model_validator(mode="after")
     def _one_source(self) -> DatasetConfig:
         if (self.name is None) == (self.path is None):
-            raise ValueError("give exactly one of 'name' (a built-in dataset) or 'path' (a CSV/Parquet file)")
-        if self.path is not None and not self.target:
+            raise ValueError("give exactly one of 'name' (a built-in dataset) or 'path' (a CSV, Parquet or "
+                             "NPZ file)")
+        npz = self.path is not None and Path(self.path).suffix.lower() == ".npz"
+        if npz and self.target:
+            raise ValueError("a .npz file has arrays, not columns: name them with 'x_key' and 'y_key' "
+                             "(default x and y), not 'target'")
+        if not npz and (self.x_key or self.y_key):
+            raise ValueError("'x_key' and 'y_key' name the arrays of a .npz file; a CSV/Parquet file takes "
+                             "'target', its label column")
+        if self.path is not None and not npz and not self.target:
             raise ValueError("a dataset file needs 'target': the name of its label column")
         return self
+
+    def file_keywords(self) -> dict[str, str]:
+        """What :func:`reglab.data.load` takes for this file besides the split sizes."""
+        if Path(self.path or "").suffix.lower() == ".npz":
+            return {"x_key": self.x_key or "x", "y_key": self.y_key or "y"}
+        return {"target": self.target or ""}
 
 
 class ModelConfig(_Strict):

@@ -127,3 +127,33 @@ def test_changed_config_in_the_same_directory_is_refused(tiny, tmp_path):
     tiny["seeds"] = [0]
     with pytest.raises(UserError, match=r"holds a different study config"):
         Study(tiny).run(out=tmp_path, progress=False)
+
+
+def test_a_npz_file_studies_as_the_same_data_in_a_csv_file(tiny, tmp_path):
+    """A .npz archive names its arrays (x_key / y_key) where a CSV names its label column."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer()
+    np.savez(tmp_path / "bc.npz", inputs=data.data, labels=data.target)
+    frame = pd.DataFrame(data.data, columns=[f"f{i}" for i in range(data.data.shape[1])])
+    frame["label"] = data.target
+    frame.to_csv(tmp_path / "bc.csv", index=False)
+    tiny["training"]["epochs"] = 2
+    results = []
+    for name, dataset in (
+        ("npz", {"path": str(tmp_path / "bc.npz"), "x_key": "inputs", "y_key": "labels"}),
+        ("csv", {"path": str(tmp_path / "bc.csv"), "target": "label"}),
+    ):
+        Study({**tiny, "dataset": dataset}).run(out=tmp_path / name, progress=False)
+        store = open_storage(tmp_path / name)
+        results.append([(t["phase"], t["recipe"], t["seed"], t["metrics"]) for t in store.trials()])
+        store.close()
+    assert results[0] == results[1] and len(results[0]) > 0
+    for dataset, message in (
+        ({"path": "bc.npz", "target": "labels"}, "a .npz file has arrays, not columns: name them with"),
+        ({"path": "bc.csv", "target": "label", "x_key": "x"}, "'x_key' and 'y_key' name the arrays of a"),
+    ):
+        with pytest.raises(UserError, match=message):
+            Study({**tiny, "dataset": dataset})
