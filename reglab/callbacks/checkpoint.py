@@ -13,6 +13,7 @@ import torch
 from reglab._validation import check_bool, check_option, fail
 from reglab.callbacks.base import Callback
 from reglab.callbacks.early_stopping import infer_mode
+from reglab.errors import UserError
 
 __all__ = ["ModelCheckpoint", "save_atomic"]
 
@@ -100,6 +101,15 @@ class ModelCheckpoint(Callback):
         return self.dir / "best.pt"
 
     def on_fit_start(self, trainer: Any) -> None:
+        # Made (or refused) before the first epoch trains, not at its first write.
+        if self.dir.exists() and not self.dir.is_dir():
+            raise UserError(f"ModelCheckpoint: {str(self.dir)!r} is a file; give a folder for checkpoints")
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(
+                f"ModelCheckpoint: the folder {str(self.dir)!r} cannot be created ({exc.strerror or exc})"
+            ) from None
         self.best, self.best_epoch = None, None
         names = getattr(trainer, "metric_names", None)
         if self.save_best and names:

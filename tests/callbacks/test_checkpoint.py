@@ -90,3 +90,23 @@ def test_resume_errors(tmp_path):
             progress="off",
             callbacks=[ModelCheckpoint(tmp_path, monitor="val_los", mode="min")],
         ).fit(_data(10, 0), _data(5, 1))
+
+
+def test_a_folder_that_cannot_hold_checkpoints_is_refused_before_training(tmp_path):
+    x, y = torch.randn(16, 3), torch.randint(0, 2, (16,))
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    for folder, message in (
+        (afile, r"ModelCheckpoint: '.*afile' is a file; give a folder for checkpoints"),
+        (afile / "sub", r"ModelCheckpoint: the folder '.*afile/sub' cannot be created \(Not a directory\)"),
+    ):
+        model = MLP(3, 2, hidden=())
+        before = [p.clone() for p in model.parameters()]
+        checkpoint = ModelCheckpoint(folder, monitor="train_loss")
+        trainer = Trainer(model, epochs=2, progress="off", callbacks=[checkpoint])
+        with pytest.raises(UserError, match=message):
+            trainer.fit((x, y))
+        assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # nothing trained
+    Trainer(MLP(3, 2, hidden=()), epochs=1, progress="off",
+            callbacks=[ModelCheckpoint(tmp_path / "new" / "deep", monitor="train_loss")]).fit((x, y))
+    assert (tmp_path / "new" / "deep" / "last.pt").is_file()
