@@ -29,8 +29,9 @@ import torch
 from torch import nn
 
 from reglab._validation import Interval, check_int, check_option, check_scalar, fail
+from reglab.errors import UserError
 
-__all__ = ["initialize", "reinitialize", "SCHEMES", "LAYER_TYPES"]
+__all__ = ["initialize", "reinitialize", "check_resettable", "SCHEMES", "LAYER_TYPES"]
 
 #: Layers whose ``weight`` (and ``bias``) :func:`initialize` re-draws.
 LAYER_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, nn.modules.conv._ConvNd)
@@ -173,6 +174,7 @@ def reinitialize(model: nn.Module, seed: int, scheme: str | None = None) -> nn.M
     seed = check_int(seed, "seed", owner="reinitialize", interval=Interval(0, 2**63 - 1))
     if scheme is not None:
         scheme = check_option(scheme, "scheme", owner="reinitialize", options=SCHEMES)
+    check_resettable(model)
     # reset_parameters() draws from the global RNG; fork it (and the RNG of every CUDA device the
     # model is on) so that only the seed matters and the caller's stream is not consumed.
     devices = sorted({p.device for p in model.parameters() if p.device.type == "cuda"}, key=str)
@@ -184,3 +186,26 @@ def reinitialize(model: nn.Module, seed: int, scheme: str | None = None) -> nn.M
     if scheme is not None:
         initialize(model, scheme, generator=torch.Generator().manual_seed(seed))
     return model
+
+
+def check_resettable(model: nn.Module) -> None:
+    """Raise a one-line ``UserError`` if a parameter of ``model`` belongs to a module without
+    ``reset_parameters()``: :func:`reinitialize` could not redraw it, and a restart would go on
+    training the previous restart's value instead of starting afresh.
+
+    Example:
+        >>> check_resettable(nn.Sequential(nn.Linear(2, 2), nn.LayerNorm(2)))  # torch's layers: fine
+    """
+    stuck = [
+        f"{prefix}.{name}" if prefix else name
+        for prefix, module in model.named_modules()
+        if not hasattr(module, "reset_parameters")
+        for name, _ in module.named_parameters(recurse=False)
+    ]
+    if stuck:
+        more = f" and {len(stuck) - 5} more" if len(stuck) > 5 else ""
+        shown = ", ".join(repr(n) for n in stuck[:5]) + more
+        raise UserError(
+            f"reinitialize: {shown} belong to modules without reset_parameters(), so a restart cannot redraw "
+            "them; give those modules a reset_parameters() method, or train with restarts=1."
+        )

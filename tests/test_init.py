@@ -199,3 +199,28 @@ def test_reinitialize_bad_arguments(call, message):
         call()
     assert str(info.value).startswith(message)
     assert "\n" not in str(info.value)
+
+
+class _RawWeight(nn.Module):
+    """A parameter no reset_parameters() redraws."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(5, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x @ self.w
+
+
+def test_a_parameter_no_restart_can_redraw_is_refused_before_training():
+    from reglab.errors import UserError
+    from reglab.train import Trainer
+
+    model = nn.Sequential(nn.Linear(5, 5), _RawWeight())
+    with pytest.raises(UserError, match=r"^reinitialize: .1.w. belong to modules without reset_param"):
+        reinitialize(model, 1)
+    x, y = torch.randn(20, 5), torch.randint(0, 2, (20,))
+    with pytest.raises(UserError, match=r"'1.w' belong to modules without reset_parameters"):
+        Trainer(model, restarts=2, epochs=1, progress="off").fit((x, y))
+    assert torch.equal(model[1].w, torch.zeros(5, 2))  # refused before the first restart trained
+    Trainer(model, epochs=1, progress="off").fit((x, y))  # one run needs no redraw

@@ -17,7 +17,7 @@ from reglab._validation import Interval, check_bool, check_int, check_option, ch
 from reglab.callbacks.base import Callback
 from reglab.callbacks.early_stopping import infer_mode
 from reglab.errors import UserError
-from reglab.init import SCHEMES, reinitialize
+from reglab.init import SCHEMES, check_resettable, reinitialize
 from reglab.optim import proximal
 from reglab.penalties import Attached, Penalty, Sum
 from reglab.train.data_checks import check_tensors
@@ -456,6 +456,8 @@ class Trainer:
         test_src = None if test is None else as_source(test, owner=_OWNER, name="test")
         if resume_from is not None and self.restarts > 1:
             raise fail(_OWNER, "restarts", "1 when resume_from is given", self.restarts)
+        if self.restarts > 1:
+            check_resettable(self.model)  # refused before the first restart trains, not after it
         self.train_source_ = train_src
         self.model.to(self.device, dtype=self.dtype)
         self.task_ = self._resolve_task(train_src, hint)
