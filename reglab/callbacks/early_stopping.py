@@ -18,8 +18,9 @@ Documented differences from Keras:
 * A monitored name that is never logged is an error listing the logged names
   (Keras only warns and never stops).
 * ``mode="auto"`` is decided from the name (Keras asks the metric object):
-  names containing ``acc``, ``auc``, ``precision``, ``recall``, ``f1``, ``r2`` or ``iou``
-  are maximized; ``loss``, ``mse``, ``mae``, ``error``, ``crossentropy``, ``hinge`` minimized;
+  a name ending in ``loss`` is minimized (``val_iou_loss`` too); otherwise names containing ``acc``,
+  ``auc``, ``precision``, ``recall``, ``f1``, ``r2`` or ``iou`` are maximized; ``loss``, ``mse``,
+  ``mae``, ``error``, ``crossentropy``, ``hinge`` minimized;
   anything else must be given an explicit ``mode``, as in Keras.
 * ``restore_best_weights=True`` restores at the end of training whether or not it
   stopped early, as current Keras 3 does; Keras 3.0-3.5 restored only on a stop:
@@ -46,10 +47,14 @@ def infer_mode(monitor: str, owner: str = "EarlyStopping") -> str:
     """Return ``"min"`` or ``"max"`` for a metric name, as Keras' ``mode="auto"``.
 
     Example:
-        >>> infer_mode("val_accuracy"), infer_mode("val_loss")
-        ('max', 'min')
+        >>> infer_mode("val_accuracy"), infer_mode("val_loss"), infer_mode("val_iou_loss")
+        ('max', 'min', 'min')
     """
+    if not isinstance(monitor, str):
+        raise fail(owner, "monitor", "a metric name (a History column), e.g. 'val_loss'", monitor)
     name = monitor.lower()
+    if name.endswith("loss"):  # a loss is minimized whatever it is named after (val_jaccard_loss)
+        return "min"
     if any(h in name for h in _MAX_HINTS):
         return "max"
     if any(h in name for h in _MIN_HINTS):

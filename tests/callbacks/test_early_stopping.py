@@ -201,3 +201,28 @@ def test_state_dict_round_trip_continues_identically():
     second.load_state_dict(first.state_dict())
     got += [second.update(v) for v in values[3:]]
     assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("monitor", "mode"),
+    [("val_loss", "min"), ("val_jaccard_loss", "min"), ("val_iou_loss", "min"),
+     ("train_accuracy_loss", "min"), ("val_f1", "max"), ("val_iou", "max"), ("val_mse", "min")],
+)
+def test_auto_mode_minimizes_every_loss_whatever_it_is_named_after(monitor, mode):
+    from reglab.callbacks.early_stopping import infer_mode
+
+    assert infer_mode(monitor) == mode
+    es = EarlyStopping(monitor, patience=5)
+    es.update(1.0, 0)
+    es.update(0.5, 1)
+    assert es.best == (0.5 if mode == "min" else 1.0)
+
+
+@pytest.mark.parametrize("monitor", [None, 5])
+def test_a_monitor_that_is_not_a_name_is_one_clear_error(monitor):
+    from reglab.callbacks import ModelCheckpoint
+
+    for build in (lambda: EarlyStopping(monitor), lambda: ModelCheckpoint("ckpt", monitor=monitor)):
+        message = r"'monitor' parameter of \w+ must be a (non-empty )?metric"
+        with pytest.raises(InvalidParameterError, match=message):
+            build()
