@@ -59,7 +59,7 @@ def soft_targets(
     if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
         bad = int(y.min()) if int(y.min()) < 0 else int(y.max())
         raise fail(owner, "y", f"class indices in [0, {num_classes})", bad)
-    return F.one_hot(y, num_classes).to(dtype)
+    return F.one_hot(y.long(), num_classes).to(dtype)  # one_hot takes int64 only (numpy's int32 on Windows)
 
 
 def _target_dtype(x: torch.Tensor) -> torch.dtype:

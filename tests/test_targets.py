@@ -152,3 +152,12 @@ def test_bad_arguments_give_one_line(call, message):
     with pytest.raises(InvalidParameterError) as info:
         call()
     assert str(info.value) == message
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.uint8, torch.int16])
+def test_class_indices_of_any_integer_type_give_the_int64_result(dtype):
+    x, y = torch.rand(6, 1, 8, 8, dtype=torch.float64), torch.arange(6) % 3
+    for transform in (LabelSmoothing(0.1, 3), Mixup(0.4, 3), CutMix(1.0, 3)):
+        ref = transform(x, y, generator=gen(2))
+        out = transform(x, y.to(dtype), generator=gen(2))
+        assert torch.equal(out[0], ref[0]) and torch.equal(out[1], ref[1]), type(transform).__name__

@@ -366,7 +366,7 @@ class Population:
         in its dtype, y ``(N,)`` class indices."""
         x, y = _split(data, name)
         owner = "Population.fit" if name != "data" else "Population.evaluate"
-        y = y.long() if y.dtype == torch.bool else y  # True / False: the classes 1 / 0
+        y = y if y.dtype == torch.int64 else y.long()  # bool, uint8, int32 labels: int64 class indices
         x = x.to(self.device, self.dtype)
         check_tensors(self.arch, x, y, owner=owner, name=name, task="classification")
         x = x.flatten(1)

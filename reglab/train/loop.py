@@ -71,8 +71,10 @@ def as_source(data: Any, *, owner: str = "Trainer", name: str = "train") -> Sour
                 "(x, y) with the same non-zero number of rows",
                 f"{tuple(x.shape)}, {tuple(y.shape)}",
             )
-        # True / False labels are the classes 1 / 0 (torch's losses take no bool targets).
-        return Source(x=x, y=y.long() if y.dtype == torch.bool else y)
+        # Integer labels of any width (int32 from numpy on Windows, uint8, bool) are int64 class
+        # indices for torch's losses, which take no other integer type.
+        integer = not (torch.is_floating_point(y) or torch.is_complex(y))
+        return Source(x=x, y=y.long() if integer and y.dtype != torch.int64 else y)
     if isinstance(data, Dataset) and hasattr(data, "__len__"):
         return Source(dataset=data)
     allowed = "(x, y) tensors, a TensorSplit, a DataSplits, a map-style torch Dataset or a DataLoader"

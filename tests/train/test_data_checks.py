@@ -71,3 +71,12 @@ def test_any_model_gets_the_label_sign_check_and_a_custom_loss_reads_labels_its_
         return F.binary_cross_entropy_with_logits(out, y.to(out.dtype))
 
     assert len(trainer(MLP(4, 3, hidden=(5,)), loss=bce).fit((X, multi_label))) == 1
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.uint8, torch.int16])
+def test_integer_labels_of_any_width_train_as_int64_ones(dtype):
+    runs = []
+    for labels in (Y.to(dtype), Y):
+        torch.manual_seed(0)
+        runs.append(trainer(MLP(4, 3, hidden=(5,)), seed=1).fit((X, labels)))
+    assert runs[0].equals(runs[1])
