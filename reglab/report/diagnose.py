@@ -272,6 +272,15 @@ def measure(history: pd.DataFrame, thresholds: Thresholds = Thresholds()) -> Evi
     missing = [c for c in ("epoch", "train_loss", "val_loss") if c not in history.columns]
     if missing:
         raise UserError(f"the history lacks column(s) {', '.join(missing)}; read files with read_history().")
+    ordered = history.sort_values("epoch")
+    train_all = pd.to_numeric(ordered["train_loss"], errors="coerce").to_numpy(dtype=float)
+    # A diverged run's last row holds its NaN / inf training loss (a reglab History, Keras's CSVLogger);
+    # dropping NaN rows below would hide it and judge the epochs before the blow-up.
+    blown = np.isinf(train_all).any() or (np.isfinite(train_all).any() and np.isnan(train_all[-1]))
+    if len(train_all) and blown:
+        raise UserError(
+            "the history holds NaN or infinite losses: the run diverged; lower the learning rate."
+        )
     h = history.dropna(subset=["train_loss", "val_loss"]).sort_values("epoch")
     n = len(h)
     if n < thresholds.min_epochs:

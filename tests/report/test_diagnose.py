@@ -183,3 +183,23 @@ def test_last_quarter_change_is_signed(train, phrase):
         assert change < 0 and f"{change:+.1%}".startswith("-")
     if "rising" in phrase:
         assert change > 0
+
+
+def test_a_run_that_diverged_is_said_to_have_diverged_not_judged_on_its_first_epochs():
+    """Its last row holds the NaN loss (a reglab History, Keras's CSVLogger); dropping it hid the blow-up."""
+    import torch
+
+    from reglab.models import MLP
+    from reglab.train import fit
+
+    epochs = np.arange(10.0)
+    h = pd.DataFrame({"epoch": epochs, "train_loss": np.r_[np.linspace(1, 0.2, 9), np.nan],
+                      "val_loss": np.r_[np.linspace(1, 0.3, 6), 0.4, 0.5, 0.6, np.nan]})
+    with pytest.raises(UserError, match="the run diverged; lower the learning rate"):
+        diagnose(h)
+    assert diagnose(h.iloc[:-1]).verdict == "overfit"  # the same epochs without the blow-up
+    x, y = torch.randn(64, 5, generator=torch.Generator().manual_seed(0)), torch.arange(64) % 2
+    history = fit(MLP(5, 2, hidden=(4,)), (x, y), (x, y), epochs=10, lr=1e3, optimizer="sgd", progress="off")
+    assert "non-finite training loss" in history.stop_reason
+    with pytest.raises(UserError, match="the run diverged"):
+        diagnose(history.to_pandas())
