@@ -76,7 +76,12 @@ def _best_epochs(data: StudyData) -> dict[str, float]:
         j = data.joined()
         return j.groupby(j["recipe"].astype(str))["best_epoch"].mean().to_dict()
     curves = mean_curves(data)
-    return {r: float(g.loc[g["val_loss"].idxmin(), "epoch"]) for r, g in curves.groupby("recipe")}
+    # A recipe whose validation loss is NaN throughout (every run diverged at once) has no best epoch.
+    return {
+        r: float(g.loc[g["val_loss"].idxmin(), "epoch"])
+        for r, g in curves.groupby("recipe")
+        if g["val_loss"].notna().any()
+    }
 
 
 def learning_curves(data: StudyData, *, max_recipes: int = 12) -> Figure | None:

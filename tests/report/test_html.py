@@ -73,3 +73,15 @@ def test_mathtext_is_off_for_recipe_names():
     title = fig.axes[0].get_title()
     assert title == "cost $5 a_b^c$" and not fig.axes[0].title.get_parse_math()
     assert plots.to_data_uri(fig).startswith("data:image/png;base64,")
+
+
+def test_a_recipe_whose_validation_loss_is_nan_throughout_still_reports():
+    """Every run of 'l2' diverged at once: no best epoch to mark, its curve and the others still drawn."""
+    t = pd.DataFrame({"trial_id": [0, 1], "recipe": ["none", "l2"], "seed": [0, 0]})
+    e = pd.DataFrame({"trial_id": [0, 0, 1, 1], "epoch": [0, 1, 0, 1], "train_loss": [1.0, 0.8, 1.0, 0.9],
+                      "val_loss": [1.0, 0.9, float("nan"), float("nan")]})
+    r = pd.DataFrame({"trial_id": [0, 1], "test_accuracy": [0.6, 0.5]})
+    d = StudyData("s", t, e, r)
+    assert plots._best_epochs(d) == {"none": 1.0}
+    assert plots.learning_curves(d) is not None
+    assert "<svg" in render_html(d) or "data:image" in render_html(d)
