@@ -16,10 +16,11 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 from reglab._validation import fail
+from reglab.errors import UserError
 from reglab.optim import param_groups, sparsity
 from reglab.selectors import Selector, weight_norm
 
-__all__ = ["Source", "as_source", "epoch_order", "epoch_batches", "weight_stats", "decay_groups"]
+__all__ = ["Source", "as_source", "as_pair", "epoch_order", "epoch_batches", "weight_stats", "decay_groups"]
 
 
 @dataclass
@@ -42,8 +43,8 @@ class Source:
         """The examples at ``idx`` as one batch ``(x, y)``."""
         if self.x is not None:
             return self.x[idx], self.y[idx]  # type: ignore[index]
-        x, y = default_collate([self.dataset[int(i)] for i in idx])  # type: ignore[index]
-        return x, y
+        items = [self.dataset[int(i)] for i in idx]  # type: ignore[index]
+        return as_pair(default_collate(items), "a Dataset item")
 
     def first_targets(self) -> torch.Tensor:
         """Targets of a first batch, to infer the task (integer targets: classification)."""
@@ -51,7 +52,25 @@ class Source:
             return self.y
         if self.dataset is not None:
             return self.take(torch.arange(min(len(self), 64)))[1]
-        return next(iter(self.loader))[1]  # type: ignore[arg-type]
+        return as_pair(next(iter(self.loader)), "a DataLoader batch")[1]  # type: ignore[arg-type]
+
+
+def as_pair(batch: Any, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``batch`` as ``(x, y)``; anything else (a dict, a triple) is one clear error.
+
+    Example:
+        >>> as_pair([torch.zeros(2, 3), torch.ones(2)], "a batch")[1].tolist()
+        [1.0, 1.0]
+    """
+    if isinstance(batch, (tuple, list)) and len(batch) == 2:
+        return batch[0], batch[1]
+    if isinstance(batch, dict):
+        shape = f"is a dict with keys {sorted(map(str, batch))}"
+    elif isinstance(batch, (tuple, list)):
+        shape = f"holds {len(batch)} values"
+    else:
+        shape = f"is a {type(batch).__name__}"
+    raise UserError(f"{what} {shape}; the Trainer takes (x, y) pairs: make each item (input, target).")
 
 
 def as_source(data: Any, *, owner: str = "Trainer", name: str = "train") -> Source:
@@ -59,6 +78,8 @@ def as_source(data: Any, *, owner: str = "Trainer", name: str = "train") -> Sour
     if isinstance(data, Source):
         return data
     if isinstance(data, DataLoader):
+        if hasattr(data.dataset, "__len__") and len(data.dataset) == 0:  # type: ignore[arg-type]
+            raise fail(owner, name, "a DataLoader over a non-empty dataset", "an empty one")
         return Source(loader=data)
     if hasattr(data, "x") and hasattr(data, "y") and not isinstance(data, Dataset):
         data = (data.x, data.y)
@@ -76,6 +97,8 @@ def as_source(data: Any, *, owner: str = "Trainer", name: str = "train") -> Sour
         integer = not (torch.is_floating_point(y) or torch.is_complex(y))
         return Source(x=x, y=y.long() if integer and y.dtype != torch.int64 else y)
     if isinstance(data, Dataset) and hasattr(data, "__len__"):
+        if len(data) == 0:
+            raise fail(owner, name, "a non-empty Dataset", "an empty one")
         return Source(dataset=data)
     allowed = "(x, y) tensors, a TensorSplit, a DataSplits, a map-style torch Dataset or a DataLoader"
     raise fail(owner, name, allowed, type(data).__name__)
@@ -95,7 +118,8 @@ def epoch_batches(
     sampler and batch size.
     """
     if source.loader is not None:
-        yield from source.loader
+        for batch in source.loader:
+            yield as_pair(batch, "a DataLoader batch")
         return
     n = len(source)
     order = epoch_order(n, generator) if generator is not None else torch.arange(n)

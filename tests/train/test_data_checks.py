@@ -80,3 +80,44 @@ def test_integer_labels_of_any_width_train_as_int64_ones(dtype):
         torch.manual_seed(0)
         runs.append(trainer(MLP(4, 3, hidden=(5,)), seed=1).fit((X, labels)))
     assert runs[0].equals(runs[1])
+
+
+class _Items(torch.utils.data.Dataset):
+    def __init__(self, make):
+        self.make = make
+
+    def __len__(self):
+        return 24
+
+    def __getitem__(self, i):
+        return self.make(X[i], Y[i])
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (_Items(lambda x, y: (x, y, 1.0)), "a Dataset item holds 3 values; the Trainer takes (x, y) pairs"),
+        (_Items(lambda x, y: {"x": x, "y": y}), "a Dataset item is a dict with keys ['x', 'y']; the Trainer"),
+        (torch.utils.data.DataLoader(_Items(lambda x, y: {"x": x, "y": y}), batch_size=8),
+         "a DataLoader batch is a dict with keys ['x', 'y']"),
+    ],
+)
+def test_items_that_are_not_pairs_are_one_clear_error(data, message):
+    with pytest.raises(UserError) as info:
+        trainer().fit(data)
+    assert str(info.value).startswith(message)
+
+
+def test_empty_datasets_and_loaders_are_refused_and_a_pair_dataset_trains_as_tensors():
+    from reglab._validation import InvalidParameterError
+
+    empty = torch.utils.data.TensorDataset(torch.zeros(0, 4), torch.zeros(0, dtype=torch.long))
+    with pytest.raises(InvalidParameterError, match=r"'val' parameter of Trainer must be a non-empty"):
+        trainer().fit((X, Y), empty)
+    with pytest.raises(InvalidParameterError, match=r"'train' parameter of Trainer must be a DataLoader"):
+        trainer().fit(torch.utils.data.DataLoader(empty, batch_size=4))
+    runs = []
+    for data in ((X, Y), _Items(lambda x, y: (x, y))):
+        torch.manual_seed(0)
+        runs.append(trainer(MLP(4, 3, hidden=(5,)), seed=2).fit(data))
+    assert runs[0].equals(runs[1])
