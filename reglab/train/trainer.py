@@ -414,9 +414,33 @@ class Trainer:
             raise UserError(
                 f"resume_from: the checkpoint's callbacks {saved} differ from this trainer's {ours}."
             )
-        self.model.load_state_dict(state["model"])
+        where = os.fspath(path)
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError as exc:  # torch lists every missing / unexpected / mis-shaped tensor
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            raise UserError(
+                f"resume_from: {where!r} holds another model's weights ({' '.join(lines[:2])[:300]}); "
+                "resume with the model the checkpoint was written for."
+            ) from None
+        saved_groups = state["optimizer"]["param_groups"]
+        # Each optimizer class has its own settings per group (Adam's betas, SGD's momentum); a
+        # scheduler adds initial_lr.
+        saved_keys = sorted(set(saved_groups[0]) - {"initial_lr"}) if saved_groups else []
+        our_keys = sorted(set(self.optimizer_.state_dict()["param_groups"][0]) - {"initial_lr"})
+        if saved_keys != our_keys or len(saved_groups) != len(self.optimizer_.param_groups):
+            raise UserError(
+                f"resume_from: {where!r} was written by another optimizer (its settings: "
+                f"{', '.join(k for k in saved_keys if k != 'params')}); resume with the same optimizer."
+            )
         self.optimizer_.load_state_dict(state["optimizer"])
-        if self.scheduler_ is not None and state["scheduler"] is not None:
+        if (self.scheduler_ is None) != (state["scheduler"] is None):
+            has = "has" if state["scheduler"] is not None else "has no"
+            raise UserError(
+                f"resume_from: {where!r} {has} a learning-rate scheduler state and this trainer "
+                f"{'has none' if self.scheduler_ is None else 'has one'}; resume with the same scheduler."
+            )
+        if self.scheduler_ is not None:
             self.scheduler_.load_state_dict(state["scheduler"])
         self._data_gen.set_state(state["rng"]["data"].cpu())
         self._transform_gen.set_state(state["rng"]["transform"].cpu())

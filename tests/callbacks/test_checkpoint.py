@@ -110,3 +110,27 @@ def test_a_folder_that_cannot_hold_checkpoints_is_refused_before_training(tmp_pa
     Trainer(MLP(3, 2, hidden=()), epochs=1, progress="off",
             callbacks=[ModelCheckpoint(tmp_path / "new" / "deep", monitor="train_loss")]).fit((x, y))
     assert (tmp_path / "new" / "deep" / "last.pt").is_file()
+
+
+def test_resuming_with_another_model_optimizer_or_scheduler_is_one_clear_error(tmp_path):
+    x, y = torch.randn(20, 5), torch.randint(0, 2, (20,))
+
+    def step_lr(opt):
+        return torch.optim.lr_scheduler.StepLR(opt, 1)
+
+    def run(model, resume=None, **kwargs):
+        checkpoint = ModelCheckpoint(tmp_path / ("a" if resume is None else "b"), monitor="train_loss")
+        trainer = Trainer(model, epochs=2, progress="off", callbacks=[checkpoint], **kwargs)
+        return trainer.fit((x, y), resume_from=resume)
+
+    run(MLP(5, 2, hidden=(4,)), scheduler=step_lr)
+    last = tmp_path / "a" / "last.pt"
+    for model, kwargs, message in (
+        (MLP(5, 2, hidden=(6,)), {"scheduler": step_lr}, r"holds another model's weights \(Error"),
+        (MLP(5, 2, hidden=(4,)), {"optimizer": "sgd", "scheduler": step_lr}, r"written by another optimizer"),
+        (MLP(5, 2, hidden=(4,)), {}, r"has a learning-rate scheduler state and this trainer has none"),
+    ):
+        with pytest.raises(UserError, match=message) as info:
+            run(model, last, **kwargs)
+        assert "\n" not in str(info.value)
+    assert len(run(MLP(5, 2, hidden=(4,)), last, scheduler=step_lr)) == 2  # the same setup resumes
