@@ -195,6 +195,9 @@ class Trainer:
         self.scheduler_interval = check_option(
             scheduler_interval, "scheduler_interval", owner=_OWNER, options=("epoch", "batch")
         )
+        if not isinstance(scheduler_monitor, str) or not scheduler_monitor:
+            raise fail(_OWNER, "scheduler_monitor", "a metric name (a History column), e.g. 'val_loss'",
+                       scheduler_monitor)
         self.scheduler_monitor = scheduler_monitor
         self.callbacks = _listed(
             callbacks, isinstance(callbacks, Callback), "callbacks", "a list of reglab.callbacks.Callback"
@@ -326,6 +329,11 @@ class Trainer:
     def _build_optimizer(self) -> Any:
         if callable(self.optimizer):
             opt = self.optimizer(self.model.parameters())
+            if not isinstance(opt, torch.optim.Optimizer):
+                raise UserError(
+                    f"Trainer: the optimizer factory returned {type(opt).__name__}, not a "
+                    "torch.optim.Optimizer; e.g. optimizer=lambda params: torch.optim.SGD(params, lr=0.1)."
+                )
         else:
             groups = decay_groups(self.model, self.weight_decay)
             if self.optimizer == "adam":
@@ -539,6 +547,11 @@ class Trainer:
             self._transform_gen = torch.Generator(self.device).manual_seed(seed + TRANSFORM_SEED_OFFSET)
             self.optimizer_ = self._build_optimizer()
             self.scheduler_ = None if self.scheduler is None else self.scheduler(self.optimizer_)
+            if isinstance(self.scheduler_, torch.optim.lr_scheduler.ReduceLROnPlateau) and (
+                self.scheduler_interval == "batch"
+            ):
+                raise fail(_OWNER, "scheduler_interval", "'epoch' for ReduceLROnPlateau (it steps on an "
+                           "epoch's metric)", "batch")
             self.history_ = History(monitor=monitor)
             self.should_stop, self.stop_reason = False, None
             callbacks = self._ordered_callbacks()
