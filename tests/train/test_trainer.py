@@ -400,12 +400,12 @@ def test_optimizer_and_scheduler_mistakes_are_one_clear_error():
     from reglab.errors import UserError
 
     x, y = torch.randn(16, 4), torch.randint(0, 3, (16,))
-    bad_factory = Trainer(MLP(4, 3, hidden=(5,)), optimizer=lambda params: list(params), epochs=1, progress="off")
+    bad_factory = Trainer(MLP(4, 3, hidden=(5,)), optimizer=list, epochs=1, progress="off")
     with pytest.raises(UserError, match=r"the optimizer factory returned list, not a torch.optim.Optimizer"):
         bad_factory.fit((x, y))
     plateau = Trainer(MLP(4, 3, hidden=(5,)), epochs=1, progress="off", scheduler_interval="batch",
                       scheduler=torch.optim.lr_scheduler.ReduceLROnPlateau)
-    with pytest.raises(InvalidParameterError, match=r"'scheduler_interval' parameter of Trainer must be 'epoch'"):
+    with pytest.raises(InvalidParameterError, match=r"'scheduler_interval' parameter of Trainer must be"):
         plateau.fit((x, y))
     with pytest.raises(InvalidParameterError, match=r"'scheduler_monitor' parameter of Trainer must be a"):
         Trainer(MLP(4, 3, hidden=(5,)), scheduler_monitor=3)
