@@ -22,6 +22,7 @@ __all__ = [
     "InvalidParameterError",
     "Interval",
     "check_scalar",
+    "check_generator",
     "check_option",
     "check_int",
     "check_bool",
@@ -180,3 +181,17 @@ def check_option(value: Any, name: str, *, owner: str, options: Iterable[Any]) -
     raise InvalidParameterError(
         f"The {name!r} parameter of {owner} must be one of {listed}. Got {shown(value)} instead.{hint}"
     )
+
+
+def check_generator(generator: Any, owner: str) -> Any:
+    """Return ``generator`` if it is ``None`` (the global RNG) or a ``torch.Generator``.
+
+    Example:
+        >>> check_generator(None, "DropPath") is None
+        True
+    """
+    import torch  # here: reglab._validation is imported by modules that need no torch at import
+
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise fail(owner, "generator", "None (the global RNG) or a torch.Generator", generator)
+    return generator

@@ -28,7 +28,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from reglab._validation import Interval, check_int, check_option, check_scalar, fail
+from reglab._validation import Interval, check_generator, check_int, check_option, check_scalar, fail
 from reglab.errors import UserError
 
 __all__ = ["initialize", "reinitialize", "check_resettable", "SCHEMES", "LAYER_TYPES"]
@@ -127,6 +127,7 @@ def initialize(
     if not isinstance(model, nn.Module):
         raise fail("initialize", "model", "a torch.nn.Module", type(model).__name__)
     scheme = check_option(scheme, "scheme", owner="initialize", options=SCHEMES)
+    check_generator(generator, "initialize")
     draw, default_gain = SCHEMES[scheme]
     gain = default_gain if gain is None else check_scalar(
         gain, "gain", owner="initialize", interval=Interval(0, None)

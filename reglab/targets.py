@@ -22,7 +22,7 @@ import scipy.special
 import torch
 import torch.nn.functional as F
 
-from reglab._validation import Interval, check_int, check_scalar, fail
+from reglab._validation import Interval, check_generator, check_int, check_scalar, fail
 
 __all__ = [
     "LabelSmoothing",
@@ -120,6 +120,7 @@ def mixup(
     alpha = check_scalar(alpha, "alpha", owner="mixup", interval=Interval(0, None, closed="neither"))
     num_classes = check_int(num_classes, "num_classes", owner="mixup", interval=Interval(2, None))
     _check_pair(x, y, "mixup")
+    check_generator(generator, "mixup")
     y = soft_targets(y, num_classes, dtype=_target_dtype(x), owner="mixup")
     lam = _beta(alpha, generator)
     perm = _perm(x.shape[0], generator, x.device)
@@ -150,6 +151,7 @@ def cutmix(
     """
     alpha = check_scalar(alpha, "alpha", owner="cutmix", interval=Interval(0, None, closed="neither"))
     num_classes = check_int(num_classes, "num_classes", owner="cutmix", interval=Interval(2, None))
+    check_generator(generator, "cutmix")
     _check_pair(x, y, "cutmix")
     if x.ndim not in (2, 3, 4):
         raise fail(

@@ -108,3 +108,35 @@ def test_an_array_argument_is_named_by_its_kind_dtype_and_shape_on_one_line():
     assert array.endswith("Got a float64 array of shape (2, 3) instead.")
     long = str(fail("f", "x", "short", "y" * 500))
     assert len(long) < 250 and "..." in long
+
+
+def test_every_generator_argument_is_none_or_a_torch_generator():
+    """One check, one message, wherever reglab draws random numbers from a caller's generator."""
+    import torch
+    from torch import nn
+
+    from reglab.init import initialize
+    from reglab.layers import DropConnect, DropPath, GaussianDropout, GaussianNoise, mc_predict
+    from reglab.targets import CutMix, Mixup, cutmix, mixup
+
+    x, y = torch.rand(4, 1, 4, 4), torch.arange(4) % 2
+    calls = {
+        "DropConnect": lambda g: DropConnect(nn.Linear(2, 2), 0.1, generator=g),
+        "DropPath": lambda g: DropPath(0.1, generator=g),
+        "GaussianNoise": lambda g: GaussianNoise(0.1, generator=g),
+        "GaussianDropout": lambda g: GaussianDropout(0.1, generator=g),
+        "mc_predict": lambda g: mc_predict(nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(16, 2)), x,
+                                           samples=2, generator=g),
+        "initialize": lambda g: initialize(nn.Linear(2, 2), generator=g),
+        "mixup": lambda g: mixup(x, y, 0.4, 2, generator=g),
+        "cutmix": lambda g: cutmix(x, y, 1.0, 2, generator=g),
+        "Mixup": lambda g: Mixup(0.4, 2)(x, y, generator=g),
+        "CutMix": lambda g: CutMix(1.0, 2)(x, y, generator=g),
+    }
+    for name, call in calls.items():
+        owner = {"Mixup": "mixup", "CutMix": "cutmix"}.get(name, name)  # the transforms call the functions
+        message = rf"The 'generator' parameter of {owner} must be None \(the global RNG\) or a torch"
+        with pytest.raises(InvalidParameterError, match=message):
+            call(5)
+        call(torch.Generator().manual_seed(0))
+        call(None)

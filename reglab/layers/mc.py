@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from reglab._validation import Interval, check_int, fail
+from reglab._validation import Interval, check_generator, check_int, fail
 from reglab.layers.modules import DropConnect, DropPath, GaussianDropout
 
 __all__ = ["mc_predict", "MC_LAYERS"]
@@ -64,6 +64,7 @@ def mc_predict(
         (torch.Size([4, 1]), True)
     """
     samples = check_int(samples, "samples", owner="mc_predict", interval=Interval(2, None))
+    check_generator(generator, "mc_predict")
     stochastic = [m for m in model.modules() if isinstance(m, MC_LAYERS)]
     if not stochastic:
         raise fail(

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import AlphaDropout, Dropout, Dropout1d, Dropout2d, Dropout3d
 
-from reglab._validation import Interval, check_scalar, fail
+from reglab._validation import Interval, check_generator, check_scalar, fail
 from reglab.layers import functional as RF
 
 __all__ = [
@@ -51,7 +51,7 @@ class DropConnect(nn.Module):
             raise fail("DropConnect", "layer", "an nn.Linear", type(layer).__name__)
         self.layer = layer
         self.p = RF.check_rate(p, "DropConnect")
-        self.generator = generator
+        self.generator = check_generator(generator, "DropConnect")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return RF.drop_connect(
@@ -76,7 +76,7 @@ class DropPath(nn.Module):
         super().__init__()
         self.p = RF.check_rate(p, "DropPath")
         self.scale_by_keep = bool(scale_by_keep)
-        self.generator = generator
+        self.generator = check_generator(generator, "DropPath")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return RF.drop_path(
@@ -98,7 +98,7 @@ class GaussianNoise(nn.Module):
     def __init__(self, sigma: float, *, generator: torch.Generator | None = None):
         super().__init__()
         self.sigma = check_scalar(sigma, "sigma", owner="GaussianNoise", interval=Interval(0, None))
-        self.generator = generator
+        self.generator = check_generator(generator, "GaussianNoise")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return RF.gaussian_noise(x, self.sigma, training=self.training, generator=self.generator)
@@ -118,7 +118,7 @@ class GaussianDropout(nn.Module):
     def __init__(self, p: float, *, generator: torch.Generator | None = None):
         super().__init__()
         self.p = RF.check_rate(p, "GaussianDropout")
-        self.generator = generator
+        self.generator = check_generator(generator, "GaussianDropout")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return RF.gaussian_dropout(x, self.p, training=self.training, generator=self.generator)
