@@ -94,6 +94,7 @@ class KorniaTransform:
         check_generator(generator, self.owner)
         x = check_batch(x, self.owner, (2, 3, 4), "(N, C, H, W), (N, H, W) or (N, H*W) with shape=")
         images = self._images(x)
+        self._check_images(images)
         seed = int(torch.randint(0, 2**63 - 1, (1,), generator=generator))
         devices = [images.device.index or 0] if images.is_cuda else []
         # kornia samples from the global RNG: seed a forked copy so the caller's state is untouched.
@@ -105,6 +106,9 @@ class KorniaTransform:
         elif x.ndim == 3:
             out = out.squeeze(1)
         return out.to(x.dtype), y
+
+    def _check_images(self, images: torch.Tensor) -> None:
+        """Refuse, in one line, images this transform cannot take (subclasses; any by default)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.augmentation!r}, shape={self.shape})"
@@ -160,6 +164,14 @@ class RandomCrop(KorniaTransform):
         self.size = tuple(_check_shape(size, self.owner)[1:])
         self.padding = check_int(padding, "padding", owner=self.owner, interval=Interval(0, None))
         super().__init__(K.RandomCrop(self.size, padding=self.padding or None), shape)
+
+    def _check_images(self, images: torch.Tensor) -> None:
+        # kornia would pad a too-small image silently, changing the example's size (and a flat input's
+        # feature count).
+        room = (images.shape[-2] + 2 * self.padding, images.shape[-1] + 2 * self.padding)
+        if self.size[0] > room[0] or self.size[1] > room[1]:
+            raise fail(self.owner, "size", f"at most {room} for {tuple(images.shape[-2:])} images with "
+                       f"padding={self.padding}", self.size)
 
 
 class RandomResizedCrop(KorniaTransform):
@@ -217,6 +229,12 @@ class ColorJitter(KorniaTransform):
         aug = K.ColorJitter(self.brightness, self.contrast, self.saturation, self.hue, p=self.p)
         super().__init__(aug, shape)
 
+    def _check_images(self, images: torch.Tensor) -> None:
+        # kornia raises for hue and silently skips saturation on images that are not RGB.
+        if (self.saturation or self.hue) and images.shape[1] != 3:
+            raise fail(self.owner, "saturation / hue", "0 for images that are not 3-channel RGB",
+                       f"{self.saturation} / {self.hue} on {images.shape[1]}-channel images")
+
 
 class RandomErasing(KorniaTransform):
     """Erase a random rectangle (area fraction in ``scale``) to ``value`` with probability ``p``.
@@ -240,6 +258,7 @@ class RandomErasing(KorniaTransform):
         self.p = check_scalar(p, "p", owner=self.owner, interval=Interval(0, 1))
         self.scale = _pair(scale, "scale", self.owner, Interval(0, 1, closed="right"))
         self.ratio = _pair(ratio, "ratio", self.owner, Interval(0, None, closed="neither"))
-        self.value = check_scalar(value, "value", owner=self.owner)
+        # kornia's range: images are taken as values in [0, 1].
+        self.value = check_scalar(value, "value", owner=self.owner, interval=Interval(0, 1))
         aug = K.RandomErasing(scale=self.scale, ratio=self.ratio, value=self.value, p=self.p)
         super().__init__(aug, shape)

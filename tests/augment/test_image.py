@@ -83,3 +83,17 @@ def test_image_errors():
     expected = r"'degrees' parameter of RandomRotation must be a float in the range \[0, 180\]"
     with pytest.raises(InvalidParameterError, match=expected):
         RandomRotation(-5)
+
+
+def test_what_kornia_would_do_silently_or_deep_inside_is_one_clear_error():
+    gray = torch.rand(2, 1, 8, 8)
+    message = r"'size' parameter of RandomCrop must be at most \(8, 8\) for \(8, 8\) images with padding=0"
+    with pytest.raises(InvalidParameterError, match=message):
+        RandomCrop((10, 10))(gray, None, generator=gen())  # kornia pads: a flat input would change size
+    assert RandomCrop((10, 10), padding=1)(gray, None, generator=gen())[0].shape == (2, 1, 10, 10)
+    for jitter in (ColorJitter(hue=0.3), ColorJitter(saturation=0.9)):  # kornia: raises / does nothing
+        with pytest.raises(InvalidParameterError, match=r"must be 0 for images that are not 3-channel RGB"):
+            jitter(gray, None, generator=gen())
+    assert ColorJitter(hue=0.3)(torch.rand(2, 3, 8, 8), None, generator=gen())[0].shape == (2, 3, 8, 8)
+    with pytest.raises(InvalidParameterError, match=r"'value' parameter of RandomErasing must be a float in"):
+        RandomErasing(value=5.0)
