@@ -59,6 +59,12 @@ def _n(n_samples: int, owner: str) -> int:
     return check_int(n_samples, "n_samples", owner=owner, interval=Interval(1, None))
 
 
+def _strengths(l1: float, l2: float, owner: str) -> tuple[float, float]:
+    """reglab's ``(l1, l2)`` checked: finite, non-negative numbers."""
+    return (check_scalar(l1, "l1", owner=owner, interval=_NONNEG),
+            check_scalar(l2, "l2", owner=owner, interval=_NONNEG))
+
+
 def _ratio(l1: float, l2: float, weight_l1: float, weight_l2: float) -> tuple[float, float]:
     """Split ``weight_l1·l1 + weight_l2·l2`` into (total, l1 share); share 1.0 when both are 0."""
     total = weight_l1 * l1 + weight_l2 * l2
@@ -95,6 +101,7 @@ def to_sklearn_lasso(l1: float, l2: float) -> dict[str, float]:
         >>> to_sklearn_lasso(0.5, 0.0)
         {'alpha': 0.5}
     """
+    l1, l2 = _strengths(l1, l2, "to_sklearn_lasso")
     if l2 != 0:
         raise fail("Lasso conversion", "l2", "0 (scikit-learn's Lasso has no L2 term; use ElasticNet)", l2)
     return {"alpha": l1}
@@ -123,6 +130,7 @@ def to_sklearn_elastic_net(l1: float, l2: float) -> dict[str, float]:
         >>> to_sklearn_elastic_net(0.5, 0.25)
         {'alpha': 1.0, 'l1_ratio': 0.5}
     """
+    l1, l2 = _strengths(l1, l2, "to_sklearn_elastic_net")
     alpha, ratio = _ratio(l1, l2, 1.0, 2.0)
     return {"alpha": alpha, "l1_ratio": ratio}
 
@@ -152,6 +160,7 @@ def to_glmnet(l1: float, l2: float) -> dict[str, float]:
         >>> to_glmnet(0.5, 0.25)
         {'lambda_': 1.0, 'alpha': 0.5}
     """
+    l1, l2 = _strengths(l1, l2, "to_glmnet")
     lam, ratio = _ratio(l1, l2, 1.0, 2.0)
     return {"lambda_": lam, "alpha": ratio}
 
@@ -177,6 +186,7 @@ def to_weight_decay(l1: float, l2: float) -> float:
         >>> to_weight_decay(0.0, 5e-05)
         0.0001
     """
+    l1, l2 = _strengths(l1, l2, "to_weight_decay")
     if l1 != 0:
         raise fail("to_weight_decay", "l1", "0 (PyTorch's weight_decay is an L2 penalty only)", l1)
     return 2 * l2
@@ -203,6 +213,7 @@ def to_ridge(l1: float, l2: float, n_samples: int) -> dict[str, float]:
         >>> to_ridge(0.0, 0.05, n_samples=100)
         {'alpha': 10.0}
     """
+    l1, l2 = _strengths(l1, l2, "to_ridge")
     if l1 != 0:
         raise fail("to_ridge", "l1", "0 (scikit-learn's Ridge has no L1 term)", l1)
     return {"alpha": 2 * _n(n_samples, "to_ridge") * l2}
@@ -222,7 +233,10 @@ def from_logistic_regression(C: float, n_samples: int, l1_ratio: float = 0.0) ->
     C = check_scalar(C, "C", owner=owner, interval=_POS_C)
     n = _n(n_samples, owner)
     rho = check_scalar(l1_ratio, "l1_ratio", owner=owner, interval=_RATIO)
-    return Strengths(rho / (C * n), (1 - rho) / (2 * C * n))
+    strengths = Strengths(rho / (C * n), (1 - rho) / (2 * C * n))
+    if math.isinf(strengths.l1) or math.isinf(strengths.l2):
+        raise fail(owner, "C", f"large enough that 1/(C·n) is a finite float (n = {n})", C)
+    return strengths
 
 
 def to_logistic_regression(l1: float, l2: float, n_samples: int) -> dict[str, float]:
@@ -232,8 +246,12 @@ def to_logistic_regression(l1: float, l2: float, n_samples: int) -> dict[str, fl
         >>> to_logistic_regression(0.0, 0.01, n_samples=50)
         {'C': 1.0, 'l1_ratio': 0.0}
     """
+    l1, l2 = _strengths(l1, l2, "to_logistic_regression")
     total, ratio = _ratio(l1, l2, 1.0, 2.0)
     n = _n(n_samples, "to_logistic_regression")
+    if total > 0 and math.isinf(1.0 / (n * total)):  # inf would read as "no penalty"
+        allowed = f"large enough that 1/(n·(l1 + 2·l2)) is finite (n = {n})"
+        raise fail("to_logistic_regression", "l1 + 2·l2", allowed, total)
     return {"C": 1.0 / (n * total) if total > 0 else math.inf, "l1_ratio": ratio if total > 0 else 0.0}
 
 
@@ -259,6 +277,7 @@ def to_mlp(l1: float, l2: float, n_samples: int) -> dict[str, float]:
         >>> to_mlp(0.0, 0.25, n_samples=200)
         {'alpha': 100.0}
     """
+    l1, l2 = _strengths(l1, l2, "to_mlp")
     if l1 != 0:
         raise fail("to_mlp", "l1", "0 (scikit-learn's MLP alpha is an L2 penalty only)", l1)
     return {"alpha": 2 * _n(n_samples, "to_mlp") * l2}

@@ -208,3 +208,22 @@ def test_bad_input_raises_one_line(call, message):
     with pytest.raises(InvalidParameterError) as err:
         call()
     assert str(err.value) == message
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: conv.to_weight_decay(0.0, "a"), r"'l2' parameter of to_weight_decay must be a float in"),
+        (lambda: conv.to_ridge(0.0, -1.0, n_samples=10), r"'l2' parameter of to_ridge must be .* Got -1.0"),
+        (lambda: conv.to_glmnet(math.nan, 0.0), r"'l1' parameter of to_glmnet must be a float .* Got nan"),
+        (lambda: conv.from_logistic_regression(1e-320, n_samples=10),
+         r"'C' parameter of from_logistic_regression must be large enough that 1/\(C·n\) is a finite float"),
+        (lambda: conv.to_logistic_regression(0.0, 1e-320, n_samples=10),
+         r"parameter of to_logistic_regression must be large enough that 1/\(n·\(l1 \+ 2·l2\)\) is finite"),
+    ],
+)
+def test_conversions_refuse_what_has_no_finite_counterpart(call, message):
+    """Strings, negatives and NaN used to pass through (to_weight_decay(0, 'a') gave 'aa'), and a tiny
+    strength became C = inf, which reads as no penalty at all."""
+    with pytest.raises(InvalidParameterError, match=message):
+        call()
