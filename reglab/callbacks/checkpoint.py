@@ -81,8 +81,8 @@ class ModelCheckpoint(Callback):
         mode: str = "auto",
     ):
         owner = "ModelCheckpoint"
-        if not isinstance(dir, (str, os.PathLike)):
-            raise fail(owner, "dir", "a folder path", dir)
+        if not isinstance(dir, (str, os.PathLike)) or not os.fspath(dir):
+            raise fail(owner, "dir", "a folder path (not empty)", dir)
         self.dir = Path(dir)
         self.save_best = check_bool(save_best, "save_best", owner=owner)
         self.save_last = check_bool(save_last, "save_last", owner=owner)
@@ -110,6 +110,9 @@ class ModelCheckpoint(Callback):
             raise UserError(
                 f"ModelCheckpoint: the folder {str(self.dir)!r} cannot be created ({exc.strerror or exc})"
             ) from None
+        for path in (self.last_path, self.best_path):
+            if path.is_dir():
+                raise UserError(f"ModelCheckpoint: {str(path)!r} is a folder; a checkpoint is written there")
         self.best, self.best_epoch = None, None
         names = getattr(trainer, "metric_names", None)
         if self.save_best and names:

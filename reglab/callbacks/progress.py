@@ -9,7 +9,7 @@ from typing import IO, Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from reglab._validation import check_option
+from reglab._validation import check_option, fail
 from reglab.callbacks.base import Callback
 
 __all__ = ["ProgressBar", "format_metrics"]
@@ -48,6 +48,8 @@ class ProgressBar(Callback):
 
     def __init__(self, mode: str = "auto", file: IO[str] | None = None):
         self.mode = check_option(mode, "mode", owner="ProgressBar", options=("auto", "rich", "plain"))
+        if file is not None and not callable(getattr(file, "write", None)):
+            raise fail("ProgressBar", "file", "None (standard output) or an open text file", file)
         self.file = file
         self._progress: Progress | None = None
         self._task: Any = None

@@ -134,3 +134,14 @@ def test_resuming_with_another_model_optimizer_or_scheduler_is_one_clear_error(t
             run(model, last, **kwargs)
         assert "\n" not in str(info.value)
     assert len(run(MLP(5, 2, hidden=(4,)), last, scheduler=step_lr)) == 2  # the same setup resumes
+
+
+def test_an_empty_folder_name_or_a_folder_where_a_checkpoint_goes_is_refused(tmp_path):
+    with pytest.raises(InvalidParameterError, match=r"'dir' parameter of ModelCheckpoint must be a folder"):
+        ModelCheckpoint("")
+    (tmp_path / "last.pt").mkdir()
+    x, y = torch.randn(16, 3), torch.randint(0, 2, (16,))
+    trainer = Trainer(MLP(3, 2, hidden=()), epochs=1, progress="off",
+                      callbacks=[ModelCheckpoint(tmp_path, monitor="train_loss")])
+    with pytest.raises(UserError, match=r"last\.pt' is a folder; a checkpoint is written there"):
+        trainer.fit((x, y))

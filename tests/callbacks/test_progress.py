@@ -41,3 +41,12 @@ def test_off_is_silent(capsys):
 
 def test_format_metrics_skips_nan_and_unlisted():
     assert format_metrics({"train_loss": 0.25, "val_loss": float("nan"), "time": 3}) == "train_loss 0.25"
+
+
+def test_file_must_be_writable():
+    import pytest
+
+    from reglab._validation import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match=r"'file' parameter of ProgressBar must be None"):
+        ProgressBar("plain", file="out.txt")
