@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reglab._validation import Interval, check_bool, check_int, check_option, check_scalar
+from reglab._validation import Interval, check_bool, check_int, check_option, check_scalar, fail
 from reglab.errors import UserError
 
 __all__ = [
@@ -272,6 +272,15 @@ def measure(history: pd.DataFrame, thresholds: Thresholds = Thresholds()) -> Evi
     missing = [c for c in ("epoch", "train_loss", "val_loss") if c not in history.columns]
     if missing:
         raise UserError(f"the history lacks column(s) {', '.join(missing)}; read files with read_history().")
+    for column in ("epoch", "train_loss", "val_loss"):
+        # Numbers, not text: "10" < "9" as strings would reorder the epochs.
+        values = pd.to_numeric(history[column], errors="coerce")
+        bad = values.isna() & history[column].notna()
+        if bad.any():
+            first = history[column][bad].iloc[0]
+            raise UserError(f"the history's {column} column holds text ({first!r} in row "
+                            f"{int(bad.idxmax())}), not numbers; read files with read_history().")
+        history = history.assign(**{column: values})
     ordered = history.sort_values("epoch")
     train_all = pd.to_numeric(ordered["train_loss"], errors="coerce").to_numpy(dtype=float)
     # A diverged run's last row holds its NaN / inf training loss (a reglab History, Keras's CSVLogger);
@@ -510,6 +519,8 @@ def diagnose(
         raise UserError(
             "diagnose needs a pandas DataFrame; read a file with reglab.report.read_history(path)."
         )
+    if not isinstance(thresholds, Thresholds):
+        raise fail("diagnose", "thresholds", "a reglab.report.diagnose.Thresholds", thresholds)
     ctx = Context(task=task, features=features, samples=samples, params=params, batchnorm=batchnorm)
     ev = measure(history, thresholds)
     verdict, rule = classify(ev, thresholds)

@@ -203,3 +203,15 @@ def test_a_run_that_diverged_is_said_to_have_diverged_not_judged_on_its_first_ep
     assert "non-finite training loss" in history.stop_reason
     with pytest.raises(UserError, match="the run diverged"):
         diagnose(history.to_pandas())
+
+
+def test_text_columns_are_numbers_or_one_clear_error():
+    e = np.arange(12)
+    h = pd.DataFrame({"epoch": e[::-1], "train_loss": (2 * np.exp(-e / 4) + 0.01)[::-1],
+                      "val_loss": (2 * np.exp(-e / 4) + 0.05 + 0.05 * np.maximum(e - 6, 0))[::-1]})
+    as_text = h.assign(epoch=h["epoch"].astype(str))  # "10" < "9" as text would reorder the epochs
+    assert measure(as_text) == measure(h) and measure(h).best_epoch == 9
+    with pytest.raises(UserError, match=r"the history's train_loss column holds text \('x' in row 0\)"):
+        measure(h.assign(train_loss=["x", *h["train_loss"][1:]]))
+    with pytest.raises(InvalidParameterError, match=r"'thresholds' parameter of diagnose must be a"):
+        diagnose(h, thresholds=3)
