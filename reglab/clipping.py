@@ -26,7 +26,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from reglab._validation import Interval, check_option, check_scalar
+from reglab._validation import Interval, check_option, check_scalar, fail
 from reglab.errors import UserError
 
 __all__ = ["ClipGradNorm", "ClipGradValue", "ClipGradNormPerTensor"]
@@ -35,12 +35,25 @@ Params = nn.Module | torch.Tensor | Iterable[torch.Tensor]
 _ON_NONFINITE = ("warn", "raise", "ignore")
 
 
-def _with_grad(parameters: Params) -> list[torch.Tensor]:
+def _with_grad(parameters: Params, owner: str = "clipping") -> list[torch.Tensor]:
     if isinstance(parameters, nn.Module):
         parameters = parameters.parameters()
     elif isinstance(parameters, torch.Tensor):
         parameters = [parameters]
-    return [p for p in parameters if p.grad is not None]
+    allowed = "a module, a tensor or an iterable of tensors"
+    if not isinstance(parameters, Iterable):
+        raise fail(owner, "parameters", allowed, parameters)
+    parameters = list(parameters)
+    if not all(isinstance(p, torch.Tensor) for p in parameters):
+        raise fail(owner, "parameters", allowed, parameters)
+    params = [p for p in parameters if p.grad is not None]
+    sparse = [i for i, p in enumerate(params) if p.grad.is_sparse]
+    if sparse:  # torch's norms and clamps have no sparse kernels
+        raise UserError(
+            f"{owner}: {len(sparse)} parameter(s) have sparse gradients (e.g. nn.Embedding(sparse=True)); "
+            "gradient clipping needs dense ones (sparse=False)."
+        )
+    return params
 
 
 class _Clipper:
@@ -104,7 +117,7 @@ class ClipGradNorm(_Clipper):
         )
 
     def __call__(self, parameters: Params) -> float:
-        params = _with_grad(parameters)
+        params = _with_grad(parameters, type(self).__name__)
         total = self._total_norm(params, self.norm_type)
         if params:
             torch.nn.utils.clip_grads_with_norm_(params, self.max_norm, total)
@@ -133,7 +146,7 @@ class ClipGradValue(_Clipper):
         )
 
     def __call__(self, parameters: Params) -> float:
-        params = _with_grad(parameters)
+        params = _with_grad(parameters, type(self).__name__)
         total = self._total_norm(params)
         if params:
             torch.nn.utils.clip_grad_value_(params, self.value)
@@ -164,7 +177,7 @@ class ClipGradNormPerTensor(_Clipper):
         )
 
     def __call__(self, parameters: Params) -> float:
-        params = _with_grad(parameters)
+        params = _with_grad(parameters, type(self).__name__)
         total = self._total_norm(params)
         with torch.no_grad():
             for p in params:

@@ -116,3 +116,14 @@ def test_bad_arguments_give_one_line(build, message):
     with pytest.raises(InvalidParameterError) as info:
         build()
     assert str(info.value) == message
+
+
+@pytest.mark.parametrize("clipper", [ClipGradNorm(1.0), ClipGradValue(1.0), ClipGradNormPerTensor(1.0)])
+def test_sparse_gradients_and_non_tensors_are_one_clear_error(clipper):
+    embedding = nn.Embedding(10, 3, sparse=True)
+    embedding(torch.tensor([1, 2])).sum().backward()
+    with pytest.raises(UserError, match=r"1 parameter\(s\) have sparse gradients .* needs dense ones"):
+        clipper(embedding)
+    for bad in (5, [1, 2]):
+        with pytest.raises(InvalidParameterError, match=r"'parameters' parameter of \w+ must be a module"):
+            clipper(bad)
