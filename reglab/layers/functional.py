@@ -18,7 +18,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from reglab._validation import Interval, check_scalar
+from reglab._validation import Interval, check_bool, check_scalar, fail
 
 __all__ = ["dropout", "drop_connect", "drop_path", "gaussian_noise", "gaussian_dropout", "check_rate"]
 
@@ -54,6 +54,7 @@ def dropout(
         [0.0, 2.0]
     """
     p = check_rate(p, "dropout")
+    training = check_bool(training, "training", owner="dropout")
     if not training or p == 0.0:
         return x
     return x * _keep_mask(tuple(x.shape), p, x, generator) / (1.0 - p)
@@ -81,6 +82,7 @@ def drop_connect(
         [3.0, 3.0]
     """
     p = check_rate(p, "drop_connect")
+    training = check_bool(training, "training", owner="drop_connect")
     if training and p > 0.0:
         weight = weight * _keep_mask(tuple(weight.shape), p, weight, generator) / (1.0 - p)
     return F.linear(x, weight, bias)
@@ -106,6 +108,9 @@ def drop_path(
         True
     """
     p = check_rate(p, "drop_path")
+    training = check_bool(training, "training", owner="drop_path")
+    if x.ndim == 0:
+        raise fail("drop_path", "x", "a batch of examples (at least one dimension)", "a 0-d tensor")
     if not training or p == 0.0:
         return x
     mask = _keep_mask((x.shape[0],) + (1,) * (x.ndim - 1), p, x, generator)
@@ -122,6 +127,7 @@ def gaussian_noise(
         [0.0, 0.0, 0.0]
     """
     sigma = check_scalar(sigma, "sigma", owner="gaussian_noise", interval=Interval(0, None))
+    training = check_bool(training, "training", owner="gaussian_noise")
     if not training or sigma == 0.0:
         return x
     noise = torch.randn(x.shape, dtype=x.dtype, device=x.device, generator=generator)
@@ -142,6 +148,7 @@ def gaussian_dropout(
         [1.0, 1.0, 1.0]
     """
     p = check_rate(p, "gaussian_dropout")
+    training = check_bool(training, "training", owner="gaussian_dropout")
     if not training or p == 0.0:
         return x
     noise = torch.randn(x.shape, dtype=x.dtype, device=x.device, generator=generator)

@@ -123,3 +123,18 @@ def test_negative_sigma_is_one_clear_error():
     assert str(info.value) == (
         "The 'sigma' parameter of gaussian_noise must be a float in the range [0, inf). Got -0.5 instead."
     )
+
+
+def test_training_is_a_bool_and_drop_path_needs_a_batch():
+    import pytest
+
+    from reglab._validation import InvalidParameterError
+    from reglab.layers import functional as RF
+
+    for call in (lambda: RF.dropout(torch.ones(3), 0.5, training="False"),
+                 lambda: RF.gaussian_noise(torch.ones(3), 0.5, training="False"),
+                 lambda: RF.drop_path(torch.ones(3), 0.5, training="no")):
+        with pytest.raises(InvalidParameterError, match=r"'training' parameter of \w+ must be a bool"):
+            call()  # a truthy string would have dropped units
+    with pytest.raises(InvalidParameterError, match=r"'x' parameter of drop_path must be a batch"):
+        RF.drop_path(torch.tensor(1.0), 0.5, training=True)
