@@ -50,6 +50,8 @@ def _check_axis(axis: object, owner: str) -> tuple[int, ...] | None:
         or not all(isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in items)
     ):
         raise fail(owner, "axis", "None (per output unit), an int or a tuple of ints", axis)
+    if len(set(items)) < len(items):
+        raise fail(owner, "axis", "distinct dims (each at most once)", tuple(items))
     return tuple(int(a) for a in items)
 
 
@@ -99,11 +101,14 @@ class _NormConstraint(Constraint):
         self.axis = _check_axis(axis, type(self).__name__)
 
     def _check(self, param: torch.Tensor, name: str) -> None:
-        if self.axis is not None and any(not -param.ndim <= d < param.ndim for d in self.axis):
+        if self.axis is not None and (
+            any(not -param.ndim <= d < param.ndim for d in self.axis)
+            or len({d % param.ndim for d in self.axis}) < len(self.axis)  # (1, -1) on a matrix: one dim twice
+        ):
             raise fail(
                 type(self).__name__,
                 "axis",
-                f"dims of every selected parameter ({name} has {param.ndim})",
+                f"distinct dims of every selected parameter ({name} has {param.ndim})",
                 self.axis if len(self.axis) > 1 else self.axis[0],
             )
 

@@ -160,7 +160,14 @@ def test_axis_out_of_range_raises_before_touching_anything():
     with pytest.raises(InvalidParameterError) as info:
         MaxNorm(1e-3, axis=2)(model)
     assert str(info.value) == (
-        "The 'axis' parameter of MaxNorm must be dims of every selected parameter (0.weight has 2). "
+        "The 'axis' parameter of MaxNorm must be distinct dims of every selected parameter (0.weight has 2). "
         "Got 2 instead."
     )
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_an_axis_given_twice_is_refused():
+    with pytest.raises(InvalidParameterError, match=r"'axis' parameter of MaxNorm must be distinct dims"):
+        MaxNorm(axis=(1, 1))
+    with pytest.raises(InvalidParameterError, match=r"must be distinct dims of every selected parameter"):
+        MaxNorm(axis=(1, -1))(nn.Sequential(nn.Linear(3, 2)))  # the same dim of a matrix, written twice
