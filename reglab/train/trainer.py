@@ -258,7 +258,15 @@ class Trainer:
             return F.mse_loss(out.reshape(y.shape) if out.numel() == y.numel() else out, y)
         if out.ndim == 2 and out.shape[1] == 1 and y.ndim == 1:
             return F.binary_cross_entropy_with_logits(out[:, 0], y.to(out.dtype))
-        return F.cross_entropy(out, y)
+        try:
+            return F.cross_entropy(out, y)
+        except IndexError as exc:  # a label past the model's outputs (reglab models are checked up front)
+            if "out of bounds" not in str(exc) or y.is_floating_point():
+                raise
+            raise UserError(
+                f"Trainer.fit: a batch has labels up to {int(y.max())} but the model gives {out.shape[1]} "
+                f"outputs (classes 0..{out.shape[1] - 1}); size its output layer to the number of classes."
+            ) from None
 
     def _batch_metrics(self, out: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         """Sums (not means) over the batch, to be divided by the example count."""
