@@ -183,15 +183,21 @@ def check_option(value: Any, name: str, *, owner: str, options: Iterable[Any]) -
     )
 
 
-def check_generator(generator: Any, owner: str) -> Any:
-    """Return ``generator`` if it is ``None`` (the global RNG) or a ``torch.Generator``.
+def check_generator(generator: Any, owner: str, *, required: bool = False, allow_random: bool = False) -> Any:
+    """Return ``generator`` if it is a ``torch.Generator``, ``None`` (the global RNG) unless ``required``,
+    or a ``random.Random`` when ``allow_random`` (text transforms draw from python's generator).
 
     Example:
         >>> check_generator(None, "DropPath") is None
         True
     """
+    import random
+
     import torch  # here: reglab._validation is imported by modules that need no torch at import
 
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise fail(owner, "generator", "None (the global RNG) or a torch.Generator", generator)
-    return generator
+    kinds = "a torch.Generator or random.Random" if allow_random else "a torch.Generator"
+    if isinstance(generator, torch.Generator) or (allow_random and isinstance(generator, random.Random)):
+        return generator
+    if generator is None and not required:
+        return generator
+    raise fail(owner, "generator", kinds if required else f"None (the global RNG) or {kinds}", generator)

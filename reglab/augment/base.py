@@ -9,7 +9,6 @@ also accept a ``random.Random`` as the generator.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol, runtime_checkable
 
@@ -17,7 +16,7 @@ import torch
 
 from reglab._validation import fail
 
-__all__ = ["BatchTransform", "Compose", "check_generator", "check_batch"]
+__all__ = ["BatchTransform", "Compose", "check_batch"]
 
 
 @runtime_checkable
@@ -25,14 +24,6 @@ class BatchTransform(Protocol):
     """``t(x, y, *, generator) -> (x, y)``, applied to training batches only."""
 
     def __call__(self, x: Any, y: Any, *, generator: Any) -> tuple[Any, Any]: ...
-
-
-def check_generator(generator: Any, owner: str, *, allow_random: bool = False) -> None:
-    """Raise the one-format error unless ``generator`` is a ``torch.Generator`` (or ``random.Random``)."""
-    ok = isinstance(generator, torch.Generator) or (allow_random and isinstance(generator, random.Random))
-    if not ok:
-        allowed = "a torch.Generator or random.Random" if allow_random else "a torch.Generator"
-        raise fail(owner, "generator", allowed, generator)
 
 
 def check_batch(x: Any, owner: str, ndims: tuple[int, ...], layout: str) -> torch.Tensor:

@@ -23,8 +23,8 @@ import kornia.augmentation as K
 import torch
 from torch import nn
 
-from reglab._validation import Interval, check_int, check_scalar, fail
-from reglab.augment.base import check_batch, check_generator
+from reglab._validation import Interval, check_generator, check_int, check_scalar, fail
+from reglab.augment.base import check_batch
 
 __all__ = [
     "KorniaTransform",
@@ -91,7 +91,7 @@ class KorniaTransform:
         return x.reshape(x.shape[0], *self.shape)
 
     def __call__(self, x: torch.Tensor, y, *, generator: torch.Generator):
-        check_generator(generator, self.owner)
+        check_generator(generator, self.owner, required=True)
         x = check_batch(x, self.owner, (2, 3, 4), "(N, C, H, W), (N, H, W) or (N, H*W) with shape=")
         images = self._images(x)
         self._check_images(images)

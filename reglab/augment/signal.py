@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import torch
 
-from reglab._validation import Interval, check_bool, check_int, check_scalar, fail
-from reglab.augment.base import Compose, check_batch, check_generator
+from reglab._validation import Interval, check_bool, check_generator, check_int, check_scalar, fail
+from reglab.augment.base import Compose, check_batch
 from reglab.layers.functional import gaussian_noise
 
 __all__ = ["RandomShift", "AmplitudeScale", "GaussianNoise1d", "TimeMask", "signal_default"]
@@ -43,7 +43,7 @@ class RandomShift:
         self.circular = check_bool(circular, "circular", owner="RandomShift")
 
     def __call__(self, x: torch.Tensor, y, *, generator: torch.Generator):
-        check_generator(generator, "RandomShift")
+        check_generator(generator, "RandomShift", required=True)
         x = check_batch(x, "RandomShift", (2, 3), _LAYOUT)
         n, length = x.shape[0], x.shape[-1]
         s = self.max_shift
@@ -75,7 +75,7 @@ class AmplitudeScale:
         self.high = check_scalar(high, "high", owner="AmplitudeScale", interval=Interval(self.low, None))
 
     def __call__(self, x: torch.Tensor, y, *, generator: torch.Generator):
-        check_generator(generator, "AmplitudeScale")
+        check_generator(generator, "AmplitudeScale", required=True)
         x = check_batch(x, "AmplitudeScale", (2, 3), _LAYOUT)
         u = torch.rand(x.shape[0], generator=generator, dtype=x.dtype, device=x.device)
         return x * _per_example(self.low + (self.high - self.low) * u, x), y
@@ -99,7 +99,7 @@ class GaussianNoise1d:
         self.sigma = check_scalar(sigma, "sigma", owner="GaussianNoise1d", interval=Interval(0, None))
 
     def __call__(self, x: torch.Tensor, y, *, generator: torch.Generator):
-        check_generator(generator, "GaussianNoise1d")
+        check_generator(generator, "GaussianNoise1d", required=True)
         x = check_batch(x, "GaussianNoise1d", (2, 3), _LAYOUT)
         return gaussian_noise(x, self.sigma, training=True, generator=generator), y
 
@@ -124,7 +124,7 @@ class TimeMask:
         self.value = check_scalar(value, "value", owner="TimeMask")
 
     def __call__(self, x: torch.Tensor, y, *, generator: torch.Generator):
-        check_generator(generator, "TimeMask")
+        check_generator(generator, "TimeMask", required=True)
         x = check_batch(x, "TimeMask", (2, 3), _LAYOUT)
         n, length = x.shape[0], x.shape[-1]
         if self.max_width > length:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from reglab._validation import Interval, check_bool, check_scalar
-from reglab.augment.base import check_batch, check_generator
+from reglab._validation import Interval, check_bool, check_generator, check_scalar
+from reglab.augment.base import check_batch
 from reglab.layers.functional import dropout, gaussian_noise
 
 __all__ = ["FeatureNoise", "FeatureDropout"]
@@ -30,7 +30,7 @@ class FeatureNoise:
         self.sigma = check_scalar(sigma, "sigma", owner="FeatureNoise", interval=Interval(0, None))
 
     def __call__(self, x: torch.Tensor, y, *, generator: torch.Generator):
-        check_generator(generator, "FeatureNoise")
+        check_generator(generator, "FeatureNoise", required=True)
         x = check_batch(x, "FeatureNoise", (2,), "(N, F)")
         return gaussian_noise(x, self.sigma, training=True, generator=generator), y
 
@@ -56,7 +56,7 @@ class FeatureDropout:
         self.rescale = check_bool(rescale, "rescale", owner="FeatureDropout")
 
     def __call__(self, x: torch.Tensor, y, *, generator: torch.Generator):
-        check_generator(generator, "FeatureDropout")
+        check_generator(generator, "FeatureDropout", required=True)
         x = check_batch(x, "FeatureDropout", (2,), "(N, F)")
         if self.rescale:
             return dropout(x, self.p, training=True, generator=generator), y

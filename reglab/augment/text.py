@@ -20,8 +20,7 @@ from typing import Any
 
 import torch
 
-from reglab._validation import Interval, check_int, check_scalar, fail
-from reglab.augment.base import check_generator
+from reglab._validation import Interval, check_generator, check_int, check_scalar, fail
 
 __all__ = ["RandomSwap", "RandomDeletion", "RandomInsertion", "SynonymReplacement", "BackTranslation"]
 
@@ -29,7 +28,7 @@ Tokens = list[str]
 
 
 def _rng(generator: random.Random | torch.Generator, owner: str) -> random.Random:
-    check_generator(generator, owner, allow_random=True)
+    check_generator(generator, owner, allow_random=True, required=True)
     if isinstance(generator, random.Random):
         return generator
     return random.Random(int(torch.randint(0, 2**63 - 1, (1,), generator=generator)))
