@@ -23,6 +23,7 @@ __all__ = [
     "Interval",
     "check_scalar",
     "check_generator",
+    "check_device",
     "check_option",
     "check_int",
     "check_bool",
@@ -201,3 +202,33 @@ def check_generator(generator: Any, owner: str, *, required: bool = False, allow
     if generator is None and not required:
         return generator
     raise fail(owner, "generator", kinds if required else f"None (the global RNG) or {kinds}", generator)
+
+
+def check_device(device: Any, owner: str) -> Any:
+    """``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"auto"`` (CUDA when available) or a ``torch.device``, as a
+    ``torch.device`` this machine has.
+
+    Example:
+        >>> check_device("cpu", "Trainer")
+        device(type='cpu')
+    """
+    import torch  # here: see check_generator
+
+    allowed = "'cpu', 'cuda', 'cuda:N', 'auto' or a torch.device"
+    if isinstance(device, str):
+        if device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            device = torch.device(device)
+        except RuntimeError:
+            raise fail(owner, "device", allowed, device) from None
+    if not isinstance(device, torch.device) or device.type not in ("cpu", "cuda"):
+        raise fail(owner, "device", allowed, device)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise fail(owner, "device", "'cpu' or 'auto' (no CUDA device is available)", str(device))
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            allowed = f"'cuda:0' to 'cuda:{count - 1}' ({count} CUDA devices here)"
+            raise fail(owner, "device", allowed, str(device))
+    return device

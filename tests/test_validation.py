@@ -3,11 +3,13 @@
 import math
 
 import pytest
+import torch
 
 from reglab._validation import (
     Interval,
     InvalidParameterError,
     check_bool,
+    check_device,
     check_int,
     check_option,
     check_scalar,
@@ -140,3 +142,52 @@ def test_every_generator_argument_is_none_or_a_torch_generator():
             call(5)
         call(torch.Generator().manual_seed(0))
         call(None)
+
+
+@pytest.mark.parametrize("owner", ["Trainer", "Population"])
+@pytest.mark.parametrize(
+    "device,message",
+    [
+        ("tpu", "must be 'cpu', 'cuda', 'cuda:N', 'auto' or a torch.device. Got 'tpu' instead."),
+        ("CPU", "Got 'CPU' instead."),
+        (3, "Got 3 instead."),
+        (torch.device("meta"), "Got device(type='meta') instead."),
+    ],
+)
+def test_check_device_refuses_what_is_not_a_cpu_or_cuda_device(owner, device, message):
+    with pytest.raises(InvalidParameterError) as info:
+        check_device(device, owner)
+    assert str(info.value).startswith(f"The 'device' parameter of {owner} ")
+    assert message in str(info.value)
+
+
+def test_check_device_takes_names_devices_and_auto():
+    assert check_device("cpu", "Trainer") == torch.device("cpu")
+    assert check_device(torch.device("cpu"), "Trainer") == torch.device("cpu")
+    expected = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    assert check_device("auto", "Trainer") == expected
+
+
+def test_check_device_names_the_cuda_indices_this_machine_has(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert check_device("cuda:1", "Trainer") == torch.device("cuda:1")
+    assert check_device("cuda", "Trainer") == torch.device("cuda")
+    with pytest.raises(InvalidParameterError, match=r"must be 'cuda:0' to 'cuda:1' \(2 CUDA devices here\)\. "
+                       r"Got 'cuda:2' instead\."):
+        check_device("cuda:2", "Trainer")
+
+
+def test_check_device_without_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for name in ("cuda", "cuda:0"):
+        with pytest.raises(InvalidParameterError, match=r"must be 'cpu' or 'auto' \(no CUDA device is"):
+            check_device(name, "Trainer")
+    assert check_device("auto", "Trainer") == torch.device("cpu")
+
+
+def test_trainer_checks_its_device_at_the_boundary():
+    from reglab import MLP, Trainer
+
+    with pytest.raises(InvalidParameterError, match=r"^The 'device' parameter of Trainer must be 'cpu', "):
+        Trainer(MLP(4, 2, hidden=(3,)), device="gpu")

@@ -15,7 +15,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from reglab._validation import Interval, check_bool, check_int, check_option, check_scalar, fail
+from reglab._validation import (
+    Interval,
+    check_bool,
+    check_device,
+    check_int,
+    check_option,
+    check_scalar,
+    fail,
+)
 from reglab.callbacks.early_stopping import EarlyStopping
 from reglab.callbacks.progress import ProgressBar
 from reglab.errors import UserError
@@ -50,23 +58,6 @@ def _split(data: Any, name: str) -> tuple[torch.Tensor, torch.Tensor]:
             "only (int64 class labels). Train regression models with reglab.Trainer."
         )
     return x, y
-
-
-def _device(device: Any) -> torch.device:
-    """``"cpu"``, ``"cuda"`` (``"cuda:1"``), ``"auto"`` or a ``torch.device`` as a device this machine has."""
-    allowed = "'cpu', 'cuda', 'cuda:N', 'auto' or a torch.device"
-    if isinstance(device, str):
-        if device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        try:
-            device = torch.device(device)
-        except RuntimeError:
-            raise fail(_OWNER, "device", allowed, device) from None
-    if not isinstance(device, torch.device) or device.type not in ("cpu", "cuda"):
-        raise fail(_OWNER, "device", allowed, device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise fail(_OWNER, "device", "'cpu' or 'auto' (no CUDA device is available)", str(device))
-    return device
 
 
 class Population:
@@ -172,7 +163,7 @@ class Population:
             if threads is None
             else check_int(threads, "threads", owner=_OWNER, interval=Interval(1, None))
         )
-        self.dtype, self.device = dtype, _device(device)
+        self.dtype, self.device = dtype, check_device(device, _OWNER)
         cls, kwargs = arch_kwargs(arch)
         members = []
         for cfg in self.configs:

@@ -13,7 +13,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reglab._validation import Interval, check_bool, check_int, check_option, check_scalar, fail
+from reglab._validation import (
+    Interval,
+    check_bool,
+    check_device,
+    check_int,
+    check_option,
+    check_scalar,
+    fail,
+)
 from reglab.callbacks.base import Callback
 from reglab.callbacks.early_stopping import infer_mode
 from reglab.errors import UserError
@@ -75,7 +83,8 @@ class Trainer:
             ``scheduler_monitor``'s value.
         callbacks: :class:`reglab.callbacks.Callback` objects (checkpoints run last).
         epochs, batch_size, seed: see "Determinism" below.
-        device: ``"cpu"``, ``"cuda"`` or ``"auto"``; dtype: e.g. ``torch.float64``.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"auto"`` or a ``torch.device``.
+        dtype: e.g. ``torch.float64``.
         restarts: train this many initializations and keep the best by ``monitor`` on
             the validation data; restart ``r > 0`` re-initializes every sub-module's
             ``reset_parameters()`` under ``torch.manual_seed(seed + r)`` and uses run seed
@@ -208,13 +217,7 @@ class Trainer:
         self.epochs = check_int(epochs, "epochs", owner=_OWNER, interval=Interval(0, None))
         self.batch_size = check_int(batch_size, "batch_size", owner=_OWNER, interval=Interval(1, None))
         self.seed = check_int(seed, "seed", owner=_OWNER, interval=Interval(0, 2**62))
-        if isinstance(device, str):
-            check_option(device, "device", owner=_OWNER, options=("cpu", "cuda", "auto"))
-            if device == "auto":
-                device = "cuda" if torch.cuda.is_available() else "cpu"
-            if device == "cuda" and not torch.cuda.is_available():
-                raise fail(_OWNER, "device", "'cpu' or 'auto' (no CUDA device is available)", "cuda")
-        self.device = torch.device(device)
+        self.device = check_device(device, _OWNER)
         if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
             raise fail(_OWNER, "dtype", "None or a floating torch.dtype", dtype)
         self.dtype = dtype
