@@ -72,7 +72,7 @@ class Constraint:
         self.selector = selector if selector is not None else Selector()
 
     def __call__(self, module: nn.Module) -> None:
-        selected = self.selector.select(module)
+        selected = self.selector.select(module, type(self).__name__)
         for name, param in selected:  # check every tensor first: never leave a model half-projected
             self._check(param, name)
         with torch.no_grad():

@@ -57,7 +57,7 @@ def param_groups(
     if selector is not None and not isinstance(selector, Selector):
         raise fail("param_groups", "selector", "a reglab.Selector or None", selector)
     selector = selector or Selector()
-    selected = selector.select(model)  # raises when nothing would be decayed
+    selected = selector.select(model, "param_groups")  # raises when nothing would be decayed
     _, rest = selector.partition(model)
     groups = [{"params": [p for _, p in selected], "names": [n for n, _ in selected], "weight_decay": wd}]
     if rest:
@@ -141,10 +141,11 @@ class ProximalOptimizer(torch.optim.Optimizer):
 def _targets(
     optimizer: torch.optim.Optimizer, penalty: Penalty, model: nn.Module | None
 ) -> Iterator[tuple[Penalty, torch.Tensor]]:
-    owned = [p for g in optimizer.param_groups for p in g["params"]]
+    # Frozen tensors (requires_grad=False) are left alone, as torch's optimizers leave them.
+    owned = [p for g in optimizer.param_groups for p in g["params"] if p.requires_grad]
     for leaf in penalty.leaves():
         if model is not None:
-            yield from ((leaf, p) for p in leaf.parameters(model))
+            yield from ((leaf, p) for p in leaf.parameters(model) if p.requires_grad)
         else:
             yield from ((leaf, p) for p in owned if p.ndim >= 2)
 
@@ -159,7 +160,10 @@ def proximal(
     (soft-thresholding for L1, so small weights become exactly 0). With plain
     full-batch SGD this is ISTA (proximal gradient descent). Parameters are selected
     by the penalty's selector on ``model`` when given, else all the optimizer's
-    parameters with ``ndim >= 2``. A tensor selected by several terms of a
+    parameters with ``ndim >= 2`` (so pass ``model`` whenever the penalty has its own
+    selector, the model has normalization layers with 2-D weights, or a
+    ``no_weight_decay()`` hook: only the model tells them apart). Parameters with
+    ``requires_grad=False`` are never touched. A tensor selected by several terms of a
     :class:`~reglab.penalties.Sum` gets their exact joint proximal step.
 
     LR schedulers: pass the wrapper or ``wrapper.optimizer``; both work (the param
@@ -180,6 +184,12 @@ def proximal(
         raise fail("proximal", "penalty", "a reglab penalty (L1, L2, ElasticNet, GroupLasso, ...)", penalty)
     if model is not None and not isinstance(model, nn.Module):
         raise fail("proximal", "model", "a torch.nn.Module or None", type(model).__name__)
+    if model is None:
+        # Without the model, parameters have no names or owning layers to select by.
+        custom = [leaf for leaf in penalty.leaves() if repr(leaf.selector) != "Selector()"]
+        if custom:
+            allowed = f"the model, to apply {custom[0]._owner}'s {custom[0].selector!r} (not None)"
+            raise fail("proximal", "model", allowed, None)
     group_of = {id(p): i for i, g in enumerate(optimizer.param_groups) for p in g["params"]}
     leaves_of: dict[int, list[Penalty]] = {}
     tensors: dict[int, torch.Tensor] = {}
@@ -213,7 +223,7 @@ def sparsity(model: nn.Module, selector: Selector | None = None) -> dict[str, fl
         >>> sparsity(nn.Sequential(layer))
         {'0': 0.75, 'overall': 0.75}
     """
-    selected = (selector or Selector()).select(model)
+    selected = (selector or Selector()).select(model, "sparsity")
     zeros: dict[str, list[int]] = {}
     with torch.no_grad():
         for name, p in selected:

@@ -67,6 +67,15 @@ class Penalty:
 
     selector: Selector
 
+    @property
+    def _owner(self) -> str:
+        """The name errors about this penalty's selection blame (the term's own class by default)."""
+        return self.__dict__.get("_owner_name", type(self).__name__)
+
+    @_owner.setter
+    def _owner(self, name: str) -> None:
+        self.__dict__["_owner_name"] = name
+
     def value(self, target: Target) -> Tensor:
         """The penalty of a module's selected parameters, or of a list of tensors (no selection).
 
@@ -76,7 +85,7 @@ class Penalty:
 
     def _params(self, target: Target) -> Sequence[Tensor]:
         if isinstance(target, nn.Module):
-            return self.selector.parameters(target)
+            return self.selector.parameters(target, self._owner)
         return _flat(target)
 
     def prox_(self, param: Tensor, lr: float) -> Tensor:
@@ -90,7 +99,7 @@ class Penalty:
 
     def parameters(self, module: nn.Module) -> list[nn.Parameter]:
         """The parameters of ``module`` this penalty applies to (raises if none)."""
-        return list(self.selector.parameters(module))
+        return list(self.selector.parameters(module, self._owner))
 
     def __call__(self, module: nn.Module) -> Tensor:
         return self.value(self.parameters(module))
@@ -110,7 +119,7 @@ class Penalty:
         return self._grad_part(params), self.value(params)
 
     def _grad_parts(self, module: nn.Module, values: list[Tensor] | None = None) -> list[Part]:
-        params = self.selector.parameters(module)
+        params = self.selector.parameters(module, self._owner)
         if values is None:
             return [self._grad_part(params)]
         part, value = self._grad_part_value(params)
@@ -152,7 +161,7 @@ class Penalty:
 
     def describe(self, module: nn.Module) -> Selection:
         """What this penalty touches, e.g. ``L2 regularizes 3 tensors, 14,100 parameters: ...``."""
-        return self.selector.describe(module, label=f"{type(self).__name__} regularizes")
+        return self.selector.describe(module, label=f"{type(self).__name__} regularizes", owner=self._owner)
 
     def leaves(self) -> tuple[Penalty, ...]:
         """The single-kind penalties this one is made of (itself unless it is a :class:`Sum`)."""
@@ -584,6 +593,8 @@ class ElasticNet(Sum):
         selector = _selector(selector, "ElasticNet")
         self.selector = selector
         super().__init__((L1(l1, selector=selector), L2(l2, selector=selector)))
+        for term in self.terms:
+            term._owner = "ElasticNet"  # an empty selection is ElasticNet's selector's fault
 
     @property
     def l1(self) -> float:
@@ -597,7 +608,7 @@ class ElasticNet(Sum):
         return f"ElasticNet(l1={self.l1!r}, l2={self.l2!r})"
 
     def describe(self, module: nn.Module) -> Selection:
-        return self.selector.describe(module, label="ElasticNet regularizes")
+        return self.selector.describe(module, label="ElasticNet regularizes", owner="ElasticNet")
 
     def add_grad_(self, module: nn.Module, *, return_value: bool = False) -> Tensor | None:
         """Add ``l1·sign(w) + 2·l2·w`` to each selected ``.grad`` (see :meth:`Penalty.add_grad_`).
@@ -621,7 +632,7 @@ class ElasticNet(Sum):
             >>> layer.weight.grad
             tensor([[ 3.0000, -1.5000]])
         """
-        params = self.selector.parameters(module)
+        params = self.selector.parameters(module, "ElasticNet")
         l1, l2 = self.l1, self.l2
         ready = all(p.grad is not None and p.requires_grad and p.grad.layout == torch.strided for p in params)
         if l1 == 0.0 or l2 == 0.0 or not ready:
@@ -705,8 +716,11 @@ def attach(layer: nn.Module, penalty: Penalty) -> nn.Module:
         raise fail("attach", "layer", "a torch.nn.Module", type(layer).__name__)
     if not isinstance(penalty, Penalty) or isinstance(penalty, Attached):
         raise fail("attach", "penalty", "a reglab penalty (L1, L2, ElasticNet, GroupLasso, ...)", penalty)
-    for leaf in penalty.leaves():
-        leaf.selector.select(layer)  # fail now, not at the first training step
+    for leaf in penalty.leaves():  # fail now, not at the first training step
+        if not leaf.selector.partition(layer)[0]:
+            names = ", ".join(n for n, _ in layer.named_parameters()) or "no parameters"
+            allowed = f"a layer with a parameter that {leaf._owner}'s {leaf.selector!r} picks"
+            raise fail("attach", "layer", allowed, f"{type(layer).__name__} with {names}")
     object.__setattr__(layer, _ATTR, (*getattr(layer, _ATTR, ()), penalty))
     invalidate()  # an attribute set no torch hook reports: cached attachment lists must be rebuilt
     return layer

@@ -319,7 +319,7 @@ class Selector:
         entry = self._entry(module)
         return list(entry.selected), list(entry.rest)
 
-    def parameters(self, module: nn.Module) -> tuple[nn.Parameter, ...]:
+    def parameters(self, module: nn.Module, owner: str | None = None) -> tuple[nn.Parameter, ...]:
         """The selected parameters as a tuple, from the cache (the fast path penalties use).
 
         Raises like :meth:`select` when nothing is selected.
@@ -333,20 +333,29 @@ class Selector:
             raise fail("Selector", "module", "a torch.nn.Module", type(module).__name__)
         entry = self._entry(module)
         if not entry.params:
-            self._raise_empty(module, entry.rest)
+            self._raise_empty(module, entry.rest, owner)
         return entry.params
 
-    def _raise_empty(self, module: nn.Module, rest: Pairs) -> None:
+    def _raise_empty(self, module: nn.Module, rest: Pairs, owner: str | None = None) -> None:
         names = ", ".join(n for n, _ in rest) or "no parameters"
+        if owner is not None:  # the selector of a penalty, constraint or param_groups: blame it there
+            raise fail(
+                owner,
+                "selector",
+                f"a Selector that picks at least one parameter of {type(module).__name__} "
+                f"(it matches nothing among: {names})",
+                self,
+            )
         raise fail(
             "Selector",
             "module",
-            f"a module with at least one parameter selected by {self!r}",
+            f"a module with at least one parameter selected by {self!r} (it matches nothing)",
             f"{type(module).__name__} with {names}",
         )
 
-    def select(self, module: nn.Module) -> list[tuple[str, nn.Parameter]]:
-        """Return the selected ``(name, parameter)`` pairs; raise if there are none.
+    def select(self, module: nn.Module, owner: str | None = None) -> list[tuple[str, nn.Parameter]]:
+        """Return the selected ``(name, parameter)`` pairs; raise if there are none (naming ``owner``'s
+        ``selector`` parameter when given).
 
         Example:
             >>> [n for n, _ in Selector().select(nn.Linear(3, 2))]
@@ -354,17 +363,19 @@ class Selector:
         """
         selected, rest = self.partition(module)
         if not selected:
-            self._raise_empty(module, tuple(rest))
+            self._raise_empty(module, tuple(rest), owner)
         return selected
 
-    def describe(self, module: nn.Module, label: str = "Selector selects") -> Selection:
+    def describe(
+        self, module: nn.Module, label: str = "Selector selects", owner: str | None = None
+    ) -> Selection:
         """Summarize the selection, e.g. ``Selector selects 2 tensors, 18 parameters: ...``.
 
         Example:
             >>> print(Selector().describe(nn.Linear(3, 2)))
             Selector selects 1 tensor, 6 parameters: weight (skipped: bias)
         """
-        selected = self.select(module)
+        selected = self.select(module, owner)
         _, rest = self.partition(module)
         return Selection(
             label=label,

@@ -309,3 +309,35 @@ def test_sparsity_counts_exact_zeros_per_layer():
         model.hidden[0].linear.weight.copy_(torch.tensor([[0.0, 1.0], [0.0, 0.0]]))
         model.out.weight.copy_(torch.tensor([[1e-30, 1.0], [2.0, 3.0]]))
     assert sparsity(model) == {"hidden.0.linear": 0.75, "out": 0.0, "overall": 3 / 8}
+
+
+@pytest.mark.parametrize("with_model", [True, False])
+def test_proximal_leaves_frozen_parameters_alone(with_model):
+    # torch's optimizers skip a tensor with requires_grad=False (a frozen backbone); so must the prox.
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
+    model[0].weight.requires_grad_(False)
+    frozen = model[0].weight.clone()
+    opt = proximal(torch.optim.SGD(model.parameters(), lr=0.1), L1(100.0), model if with_model else None)
+    model(torch.ones(2, 3)).sum().backward()
+    opt.step()
+    assert torch.equal(model[0].weight, frozen)
+    assert bool((model[1].weight == 0).all())  # lr * l1 = 10 zeroes every trainable weight
+
+
+def test_proximal_without_the_model_refuses_a_selector_it_cannot_apply():
+    model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
+    with pytest.raises(InvalidParameterError) as err:
+        proximal(torch.optim.SGD(model.parameters(), lr=0.1), L1(1.0, selector=Selector(exclude="0.*")))
+    assert str(err.value) == (
+        "The 'model' parameter of proximal must be the model, to apply L1's Selector(exclude=('0.*',)) "
+        "(not None). Got None instead."
+    )
+    # With the model, the selector is honoured: layer 0 is excluded.
+    penalty = L1(100.0, selector=Selector(exclude="0.*"))
+    opt = proximal(torch.optim.SGD(model.parameters(), lr=0.1), penalty, model)
+    before = model[0].weight.clone()
+    model(torch.ones(2, 3)).sum().backward()
+    opt.step()
+    torch.testing.assert_close(model[0].weight, before - 0.1 * model[0].weight.grad)  # plain SGD, no prox
+    assert bool((model[1].weight == 0).all())

@@ -148,8 +148,12 @@ def test_attach_applies_to_one_layer_and_sums_over_the_model():
 
 
 def test_attach_rejects_layers_without_selectable_weights_and_non_penalties():
-    with pytest.raises(InvalidParameterError, match="'module' parameter of Selector"):
+    with pytest.raises(InvalidParameterError) as err:
         attach(nn.BatchNorm1d(3), L2(0.1))
+    assert str(err.value) == (
+        "The 'layer' parameter of attach must be a layer with a parameter that L2's Selector() picks. "
+        "Got 'BatchNorm1d with weight, bias' instead."
+    )
     with pytest.raises(InvalidParameterError, match="'penalty' parameter of attach must be a reglab penalty"):
         attach(nn.Linear(2, 2), 0.1)  # type: ignore[arg-type]
 

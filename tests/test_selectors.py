@@ -89,7 +89,7 @@ def test_selector_matching_nothing_raises_one_line():
         Selector(exclude="*").select(nn.Linear(2, 2))
     assert str(err.value) == (
         "The 'module' parameter of Selector must be a module with at least one parameter selected by "
-        "Selector(exclude=('*',)). Got 'Linear with weight, bias' instead."
+        "Selector(exclude=('*',)) (it matches nothing). Got 'Linear with weight, bias' instead."
     )
     with pytest.raises(InvalidParameterError, match="'module' parameter of Selector"):
         Selector().select(nn.LayerNorm(4))
@@ -216,3 +216,32 @@ def test_structure_version_changes_on_registration():
     before = structure_version()
     torch.zeros(3).add_(1)
     assert structure_version() == before
+
+
+def _empty_selection_calls():
+    from reglab import L1, L2, ElasticNet, GroupLasso, param_groups, sparsity
+    from reglab.constraints import MaxNorm
+
+    sel = Selector(include="nomatch*")
+    return [
+        ("L1", lambda m: L1(0.1, selector=sel)(m)),
+        ("L2", lambda m: L2(0.1, selector=sel).add_grad_(m)),
+        ("ElasticNet", lambda m: ElasticNet(0.1, 0.1, selector=sel)(m)),
+        ("ElasticNet", lambda m: ElasticNet(0.1, 0.1, selector=sel).describe(m)),
+        ("GroupLasso", lambda m: GroupLasso(0.1, selector=sel)(m)),
+        ("L1", lambda m: (L1(0.1, selector=sel) + L2(0.1))(m)),
+        ("param_groups", lambda m: param_groups(m, weight_decay=0.1, selector=sel)),
+        ("sparsity", lambda m: sparsity(m, sel)),
+        ("MaxNorm", lambda m: MaxNorm(2.0, selector=sel)(m)),
+    ]
+
+
+@pytest.mark.parametrize("case", range(9))
+def test_a_selector_matching_nothing_is_blamed_on_its_owner(case):
+    owner, call = _empty_selection_calls()[case]
+    with pytest.raises(InvalidParameterError) as err:
+        call(nn.Linear(2, 2))
+    assert str(err.value) == (
+        f"The 'selector' parameter of {owner} must be a Selector that picks at least one parameter of Linear "
+        "(it matches nothing among: weight, bias). Got Selector(include=('nomatch*',)) instead."
+    )
