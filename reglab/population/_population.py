@@ -36,6 +36,7 @@ from reglab.population._shard import Shard
 from reglab.population._stack import StackedNet, arch_kwargs
 from reglab.train.data_checks import check_tensors
 from reglab.train.history import History
+from reglab.train.loop import check_batch_norm_batches, has_batch_norm
 from reglab.train.trainer import NON_FINITE_WEIGHTS
 
 __all__ = ["Population", "train_population"]
@@ -176,6 +177,7 @@ class Population:
         self._theta = net.theta.detach().clone()
         self._buffers = {n: b.clone() for n, b in net.buffers.items()}
         self._members = members  # the initialized modules, split into shards by fit()
+        self._batch_norm = has_batch_norm(members[0])
         self._shards: list[Shard] = []
         self._status = ["active"] * len(self.configs)
         self.histories_: list[History] = [History() for _ in self.configs]
@@ -291,6 +293,7 @@ class Population:
         best_theta = self._theta.clone() if stoppers else None
         best_buffers = {n: b.clone() for n, b in self._buffers.items()} if stoppers else None
         n = len(x)
+        skip_single = check_batch_norm_batches(self._batch_norm, n, batch_size, "Population.fit")
         order_gens = self._order_generators()
         first = 0
         if saved is not None:
@@ -319,6 +322,8 @@ class Population:
                     # Shards share nothing within an epoch, so each runs its steps without waiting
                     # for the others: one meeting point per epoch instead of one per step.
                     for batch, s in enumerate(range(0, n, batch_size)):
+                        if skip_single and n - s == 1:
+                            continue  # as the Trainer: BatchNorm cannot normalize one example
                         idx = perm[..., s : s + batch_size]
                         if idx.ndim == 2:  # per-member orders: this shard's rows
                             idx = idx[shard.rows]

@@ -109,6 +109,31 @@ def epoch_order(n: int, generator: torch.Generator) -> torch.Tensor:
     return torch.randperm(n, generator=generator)
 
 
+def has_batch_norm(model: nn.Module) -> bool:
+    """Whether ``model`` has a BatchNorm layer, so a training batch of one example is skipped.
+
+    torch's BatchNorm refuses a training batch with one value per channel, and one example has no
+    batch statistics to normalize by (its variance is 0, and the running variance's unbiased update
+    divides by 0). The Trainer and the population engine therefore skip a training batch of one
+    example (the last partial batch when ``n % batch_size == 1``), as ``drop_last`` would.
+    """
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def check_batch_norm_batches(batch_norm: bool, n: int | None, batch_size: int, owner: str) -> bool:
+    """``batch_norm`` (whether single-example batches are skipped), after refusing training that
+    would leave a BatchNorm model no batch of two examples (``n`` examples, ``None`` when streamed)."""
+    if not batch_norm:
+        return False
+    if batch_size == 1 or n == 1:
+        what = "batch_size=1" if batch_size == 1 else "1 training example"
+        raise UserError(
+            f"{owner}: the model has BatchNorm, which needs training batches of at least 2 examples; "
+            f"got {what}. Use batch_size >= 2 and at least 2 training examples, or norm='layer'."
+        )
+    return True
+
+
 def epoch_batches(
     source: Source, batch_size: int, generator: torch.Generator | None
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

@@ -30,7 +30,15 @@ from reglab.optim import proximal
 from reglab.penalties import Attached, Penalty, Sum
 from reglab.train.data_checks import check_tensors
 from reglab.train.history import History
-from reglab.train.loop import Source, as_source, decay_groups, epoch_batches, weight_stats
+from reglab.train.loop import (
+    Source,
+    as_source,
+    check_batch_norm_batches,
+    decay_groups,
+    epoch_batches,
+    has_batch_norm,
+    weight_stats,
+)
 
 __all__ = ["Trainer", "fit", "TRANSFORM_SEED_OFFSET"]
 
@@ -508,6 +516,10 @@ class Trainer:
         for name, src in (("train", train_src), ("val", val_src), ("test", test_src)):
             if src is not None and src.x is not None and src.y is not None:  # streamed data: unchecked
                 check_tensors(self.model, src.x, src.y, owner="Trainer.fit", name=name, task=task)
+        train_n = len(train_src) if train_src.loader is None else None
+        self._skip_single = check_batch_norm_batches(
+            has_batch_norm(self.model), train_n, self.batch_size, "Trainer.fit"
+        )
         self.metric_names = self._metric_names(val_src is not None)
         monitor = self.monitor or ("val_loss" if val_src is not None else "train_loss")
         check_option(monitor, "monitor", owner=_OWNER, options=self.metric_names)
@@ -636,6 +648,8 @@ class Trainer:
         n = 0
         generator = self._data_gen if train.loader is None else None
         for b, (xb, yb) in enumerate(epoch_batches(train, self.batch_size, generator)):
+            if self._skip_single and len(xb) == 1:
+                continue  # BatchNorm cannot normalize one example (see loop.has_batch_norm)
             xb, yb = self._to_device(xb, yb)
             if self.augment is not None:
                 xb, yb = self.augment(xb, yb, generator=self._transform_gen)
@@ -668,6 +682,11 @@ class Trainer:
             n += len(xb)
             for cb in callbacks:
                 cb.on_batch_end(self, b, {"loss": value, "size": len(xb)})
+        if n == 0:  # a DataLoader of single-example batches into BatchNorm
+            raise UserError(
+                "Trainer.fit: the model has BatchNorm and every training batch held one example; "
+                "use batches of at least 2 examples, or norm='layer'."
+            )
         row: dict[str, Any] = {"epoch": epoch}
         row.update({f"train_{k}": v / n for k, v in totals.items()})
         if val is not None:

@@ -346,3 +346,25 @@ def test_a_member_diverging_leaves_the_others_bit_for_bit_unchanged(norm, optimi
     for k in range(2):
         a, b = alone.member(k).state_dict(), with_diverging.member(k).state_dict()
         assert all(torch.equal(a[name], b[name]) for name in a), k
+
+
+def _mlp_batchnorm(d=0.0):
+    return MLP(10, 3, hidden=(12,), norm="batch", dropout=d)
+
+
+@pytest.mark.parametrize("build", [_mlp_batchnorm, cnn("batch")], ids=["mlp", "cnn"])
+def test_a_last_batch_of_one_example_is_skipped_with_batch_norm_as_by_the_trainer(build):
+    """41 examples in batches of 20 leave one: torch's BatchNorm refuses it in the Trainer, and its running
+    variance would divide by 0 in the population, so both skip it (and train the same weights)."""
+    features = 24 if build().__class__ is CNN1D else 10
+    train, val = make_data(41, features, 3, seed=2), make_data(30, features, 3, seed=3)
+    configs = [{"lr": 1e-2, "seed": 3}, {"lr": 3e-3, "seed": 4}]
+    pop = Population(build(), configs, seed=5, dtype=torch.float64)
+    histories = pop.fit(train, val, epochs=3, batch_size=20)
+    assert pop.member_steps_ == 2 * 3 * 2  # two batches of 20 per epoch, the single example skipped
+    for k, cfg in enumerate(configs):
+        ref, history = trainer_alone(build, cfg, train, val, epochs=3, batch_size=20, optimizer="adam",
+                                     seed=5)
+        assert max_diff(pop.member(k), ref) <= 1e-9, k
+        assert all(bool(torch.isfinite(b).all()) for b in pop.member(k).buffers())  # running statistics
+        assert histories[k]["train_loss"] == pytest.approx(history["train_loss"], rel=1e-9)

@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from reglab._validation import InvalidParameterError
 from reglab.callbacks import Callback, EarlyStopping
+from reglab.errors import UserError
 from reglab.models import MLP
 from reglab.penalties import L1, L2
 from reglab.train import TRANSFORM_SEED_OFFSET, Trainer, fit
@@ -409,3 +410,30 @@ def test_optimizer_and_scheduler_mistakes_are_one_clear_error():
         plateau.fit((x, y))
     with pytest.raises(InvalidParameterError, match=r"'scheduler_monitor' parameter of Trainer must be a"):
         Trainer(MLP(4, 3, hidden=(5,)), scheduler_monitor=3)
+
+
+def test_batchnorm_skips_a_last_batch_of_one_example_and_refuses_batches_of_one():
+    # torch's BatchNorm refuses one value per channel in training ("Expected more than 1 value per channel").
+    torch.manual_seed(0)
+    x, y = torch.randn(33, 4), torch.randint(0, 3, (33,))
+    seen = []
+
+    class Sizes(Callback):
+        def on_batch_end(self, trainer, batch, logs):
+            seen.append(logs["size"])
+
+    model = MLP(4, 3, hidden=(8,), norm="batch")
+    Trainer(model, batch_size=16, epochs=2, progress="off", callbacks=[Sizes()]).fit((x, y))
+    assert seen == [16, 16, 16, 16]  # the 33rd example's batch of one is skipped each epoch
+    seen.clear()
+    Trainer(MLP(4, 3, hidden=(8,)), batch_size=16, epochs=1, progress="off", callbacks=[Sizes()]).fit((x, y))
+    assert seen == [16, 16, 1]  # without BatchNorm it is kept
+    message = r"^Trainer.fit: the model has BatchNorm, which needs training batches of at least 2 examples; "
+    message += "got "
+    with pytest.raises(UserError, match=message + "batch_size=1"):
+        Trainer(model, batch_size=1, epochs=1, progress="off").fit((x, y))
+    with pytest.raises(UserError, match=message + "1 training example"):
+        Trainer(model, batch_size=16, epochs=1, progress="off").fit((x[:1], y[:1]))
+    loader = DataLoader(TensorDataset(x, y), batch_size=1)
+    with pytest.raises(UserError, match=r"every training batch held one example"):
+        Trainer(model, epochs=1, progress="off").fit(loader)
