@@ -236,7 +236,8 @@ class Population:
             train: A ``TensorSplit`` (``.x``, ``.y``) or ``(x, y)``; int64 class labels.
             val: Validation data, needed for early stopping on a ``val_*`` metric.
             epochs: Number of epochs.
-            batch_size: Batch size; the last partial batch is kept, as in the Trainer.
+            batch_size: Batch size; the last partial batch is kept, as in the Trainer (skipped if it
+                holds one example and the model has BatchNorm).
             early_stopping: A ``reglab.callbacks.EarlyStopping``; each member gets its own copy
                 (its own best value, patience counter and best weights). A stopped member is
                 frozen and dropped from the stack.
