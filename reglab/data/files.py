@@ -119,6 +119,20 @@ def _check_column(series: pd.Series, where: str, role: str) -> None:
             )
 
 
+def _check_feature_list(features: Sequence[str], target: str, where: str) -> None:
+    """Refuse the target among the features (the label would leak into the inputs) and repeated names."""
+    if isinstance(features, str):
+        raise UserError(f"{where}: features must be a list of column names; got the string {features!r}.")
+    if target in features:
+        raise UserError(
+            f"{where}: the target column {target!r} is also listed in features; the label would be an "
+            "input. Remove it from features."
+        )
+    repeated = sorted({str(f) for f in features if list(features).count(f) > 1})
+    if repeated:
+        raise UserError(f"{where}: features lists {', '.join(map(repr, repeated))} more than once.")
+
+
 def from_frame(
     frame: pd.DataFrame,
     target: str,
@@ -148,6 +162,7 @@ def from_frame(
         raise _missing_column(target, columns, where, "target")
     if features is None:
         features = [c for c in frame.columns if c != target]
+    _check_feature_list(features, target, where)
     for column in features:
         if column not in frame.columns:
             raise _missing_column(column, columns, where, "feature")
@@ -250,6 +265,7 @@ def load_parquet(
     try:
         names = pq.read_schema(path).names
         if features is not None:  # read only the columns needed; name a missing one as from_frame does
+            _check_feature_list(features, target, path.name)
             for column, role in [(target, "target"), *((f, "feature") for f in features)]:
                 if column not in names:
                     raise _missing_column(column, names, path.name, role)

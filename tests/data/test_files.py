@@ -204,3 +204,22 @@ def test_tensors_without_rows_are_refused():
 
     with pytest.raises(UserError, match=r"^tensors has no rows \(x of shape \(0, 3\)\); nothing to split"):
         from_tensors(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long))
+
+
+@pytest.mark.parametrize("reader", ["csv", "parquet"])
+def test_the_target_among_the_features_is_refused_not_leaked(tmp_path, reader):
+    frame = pd.DataFrame({"a": np.arange(20.0), "b": np.linspace(0, 1, 20), "y": [0, 1] * 10})
+    path = tmp_path / f"t.{reader}"
+    frame.to_csv(path, index=False) if reader == "csv" else frame.to_parquet(path)
+    read = load_csv if reader == "csv" else load_parquet
+    with pytest.raises(UserError) as err:
+        read(path, target="y", features=["a", "y"])
+    assert str(err.value) == (
+        f"t.{reader}: the target column 'y' is also listed in features; the label would be an input. "
+        "Remove it from features."
+    )
+    with pytest.raises(UserError, match=rf"^t.{reader}: features lists 'a' more than once\.$"):
+        read(path, target="y", features=["a", "a"])
+    with pytest.raises(UserError, match=r"features must be a list of column names; got the string 'a'"):
+        read(path, target="y", features="a")
+    assert read(path, target="y", features=["a"]).feature_names == ["a"]
