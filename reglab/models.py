@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from reglab._validation import Interval, check_int, check_option, check_scalar, fail
+from reglab._validation import Interval, check_bool, check_int, check_option, check_scalar, fail
 
 __all__ = ["MLP", "CNN1D", "CNN2D", "ACTIVATIONS", "NORMS", "make_activation", "make_norm"]
 
@@ -103,7 +103,8 @@ class MLP(nn.Module):
         hidden = tuple(check_int(h, "hidden", owner="MLP", interval=Interval(1, None)) for h in hidden)
         dropout = _check_slots("MLP", activation, norm, dropout)
         self.in_features, self.out_features, self.hidden_sizes = in_features, out_features, hidden
-        self.activation, self.norm, self.dropout, self.residual = activation, norm, dropout, bool(residual)
+        residual = check_bool(residual, "residual", owner="MLP")
+        self.activation, self.norm, self.dropout, self.residual = activation, norm, dropout, residual
         widths = (in_features, *hidden)
         self.hidden = nn.ModuleList(
             MLPBlock(a, b, activation, norm, dropout) for a, b in zip(widths[:-1], widths[1:])
@@ -191,7 +192,11 @@ class CNN2D(nn.Module):
         check_int(size, "size", owner="CNN2D", interval=Interval(4, None))
         check_int(out_features, "out_features", owner="CNN2D", interval=Interval(1, None))
         dropout = _check_slots("CNN2D", activation, norm, dropout)
-        self.size, self.out_features, self.channels = size, out_features, tuple(channels)
+        if not (isinstance(channels, (tuple, list)) and len(channels) == 2):
+            raise fail("CNN2D", "channels", "a pair of ints >= 1 (first and second convolution)", channels)
+        channels = tuple(check_int(c, "channels", owner="CNN2D", interval=Interval(1, None))
+                         for c in channels)
+        self.size, self.out_features, self.channels = size, out_features, channels
         self.activation, self.norm, self.dropout = activation, norm, dropout
         c1, c2 = self.channels
         self.conv1, self.conv2 = nn.Conv2d(1, c1, 3, padding=1), nn.Conv2d(c1, c2, 3, padding=1)

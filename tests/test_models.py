@@ -95,3 +95,23 @@ def test_dropout_active_only_in_training():
 def test_argument_errors(build, message):
     with pytest.raises(InvalidParameterError, match=message):
         build()
+
+
+@pytest.mark.parametrize(
+    "build,message",
+    [
+        (lambda: MLP(4, 2, residual="no"), "The 'residual' parameter of MLP must be a bool. Got 'no'"),
+        (lambda: CNN2D(8, 10, channels=5), "The 'channels' parameter of CNN2D must be a pair of ints >= 1"),
+        (lambda: CNN2D(8, 10, channels=(4, 4, 4)), "Got (4, 4, 4) instead."),
+        (lambda: CNN2D(8, 10, channels=(0, 4)), "The 'channels' parameter of CNN2D must be an int in the"),
+    ],
+)
+def test_model_arguments_are_checked(build, message):
+    with pytest.raises(InvalidParameterError) as err:
+        build()
+    assert message in str(err.value)
+
+
+def test_cnn2d_takes_a_list_of_two_channel_counts():
+    model = CNN2D(8, 10, channels=[4, 8])
+    assert model.channels == (4, 8) and model(torch.zeros(2, 1, 8, 8)).shape == (2, 10)

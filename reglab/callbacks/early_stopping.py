@@ -143,10 +143,12 @@ class EarlyStopping(Callback):
             value: the monitored value at the end of ``epoch``.
             epoch: 0-based epoch index; by default one more than the previous call.
         """
-        epoch = self._next_epoch if epoch is None else int(epoch)
+        if epoch is not None:
+            epoch = check_int(epoch, "epoch", owner="EarlyStopping.update", interval=Interval(0, None))
+        value = _as_number(value)
+        epoch = self._next_epoch if epoch is None else epoch
         self._next_epoch = epoch + 1
         self._improved = False
-        value = float(value)
         if not math.isfinite(value):
             self.stopped, self.stopped_epoch = True, epoch
             self.reason = f"EarlyStopping: {self.monitor} is {value} at epoch {epoch}"
@@ -218,3 +220,14 @@ class EarlyStopping(Callback):
             state["reason"],
         )
         self._next_epoch, self.best_weights = state["next_epoch"], state["best_weights"]
+
+
+def _as_number(value: Any) -> float:
+    """The monitored value as a float: a real number, a NumPy scalar or a one-element tensor."""
+    if not isinstance(value, (str, bytes, bool)) and value is not None:
+        try:
+            return float(value)
+        except (TypeError, ValueError, RuntimeError):  # RuntimeError: a tensor of several elements
+            pass
+    allowed = "a real number (float, int, NumPy scalar or one-element tensor)"
+    raise fail("EarlyStopping.update", "value", allowed, value)

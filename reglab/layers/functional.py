@@ -109,6 +109,7 @@ def drop_path(
     """
     p = check_rate(p, "drop_path")
     training = check_bool(training, "training", owner="drop_path")
+    scale_by_keep = check_bool(scale_by_keep, "scale_by_keep", owner="drop_path")
     if x.ndim == 0:
         raise fail("drop_path", "x", "a batch of examples (at least one dimension)", "a 0-d tensor")
     if not training or p == 0.0:

@@ -63,6 +63,10 @@ def mc_predict(
         >>> mean.shape, bool((std > 0).all())
         (torch.Size([4, 1]), True)
     """
+    if not isinstance(model, nn.Module):
+        raise fail("mc_predict", "model", "a torch.nn.Module", type(model).__name__)
+    if not isinstance(x, torch.Tensor):
+        raise fail("mc_predict", "x", "a torch.Tensor (the input batch)", type(x).__name__)
     samples = check_int(samples, "samples", owner="mc_predict", interval=Interval(2, None))
     check_generator(generator, "mc_predict")
     stochastic = [m for m in model.modules() if isinstance(m, MC_LAYERS)]

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import AlphaDropout, Dropout, Dropout1d, Dropout2d, Dropout3d
 
-from reglab._validation import Interval, check_generator, check_scalar, fail
+from reglab._validation import Interval, check_bool, check_generator, check_scalar, fail
 from reglab.layers import functional as RF
 
 __all__ = [
@@ -75,7 +75,7 @@ class DropPath(nn.Module):
     ):
         super().__init__()
         self.p = RF.check_rate(p, "DropPath")
-        self.scale_by_keep = bool(scale_by_keep)
+        self.scale_by_keep = check_bool(scale_by_keep, "scale_by_keep", owner="DropPath")
         self.generator = check_generator(generator, "DropPath")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

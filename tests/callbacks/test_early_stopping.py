@@ -226,3 +226,20 @@ def test_a_monitor_that_is_not_a_name_is_one_clear_error(monitor):
         message = r"'monitor' parameter of \w+ must be a (non-empty )?metric"
         with pytest.raises(InvalidParameterError, match=message):
             build()
+
+
+@pytest.mark.parametrize("value", ["0.5", None, True, torch.ones(2), [1.0]])
+def test_update_refuses_what_is_not_one_number(value):
+    es = EarlyStopping(patience=1)
+    with pytest.raises(InvalidParameterError, match=r"^The 'value' parameter of EarlyStopping.update "):
+        es.update(value)
+    assert es.wait == 0 and es._next_epoch == 0  # nothing was recorded
+
+
+def test_update_takes_numpy_scalars_and_one_element_tensors():
+    import numpy as np
+
+    es = EarlyStopping(patience=0)
+    assert es.update(np.float32(2.0)) is False and es.update(torch.tensor(3.0)) is True
+    with pytest.raises(InvalidParameterError, match=r"'epoch' parameter of EarlyStopping.update must be an"):
+        EarlyStopping().update(1.0, epoch=-1)

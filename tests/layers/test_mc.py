@@ -104,3 +104,11 @@ def test_errors_name_the_parameter():
         str(info.value)
         == "The 'samples' parameter of mc_predict must be an int in the range [2, inf). Got 1 instead."
     )
+
+
+def test_mc_predict_checks_model_and_input():
+    model = nn.Sequential(nn.Linear(3, 2), nn.Dropout(0.5))
+    with pytest.raises(InvalidParameterError, match=r"'model' parameter of mc_predict must be a torch.nn"):
+        mc_predict("m", torch.ones(1, 3))
+    with pytest.raises(InvalidParameterError, match=r"'x' parameter of mc_predict must be a torch.Tensor"):
+        mc_predict(model, [[1.0, 2.0, 3.0]])

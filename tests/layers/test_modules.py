@@ -107,3 +107,10 @@ def test_bad_arguments_give_one_line(build, message):
     with pytest.raises(InvalidParameterError) as info:
         build()
     assert str(info.value) == message
+
+
+def test_drop_path_scale_by_keep_must_be_a_bool():
+    with pytest.raises(InvalidParameterError, match=r"'scale_by_keep' parameter of DropPath must be a bool"):
+        M.DropPath(0.1, scale_by_keep="no")
+    with pytest.raises(InvalidParameterError, match=r"'scale_by_keep' parameter of drop_path must be a bool"):
+        RF.drop_path(torch.ones(2, 3), 0.1, training=True, scale_by_keep=1)
