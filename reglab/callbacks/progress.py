@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
+import random
 import sys
-from typing import IO, Any
-
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from typing import IO, TYPE_CHECKING, Any
 
 from reglab._validation import check_option, fail
 from reglab.callbacks.base import Callback
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
 
 __all__ = ["ProgressBar", "format_metrics"]
 
@@ -61,6 +63,16 @@ class ProgressBar(Callback):
     def on_fit_start(self, trainer: Any) -> None:
         self._epochs = int(trainer.epochs)
         file = self.file if self.file is not None else sys.stdout
+        # rich is imported here, not at `import reglab`, and with Python's `random` state kept:
+        # importing rich.style draws from the global `random` generator (getrandbits), which would
+        # shift the stream of a user who seeded it.
+        state = random.getstate()
+        try:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        finally:
+            random.setstate(state)
+
         console = Console(file=file, force_terminal=True if self.mode == "rich" else None)
         if self._use_rich(console):
             self._progress = Progress(

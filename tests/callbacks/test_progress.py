@@ -1,6 +1,8 @@
 """ProgressBar: plain lines off a terminal, a rich bar on one, nothing when off."""
 
 import io
+import subprocess
+import sys
 
 import torch
 
@@ -50,3 +52,16 @@ def test_file_must_be_writable():
 
     with pytest.raises(InvalidParameterError, match=r"'file' parameter of ProgressBar must be None"):
         ProgressBar("plain", file="out.txt")
+
+
+def test_importing_reglab_and_showing_progress_leave_pythons_random_state_alone():
+    # rich.style draws from Python's global `random` when imported; reglab imports rich lazily, keeping it.
+    code = (
+        "import random; random.seed(0); a = random.getstate(); import reglab; assert random.getstate() == a; "
+        "import torch; from reglab import Trainer, MLP; "
+        "x, y = torch.randn(4, 2), torch.tensor([0, 1, 0, 1]); "
+        "Trainer(MLP(2, 2, hidden=(2,)), epochs=1, progress='plain').fit((x, y)); "
+        "assert random.getstate() == a, 'random state changed'"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
