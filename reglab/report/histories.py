@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from reglab._json import loads_exact
 from reglab.errors import UserError
 
 __all__ = ["read_history", "normalize_history", "CANONICAL"]
@@ -94,7 +95,7 @@ def read_history(path: str | Path) -> pd.DataFrame:
 
 def _frame_from_json(text: str, path: Path) -> pd.DataFrame:
     try:
-        data: Any = json.loads(text)
+        data: Any = loads_exact(text)  # History.to_json's strict JSON: NaN / inf restored in place
     except json.JSONDecodeError as exc:
         raise UserError(
             f"history file {path} is not valid JSON (line {exc.lineno}: {exc.msg}); {_FIX}."

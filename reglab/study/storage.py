@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import re
 import socket
@@ -77,6 +76,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 
+from reglab._json import NONFINITE_KEY, dumps_exact, loads_exact, strict_json  # noqa: F401 (re-exported)
 from reglab.errors import UserError
 
 __all__ = [
@@ -155,82 +155,9 @@ results = Table(
 
 TrialKey = tuple[str, str, str, int, int]  # phase, recipe, params (canonical JSON), seed, fold
 FINISHED = ("done", "diverged", "failed")
-NONFINITE_KEY = "$nonfinite"
-_NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
-
-
 def params_key(params: dict[str, Any]) -> str:
     """Canonical JSON of a parameter dict (sorted keys, floats by ``repr``): the unique identity."""
     return json.dumps(params, sort_keys=True, separators=(",", ":"))
-
-
-def strict_json(value: Any) -> str:
-    """Sorted JSON that any parser reads (RFC 8259): NaN and infinities become ``null``.
-
-    Python's ``json`` writes ``NaN``/``Infinity``, which JavaScript, ``jq`` and strict parsers reject.
-
-    Example:
-        >>> strict_json({"b": float("nan"), "a": [1.5, float("inf")]})
-        '{"a": [1.5, null], "b": null}'
-    """
-    return json.dumps(_finite(value), sort_keys=True, allow_nan=False)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
-
-
-def dumps_exact(value: dict[str, Any]) -> str:
-    """Sorted strict JSON of a dict that :func:`loads_exact` reads back exactly, NaN and infinities included.
-
-    A non-finite number is ``null`` in place (what any JSON reader expects) and its JSON Pointer
-    (RFC 6901) is listed under ``"$nonfinite"`` with ``"nan"``, ``"inf"`` or ``"-inf"``.
-
-    Example:
-        >>> dumps_exact({"loss": float("nan"), "lr": 0.1})
-        '{"$nonfinite": {"/loss": "nan"}, "loss": null, "lr": 0.1}'
-        >>> loads_exact(dumps_exact({"a": [1.0, float("-inf")]}))
-        {'a': [1.0, -inf]}
-    """
-    marks: dict[str, str] = {}
-    plain = _nulled(value, "", marks)
-    if marks:
-        plain[NONFINITE_KEY] = marks
-    return json.dumps(plain, sort_keys=True, allow_nan=False)
-
-
-def _nulled(value: Any, path: str, marks: dict[str, str]) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        marks[path] = "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-        return None
-    if isinstance(value, dict):
-        return {k: _nulled(v, f"{path}/{str(k).replace('~', '~0').replace('/', '~1')}", marks)
-                for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_nulled(v, f"{path}/{i}", marks) for i, v in enumerate(value)]
-    return value
-
-
-def loads_exact(text: str) -> Any:
-    """Read what :func:`dumps_exact` wrote (and the ``NaN`` tokens older databases hold)."""
-    value = json.loads(text)
-    marks = value.pop(NONFINITE_KEY, None) if isinstance(value, dict) else None
-    for pointer, kind in (marks or {}).items():
-        *parents, last = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]]
-        node = value
-        for p in parents:
-            node = node[int(p)] if isinstance(node, list) else node[p]
-        if isinstance(node, list):
-            node[int(last)] = _NONFINITE[kind]
-        else:
-            node[last] = _NONFINITE[kind]
-    return value
 
 
 def default_url(study_dir: str | Path) -> str:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from reglab._json import dumps_exact, loads_exact
 from reglab._validation import check_option
 from reglab.errors import UserError
 
@@ -167,15 +167,17 @@ class History:
         return cls(rows)
 
     def to_json(self, path: str | os.PathLike) -> Path:
-        """Write rows and run-level facts (NaN is written as ``NaN``, which Python's json reads)."""
+        """Write rows and run-level facts as strict JSON, which any parser reads: a NaN or infinite
+        value is ``null``, and its place is listed under ``"$nonfinite"`` so that :meth:`from_json`
+        restores it exactly (``reglab._json.dumps_exact``)."""
         path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=1))
+        path.write_text(dumps_exact(self.to_dict(), indent=1, sort_keys=False))
         return path
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> History:
-        """Read a file written by :meth:`to_json`."""
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """Read a file written by :meth:`to_json` (also older files with ``NaN`` tokens)."""
+        return cls.from_dict(loads_exact(Path(path).read_text()))
 
     def equals(self, other: History, *, ignore: Sequence[str] = ("time",)) -> bool:
         """True if both hold the same rows (bit-equal floats) apart from ``ignore`` columns."""

@@ -46,7 +46,7 @@ def test_csv_and_json_round_trips(tmp_path):
         test={"loss": 0.8},
     )
     back = History.from_json(h.to_json(tmp_path / "h.json"))
-    assert back.equals(h, ignore=()) and back.to_dict() == json.loads(json.dumps(h.to_dict()))
+    assert back.equals(h, ignore=()) and json.dumps(back.to_dict()) == json.dumps(h.to_dict())
     assert (back.stop_reason, back.best_epoch, back.restarts, back.test) == (
         h.stop_reason,
         1,
@@ -69,3 +69,21 @@ def test_equals_ignores_time_only():
     b = History([dict(r, time=9.0) for r in ROWS])
     assert a.equals(b) and not a.equals(b, ignore=())
     assert not a.equals(History(ROWS[:2]))
+
+
+def test_to_json_is_strict_json_and_reads_back_non_finite_values_exactly(tmp_path):
+    import json
+    import math
+
+    h = History([{"epoch": 0, "train_loss": 1.0, "val_loss": math.nan}, {"epoch": 1, "train_loss": math.inf,
+                 "val_loss": -math.inf}], stop_reason="non-finite training loss (inf) at epoch 1, batch 0")
+    path = h.to_json(tmp_path / "h.json")
+
+    def refuse(token):
+        raise AssertionError(f"non-standard JSON token {token}")
+
+    data = json.loads(path.read_text(), parse_constant=refuse)  # RFC 8259: no NaN / Infinity tokens
+    assert data["rows"][0]["val_loss"] is None and data["$nonfinite"]["/rows/1/train_loss"] == "inf"
+    back = History.from_json(path)
+    assert back.equals(h, ignore=()) and back.columns == h.columns and back.stop_reason == h.stop_reason
+    assert back.rows[1]["val_loss"] == -math.inf
