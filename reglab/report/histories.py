@@ -158,7 +158,15 @@ def normalize_history(frame: pd.DataFrame, *, source: str = "history") -> pd.Dat
     for col in frame.columns:
         if col not in used and pd.api.types.is_numeric_dtype(frame[col]):
             out[col] = frame[col].to_numpy()
-    out = out.dropna(subset=["train_loss", "val_loss"]).sort_values("epoch").reset_index(drop=True)
+    out = out.sort_values("epoch").reset_index(drop=True)
+    complete = out[["train_loss", "val_loss"]].notna().all(axis=1).to_numpy().copy()
+    # Rows missing a loss are dropped, except the first one after the last finite training loss:
+    # that NaN is a divergence (Keras's CSVLogger and a reglab History log it so), which diagnose
+    # must see rather than judge the epochs before the blow-up.
+    finite = np.flatnonzero(np.isfinite(out["train_loss"].to_numpy(dtype=float)))
+    if len(finite) and finite[-1] + 1 < len(out):
+        complete[finite[-1] + 1] = True
+    out = out[complete].reset_index(drop=True)
     if out.empty:
         raise UserError(f"{source} has no epoch with both train_loss and val_loss; {_FIX}.")
     if out["epoch"].duplicated().any():

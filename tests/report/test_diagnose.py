@@ -215,3 +215,32 @@ def test_text_columns_are_numbers_or_one_clear_error():
         measure(h.assign(train_loss=["x", *h["train_loss"][1:]]))
     with pytest.raises(InvalidParameterError, match=r"'thresholds' parameter of diagnose must be a"):
         diagnose(h, thresholds=3)
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "6,nan,nan\n",  # one NaN row, as a reglab History's CSV writes a divergence
+        "6,nan,nan\n7,nan,nan\n",  # several
+        "6,nan,0.9\n",  # NaN in the training loss only
+        "6,NaN,\n",  # NaN, and an empty validation cell
+    ],
+)
+def test_a_diverged_csv_is_said_to_have_diverged_when_read_from_a_file(tmp_path, tail):
+    """read_history dropped rows with a missing loss, the NaN rows of a blow-up with them, so diagnose
+    judged the epochs before it (\"under-fitting, train longer\")."""
+    from reglab.report.histories import read_history
+
+    head = "epoch,train_loss,val_loss\n1,1.0,1.1\n2,0.8,0.9\n3,0.7,0.8\n4,0.6,0.75\n5,0.55,0.7\n"
+    path = tmp_path / "history.csv"
+    path.write_text(head + tail)
+    with pytest.raises(UserError, match="the run diverged; lower the learning rate"):
+        diagnose(read_history(path))
+    keras = tmp_path / "keras.csv"  # Keras's CSVLogger: epoch,accuracy,loss,val_accuracy,val_loss
+    keras.write_text("epoch,accuracy,loss,val_accuracy,val_loss\n" + "".join(
+        f"{e},0.{e},{1 - e / 10},0.{e},{1.1 - e / 10}\n" for e in range(5)) + "5,nan,nan,nan,nan\n")
+    with pytest.raises(UserError, match="the run diverged"):
+        diagnose(read_history(keras))
+    complete = tmp_path / "complete.csv"  # the same epochs without the blow-up are judged as before
+    complete.write_text(head)
+    assert diagnose(read_history(complete)).verdict in ("underfit", "fine", "overfit", "overregularized")
