@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -197,7 +198,8 @@ class Population:
         """Member ``k`` as an ordinary ``MLP`` / ``CNN1D`` (weights and BatchNorm statistics), in eval mode.
 
         After :meth:`fit` this is the final model: the best epoch's weights when early stopping
-        restored them, the last finite weights of a diverged member.
+        restored them, and for a diverged member its last finite weights (its best epoch's when early
+        stopping restores best weights, as the Trainer's EarlyStopping does at the end of a fit).
         """
         k = check_int(k, "k", owner="Population.member", interval=Interval(0, len(self) - 1))
         theta, buffers = self._theta[k], {n: b[k] for n, b in self._buffers.items()}
@@ -214,6 +216,8 @@ class Population:
 
         Uses the members' current weights (after :meth:`fit`, their final weights).
         """
+        batch_size = check_int(batch_size, "batch_size", owner="Population.evaluate",
+                               interval=Interval(1, None))
         x, y = self._data(data, "data")
         net = StackedNet([self.member(k) for k in range(len(self))], dtype=self.dtype, device=self.device)
         loss, acc = _evaluate(net, x, y, batch_size)
@@ -348,7 +352,7 @@ class Population:
                 if checkpoint is not None:
                     state = self._capture(epoch + 1, order_gens, stoppers, best_theta, best_buffers)
                     _checkpoint.write_checkpoint(checkpoint, {"fingerprint": fp, **state})
-            self._finish(stoppers, best_theta, best_buffers)
+            self._finish(stoppers, best_theta, best_buffers, validated=val_xy is not None)
         finally:
             if bar is not None:
                 bar.on_fit_end(SimpleNamespace())
@@ -548,7 +552,7 @@ class Population:
             if leaving:
                 self._leave(shard, leaving, restore, best_theta, best_buffers)
 
-    def _finish(self, stoppers, best_theta, best_buffers) -> None:
+    def _finish(self, stoppers, best_theta, best_buffers, validated: bool) -> None:
         for shard in self._live():
             restore = [False] * len(shard.rows)
             if stoppers is not None:
@@ -560,8 +564,20 @@ class Population:
                 ]
             self._leave(shard, list(range(len(shard.rows))), restore, best_theta, best_buffers)
         for k, h in enumerate(self.histories_):
-            if stoppers is not None:
-                h.monitor, h.best_epoch = stoppers[k].monitor, stoppers[k].best_epoch
+            es = None if stoppers is None else stoppers[k]
+            # As the Trainer: EarlyStopping's on_fit_end restores a diverged run's best epoch too.
+            if (es is not None and self._status[k] == "diverged" and es.restore_best_weights
+                    and es.restore_without_stop and es.best is not None):
+                self._theta[k] = best_theta[k]
+                for name in self._buffers:
+                    self._buffers[name][k] = best_buffers[name][k]
+            # As the Trainer: the monitored metric's best epoch over the whole History.
+            h.monitor = es.monitor if es is not None else ("val_loss" if validated else "train_loss")
+            mode = es.direction if es is not None else "auto"
+            if any(isinstance(r.get(h.monitor), float) and math.isfinite(r[h.monitor]) for r in h.rows):
+                h.best_epoch = h.best(h.monitor, mode)["epoch"]
+            else:
+                h.best_epoch = None
 
 
 def default_threads(device: torch.device) -> int:

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from reglab._validation import InvalidParameterError
 from reglab.callbacks.early_stopping import EarlyStopping
 from reglab.constraints import MaxNorm
 from reglab.models import CNN1D, MLP
@@ -368,3 +369,50 @@ def test_a_last_batch_of_one_example_is_skipped_with_batch_norm_as_by_the_traine
         assert max_diff(pop.member(k), ref) <= 1e-9, k
         assert all(bool(torch.isfinite(b).all()) for b in pop.member(k).buffers())  # running statistics
         assert histories[k]["train_loss"] == pytest.approx(history["train_loss"], rel=1e-9)
+
+
+def _relative_diff(a: torch.nn.Module, b: torch.nn.Module) -> float:
+    sa, sb = a.state_dict(), b.state_dict()
+    return max(((sa[n] - sb[n]).abs().max() / sb[n].abs().max().clamp(min=1e-300)).item() for n in sa)
+
+
+@pytest.mark.parametrize("restore", [True, False])
+def test_a_diverged_member_keeps_what_the_trainer_keeps_and_histories_name_the_trainers_best_epoch(restore):
+    """Member 1 finishes epoch 0, then its loss turns NaN at epoch 1: with restore_best_weights the Trainer's
+    EarlyStopping restores epoch 0's weights at the end of the fit, and so must the population. Member 2
+    diverges before any epoch ends (nothing to restore, no best epoch)."""
+    train, val = make_data(100, 10, 3, seed=0), make_data(50, 10, 3, seed=1)
+    configs = [{"lr": 1e-2, "seed": 0}, {"lr": 1e8, "seed": 0}, {"lr": 1e20, "seed": 0}]
+
+    def stopper():
+        return EarlyStopping("val_loss", patience=5, restore_best_weights=restore)
+
+    pop = Population(mlp(), configs, optimizer="sgd", momentum=0.9, seed=5, dtype=torch.float64)
+    histories = pop.fit(train, val, epochs=4, batch_size=25, early_stopping=stopper())
+    assert pop.status == ["active", "diverged", "diverged"]
+    for k, cfg in enumerate(configs):
+        ref, history = trainer_alone(mlp, cfg, train, val, epochs=4, batch_size=25, optimizer="sgd", seed=5,
+                                     momentum=0.9, callbacks=[stopper()])
+        assert _relative_diff(pop.member(k), ref) <= 1e-12, k
+        assert histories[k].stop_reason == history.stop_reason
+        assert (histories[k].monitor, histories[k].best_epoch) == (history.monitor, history.best_epoch), k
+    assert histories[2].best_epoch is None
+
+
+@pytest.mark.parametrize("validated", [True, False])
+def test_without_early_stopping_histories_name_the_best_epoch_as_the_trainers_do(validated):
+    train, val = make_data(90, 10, 3, seed=2), make_data(30, 10, 3, seed=3)
+    cfg = {"lr": 1e-2, "seed": 3}
+    pop = Population(mlp(), [cfg], seed=5, dtype=torch.float64)
+    (history,) = pop.fit(train, val if validated else None, epochs=4, batch_size=20)
+    _, ref = trainer_alone(mlp, cfg, train, val if validated else None, epochs=4, batch_size=20,
+                           optimizer="adam", seed=5)
+    assert history.monitor == ref.monitor == ("val_loss" if validated else "train_loss")
+    assert history.best_epoch == ref.best_epoch is not None
+
+
+def test_evaluate_checks_its_batch_size():
+    pop = Population(mlp(), [{}])
+    for bad in (0, -5, "a", 2.5):
+        with pytest.raises(InvalidParameterError, match=r"'batch_size' parameter of Population.evaluate"):
+            pop.evaluate(make_data(8, 10, 3, seed=0), batch_size=bad)
