@@ -150,6 +150,14 @@ class Population:
         if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
             allowed = "False unless optimizer='sgd' with momentum > 0 (as torch.optim.SGD)"
             raise fail(_OWNER, "nesterov", allowed, True)
+        decoupled = [k for k, c in enumerate(self.configs) if c.decoupled_decay]
+        if self.optimizer == "sgd" and decoupled:  # as the Trainer: torch's SGD has no decoupled decay
+            k = decoupled[0]
+            raise fail(
+                _OWNER, f"configs[{k}].decoupled_decay",
+                "0 with optimizer='sgd' (use weight_decay, torch's coupled decay, or optimizer='adam')",
+                self.configs[k].decoupled_decay,
+            )
         # Seeds go to torch.manual_seed and NumPy's SeedSequence, which take 64-bit seeds.
         self.seed = check_int(seed, "seed", owner=_OWNER, interval=Interval(0, 2**63 - 1))
         self.data_order = check_option(

@@ -205,3 +205,13 @@ def test_checkpoint_folder_is_made_or_refused_before_training(tmp_path):
     assert len(pop.histories_[0]) == 0  # nothing trained
     pop.fit((x, y), epochs=1, checkpoint=tmp_path / "new" / "ck.pt", progress="off")
     assert (tmp_path / "new" / "ck.pt").is_file()
+
+
+def test_decoupled_decay_with_sgd_is_refused_as_by_the_trainer():
+    with pytest.raises(InvalidParameterError) as err:
+        Population(MLP(4, 2, hidden=(8,)), [{}, {"decoupled_decay": 0.1}], optimizer="sgd")
+    assert str(err.value) == (
+        "The 'configs[1].decoupled_decay' parameter of Population must be 0 with optimizer='sgd' (use "
+        "weight_decay, torch's coupled decay, or optimizer='adam'). Got 0.1 instead."
+    )
+    Population(MLP(4, 2, hidden=(8,)), [{"decoupled_decay": 0.1}], optimizer="adam")  # AdamW's decay
