@@ -61,7 +61,8 @@ class MemberConfig:
 
 _INTERVALS = {
     "lr": Interval(0, None, closed="neither"),
-    "dropout": Interval(0, 1, closed="left"),
+    # Below 1 - 2**-17: higher rates round to 1 in the 16-bit masks (reglab.population._dropout).
+    "dropout": Interval(0, 1 - 2**-17, closed="left"),
     "label_smoothing": Interval(0, 1, closed="left"),  # as the Trainer's and a study's
     "max_norm": Interval(0, None, closed="neither"),
 }

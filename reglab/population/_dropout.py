@@ -41,11 +41,12 @@ _fill_mask = Kernel(fill_mask)
 
 
 class Dropout:
-    """Dropout masks for the members of one shard, scaled by ``1 / (1 - p_k)``.
+    """Dropout masks for the members of one shard, scaled by ``1 / (1 - q_k)``.
 
     Each unit gets a 16-bit uniform integer ``u`` in ``[0, 65536)``, and member k keeps the units
-    with ``u >= round(65536 * p_k)``: a Bernoulli(1 - p_k) mask with ``p_k`` rounded to the nearest
-    multiple of 1/65536 (within 7.7e-6; float uniforms resolve 2^-24, torch's dropout the same).
+    with ``u >= round(65536 * p_k)``: a Bernoulli(1 - q_k) mask with ``q_k``, ``p_k`` rounded to the
+    nearest multiple of 1/65536 (within 7.7e-6; float uniforms resolve 2^-24, torch's dropout the
+    same); kept units are scaled by ``1 / (1 - q_k)``, so every mask has mean 1 exactly.
     Four units share one 64-bit draw of the generator, which makes the masks about 3x cheaper than
     a float uniform per unit; at the sizes of small networks drawing the masks is otherwise the
     largest cost after the matrix products. A member with ``p_k = 0`` draws nothing.
@@ -80,7 +81,10 @@ class Dropout:
 
     def set_rates(self, p: torch.Tensor, generators: list[torch.Generator]) -> None:
         self.p = p.reshape(-1, 1, 1)
-        self.scale = 1.0 / (1.0 - self.p)
+        # A unit is kept with probability 1 - q, q = round(65536 p) / 65536, so kept units are scaled
+        # by 1 / (1 - q): the mask's mean is exactly 1 (1 / (1 - p) would bias it at high rates).
+        rounded = torch.round(self.p.double() * 65536) / 65536
+        self.scale = (1.0 / (1.0 - rounded)).to(self.p.dtype)
         self.active = bool((self.p > 0).any())
         # Keep when u - 32768 (the draw's bits read as signed 16-bit numbers) >= round(65536 p) - 32768.
         self.below = (torch.round(self.p.double() * 65536) - 32769).to(self.p.dtype)

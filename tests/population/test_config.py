@@ -21,7 +21,7 @@ def test_configs_become_member_configs():
     "kwargs,message",
     [
         ({"lr": -1.0}, "The 'lr' parameter of MemberConfig must be a float in the range (0, inf). Got -1.0"),
-        ({"dropout": 1}, "The 'dropout' parameter of MemberConfig must be a float in the range [0, 1)."),
+        ({"dropout": 1}, "The 'dropout' parameter of MemberConfig must be a float in the range [0, 0.99999"),
         ({"seed": 1.5}, "The 'seed' parameter of MemberConfig must be an int in the range [0, 92233720"),
         ({"max_norm": 0}, "The 'max_norm' parameter of MemberConfig must be a float in the range (0, inf)."),
         ({"l2": float("nan")}, "The 'l2' parameter of MemberConfig must be a float in the range [0, inf)."),
@@ -51,7 +51,7 @@ def test_member_config_normalizes_numbers():
         (
             {"configs": [{}, {"dropout": 1.0}]},
             "The 'configs[1].dropout' parameter of Population must be a float in "
-            "the range [0, 1). Got 1.0 instead.",
+            "the range [0, 0.9999923706054688). Got 1.0 instead.",
         ),
         (
             {"configs": [{"l2_": 0.1}]},

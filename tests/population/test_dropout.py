@@ -69,7 +69,7 @@ def test_independent_masks_drop_at_each_members_rate_for_any_shape():
     for shape in (torch.Size([3, 333, 101]), torch.Size([3, 7, 3])):  # 33,633 and 21 units per member
         mask = drop(shape)
         assert mask.shape == shape
-        scale = (1 / (1 - p)).reshape(3, 1, 1)  # float32, as the mask
+        scale = (1 / (1 - torch.round(p.double() * 65536) / 65536)).float().reshape(3, 1, 1)  # rounded rate
         assert ((mask == 0) | (mask == scale)).all()
     n = 333 * 101
     mask = drop(torch.Size([3, 333, 101]))
@@ -89,3 +89,26 @@ def test_mask_is_the_documented_threshold_on_16_bit_uniforms():
     u = bits.view(torch.int16).long() + 32768  # uniform on [0, 65536)
     assert torch.equal(mask.flatten() > 0, u >= 16384)
     assert torch.equal(mask.flatten()[u >= 16384], torch.full((int((u >= 16384).sum()),), 1 / 0.75))
+
+
+@pytest.mark.parametrize("p", [0.1, 0.2, 0.9999, 0.99999])
+def test_kept_units_are_scaled_by_the_rounded_rate_so_the_mask_mean_is_one(p):
+    """A unit is kept with probability 1 - q, q = round(65536 p) / 65536: a kept unit must be worth
+    1 / (1 - q), not 1 / (1 - p) (at p = 0.99999 that made the mean 1.43)."""
+    q = round(65536 * p) / 65536
+    drop = Dropout(torch.tensor([[p]], dtype=torch.float64), common=False,
+                   generators=[torch.Generator().manual_seed(0)])
+    mask = drop(torch.Size([1, 4000, 1000]))
+    kept = mask[mask != 0]
+    assert torch.all(kept == 1 / (1 - q))
+    # The mean is 1 in expectation: kept count ~ Binomial(n, 1 - q); 5 standard errors.
+    n = mask.numel()
+    assert abs(float(mask.mean()) - 1) <= 5 * math.sqrt(q / ((1 - q) * n))
+
+
+def test_rates_that_round_to_one_are_refused():
+    from reglab._validation import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match=r"'configs\[0\].dropout' parameter of Population must"):
+        Population(MLP(4, 2, hidden=(8,)), [{"dropout": 0.999995}])
+    Population(MLP(4, 2, hidden=(8,)), [{"dropout": 0.99999}])
