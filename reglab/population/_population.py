@@ -376,8 +376,17 @@ class Population:
         x, y = _split(data, name)
         owner = "Population.fit" if name != "data" else "Population.evaluate"
         y = y if y.dtype == torch.int64 else y.long()  # bool, uint8, int32 labels: int64 class indices
-        x = x.to(self.device, self.dtype)
-        check_tensors(self.arch, x, y, owner=owner, name=name, task="classification")
+        # Checked as given (a NaN there is the caller's), then converted: finite values past the
+        # population's dtype turn infinite, which is said as an overflow, not as a NaN in the data.
+        given = x.to(self.device) if x.is_floating_point() else x.to(self.device, self.dtype)
+        check_tensors(self.arch, given, y, owner=owner, name=name, task="classification")
+        x = given.to(self.dtype)
+        if not bool(torch.isfinite(x).all()):
+            largest = float(given.abs().max())
+            raise UserError(
+                f"{owner}: {name} x holds values up to {largest:.3g} in magnitude, past the range of "
+                f"{self.dtype} (the population's dtype); scale the inputs, or pass dtype=torch.float64."
+            )
         x = x.flatten(1)
         return x, y.to(self.device)
 

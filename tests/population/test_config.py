@@ -215,3 +215,15 @@ def test_decoupled_decay_with_sgd_is_refused_as_by_the_trainer():
         "weight_decay, torch's coupled decay, or optimizer='adam'). Got 0.1 instead."
     )
     Population(MLP(4, 2, hidden=(8,)), [{"decoupled_decay": 0.1}], optimizer="adam")  # AdamW's decay
+
+
+def test_finite_inputs_past_the_populations_dtype_are_an_overflow_not_a_nan():
+    x, y = torch.randn(8, 4, dtype=torch.float64), torch.arange(8) % 2
+    x[0, 0] = 1e300
+    message = r"^Population.fit: train x holds values up to 1e\+300 in magnitude, past the range of torch"
+    with pytest.raises(UserError, match=message):
+        Population(MLP(4, 2, hidden=(8,)), [{}]).fit((x, y), epochs=1, progress="off")
+    Population(MLP(4, 2, hidden=(8,)), [{}], dtype=torch.float64).fit((x, y), epochs=1, progress="off")
+    x[0, 0] = float("nan")
+    with pytest.raises(UserError, match=r"train x has 1 NaN or infinite values"):
+        Population(MLP(4, 2, hidden=(8,)), [{}]).fit((x, y), epochs=1, progress="off")
