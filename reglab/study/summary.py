@@ -51,9 +51,13 @@ def run_environment(threads: int) -> dict[str, str]:
 
 
 def console() -> Console:
-    """A rich console; when output is not a terminal, wide enough that tables are not wrapped."""
-    c = Console()
-    return c if c.is_terminal else Console(width=220)
+    """A rich console; when output is not a terminal, wide enough that tables are not wrapped.
+
+    Markup is off: recipe names, parameters and paths are the user's text, and ``[red]x`` or ``[/]``
+    in one would be styled or raise rich's MarkupError instead of being shown as written.
+    """
+    c = Console(markup=False)
+    return c if c.is_terminal else Console(width=220, markup=False)
 
 
 def format_ci(stat: dict[str, Any] | None, digits: int = 3) -> str:

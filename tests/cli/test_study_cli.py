@@ -211,3 +211,17 @@ def test_study_ends_with_the_verdict_line_computed_from_the_stored_trials(tmp_pa
         excludes = low > 0 or high < 0
         assert verdict.endswith("than none (CI excludes 0)" if excludes else "from none (CI includes 0)")
     assert "(paired by seed, 3 pairs)" in verdict
+
+
+def test_recipe_names_with_rich_markup_are_shown_as_written(tmp_path, capsys):
+    """'[/]' raised rich's MarkupError after the study had run; '[red]x' was shown as a red 'x'."""
+    config = {**TINY, "seeds": [0], "validation": {"kind": "holdout"}, "baseline": "[red]x",
+              "training": {**TINY["training"], "epochs": 1}, "recipes": {"[red]x": {}, "[/]": {"l2": 1e-3}}}
+    out = tmp_path / "st"
+    path = write(tmp_path / "c.yaml", config)
+    assert cli.main(["study", str(path), "--out", str(out), "--workers", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "[red]x" in text and "[/]" in text
+    assert cli.main(["show", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "[red]x" in text and "[/]" in text
