@@ -318,6 +318,9 @@ class DatasetConfig(_Strict):
                              "'target', its label column")
         if self.path is not None and not npz and not self.target:
             raise ValueError("a dataset file needs 'target': the name of its label column")
+        if self.name is not None and (self.target or self.x_key or self.y_key):
+            raise ValueError(f"a built-in dataset ({self.name!r}) has its own target; 'target', 'x_key' and "
+                             "'y_key' go with 'path'")
         return self
 
     def file_keywords(self) -> dict[str, str]:
@@ -335,6 +338,27 @@ class ModelConfig(_Strict):
     channels: int | list[int] | None = None
     activation: Literal["relu", "gelu", "tanh", "elu", "leaky_relu", "silu"] = "relu"
     residual: bool = False
+
+    @model_validator(mode="after")
+    def _fits_the_family(self) -> ModelConfig:
+        # A setting the family does not read would be ignored without a word: refuse it instead.
+        given = self.model_fields_set
+        if self.family != "mlp":
+            extra = [k for k in ("hidden", "residual") if k in given]
+            if extra:
+                names = " and ".join(map(repr, extra))
+                verb = "applies" if len(extra) == 1 else "apply"
+                raise ValueError(f"{names} {verb} to family 'mlp', not {self.family!r} (it takes 'channels')")
+        ch = self.channels
+        if self.family == "mlp" and ch is not None:
+            raise ValueError("'channels' applies to families 'cnn1d' and 'cnn2d'; an mlp takes 'hidden'")
+        if self.family == "cnn1d" and ch is not None and not (isinstance(ch, int) and ch >= 1):
+            raise ValueError(f"channels: cnn1d takes one int >= 1 (its channel count); got {ch!r}")
+        if self.family == "cnn2d" and ch is not None and not (
+            isinstance(ch, list) and len(ch) == 2 and all(c >= 1 for c in ch)
+        ):
+            raise ValueError(f"channels: cnn2d takes two ints >= 1 (its two convolutions); got {ch!r}")
+        return self
 
 
 class TrainingConfig(_Strict):

@@ -215,3 +215,26 @@ def test_yaml_booleans_are_not_numbers(tiny, section, key, value):
 def test_fields_that_take_booleans_still_do(tiny):
     tiny["recipes"]["es"] = {"early_stopping": {"patience": 3, "restore_best": False}}
     assert parse_config(tiny).recipes["es"].early_stopping.restore_best is False
+
+
+@pytest.mark.parametrize(
+    "model,message",
+    [
+        ({"family": "cnn2d", "channels": [4]}, "model: channels: cnn2d takes two ints >= 1 (its two"),
+        ({"family": "cnn2d", "channels": 8}, "cnn2d takes two ints >= 1"),
+        ({"family": "cnn2d", "channels": [-1, 4]}, "got [-1, 4]"),
+        ({"family": "cnn1d", "channels": [0, 4]}, "model: channels: cnn1d takes one int >= 1"),
+        ({"family": "cnn1d", "hidden": [4]}, "model: 'hidden' applies to family 'mlp', not 'cnn1d'"),
+        ({"family": "mlp", "channels": 4}, "model: 'channels' applies to families 'cnn1d' and 'cnn2d'"),
+    ],
+)
+def test_model_settings_the_family_would_ignore_or_misread_are_refused(model, message):
+    base = {"name": "t", "dataset": {"name": "wine"}, "recipes": {"none": {}}}
+    with pytest.raises(UserError) as err:
+        parse_config({**base, "model": model})
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_built_in_dataset_takes_no_target():
+    with pytest.raises(UserError, match=r"dataset: a built-in dataset \('wine'\) has its own target"):
+        parse_config({"name": "t", "dataset": {"name": "wine", "target": "y"}, "recipes": {"none": {}}})
