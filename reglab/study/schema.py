@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
@@ -560,6 +561,24 @@ def parse_config(data: Any, source: str = "config") -> StudyConfig:
         raise UserError(format_validation_error(exc, source)) from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last one
+    without a word, so a second ``recipes:`` would silently replace the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, Hashable):
+                continue  # SafeLoader's own error names an unhashable key
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is given twice in one mapping", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(path: str | Path) -> StudyConfig:
     """Read a YAML study config (or a built-in name such as ``mnist1d``) and validate it.
 
@@ -583,7 +602,7 @@ def load_config(path: str | Path) -> StudyConfig:
             "a study config is a YAML file saved as UTF-8."
         ) from None
     try:
-        data = yaml.safe_load(source)
+        data = yaml.load(source, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

@@ -238,3 +238,16 @@ def test_model_settings_the_family_would_ignore_or_misread_are_refused(model, me
 def test_a_built_in_dataset_takes_no_target():
     with pytest.raises(UserError, match=r"dataset: a built-in dataset \('wine'\) has its own target"):
         parse_config({"name": "t", "dataset": {"name": "wine", "target": "y"}, "recipes": {"none": {}}})
+
+
+def test_a_key_given_twice_is_refused_not_silently_replaced(tmp_path):
+    path = tmp_path / "dup.yaml"
+    path.write_text("name: t\ndataset: {name: wine}\nrecipes: {none: {}}\nrecipes: {l2: {l2: 0.1}}\n")
+    with pytest.raises(UserError, match=r"line 4 is not valid YAML: the key 'recipes' is given twice"):
+        load_config(path)
+    path.write_text("name: t\ndataset: {name: wine}\nrecipes: {none: {}, l2: {l2: 0.1, l2: 0.2}}\n")
+    with pytest.raises(UserError, match=r"the key 'l2' is given twice"):
+        load_config(path)
+    path.write_text("name: t\ndataset: {name: wine}\nrecipes: {none: {}}\n? [a, b]\n: 1\n")
+    with pytest.raises(UserError, match=r"is not valid YAML"):  # an unhashable key: PyYAML's own error
+        load_config(path)
