@@ -18,7 +18,11 @@ Example:
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import multiprocessing
+import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -45,7 +49,10 @@ class LocalBackend:
     def __enter__(self) -> LocalBackend:
         if self.workers > 1:
             # spawn, not fork: a forked torch process can deadlock on its inherited thread pools.
-            self.pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            self.pool = cf.ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_start, initargs=(os.getpid(),),
+            )
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -60,12 +67,48 @@ class LocalBackend:
         todo, running = iter(groups), set()
         while True:  # one group per free worker: the next is taken (claimed) only when one frees
             free = self.workers - len(running)
-            running |= {self.pool.submit(run_group, config, g) for g in _take(todo, free)}
+            for group in _take(todo, free):
+                with _children_ignore_sigint():  # a worker may be started by this submit
+                    running.add(self.pool.submit(run_group, config, group))
             if not running:
                 return
             finished, running = cf.wait(running, return_when=cf.FIRST_COMPLETED)
             for fut in finished:
                 record(fut.result())
+
+
+@contextlib.contextmanager
+def _children_ignore_sigint() -> Iterator[None]:
+    """Start processes with SIGINT ignored: a spawned worker then cannot be interrupted while it
+    imports (a KeyboardInterrupt traceback per worker) before :func:`_worker_start` sets its
+    handler. Only the main thread can change signal handlers; elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _worker_start(parent: int) -> None:
+    """Set up a pool worker: it leaves quietly on Ctrl-C and when the driver is gone.
+
+    A Ctrl-C in a terminal reaches the whole process group: the driver says how to resume and
+    keeps what finished, so a worker just ends (no KeyboardInterrupt traceback per worker). A
+    driver killed with ``kill -9`` cannot stop its pool; each worker checks every second that its
+    parent is still the driver and ends otherwise, so no orphan trains on forever. Nothing is lost
+    either way: only the driver writes results, and an unfinished trial reruns on resume.
+    """
+    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="reglab-parent-watch", daemon=True).start()
 
 
 class RayBackend:

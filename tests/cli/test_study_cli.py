@@ -225,3 +225,51 @@ def test_recipe_names_with_rich_markup_are_shown_as_written(tmp_path, capsys):
     assert cli.main(["show", str(out)]) == 0
     text = capsys.readouterr().out
     assert "[red]x" in text and "[/]" in text
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _pool_study(path: Path, out: Path) -> subprocess.Popen:
+    code = ("import signal, sys, reglab.cli as c; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "c.COMMANDS = ('study',); "
+            "sys.exit(c.main(['study', sys.argv[1], '--out', sys.argv[2], '--quiet', '--workers', '2']))")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    # Its own process group, as a terminal's: Ctrl-C reaches the driver and its pool workers alike.
+    return subprocess.Popen([sys.executable, "-c", code, str(path), str(out)], env=env,
+                            start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "kill -9"])
+def test_a_pool_study_leaves_no_worker_behind_and_no_traceback(tmp_path, how):
+    """Ctrl-C printed a KeyboardInterrupt traceback per pool worker; after kill -9 of the driver its
+    workers trained on forever, orphaned."""
+    config = {**TINY, "training": {"epochs": 400, "batch_size": 16, "lr": 0.01},
+              "validation": {"kind": "holdout"}, "population": False}
+    out = tmp_path / "p"
+    proc = _pool_study(write(tmp_path / "p.yaml", config), out)
+    deadline = time.monotonic() + 120
+    while not (out / "study.db").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    time.sleep(3)  # the workers have started their first trials
+    assert proc.poll() is None
+    if how == "ctrl-c":
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130 and "Traceback" not in err.decode(), err.decode()
+    else:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 15
+    while _group_alive(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    alive = _group_alive(proc.pid)
+    if alive:
+        os.killpg(proc.pid, signal.SIGKILL)
+    assert not alive, "pool workers outlived the driver"
