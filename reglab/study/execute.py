@@ -269,15 +269,24 @@ class _DivergenceGuard(Callback):
 
 def _resume_state(ckpt_dir: Path | None) -> tuple[Path | None, int | None]:
     """``(last.pt or None, epochs to pass)``: a run that had already stopped early trains no further."""
-    if ckpt_dir is None or not (ckpt_dir / "last.pt").is_file():
+    path = None if ckpt_dir is None else ckpt_dir / "last.pt"
+    if path is None or not path.is_file():
         return None, None
-    state = torch.load(ckpt_dir / "last.pt", weights_only=True)
-    stopped = any(
-        (c["class"] == "EarlyStopping" and c["state"].get("stopped"))
-        or (c["class"] == "_DivergenceGuard" and c["state"].get("reason"))
-        for c in state["callbacks"]
-    )
-    return ckpt_dir / "last.pt", (int(state["epoch"]) + 1 if stopped else None)
+    try:
+        state = torch.load(path, weights_only=True)  # never runs code from the file
+        stopped = any(
+            (c["class"] == "EarlyStopping" and c["state"].get("stopped"))
+            or (c["class"] == "_DivergenceGuard" and c["state"].get("reason"))
+            for c in state["callbacks"]
+        )
+        epoch = int(state["epoch"])
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, KeyError, TypeError, ValueError,
+            AttributeError, IndexError):
+        # Unreadable, untrusted (objects other than tensors) or not a Trainer checkpoint: as for a
+        # population group's checkpoint, the trial trains from the start instead of failing for good.
+        path.unlink(missing_ok=True)
+        return None, None
+    return path, (epoch + 1 if stopped else None)
 
 
 def _make_trainer(config: StudyConfig, spec: TrialSpec, model: nn.Module, *, seed: int, restarts: int,

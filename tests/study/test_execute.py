@@ -290,3 +290,30 @@ def test_a_saved_holdout_model_is_reused_by_its_final_trial(tiny, tmp_path):
     assert reused is not None and reused.status == "done"
     assert reused.metrics["val_accuracy"] == cv.metrics["val_accuracy"]
     assert 0.0 <= reused.metrics["test_accuracy"] <= 1.0
+
+
+class _Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):  # what an attacker's pickle would run on load
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("content", ["payload", "junk", "foreign"])
+def test_a_bad_trial_checkpoint_is_dropped_and_the_trial_trains_from_the_start(tmp_path, content):
+    """A foreign or poisoned last.pt failed its trial for good ('Weights only load failed ... set
+    weights_only=False'); like a group's checkpoint it is now refused safely, removed, and retrained."""
+    import torch
+
+    from reglab.study.execute import _resume_state
+
+    marker, path = tmp_path / "ran", tmp_path / "last.pt"
+    if content == "payload":
+        torch.save({"epoch": 3, "callbacks": [], "x": _Payload(str(marker))}, path)
+    elif content == "junk":
+        path.write_bytes(b"not a checkpoint")
+    else:
+        torch.save({"weights": torch.zeros(2)}, path)  # a torch file, not the Trainer's
+    assert _resume_state(tmp_path) == (None, None)
+    assert not path.exists() and not marker.exists()
