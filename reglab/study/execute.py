@@ -37,6 +37,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 import pickle
 import time
 import traceback
@@ -56,8 +57,8 @@ from reglab.study.schema import EarlyStoppingConfig, StudyConfig
 
 __all__ = [
     "TrialSpec", "TrialOutcome", "run_trial", "run_group", "check_params", "load_splits", "fold_data",
-    "build_model", "make_penalty", "make_transforms", "population_key", "member_config", "weight_histogram",
-    "HISTOGRAM_BINS", "group_checkpoint",
+    "build_model", "data_fingerprint", "make_penalty", "make_transforms", "population_key", "member_config",
+    "weight_histogram", "HISTOGRAM_BINS", "group_checkpoint",
 ]
 
 # A loss above this (or non-finite) marks the trial diverged; cross-entropy of a
@@ -105,7 +106,8 @@ class TrialOutcome:
 
 
 @functools.lru_cache(maxsize=4)
-def _splits_cached(dataset_json: str) -> Any:
+def _splits_cached(dataset_json: str, stamp: tuple[int, int] | None = None) -> Any:
+    """``stamp``: the data file's (mtime, size), so that an edited file is read again."""
     import json
 
     from reglab.study.schema import DatasetConfig
@@ -130,14 +132,41 @@ def _splits_cached(dataset_json: str) -> Any:
 
 def load_splits(config: StudyConfig) -> Any:
     """The study's ``DataSplits`` (cached per process)."""
-    return _splits_cached(config.dataset.model_dump_json())
+    return _splits_cached(config.dataset.model_dump_json(), _file_stamp(config))
+
+
+def _file_stamp(config: StudyConfig) -> tuple[int, int] | None:
+    path = config.dataset.path
+    try:
+        info = os.stat(path) if path is not None else None
+    except OSError:  # a missing file: the loader names it
+        return None
+    return None if info is None else (info.st_mtime_ns, info.st_size)
 
 
 @functools.lru_cache(maxsize=4)
-def _folds_cached(dataset_json: str, k: int, seed: int) -> list[tuple[Any, Any]]:
+def _folds_cached(
+    dataset_json: str, stamp: tuple[int, int] | None, k: int, seed: int
+) -> list[tuple[Any, Any]]:
     from reglab.data import kfold
 
-    return list(kfold(_splits_cached(dataset_json), k=k, seed=seed))
+    return list(kfold(_splits_cached(dataset_json, stamp), k=k, seed=seed))
+
+
+def data_fingerprint(config: StudyConfig) -> str:
+    """SHA-256 of the study's loaded splits (inputs and targets, in order): it changes exactly when the
+    data a trial trains on would (a file edited, a built-in dataset regenerated differently)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    splits = load_splits(config)
+    for split in (splits.train, splits.val, splits.test):
+        for t in ((None, None) if split is None else (split.x, split.y)):
+            if t is not None:
+                array = t.detach().cpu().contiguous().numpy()
+                digest.update(f"{array.dtype}{array.shape}".encode())
+                digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 def fold_data(config: StudyConfig, spec: TrialSpec) -> tuple[Any, Any, Any]:
@@ -148,7 +177,8 @@ def fold_data(config: StudyConfig, spec: TrialSpec) -> tuple[Any, Any, Any]:
     if config.validation.kind == "holdout":
         return splits.train, splits.val, None
     folds = _folds_cached(
-        config.dataset.model_dump_json(), config.validation.folds, config.dataset.split_seed
+        config.dataset.model_dump_json(), _file_stamp(config), config.validation.folds,
+        config.dataset.split_seed,
     )
     train, val = folds[spec.fold]
     return train, val, None

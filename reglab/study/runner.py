@@ -45,6 +45,7 @@ from reglab.study.execute import (
     TrialOutcome,
     TrialSpec,
     check_params,
+    data_fingerprint,
     group_checkpoint,
     population_key,
 )
@@ -113,6 +114,9 @@ class Study:
         make_study_dir(out_dir)
         store = StudyStorage(storage or default_url(out_dir))
         store.save_config(self.config.name, self.config.canonical_json())
+        source = (f"the dataset file {self.config.dataset.path!r}" if self.config.dataset.path
+                  else f"the built-in dataset {self.config.dataset.name!r}")
+        store.save_data_fingerprint(data_fingerprint(self.config), source)
         runner = _Runner(self.config, store, out_dir, make_progress(progress))
         with backend_ as engine:
             try:

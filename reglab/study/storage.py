@@ -432,6 +432,23 @@ class StudyStorage:
                     "config. Use another --out directory (or --storage) for a changed config."
                 )
 
+    def save_data_fingerprint(self, fingerprint: str, source: str) -> None:
+        """Store the hash of the study's data; if one is stored already, the data must be the same.
+
+        Trials finished on one version of a data file and resumed on another would mix two
+        datasets in one table, so a resume on changed data is refused as a changed config is.
+        """
+        with self._write() as conn:
+            row = conn.execute(select(results.c.value).where(results.c.key == "data")).first()
+            if row is None:  # a new study, or one started before reglab stored the hash
+                conn.execute(insert(results).values(key="data", value=json.dumps(fingerprint)))
+            elif json.loads(row.value) != fingerprint:
+                raise UserError(
+                    f"storage {self._shown!r} was filled from other data: {source} changed since the study "
+                    "started (its contents hash differently); resuming needs the same data. Restore it, or "
+                    "use another --out directory (or --storage) for the new data."
+                )
+
     def load_config(self) -> str | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(study_table.c.config)).first()

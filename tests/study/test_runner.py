@@ -157,3 +157,28 @@ def test_a_npz_file_studies_as_the_same_data_in_a_csv_file(tiny, tmp_path):
     ):
         with pytest.raises(UserError, match=message):
             Study({**tiny, "dataset": dataset})
+
+
+def test_resuming_on_changed_data_is_refused_and_on_the_same_data_goes_on(tmp_path):
+    """Trials finished on one version of a CSV and resumed on another mixed two datasets silently."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(120, 4)), columns=["a", "b", "c", "d"])
+    frame["y"] = (frame["a"] + frame["b"] > 0).astype(int)
+    csv = tmp_path / "data.csv"
+    frame.to_csv(csv, index=False)
+    config = {"name": "d", "dataset": {"path": str(csv), "target": "y"}, "model": {"hidden": [4]},
+              "training": {"epochs": 1, "batch_size": 32}, "seeds": [0], "validation": {"kind": "holdout"},
+              "recipes": {"none": {}}}
+    out = tmp_path / "study"
+    Study(config).run(out=out, progress=False)
+    Study(config).run(out=out, progress=False)  # the same data: resumes (here: nothing left to do)
+    frame.loc[0, "a"] += 1.0
+    frame.to_csv(csv, index=False)
+    before = (out / "study.db").read_bytes()
+    message = r"was filled from other data: the dataset file .*data.csv' changed since the study started"
+    with pytest.raises(UserError, match=message):
+        Study(config).run(out=out, progress=False)
+    assert (out / "study.db").read_bytes() == before
