@@ -21,7 +21,8 @@ __all__ = ["mean_ci", "paired_comparison"]
 def mean_ci(values: Sequence[float], confidence: float = 0.95) -> dict[str, Any]:
     """Mean and two-sided t-interval over ``values`` (seeds, or seeds x folds).
 
-    With one value the interval is undefined and reported as ``nan``.
+    With one value, or values without spread (equal up to rounding), the interval is undefined and
+    reported as ``nan`` (as ``scipy.stats.t.interval`` gives it for a zero spread).
     """
     x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
     n = int(x.size)
@@ -31,8 +32,8 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> dict[str, Any]
     if n < 2:
         return {"mean": mean, "low": math.nan, "high": math.nan, "n": n, "std": math.nan}
     sem = float(stats.sem(x))
-    if sem == 0.0:
-        low = high = mean
+    if _no_spread(x):  # scipy's t-interval is undefined (nan) there, not a zero-width certainty
+        low = high = math.nan
     else:
         low, high = (float(v) for v in stats.t.interval(confidence, n - 1, loc=mean, scale=sem))
     return {"mean": mean, "low": low, "high": high, "n": n, "std": float(x.std(ddof=1))}
@@ -58,12 +59,17 @@ def paired_comparison(
     a = np.asarray([treatment[k] for k in keys], dtype=float)
     b = np.asarray([baseline[k] for k in keys], dtype=float)
     ci = mean_ci(list(a - b), confidence)
-    if len(keys) < 2 or np.all(a - b == (a - b)[0]):
-        p = math.nan if len(keys) < 2 or (a - b)[0] != 0 else 1.0
-    else:
-        p = float(stats.ttest_rel(a, b).pvalue)
+    # Undefined without spread: scipy gives nan when every pair is equal, but p = 0 for a constant
+    # shift, a certainty that 2 seeds moving by the same rounded amount do not give.
+    undefined = len(keys) < 2 or _no_spread(a - b)
+    p = math.nan if undefined else float(stats.ttest_rel(a, b).pvalue)
     return {"diff": ci["mean"], "low": ci["low"], "high": ci["high"], "p": p, "n": len(keys)}
 
 
 def _finite(v: Any) -> bool:
     return v is not None and math.isfinite(v)
+
+
+def _no_spread(x: np.ndarray) -> bool:
+    """All values equal up to rounding (a spread of 1e-12 relative): no interval or test is defined."""
+    return float(x.max() - x.min()) <= 1e-12 * max(1.0, float(np.abs(x).max()))

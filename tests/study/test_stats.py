@@ -30,7 +30,10 @@ def test_mean_ci_hand_case():
 def test_mean_ci_degenerate_cases():
     assert mean_ci([0.5])["mean"] == 0.5 and math.isnan(mean_ci([0.5])["low"])
     assert mean_ci([])["n"] == 0
-    assert mean_ci([0.7, 0.7, 0.7])["low"] == pytest.approx(0.7, abs=1e-12)
+    # No spread (here 0.7 * 3 / 3 leaves a rounding-level one): no interval, as scipy for a zero spread.
+    assert math.isnan(mean_ci([0.7, 0.7, 0.7])["low"]) and mean_ci([0.7, 0.7, 0.7])["std"] < 1e-15
+    with np.errstate(invalid="ignore"):
+        assert all(math.isnan(v) for v in stats.t.interval(0.95, 2, loc=0.7, scale=0.0))
     assert mean_ci([0.5, None, float("nan"), 0.7])["n"] == 2
 
 
@@ -53,4 +56,21 @@ def test_paired_comparison_uses_only_shared_keys():
     r = paired_comparison({0: 0.8, 1: 0.9, 2: None}, {0: 0.7, 1: 0.7, 3: 0.1})
     assert r["n"] == 2 and r["diff"] == pytest.approx(0.15)
     same = paired_comparison({0: 0.8, 1: 0.9}, {0: 0.8, 1: 0.9})
-    assert same["diff"] == 0.0 and same["p"] == 1.0
+    assert same["diff"] == 0.0 and math.isnan(same["p"])  # as scipy.stats.ttest_rel
+    assert math.isnan(stats.ttest_rel([0.8, 0.9], [0.8, 0.9]).pvalue)
+    # Every seed moved by the same amount: no interval and no p (scipy's t = inf, p = 0 is no evidence).
+    shift = paired_comparison({0: 0.81, 1: 0.91, 2: 0.71}, {0: 0.8, 1: 0.9, 2: 0.7})
+    assert shift["diff"] == pytest.approx(0.01) and math.isnan(shift["low"]) and math.isnan(shift["p"])
+
+
+def test_the_verdict_claims_nothing_when_every_pair_moved_by_the_same_amount():
+    from reglab.study.summary import verdict_line
+
+    ok = {"status": "ok", "best_params": {}}
+    shift = paired_comparison({0: 0.81, 1: 0.91}, {0: 0.8, 1: 0.9})
+    summary = {"test_metric": "test_accuracy", "baseline": "none", "recipes": {
+        "none": {**ok, "test": mean_ci([0.8, 0.9])},
+        "l2": {**ok, "test": mean_ci([0.81, 0.91]), "vs_baseline": {"test": shift}}}}
+    line = verdict_line(summary)
+    assert "p = -" in line and "not distinguishable from none (every pair differs by the same amount" in line
+    assert "CI excludes 0" not in line
