@@ -104,10 +104,13 @@ def _check_column(series: pd.Series, where: str, role: str) -> None:
     if role == "feature" and not (
         pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype)
     ):
+        # Name the first value that is not a number, not merely the first value (often a number).
+        text = pd.to_numeric(series, errors="coerce").isna().to_numpy()
+        row = series.index[text][0] if text.any() else series.index[0]
         raise UserError(
-            f"The feature column {series.name!r} of {where} is not numeric (dtype {series.dtype}, e.g. "
-            f"{series.iloc[0]!r}); encode it as numbers (e.g. pandas.get_dummies) or leave it out "
-            "with features=[...]."
+            f"The feature column {series.name!r} of {where} is not numeric (dtype {series.dtype}; "
+            f"row {row} holds {series.loc[row]!r}); encode it as numbers (e.g. pandas.get_dummies) or "
+            "leave it out with features=[...]."
         )
     if pd.api.types.is_float_dtype(series.dtype):
         infinite = np.isinf(series.to_numpy())

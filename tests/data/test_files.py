@@ -86,9 +86,15 @@ def test_missing_target_column_lists_columns(csv):
 def test_non_numeric_feature_column(tmp_path):
     frame = _frame().assign(color=["red", "blue"] * 20)
     frame.to_csv(tmp_path / "c.csv", index=False)
-    expected = r"The feature column .color. of c.csv is not numeric \(dtype (object|str), e.g. .red.\)"
+    expected = r"The feature column .color. of c.csv is not numeric \(dtype (object|str); row 0 holds .red.\)"
     with pytest.raises(UserError, match=expected):
         load_csv(tmp_path / "c.csv", target="label")
+    # A mostly numeric column: the message quotes the value that is not a number, not the first one.
+    frame = _frame().assign(size=["2.43"] * 7 + ["abc"] + ["1.5"] * 32)
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    with pytest.raises(UserError, match=r"column 'size' of d.csv is not numeric \(dtype (object|str); row 7 "
+                       r"holds 'abc'\)"):
+        load_csv(tmp_path / "d.csv", target="label")
 
 
 def test_nan_values_named_with_row_count(tmp_path):
