@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import NoReturn
 
 from reglab._validation import InvalidParameterError
 from reglab.errors import UserError
@@ -21,10 +22,17 @@ __all__ = ["main", "build_parser"]
 COMMANDS = ("demo", "diagnose", "report", "study", "ls", "show", "export")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage mistake said in one line (argparse prints the whole usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from reglab import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="reglab",
         description="Regularization lab: compare, measure and diagnose regularization of neural networks.",
     )

@@ -284,3 +284,22 @@ def test_a_corrupt_study_database_is_one_line(study_dir, capsys):
         assert cli.main([command, str(study_dir)]) == 2
         assert "database disk image is malformed" in one_line_error(capsys, command)
     assert os.path.getsize(db) == len(data)
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["study", "x.yaml", "--workers", "abc"],
+         "reglab study: error: argument --workers: invalid int value: 'abc' (see reglab study --help)"),
+        (["export", "s", "--format", "xml"], "reglab export: error: argument --format: invalid choice: 'xml' "
+         "(choose from 'csv', 'json') (see reglab export --help)"),
+        (["study"], "reglab study: error: the following arguments are required: CONFIG "
+         "(see reglab study --help)"),
+    ],
+)
+def test_argparse_mistakes_are_one_line_with_exit_2(argv, message, capsys, monkeypatch):
+    monkeypatch.setattr(cli, "COMMANDS", ("study", "export"))
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == message + "\n"  # no usage block before it
