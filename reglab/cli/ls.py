@@ -59,6 +59,9 @@ def run(args: argparse.Namespace) -> int:
     from reglab.study.summary import console
 
     root = Path(args.dir)
+    if root.exists() and not root.is_dir():
+        raise UserError(f"{args.dir!r} is a file, not a folder; give the folder that holds your studies "
+                        "(reglab show FILE shows one study)")
     if not root.is_dir():
         raise UserError(f"no folder {args.dir!r}; give the folder that holds your studies (default: studies)")
     try:

@@ -303,3 +303,14 @@ def test_argparse_mistakes_are_one_line_with_exit_2(argv, message, capsys, monke
         cli.main(argv)
     assert exc.value.code == 2
     assert capsys.readouterr().err == message + "\n"  # no usage block before it
+
+
+def test_ls_on_a_file_says_it_is_a_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cli, "COMMANDS", ("ls",))
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert cli.main(["ls", str(afile)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "is a file, not a folder" in err
+    assert cli.main(["ls", str(tmp_path / "missing")]) == 2
+    assert "no folder" in capsys.readouterr().err
