@@ -343,9 +343,11 @@ class ModelConfig(_Strict):
     @model_validator(mode="after")
     def _fits_the_family(self) -> ModelConfig:
         # A setting the family does not read would be ignored without a word: refuse it instead.
-        given = self.model_fields_set
+        # By value, not by what was written: a dumped config (the database's, a verify study's) holds
+        # every default and must validate again.
         if self.family != "mlp":
-            extra = [k for k in ("hidden", "residual") if k in given]
+            defaults = {k: ModelConfig.model_fields[k].default for k in ("hidden", "residual")}
+            extra = [k for k in ("hidden", "residual") if getattr(self, k) != defaults[k]]
             if extra:
                 names = " and ".join(map(repr, extra))
                 verb = "applies" if len(extra) == 1 else "apply"

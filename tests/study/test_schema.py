@@ -251,3 +251,15 @@ def test_a_key_given_twice_is_refused_not_silently_replaced(tmp_path):
     path.write_text("name: t\ndataset: {name: wine}\nrecipes: {none: {}}\n? [a, b]\n: 1\n")
     with pytest.raises(UserError, match=r"is not valid YAML"):  # an unhashable key: PyYAML's own error
         load_config(path)
+
+
+@pytest.mark.parametrize("model", [
+    {"family": "cnn2d", "channels": [4, 8]}, {"family": "cnn1d", "channels": 8}, {"family": "cnn1d"},
+    {"family": "mlp", "hidden": [4], "residual": True},
+])
+def test_a_dumped_config_validates_again(model):
+    """The database and a verify study re-validate the dumped config, which holds every default."""
+    raw = {"name": "t", "dataset": {"name": "digits"}, "model": model, "recipes": {"none": {}}}
+    config = parse_config(raw)
+    assert StudyConfig.model_validate(config.model_dump()) == config
+    assert StudyConfig.model_validate(json.loads(config.canonical_json())) == config
