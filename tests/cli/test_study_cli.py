@@ -83,15 +83,16 @@ def test_study_ls_show_export(tmp_path, capsys):
     assert len(csv_lines) == len(rows) + 1
 
 
-def _cli_process(config: Path, out: Path) -> subprocess.Popen:
+def _cli_process(config: Path, out: Path, workers: int = 1, own_group: bool = False) -> subprocess.Popen:
     # SIGINT gets Python's default handler back: a process started in the background by a non-interactive
     # shell (as CI may run us) inherits SIGINT ignored, and Ctrl-C would never reach the study.
     code = ("import signal, sys, reglab.cli as c; signal.signal(signal.SIGINT, signal.default_int_handler); "
-            "c.COMMANDS = ('study',); "
-            "sys.exit(c.main(['study', sys.argv[1], '--out', sys.argv[2], '--quiet', '--workers', '1']))")
+            "c.COMMANDS = ('study',); a = sys.argv; "
+            "sys.exit(c.main(['study', a[1], '--out', a[2], '--quiet', '--workers', a[3]]))")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    return subprocess.Popen([sys.executable, "-c", code, str(config), str(out)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # own_group: its own process group, as a terminal's, so a Ctrl-C reaches the driver and its pool alike.
+    return subprocess.Popen([sys.executable, "-c", code, str(config), str(out), str(workers)], env=env,
+                            start_new_session=own_group, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def test_kill_9_at_random_moments_then_resume_equals_an_uninterrupted_run(tmp_path):
@@ -235,17 +236,6 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def _pool_study(path: Path, out: Path) -> subprocess.Popen:
-    code = ("import signal, sys, reglab.cli as c; signal.signal(signal.SIGINT, signal.default_int_handler); "
-            "c.COMMANDS = ('study',); "
-            "sys.exit(c.main(['study', sys.argv[1], '--out', sys.argv[2], '--quiet', '--workers', '2']))")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    # Its own process group, as a terminal's: Ctrl-C reaches the driver and its pool workers alike.
-    return subprocess.Popen([sys.executable, "-c", code, str(path), str(out)], env=env,
-                            start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
 @pytest.mark.parametrize("how", ["ctrl-c", "kill -9"])
 def test_a_pool_study_leaves_no_worker_behind_and_no_traceback(tmp_path, how):
     """Ctrl-C printed a KeyboardInterrupt traceback per pool worker; after kill -9 of the driver its
@@ -253,7 +243,7 @@ def test_a_pool_study_leaves_no_worker_behind_and_no_traceback(tmp_path, how):
     config = {**TINY, "training": {"epochs": 400, "batch_size": 16, "lr": 0.01},
               "validation": {"kind": "holdout"}, "population": False}
     out = tmp_path / "p"
-    proc = _pool_study(write(tmp_path / "p.yaml", config), out)
+    proc = _cli_process(write(tmp_path / "p.yaml", config), out, workers=2, own_group=True)
     deadline = time.monotonic() + 120
     while not (out / "study.db").exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.1)
