@@ -565,19 +565,27 @@ def parse_config(data: Any, source: str = "config") -> StudyConfig:
 
 class _UniqueKeyLoader(yaml.SafeLoader):
     """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last one
-    without a word, so a second ``recipes:`` would silently replace the first)."""
+    without a word, so a second ``recipes:`` would silently replace the first).
+
+    Merge keys (``<<: *anchor``) load exactly as ``yaml.safe_load`` loads them: a key written in the
+    mapping overrides a merged one, and merged keys never count as given twice.
+    """
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if not isinstance(key, Hashable):
-                continue  # SafeLoader's own error names an unhashable key
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"the key {key!r} is given twice in one mapping", key_node.start_mark
-                )
-            seen.add(key)
+        if isinstance(node, yaml.MappingNode):
+            # Only the keys written in this mapping, not '<<' (its keys are merged, not given).
+            written = [k for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"]
+            self.flatten_mapping(node)  # resolves the merge (SafeLoader's own step; a second one is a no-op)
+            seen: set[Any] = set()
+            for key_node in written:
+                key = self.construct_object(key_node, deep=True)
+                if not isinstance(key, Hashable):
+                    continue  # SafeLoader's own error names an unhashable key
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"the key {key!r} is given twice in one mapping", key_node.start_mark
+                    )
+                seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
 

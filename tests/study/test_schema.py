@@ -253,6 +253,30 @@ def test_a_key_given_twice_is_refused_not_silently_replaced(tmp_path):
         load_config(path)
 
 
+def test_yaml_merge_keys_load_as_safe_load_loads_them(tmp_path):
+    """An anchor shared with ``<<: *anchor``: a written key overrides a merged one, and merged keys (from
+    one or several anchors) never count as given twice; a key written twice still does."""
+    import yaml
+
+    text = (
+        "name: t\ndataset: {name: wine}\nrecipes:\n  none: {}\n"
+        "  es_a: &es {dropout: 0.1, early_stopping: {patience: 3}}\n"
+        "  l2_a: &l2 {l2: 0.01, dropout: 0.2}\n"
+        "  es_b:\n    <<: *es\n    dropout: 0.3\n"
+        "  both:\n    <<: [*es, *l2]\n    l2: 0.05\n"
+    )
+    path = tmp_path / "merge.yaml"
+    path.write_text(text)
+    config = load_config(path)
+    assert config == parse_config(yaml.safe_load(text), str(path))
+    assert config.recipes["es_b"].fixed()["dropout"] == 0.3
+    assert config.recipes["es_b"].fixed()["early_stopping"]["patience"] == 3
+    assert config.recipes["both"].fixed()["l2"] == 0.05  # written: overrides l2_a's merged 0.01
+    path.write_text(text + "    l2: 0.07\n")
+    with pytest.raises(UserError, match=r"line 13 is not valid YAML: the key 'l2' is given twice"):
+        load_config(path)
+
+
 @pytest.mark.parametrize("model", [
     {"family": "cnn2d", "channels": [4, 8]}, {"family": "cnn1d", "channels": 8}, {"family": "cnn1d"},
     {"family": "mlp", "hidden": [4], "residual": True},
