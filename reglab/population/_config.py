@@ -10,7 +10,7 @@ import torch
 
 from reglab._validation import Interval, InvalidParameterError, check_int, check_scalar, did_you_mean, fail
 
-__all__ = ["MemberConfig", "parse_configs"]
+__all__ = ["MemberConfig", "parse_configs", "MAX_DROPOUT"]
 
 _OWNER = "Population"
 _NONNEG = Interval(0, None)
@@ -59,10 +59,13 @@ class MemberConfig:
             object.__setattr__(self, key, value)  # frozen: numbers normalized to float / int once
 
 
+# Dropout rates must stay below this: higher rates round to 1 in the 16-bit masks
+# (reglab.population._dropout). A study's schema refuses them too (a recipe fails validation, not its group).
+MAX_DROPOUT = 1 - 2**-17
+
 _INTERVALS = {
     "lr": Interval(0, None, closed="neither"),
-    # Below 1 - 2**-17: higher rates round to 1 in the 16-bit masks (reglab.population._dropout).
-    "dropout": Interval(0, 1 - 2**-17, closed="left"),
+    "dropout": Interval(0, MAX_DROPOUT, closed="left"),
     "label_smoothing": Interval(0, 1, closed="left"),  # as the Trainer's and a study's
     "max_norm": Interval(0, None, closed="neither"),
 }

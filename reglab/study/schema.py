@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from reglab._validation import Interval, check_int, check_option, check_scalar, did_you_mean, fail
 from reglab.errors import UserError
+from reglab.population._config import MAX_DROPOUT
 
 __all__ = [
     "lower_is_better",
@@ -144,7 +145,10 @@ TECHNIQUES: dict[str, tuple[str, Any, str]] = {
     "proximal": ("bool", None, "apply L1 / group lasso by proximal steps (exact zeros)"),
     "weight_decay": ("float", Interval(0, None), "coupled decay: the optimizer's weight_decay (adds wd*w)"),
     "decoupled_decay": ("float", Interval(0, None), "decoupled decay (AdamW): w <- w - lr*wd*w"),
-    "dropout": ("float", Interval(0, 1, closed="left"), "dropout rate in the model's dropout slots"),
+    # Below 1 - 2**-17 (the population engine's bound), whichever engine trains the recipe: a rate that
+    # passed here would fail its whole population group, the other recipes' trials in it too.
+    "dropout": ("float", Interval(0, MAX_DROPOUT, closed="left"),
+                "dropout rate in the model's dropout slots"),
     "dropout_variant": ("option", ("standard", "gaussian", "alpha"), "which dropout the slots use"),
     "gaussian_noise": ("float", Interval(0, None), "std of Gaussian noise added to training inputs"),
     "norm": ("option", (None, "batch", "layer"), "normalization slot: BatchNorm or LayerNorm"),

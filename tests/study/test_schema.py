@@ -50,9 +50,28 @@ def test_out_of_range_value_names_recipe_parameter_and_value(tiny):
     with pytest.raises(UserError) as err:
         parse_config(tiny)
     assert str(err.value) == (
-        "config: recipes.l2: The 'dropout' parameter of recipe 'l2' must be a float in the range [0, 1). "
-        "Got 1.5 instead."
+        "config: recipes.l2: The 'dropout' parameter of recipe 'l2' must be a float in the range "
+        "[0, 0.9999923706054688). Got 1.5 instead."
     )
+
+
+@pytest.mark.parametrize(
+    "rate", [0.999995, 1 - 2**-17, {"uniform": [0.5, 0.999995]}, {"grid": [0.1, 0.999999]}]
+)
+def test_a_dropout_rate_the_population_engine_refuses_is_refused_up_front(tiny, rate):
+    """The population engine's masks round rates from 1 - 2**-17 up to 1; a study refuses such a rate at
+    validation, naming the recipe (it used to fail the recipe's whole population group, baseline too)."""
+    from reglab.population._config import MAX_DROPOUT
+
+    tiny["recipes"]["hi"] = {"dropout": rate}
+    with pytest.raises(UserError) as err:
+        parse_config(tiny)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert msg.startswith("config: recipes.hi: The 'dropout' parameter of recipe 'hi' must be a float in the "
+                          f"range [0, {MAX_DROPOUT!r}). Got 0.99999")
+    tiny["recipes"]["hi"] = {"dropout": 0.99999}  # just below the bound: accepted
+    assert parse_config(tiny).recipes["hi"].fixed() == {"dropout": 0.99999}
 
 
 def test_bad_type_in_training(tiny):
