@@ -61,6 +61,15 @@ _ALIASES: dict[str, tuple[str, ...]] = {
 
 _FIX = "pass a CSV or JSON file with columns epoch, train_loss, val_loss (Keras: loss, val_loss)"
 
+# read_history's per-row mark: 1 where the file wrote a loss as a non-finite number (``nan``/``inf`` text,
+# a JSON NaN or a ``$nonfinite`` mark), 0 where the loss is just missing (an empty cell, ``NA``, ``null``).
+# pandas reads both as NaN; only the first is a divergence.
+_WRITTEN_NONFINITE = "__reglab_written_nonfinite__"
+_LOSS_NAMES = frozenset(_ALIASES["train_loss"] + _ALIASES["val_loss"])
+_NONFINITE_TEXT = frozenset(
+    sign + word for sign in ("", "+", "-") for word in ("nan", "inf", "infinity")
+)
+
 
 def read_history(path: str | Path) -> pd.DataFrame:
     """Read a training history file into a per-epoch DataFrame (see the module docstring).
@@ -87,13 +96,15 @@ def read_history(path: str | Path) -> pd.DataFrame:
     if not text.strip():
         raise UserError(f"history file {path} is empty; {_FIX}.")
     if path.suffix.lower() == ".json" or text.lstrip()[:1] in ("{", "["):
-        frame = _frame_from_json(text, path)
+        frame, written = _frame_from_json(text, path)
     else:
-        frame = _frame_from_csv(path)
+        frame, written = _frame_from_csv(path)
+    frame = frame.copy()
+    frame[_WRITTEN_NONFINITE] = np.asarray(written, dtype=float)
     return normalize_history(frame, source=str(path))
 
 
-def _frame_from_json(text: str, path: Path) -> pd.DataFrame:
+def _frame_from_json(text: str, path: Path) -> tuple[pd.DataFrame, np.ndarray]:
     try:
         data: Any = loads_exact(text)  # History.to_json's strict JSON: NaN / inf restored in place
     except json.JSONDecodeError as exc:
@@ -107,21 +118,55 @@ def _frame_from_json(text: str, path: Path) -> pd.DataFrame:
                 data = data[key]
                 break
     try:
-        return pd.DataFrame(data)
+        frame = pd.DataFrame(data)
+        # The same table with True where a value is a non-finite number (NaN / inf), not null or absent.
+        marks = pd.DataFrame(_nonfinite_leaves(data, depth=2))
     except (ValueError, TypeError):
         raise UserError(
             f"history file {path} holds JSON that is not a table (a list of records or a dict of "
             f"equal-length lists); {_FIX}."
         ) from None
+    losses = [c for c in marks.columns if str(c).strip() in _LOSS_NAMES]
+    written = marks[losses].eq(True).any(axis=1).to_numpy()
+    return frame, written
 
 
-def _frame_from_csv(path: Path) -> pd.DataFrame:
+def _nonfinite_leaves(data: Any, depth: int) -> Any:
+    """``data`` with each number replaced by whether it is NaN or infinite (containers kept as they are)."""
+    if depth and isinstance(data, list):
+        return [_nonfinite_leaves(v, depth - 1) for v in data]
+    if depth and isinstance(data, dict):
+        return {k: _nonfinite_leaves(v, depth - 1) for k, v in data.items()}
+    return isinstance(data, float) and not np.isfinite(data)
+
+
+def _frame_from_csv(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
     try:
         # Keras writes "NA" for a missing value; pandas reads that (and empty cells) as NaN.
-        return pd.read_csv(path, sep=None, engine="python")
+        frame = pd.read_csv(path, sep=None, engine="python")
+        # The cells as written, to tell a loss written "nan" / "inf" from a missing one.
+        text = pd.read_csv(path, sep=None, engine="python", dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
         first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         raise UserError(f"history file {path} is not a readable CSV ({first}); {_FIX}.") from None
+    return frame, _written_nonfinite_csv(text)
+
+
+def _written_nonfinite_csv(text: pd.DataFrame) -> np.ndarray:
+    """Per row: True where a loss cell is written as a non-finite number.
+
+    Keras's and Lightning's loggers write a NaN loss as ``nan``. A reglab History CSV (pandas) writes it
+    as an empty cell; its rows always hold ``time``, so the epoch that blew up is a row with both losses
+    empty and its ``time`` present (a missing or half-written row has no time).
+    """
+    text = text.rename(columns=lambda c: str(c).strip()).fillna("")  # a short row's missing cells: ""
+    text = text.apply(lambda col: col.astype(str).str.strip().str.lower())
+    losses = [c for c in text.columns if c in _LOSS_NAMES]
+    written = text[losses].isin(_NONFINITE_TEXT).any(axis=1).to_numpy()
+    if {"train_loss", "val_loss", "time"} <= set(text.columns) and "step" not in text.columns:
+        reglab = (text["train_loss"] == "") & (text["val_loss"] == "") & (text["time"] != "")
+        written = written | reglab.to_numpy()
+    return written
 
 
 def normalize_history(frame: pd.DataFrame, *, source: str = "history") -> pd.DataFrame:
@@ -135,6 +180,7 @@ def normalize_history(frame: pd.DataFrame, *, source: str = "history") -> pd.Dat
     """
     frame = frame.copy()
     frame.columns = [str(c).strip() for c in frame.columns]
+    marked = _WRITTEN_NONFINITE in frame.columns  # read_history's mark (a plain DataFrame has none)
     if frame.empty:
         raise UserError(f"{source} has no rows; {_FIX}.")
     if "epoch" in frame.columns and (
@@ -148,24 +194,36 @@ def normalize_history(frame: pd.DataFrame, *, source: str = "history") -> pd.Dat
         found = next((a for a in aliases if a in frame.columns), None)
         if found is not None:
             out[name] = _numeric(frame[found], found, source)
+    written = (frame[_WRITTEN_NONFINITE].to_numpy(dtype=float) > 0) if marked else None
     missing = [c for c in ("train_loss", "val_loss") if c not in out.columns]
+    if missing == ["val_loss"] and written is not None and written.any():
+        # A History of a run that blew up in its first epoch: one row, no validation loss.
+        _diverged_from_the_start(out["train_loss"].to_numpy(dtype=float), source)
     if missing:
+        found = ", ".join(c for c in frame.columns if c != _WRITTEN_NONFINITE)
         raise UserError(
-            f"{source} lacks the column(s) {', '.join(missing)} (found: {', '.join(frame.columns)}); "
+            f"{source} lacks the column(s) {', '.join(missing)} (found: {found}); "
             f"name the training loss 'train_loss' or 'loss' and the validation loss 'val_loss'."
         )
-    used = {a for aliases in _ALIASES.values() for a in aliases} | {"epoch", "step"}
+    used = {a for aliases in _ALIASES.values() for a in aliases} | {"epoch", "step", _WRITTEN_NONFINITE}
     for col in frame.columns:
         if col not in used and pd.api.types.is_numeric_dtype(frame[col]):
             out[col] = frame[col].to_numpy()
+    if written is not None:
+        out[_WRITTEN_NONFINITE] = written
     out = out.sort_values("epoch").reset_index(drop=True)
+    if written is not None:
+        written = out.pop(_WRITTEN_NONFINITE).to_numpy(dtype=bool)
     complete = out[["train_loss", "val_loss"]].notna().all(axis=1).to_numpy().copy()
-    # Rows missing a loss are dropped, except the first one after the last finite training loss:
-    # that NaN is a divergence (Keras's CSVLogger and a reglab History log it so), which diagnose
-    # must see rather than judge the epochs before the blow-up.
+    # Rows missing a loss are dropped, except the first one after the last finite training loss when
+    # that loss is a divergence (Keras's CSVLogger and a reglab History log it so), which diagnose must
+    # see rather than judge the epochs before the blow-up. From a file, only a loss written as NaN / inf
+    # counts: an empty cell, NA or null (a Lightning test row, a cut-off last line) is just missing.
     finite = np.flatnonzero(np.isfinite(out["train_loss"].to_numpy(dtype=float)))
-    if len(finite) and finite[-1] + 1 < len(out):
-        complete[finite[-1] + 1] = True
+    after = int(finite[-1]) + 1 if len(finite) else 0
+    if after < len(out) and (written[after] if written is not None else len(finite) > 0):
+        _diverged_from_the_start(out["train_loss"].to_numpy(dtype=float), source)
+        complete[after] = True
     out = out[complete].reset_index(drop=True)
     if out.empty:
         raise UserError(f"{source} has no epoch with both train_loss and val_loss; {_FIX}.")
@@ -174,6 +232,15 @@ def normalize_history(frame: pd.DataFrame, *, source: str = "history") -> pd.Dat
     if np.all(np.mod(out["epoch"], 1) == 0):
         out["epoch"] = out["epoch"].astype(int)
     return out
+
+
+def _diverged_from_the_start(train_loss: np.ndarray, source: str) -> None:
+    """Raise when no epoch has a finite training loss (diagnose has nothing before the blow-up to judge)."""
+    if not np.isfinite(train_loss).any():
+        raise UserError(
+            f"{source}: the training loss is NaN or infinite from the first epoch on: the run diverged; "
+            "lower the learning rate."
+        )
 
 
 def _numeric(column: pd.Series, name: str, source: str) -> np.ndarray:

@@ -244,3 +244,79 @@ def test_a_diverged_csv_is_said_to_have_diverged_when_read_from_a_file(tmp_path,
     complete = tmp_path / "complete.csv"  # the same epochs without the blow-up are judged as before
     complete.write_text(head)
     assert diagnose(read_history(complete)).verdict in ("underfit", "fine", "overfit", "overregularized")
+
+
+HEAD = "epoch,train_loss,val_loss\n1,1.0,1.1\n2,0.8,0.9\n3,0.7,0.8\n4,0.6,0.75\n5,0.55,0.7\n"
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "6,,\n",  # an empty row (a logger cut off mid-line, a row for an epoch that never ran)
+        "6,NA,NA\n",  # Keras's "missing"
+        "6\n",  # a short row
+        "6,,0.9\n",  # only the training loss missing
+    ],
+)
+def test_a_missing_last_row_is_not_a_divergence(tmp_path, tail):
+    """pandas reads an empty cell, NA and nan all as NaN: only a loss written as nan / inf is a blow-up."""
+    from reglab.report.histories import read_history
+
+    complete, path = tmp_path / "complete.csv", tmp_path / "history.csv"
+    complete.write_text(HEAD)
+    path.write_text(HEAD + tail)
+    assert measure(read_history(path)) == measure(read_history(complete))
+    assert diagnose(read_history(path)).verdict == diagnose(read_history(complete)).verdict
+
+
+def test_a_lightning_test_row_and_a_json_null_row_are_not_a_divergence(tmp_path):
+    from reglab.report.histories import read_history
+
+    rows = [(e, 1.0 / (e + 1), 0.2 + 1.0 / (e + 1) + 0.01 * e) for e in range(10)]
+    lightning = tmp_path / "metrics.csv"  # fit's rows, then trainer.test()'s row (epoch = max_epochs)
+    lightning.write_text("epoch,step,train_loss,val_loss,test_loss\n" + "".join(
+        f"{e},{10 * e + 9},{t},,\n{e},{10 * e + 9},,{v},\n" for e, t, v in rows) + "10,100,,,0.25\n")
+    h = read_history(lightning)
+    assert h["epoch"].tolist() == list(range(10))
+    assert diagnose(h).verdict == "overfit"
+    records = [{"epoch": e, "train_loss": t, "val_loss": v} for e, t, v in rows]
+    nulls = tmp_path / "h.json"
+    nulls.write_text(json.dumps({"rows": [*records, {"epoch": 10, "train_loss": None, "val_loss": None}]}))
+    assert read_history(nulls)["epoch"].tolist() == list(range(10))
+    assert diagnose(read_history(nulls)).verdict == "overfit"
+
+
+def test_a_reglab_history_file_of_a_diverged_fit_says_diverged(tmp_path):
+    """History.to_csv writes the blow-up's NaN as an empty cell (the row keeps its time); to_json marks it."""
+    import torch
+
+    from reglab.models import MLP
+    from reglab.report.histories import read_history
+    from reglab.train import fit
+
+    x, y = torch.randn(64, 5, generator=torch.Generator().manual_seed(0)), torch.arange(64) % 2
+    history = fit(MLP(5, 2, hidden=(4,)), (x, y), (x, y), epochs=10, lr=1e3, optimizer="sgd", progress="off")
+    assert "non-finite training loss" in history.stop_reason
+    for path in (history.to_csv(tmp_path / "h.csv"), history.to_json(tmp_path / "h.json")):
+        with pytest.raises(UserError, match="the run diverged; lower the learning rate"):
+            diagnose(read_history(path))
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("first.csv", "epoch,loss,val_loss\n0,nan,nan\n"),
+        ("first_inf.csv", "epoch,train_loss,val_loss\n0,inf,\n1,nan,\n"),
+        ("keras.json", '{"loss": [NaN], "val_loss": [NaN]}'),
+        ("reglab.json", '{"rows": [{"epoch": 0, "train_loss": null, "lr": 0.1, "time": 0.01}], '
+                        '"$nonfinite": {"/rows/0/train_loss": "nan"}}'),
+    ],
+)
+def test_a_run_that_diverged_in_its_first_epoch_says_diverged(tmp_path, name, content):
+    from reglab.report.histories import read_history
+
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(UserError, match=r"NaN or infinite from the first epoch on: the run diverged") as info:
+        read_history(path)
+    assert str(info.value).startswith(str(path)) and "\n" not in str(info.value)
