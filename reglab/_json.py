@@ -72,16 +72,70 @@ def _nulled(value: Any, path: str, marks: dict[str, str]) -> Any:
 
 
 def loads_exact(text: str) -> Any:
-    """Read what :func:`dumps_exact` wrote (and the ``NaN`` tokens older databases hold)."""
+    """Read what :func:`dumps_exact` wrote (and the ``NaN`` tokens older databases hold).
+
+    Raises:
+        json.JSONDecodeError: ``text`` is not JSON.
+        ValueError: the ``"$nonfinite"`` block is malformed: not an object, a kind other than ``"nan"``,
+            ``"inf"`` or ``"-inf"``, or a pointer that does not lead to a ``null`` in the document.
+
+    Example:
+        >>> loads_exact('{"a": [null], "$nonfinite": {"/a/0": "inf"}}')
+        {'a': [inf]}
+        >>> loads_exact('{"a": [null], "$nonfinite": {"/a/3": "nan"}}')
+        Traceback (most recent call last):
+        ...
+        ValueError: $nonfinite entry '/a/3' points at nothing: '/a' has 1 item(s)
+    """
     value = json.loads(text)
     marks = value.pop(NONFINITE_KEY, None) if isinstance(value, dict) else None
-    for pointer, kind in (marks or {}).items():
-        *parents, last = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]]
-        node = value
-        for p in parents:
-            node = node[int(p)] if isinstance(node, list) else node[p]
-        if isinstance(node, list):
-            node[int(last)] = _NONFINITE[kind]
-        else:
-            node[last] = _NONFINITE[kind]
+    if marks is None:
+        return value
+    if not isinstance(marks, dict):
+        raise ValueError(f"{NONFINITE_KEY} must be an object of JSON Pointers to 'nan', 'inf' or '-inf'; "
+                         f"got {type(marks).__name__} {_short(marks)}")
+    for pointer, kind in marks.items():
+        if not isinstance(kind, str) or kind not in _NONFINITE:
+            raise ValueError(f"{NONFINITE_KEY} entry {pointer!r} has the kind {_short(kind)}; "
+                             "allowed: 'nan', 'inf', '-inf'")
+        node, last = _parent(value, pointer)
+        node[last] = _NONFINITE[kind]
     return value
+
+
+def _parent(document: Any, pointer: str) -> tuple[Any, Any]:
+    """The container and key/index a ``$nonfinite`` JSON Pointer (RFC 6901) names; it must hold null."""
+    if not pointer.startswith("/"):
+        raise ValueError(f"{NONFINITE_KEY} entry {pointer!r} is not a JSON Pointer to a value (it must start "
+                         "with '/')")
+    node, where = document, ""
+    steps = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]]
+    for i, step in enumerate(steps):
+        if isinstance(node, list):
+            if not (step.isascii() and step.isdigit() and (step == "0" or not step.startswith("0"))):
+                raise ValueError(f"{NONFINITE_KEY} entry {pointer!r} points at nothing: {step!r} is not a "
+                                 f"list index at {where or '/'!r}")
+            if int(step) >= len(node):
+                raise ValueError(f"{NONFINITE_KEY} entry {pointer!r} points at nothing: {where or '/'!r} has "
+                                 f"{len(node)} item(s)")
+            key: Any = int(step)
+        elif isinstance(node, dict):
+            if step not in node:
+                raise ValueError(f"{NONFINITE_KEY} entry {pointer!r} points at nothing: {where or '/'!r} has "
+                                 f"no key {step!r}")
+            key = step
+        else:
+            raise ValueError(f"{NONFINITE_KEY} entry {pointer!r} points at nothing: {where!r} is "
+                             f"{_short(node)}, not an object or a list")
+        if i == len(steps) - 1:
+            if node[key] is not None:
+                raise ValueError(f"{NONFINITE_KEY} entry {pointer!r} points at {_short(node[key])}, not at "
+                                 "the null it restores")
+            return node, key
+        node, where = node[key], f"{where}/{pointer.split('/')[1:][i]}"
+    raise AssertionError("unreachable")  # pragma: no cover (a pointer starting with '/' has a step)
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -111,6 +111,8 @@ def _frame_from_json(text: str, path: Path) -> tuple[pd.DataFrame, np.ndarray]:
         raise UserError(
             f"history file {path} is not valid JSON (line {exc.lineno}: {exc.msg}); {_FIX}."
         ) from None
+    except ValueError as exc:  # a malformed "$nonfinite" block: loads_exact names the entry
+        raise UserError(f"history file {path}: {exc}; {_FIX}.") from None
     if isinstance(data, dict):
         # reglab's History.to_json nests its rows; Keras History.history is a dict of lists.
         for key in ("rows", "epochs", "history", "records"):

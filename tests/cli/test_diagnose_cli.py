@@ -87,3 +87,14 @@ def test_verify_runs_a_tiny_study(overfit_csv, tmp_path, capsys):
     assert first["recipe"] == {"weight_decay": 0.01} and first["pairs"] == 2
     assert first["outcome"] in ("helped", "hurt", "no clear difference")
     assert (overfit_csv.parent / "verify" / "study.db").is_file()
+
+
+def test_a_malformed_nonfinite_block_is_one_line_naming_the_file(tmp_path, capsys):
+    bad = tmp_path / "badptr.json"
+    bad.write_text('{"rows": [{"epoch": 0, "train_loss": 1.0, "val_loss": 1.0}], '
+                   '"$nonfinite": {"/rows/3/train_loss": "nan"}}')
+    assert cli.main(["diagnose", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"reglab diagnose: error: history file {bad}: "
+                          "$nonfinite entry '/rows/3/train_loss' points at nothing: '/rows' has 1 item(s)")
+    assert err.count("\n") == 1 and "Traceback" not in err

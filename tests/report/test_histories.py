@@ -162,3 +162,20 @@ def test_json_that_is_not_a_table(tmp_path):
 def test_directory_is_not_a_history(tmp_path):
     with pytest.raises(UserError, match="is not a file"):
         read_history(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("marks", "message"),
+    [
+        ('{"/rows/3/train_loss": "nan"}', r"\$nonfinite entry '/rows/3/train_loss' points at nothing"),
+        ('{"/rows/0/train_loss": "NaN"}', r"\$nonfinite entry '/rows/0/train_loss' has the kind \"NaN\""),
+        ('"nan"', r"\$nonfinite must be an object"),
+    ],
+)
+def test_a_malformed_nonfinite_block_is_one_user_error_naming_the_file(tmp_path, marks, message):
+    """It raised IndexError / KeyError / AttributeError from loads_exact, a traceback in diagnose."""
+    p = tmp_path / "h.json"
+    p.write_text('{"rows": [{"epoch": 0, "train_loss": null, "val_loss": 1.0}], "$nonfinite": ' + marks + "}")
+    with pytest.raises(UserError, match=f"history file {p}: {message}") as info:
+        read_history(p)
+    assert "\n" not in str(info.value)
