@@ -533,6 +533,7 @@ def check_params(config: StudyConfig, recipe: str, params: dict[str, Any]) -> No
     from reglab._validation import InvalidParameterError
 
     _check_task(config, recipe, params)
+    _check_batch_norm(config, recipe, params)
     try:
         _fit(config, TrialSpec("check", recipe, params, seed=0, fold=-1, epochs=1), dry_run=True)
     except (InvalidParameterError, UserError) as exc:
@@ -577,6 +578,29 @@ def _check_task(config: StudyConfig, recipe: str, params: dict[str, Any]) -> Non
                     f"recipe {recipe!r}: {key} needs class labels; the dataset {splits.name!r} is a "
                     f"regression dataset. Remove {key!r} from the recipe."
                 )
+
+
+def _check_batch_norm(config: StudyConfig, recipe: str, params: dict[str, Any]) -> None:
+    """BatchNorm needs training batches of two examples: Trainer.fit and Population.fit refuse a
+    batch size of 1 or a single training example, but only when a trial trains, mid-study."""
+    if params.get("norm") != "batch":
+        return
+    field = f"recipes.{recipe}.norm: 'batch' (BatchNorm) needs training batches of at least 2 examples"
+    if config.training.batch_size < 2:  # the schema refuses it too
+        raise UserError(f"{field}; got training.batch_size {config.training.batch_size}. Use "
+                        "training.batch_size >= 2, or norm 'layer'.")
+    splits = load_splits(config)
+    sizes = [(len(splits.train), "the training split", "lower dataset.val_size / test_size")]
+    if config.validation.kind == "kfold":
+        v = config.validation
+        folds = _folds_cached(config.dataset.model_dump_json(), _file_stamp(config), v.folds,
+                              config.dataset.split_seed)
+        sizes.append((min(len(train) for train, _ in folds),
+                      f"a fold's training part (validation.folds {v.folds})", "raise validation.folds"))
+    n, where, hint = min(sizes)
+    if n < 2:
+        raise UserError(f"{field}; {where} of the dataset {splits.name!r} holds {n} example. Add rows, "
+                        f"{hint}, or use norm 'layer'.")
 
 
 def run_trial(config: StudyConfig, spec: TrialSpec) -> TrialOutcome:

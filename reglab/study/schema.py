@@ -483,6 +483,13 @@ class StudyConfig(_Strict):
                     f"recipe {name!r}: AdamW's decay is always decoupled; use decoupled_decay, or "
                     "training.optimizer 'adam' for coupled weight_decay"
                 )
+            norms = recipe.norm.values() if isinstance(recipe.norm, Space) else [recipe.norm]
+            if "batch" in norms and self.training.batch_size == 1:
+                # Trainer.fit and Population.fit refuse it, but only once the recipe's first trial trains.
+                raise ValueError(
+                    f"recipes.{name}.norm: 'batch' (BatchNorm) needs training batches of at least 2 "
+                    "examples; got training.batch_size 1. Use training.batch_size >= 2, or norm 'layer'"
+                )
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be a non-empty list of distinct ints; got {self.seeds}")
         return self

@@ -182,3 +182,30 @@ def test_resuming_on_changed_data_is_refused_and_on_the_same_data_goes_on(tmp_pa
     with pytest.raises(UserError, match=message):
         Study(config).run(out=out, progress=False)
     assert (out / "study.db").read_bytes() == before
+
+
+def test_batch_norm_without_two_training_examples_is_refused_before_any_trial(tiny, tmp_path):
+    """batch_size 1 with a BatchNorm recipe (refused by the schema) or a training fold of one example: the
+    study used to run other trials, then stop on Trainer.fit's / Population.fit's refusal."""
+    import numpy as np
+    import pandas as pd
+
+    tiny.update(recipes={"none": {}, "bn": {"norm": "batch"}}, seeds=[0])
+    tiny["training"]["batch_size"] = 1
+    message = r"recipes\.bn\.norm: 'batch' \(BatchNorm\) needs .* training\.batch_size 1"
+    with pytest.raises(UserError, match=message):
+        Study(tiny).run(out=tmp_path / "b1", progress=False)
+    assert not (tmp_path / "b1").exists()
+    # Four rows of regression data: 2 train, 1 val, 1 test; 2-fold CV over 3 rows trains a fold on one.
+    frame = pd.DataFrame({"a": np.arange(4.0), "b": np.arange(4.0) ** 2, "y": np.arange(4.0) * 1.5})
+    frame.to_csv(tmp_path / "r.csv", index=False)
+    tiny.update(dataset={"path": str(tmp_path / "r.csv"), "target": "y", "val_size": 0.25, "test_size": 0.25},
+                search={"metric": "val_mse"}, validation={"kind": "kfold", "folds": 2})
+    tiny["training"]["batch_size"] = 4
+    message = (r"^recipes\.bn\.norm: 'batch' \(BatchNorm\) needs training batches of at least 2 examples; a "
+               r"fold's training part \(validation\.folds 2\) of the dataset 'r\.csv' holds 1 example\. ")
+    with pytest.raises(UserError, match=message):
+        Study(tiny).run(out=tmp_path / "one", progress=False)
+    assert not (tmp_path / "one").exists()
+    tiny["validation"]["folds"] = 3  # every fold trains on 2 rows: it runs
+    assert Study(tiny).run(out=tmp_path / "three", progress=False)["recipes"]["bn"]["status"] == "ok"

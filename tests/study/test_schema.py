@@ -306,3 +306,20 @@ def test_a_dumped_config_validates_again(model):
     config = parse_config(raw)
     assert StudyConfig.model_validate(config.model_dump()) == config
     assert StudyConfig.model_validate(json.loads(config.canonical_json())) == config
+
+
+@pytest.mark.parametrize("norm", ["batch", {"choice": ["layer", "batch"]}, {"grid": [None, "batch"]}])
+def test_batch_norm_with_batch_size_1_is_refused_naming_both_fields(tiny, norm):
+    """Trainer.fit and Population.fit refuse it, but only when the recipe's first trial trains (mid-study)."""
+    tiny["training"]["batch_size"] = 1
+    tiny["recipes"]["bn"] = {"norm": norm}
+    with pytest.raises(UserError) as err:
+        parse_config(tiny)
+    assert str(err.value) == (
+        "config: recipes.bn.norm: 'batch' (BatchNorm) needs training batches of at least 2 examples; got "
+        "training.batch_size 1. Use training.batch_size >= 2, or norm 'layer'"
+    )
+    tiny["recipes"]["bn"] = {"norm": "layer"}
+    assert parse_config(tiny).training.batch_size == 1
+    tiny["training"]["batch_size"], tiny["recipes"]["bn"] = 2, {"norm": norm}
+    assert parse_config(tiny).training.batch_size == 2
