@@ -416,3 +416,24 @@ def test_evaluate_checks_its_batch_size():
     for bad in (0, -5, "a", 2.5):
         with pytest.raises(InvalidParameterError, match=r"'batch_size' parameter of Population.evaluate"):
             pop.evaluate(make_data(8, 10, 3, seed=0), batch_size=bad)
+
+
+def test_float32_weight_statistics_equal_the_trainers_helpers():
+    """The end-of-epoch norm and zero fraction (computed in the weights' dtype, zeros counted by |sign|)
+    equal reglab.selectors.weight_norm and reglab.optim.sparsity on each final member."""
+    from reglab.optim import sparsity
+    from reglab.selectors import weight_norm
+
+    train = make_data(120, 10, 3, seed=0)
+    configs = [
+        {"lr": 5e-2, "seed": 0, "prox_l1": 5e-2},
+        {"lr": 5e-2, "seed": 1},
+        {"lr": 1e-2, "seed": 2, "l1": 1e-3},
+    ]
+    pop = Population(mlp(), configs, seed=3)
+    histories = pop.fit(train, epochs=4, batch_size=30)
+    assert histories[0].rows[-1]["zero_fraction"] > 0.01  # the prox step made exact zeros
+    for k in range(len(configs)):
+        row, model = histories[k].rows[-1], pop.member(k)
+        assert row["zero_fraction"] == sparsity(model)["overall"]
+        assert row["weight_norm"] == pytest.approx(weight_norm(model), rel=1e-6)
