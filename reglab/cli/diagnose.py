@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -76,10 +77,21 @@ def run(args: argparse.Namespace) -> int:
         out["verification"] = [dataclasses.asdict(v) for v in checked]
         text += f"\nVerification (study in {where}; paired difference vs the run's recipe, 95% CI):"
         for v in checked:
-            ci = "" if v.pairs < 2 else f": {v.diff:+.4g} [{v.low:+.4g}, {v.high:+.4g}], {v.pairs} pairs"
-            text += f"\n  - {v.action}: {v.outcome}{ci}"
+            text += f"\n  - {v.action}: {v.outcome}{_interval(v)}"
     if args.json:
         print(json.dumps(json_safe(out), indent=2))
     else:
         print(text)
     return 0
+
+
+def _interval(v: Any) -> str:
+    """The paired difference and its CI; no interval when every pair differs by the same amount."""
+    if v.pairs < 2 or not math.isfinite(v.diff):
+        return ""
+    if math.isfinite(v.low) and math.isfinite(v.high):
+        return f": {v.diff:+.4g} [{v.low:+.4g}, {v.high:+.4g}], {v.pairs} pairs"
+    if v.diff == 0:
+        return (f": identical to the run's recipe on every seed, {v.pairs} pairs (no interval; more seeds "
+                "cannot separate them)")
+    return f": {v.diff:+.4g}, {v.pairs} pairs (no interval: every pair differs by the same amount)"

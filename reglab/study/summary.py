@@ -120,6 +120,8 @@ def verdict_line(summary: dict[str, Any]) -> str:
     if math.isfinite(cmp["low"]) and (cmp["low"] > 0 or cmp["high"] < 0):
         good = (cmp["high"] < 0) if lower else (cmp["low"] > 0)
         verdict = f"{'better' if good else 'worse'} than {base} (CI excludes 0)"
+    elif cmp["n"] >= 2 and not math.isfinite(cmp["low"]) and cmp["diff"] == 0:
+        verdict = f"identical to {base} on every seed (no interval; more seeds cannot separate them)"
     elif cmp["n"] >= 2 and not math.isfinite(cmp["low"]):
         verdict = (f"not distinguishable from {base} (every pair differs by the same amount, so there is "
                    "no interval; add seeds)")

@@ -98,3 +98,30 @@ def test_a_malformed_nonfinite_block_is_one_line_naming_the_file(tmp_path, capsy
     assert err.startswith(f"reglab diagnose: error: history file {bad}: "
                           "$nonfinite entry '/rows/3/train_loss' points at nothing: '/rows' has 1 item(s)")
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_verify_prints_an_interval_only_when_there_is_one(overfit_csv, tmp_path, capsys, monkeypatch):
+    """Pairs that all differ by the same amount have no interval (low = high = NaN): it said [+nan, +nan]."""
+    import importlib
+    import math
+
+    from reglab.report.verify import VerifiedRecommendation as V
+
+    verify_module = importlib.import_module("reglab.report.verify")  # reglab.report.verify is also a function
+
+    checked = [V("add dropout", {"dropout": 0.3}, "no clear difference", 0.0123, math.nan, math.nan, 3),
+               V("add weight decay", {"weight_decay": 0.01}, "no clear difference", 0.0, math.nan, math.nan,
+                 3),
+               V("augment", {"augment": "text"}, "helped", 0.02, 0.01, 0.03, 3),
+               V("stop early", None, "not verified (no matching recipe key)")]
+    monkeypatch.setattr(verify_module, "verify", lambda *args, **kwargs: checked)
+    argv = ["diagnose", str(overfit_csv), "--verify", "--config", str(tmp_path / "cfg.yaml")]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "nan" not in out.split("Verification")[1]
+    assert ("  - add dropout: no clear difference: +0.0123, 3 pairs (no interval: every pair differs by the "
+            "same amount)\n") in out
+    assert ("  - add weight decay: no clear difference: identical to the run's recipe on every seed, 3 pairs "
+            "(no interval; more seeds cannot separate them)\n") in out
+    assert "  - augment: helped: +0.02 [+0.01, +0.03], 3 pairs\n" in out
+    assert "  - stop early: not verified (no matching recipe key)\n" in out

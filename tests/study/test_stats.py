@@ -74,3 +74,17 @@ def test_the_verdict_claims_nothing_when_every_pair_moved_by_the_same_amount():
     line = verdict_line(summary)
     assert "p = -" in line and "not distinguishable from none (every pair differs by the same amount" in line
     assert "CI excludes 0" not in line
+
+
+def test_the_verdict_says_identical_when_every_pair_differs_by_zero():
+    """A recipe identical to the baseline on every seed: "add seeds" was wrong; more seeds cannot help."""
+    from reglab.study.summary import verdict_line
+
+    ok = {"status": "ok", "best_params": {}}
+    same = paired_comparison({0: 0.8, 1: 0.9}, {0: 0.8, 1: 0.9})
+    summary = {"test_metric": "test_accuracy", "baseline": "none", "recipes": {
+        "none": {**ok, "test": mean_ci([0.8, 0.9])},
+        "l2": {**ok, "test": mean_ci([0.8, 0.9]), "vs_baseline": {"test": same}}}}
+    line = verdict_line(summary)
+    assert line.endswith("; identical to none on every seed (no interval; more seeds cannot separate them)")
+    assert "add seeds" not in line and "differs by the same amount" not in line and "nan" not in line
