@@ -25,6 +25,8 @@ COMMANDS = ("demo", "diagnose", "report", "study", "ls", "show", "export")
 class _Parser(argparse.ArgumentParser):
     """argparse, with a usage mistake said in one line (argparse prints the whole usage first)."""
 
+    subcommands: dict[str, argparse.ArgumentParser]  # the top-level parser's, set by build_parser
+
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)\n")
 
@@ -40,7 +42,27 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"reglab.cli.{name}").register(sub)
+    parser.subcommands = sub.choices  # name -> its parser: main() reports its stray arguments through it
     return parser
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """``parse_args``, but an argument no parser knows is reported by the parser it was given to.
+
+    ``parse_args`` leaves the unknown ones to the top-level parser, whose one line then pointed to
+    ``reglab --help``, which does not list a subcommand's options.
+    """
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        argv = sys.argv[1:] if argv is None else list(argv)
+        command = getattr(args, "command", None)
+        chosen = getattr(parser, "subcommands", {}).get(command) if command else None
+        # An unknown option before the subcommand's name was given to `reglab` itself.
+        before = argv[: argv.index(command)] if command in argv else argv
+        if chosen is None or any(e in before for e in extras):
+            chosen = parser
+        chosen.error(f"unrecognized arguments: {' '.join(extras)}")
+    return args
 
 
 def _one_line(text: str) -> str:
@@ -64,7 +86,7 @@ def _storage_error(exc: BaseException) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

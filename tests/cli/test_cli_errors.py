@@ -295,6 +295,13 @@ def test_a_corrupt_study_database_is_one_line(study_dir, capsys):
          "(choose from 'csv', 'json') (see reglab export --help)"),
         (["study"], "reglab study: error: the following arguments are required: CONFIG "
          "(see reglab study --help)"),
+        # An unknown option after a subcommand points to that subcommand's help (reglab --help lacks it).
+        (["study", "x.yaml", "--bogus"], "reglab study: error: unrecognized arguments: --bogus "
+         "(see reglab study --help)"),
+        (["export", "s", "--bogus", "1", "extra"], "reglab export: error: unrecognized arguments: --bogus 1 "
+         "extra (see reglab export --help)"),
+        (["--bogus", "study", "x.yaml"],
+         "reglab: error: unrecognized arguments: --bogus (see reglab --help)"),
     ],
 )
 def test_argparse_mistakes_are_one_line_with_exit_2(argv, message, capsys, monkeypatch):
