@@ -40,7 +40,7 @@ import torch
 from reglab.errors import UserError
 
 __all__ = ["CheckpointError", "fingerprint", "read_checkpoint", "write_checkpoint", "shard_state",
-           "restore_shard"]
+           "restore_shard", "tensor_digest"]
 
 FORMAT = 1
 KIND = "reglab.population"
@@ -52,7 +52,15 @@ class CheckpointError(UserError):
     """A population checkpoint that cannot be used: unreadable, untrusted, or written by another fit."""
 
 
-def _digest(*tensors: torch.Tensor) -> str:
+def tensor_digest(*tensors: torch.Tensor) -> str:
+    """SHA-256 (hex) of tensors in order: each one's dtype, shape and bytes (any dtype, NumPy's or not).
+
+    A checkpoint's data fingerprint here, and a study's data fingerprint (``reglab.study.execute``).
+
+    Example:
+        >>> tensor_digest(torch.zeros(2)) == tensor_digest(torch.zeros(2, dtype=torch.float64))
+        False
+    """
     h = hashlib.sha256()
     for t in tensors:
         t = t.detach().cpu().contiguous()
@@ -77,8 +85,8 @@ def fingerprint(pop: Any, train: tuple[torch.Tensor, torch.Tensor], val: Any, ba
         "dropout_masks": pop.dropout_masks,
         "dtype": str(pop.dtype),
         "batch_size": batch_size,
-        "train": _digest(*train),
-        "val": None if val is None else _digest(*val),
+        "train": tensor_digest(*train),
+        "val": None if val is None else tensor_digest(*val),
         "early_stopping": es,
     }
 

@@ -65,16 +65,26 @@ class LocalBackend:
                 record(run_group(config, group))
             return
         todo, running = iter(groups), set()
+        refused: UserError | None = None
         while True:  # one group per free worker: the next is taken (claimed) only when one frees
-            free = self.workers - len(running)
+            free = 0 if refused is not None else self.workers - len(running)
             for group in _take(todo, free):
                 with _children_ignore_sigint():  # a worker may be started by this submit
                     running.add(self.pool.submit(run_group, config, group))
             if not running:
-                return
+                break
             finished, running = cf.wait(running, return_when=cf.FIRST_COMPLETED)
             for fut in finished:
-                record(fut.result())
+                try:
+                    outcomes = fut.result()
+                except UserError as exc:
+                    # The study stops (e.g. its data changed), but the groups other workers are
+                    # running finish and are stored first: no finished trial is lost.
+                    refused = refused or exc
+                    continue
+                record(outcomes)
+        if refused is not None:
+            raise refused
 
 
 @contextlib.contextmanager

@@ -34,6 +34,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -41,6 +42,7 @@ import os
 import pickle
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,8 +59,8 @@ from reglab.study.schema import EarlyStoppingConfig, StudyConfig
 
 __all__ = [
     "TrialSpec", "TrialOutcome", "run_trial", "run_group", "check_params", "load_splits", "fold_data",
-    "build_model", "data_fingerprint", "make_penalty", "make_transforms", "population_key", "member_config",
-    "weight_histogram", "HISTOGRAM_BINS", "group_checkpoint",
+    "build_model", "data_fingerprint", "data_source", "make_penalty", "make_transforms", "population_key",
+    "member_config", "weight_histogram", "HISTOGRAM_BINS", "group_checkpoint",
 ]
 
 # A loss above this (or non-finite) marks the trial diverged; cross-entropy of a
@@ -79,6 +81,9 @@ class TrialSpec:
     fold: int
     epochs: int
     checkpoint: str | None = None
+    # The study's data fingerprint (data_fingerprint at its start): a trial refuses to train on data
+    # that hashes otherwise (a data file edited while the study runs). None: not checked.
+    data: str | None = None
 
     def key(self) -> tuple[str, str, str, int, int]:
         from reglab.study.storage import params_key
@@ -132,16 +137,25 @@ def _splits_cached(dataset_json: str, stamp: tuple[int, int] | None = None) -> A
 
 def load_splits(config: StudyConfig) -> Any:
     """The study's ``DataSplits`` (cached per process)."""
-    return _splits_cached(config.dataset.model_dump_json(), _file_stamp(config))
+    return _splits_cached(*_data_key(config))
 
 
-def _file_stamp(config: StudyConfig) -> tuple[int, int] | None:
+# Dataset (as JSON) -> the file stamp a running trial group checked (see _verified_data): while the
+# group runs, every load reads the data of that stamp, so an edit mid-group cannot reach it.
+_PINNED: dict[str, tuple[int, int] | None] = {}
+
+
+def _data_key(config: StudyConfig) -> tuple[str, tuple[int, int] | None]:
+    """The cache key of the study's data: its dataset settings and the file's (mtime, size)."""
+    dataset = config.dataset.model_dump_json()
+    if dataset in _PINNED:
+        return dataset, _PINNED[dataset]
     path = config.dataset.path
     try:
         info = os.stat(path) if path is not None else None
     except OSError:  # a missing file: the loader names it
-        return None
-    return None if info is None else (info.st_mtime_ns, info.st_size)
+        info = None
+    return dataset, None if info is None else (info.st_mtime_ns, info.st_size)
 
 
 @functools.lru_cache(maxsize=4)
@@ -153,20 +167,54 @@ def _folds_cached(
     return list(kfold(_splits_cached(dataset_json, stamp), k=k, seed=seed))
 
 
+@functools.lru_cache(maxsize=4)
+def _fingerprint_cached(dataset_json: str, stamp: tuple[int, int] | None) -> str:
+    """The hash of the splits cached under this key: computed once per process and file stamp."""
+    from reglab.population._checkpoint import tensor_digest
+
+    splits = _splits_cached(dataset_json, stamp)
+    parts = (splits.train, splits.val, splits.test)
+    return tensor_digest(*(t for split in parts if split is not None for t in (split.x, split.y)))
+
+
 def data_fingerprint(config: StudyConfig) -> str:
     """SHA-256 of the study's loaded splits (inputs and targets, in order): it changes exactly when the
     data a trial trains on would (a file edited, a built-in dataset regenerated differently)."""
-    import hashlib
+    return _fingerprint_cached(*_data_key(config))
 
-    digest = hashlib.sha256()
-    splits = load_splits(config)
-    for split in (splits.train, splits.val, splits.test):
-        for t in ((None, None) if split is None else (split.x, split.y)):
-            if t is not None:
-                array = t.detach().cpu().contiguous().numpy()
-                digest.update(f"{array.dtype}{array.shape}".encode())
-                digest.update(array.tobytes())
-    return digest.hexdigest()
+
+def data_source(config: StudyConfig) -> str:
+    """The study's data in words, for messages: ``the dataset file 'x.csv'`` or ``the built-in ...``."""
+    if config.dataset.path:
+        return f"the dataset file {config.dataset.path!r}"
+    return f"the built-in dataset {config.dataset.name!r}"
+
+
+@contextlib.contextmanager
+def _verified_data(config: StudyConfig, expected: str | None) -> Iterator[None]:
+    """Check that the data hashes to ``expected`` (the study's fingerprint), then keep that very data
+    for every load until the block ends. A changed data file raises ``UserError``: the block's trials
+    would train on other data than the study's finished trials did."""
+    if expected is None:
+        yield
+        return
+    dataset, stamp = _data_key(config)
+    found = _fingerprint_cached(dataset, stamp)
+    if found != expected:
+        raise UserError(
+            f"{data_source(config)} changed while the study ran (its contents hash to {found[:12]}, not "
+            f"{expected[:12]} as when the study started), so no further trial runs on it; finished trials "
+            "are kept. Restore the data and rerun to resume, or study the new data in another --out "
+            "directory (or --storage)."
+        )
+    if dataset in _PINNED:  # already pinned by an enclosing block
+        yield
+        return
+    _PINNED[dataset] = stamp
+    try:
+        yield
+    finally:
+        del _PINNED[dataset]
 
 
 def fold_data(config: StudyConfig, spec: TrialSpec) -> tuple[Any, Any, Any]:
@@ -176,10 +224,7 @@ def fold_data(config: StudyConfig, spec: TrialSpec) -> tuple[Any, Any, Any]:
         return splits.train, splits.val, splits.test
     if config.validation.kind == "holdout":
         return splits.train, splits.val, None
-    folds = _folds_cached(
-        config.dataset.model_dump_json(), _file_stamp(config), config.validation.folds,
-        config.dataset.split_seed,
-    )
+    folds = _folds_cached(*_data_key(config), config.validation.folds, config.dataset.split_seed)
     train, val = folds[spec.fold]
     return train, val, None
 
@@ -593,8 +638,7 @@ def _check_batch_norm(config: StudyConfig, recipe: str, params: dict[str, Any]) 
     sizes = [(len(splits.train), "the training split", "lower dataset.val_size / test_size")]
     if config.validation.kind == "kfold":
         v = config.validation
-        folds = _folds_cached(config.dataset.model_dump_json(), _file_stamp(config), v.folds,
-                              config.dataset.split_seed)
+        folds = _folds_cached(*_data_key(config), v.folds, config.dataset.split_seed)
         sizes.append((min(len(train) for train, _ in folds),
                       f"a fold's training part (validation.folds {v.folds})", "raise validation.folds"))
     n, where, hint = min(sizes)
@@ -612,7 +656,8 @@ def run_trial(config: StudyConfig, spec: TrialSpec) -> TrialOutcome:
     start = time.perf_counter()
     torch.set_num_threads(config.training.threads)  # a fixed thread count: the same numbers in every worker
     try:
-        result = _fit(config, spec) or {}
+        with _verified_data(config, spec.data):
+            result = _fit(config, spec) or {}
     except (UserError, KeyboardInterrupt):
         raise
     except Exception as exc:  # one bad trial must not end the study: it is recorded as failed
@@ -796,18 +841,23 @@ def _from_finished(config: StudyConfig, spec: TrialSpec) -> TrialOutcome | None:
 def run_group(config: StudyConfig, specs: list[TrialSpec]) -> list[TrialOutcome]:
     """Run a group of trials in this process: one population when they share a population key,
     else one after another through the Trainer. This is the unit a backend ships to a worker.
+
+    With the study's data fingerprint in the specs (``TrialSpec.data``), the group first checks that
+    the data still hashes to it (once per process and file stamp) and raises ``UserError`` if not; the
+    whole group then trains on the data it checked, even if the file changes meanwhile.
     """
     torch.set_num_threads(config.training.threads)
-    key = population_key(config, specs[0])
-    if key is None or any(population_key(config, s) != key for s in specs):
-        return [run_trial(config, s) for s in specs]
-    reused = [_from_finished(config, s) for s in specs]
-    if all(r is not None for r in reused):
-        return reused  # type: ignore[return-value]
-    try:
-        return _run_population(config, specs)
-    except (UserError, KeyboardInterrupt):
-        raise
-    except Exception as exc:  # record the group as failed; the study goes on
-        line = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        return [TrialOutcome(s, "failed", {}, [], 0.0, line) for s in specs]
+    with _verified_data(config, specs[0].data if specs else None):  # the whole group on the study's data
+        key = population_key(config, specs[0])
+        if key is None or any(population_key(config, s) != key for s in specs):
+            return [run_trial(config, s) for s in specs]
+        reused = [_from_finished(config, s) for s in specs]
+        if all(r is not None for r in reused):
+            return reused  # type: ignore[return-value]
+        try:
+            return _run_population(config, specs)
+        except (UserError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # record the group as failed; the study goes on
+            line = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            return [TrialOutcome(s, "failed", {}, [], 0.0, line) for s in specs]

@@ -46,6 +46,7 @@ from reglab.study.execute import (
     TrialSpec,
     check_params,
     data_fingerprint,
+    data_source,
     group_checkpoint,
     population_key,
 )
@@ -114,10 +115,10 @@ class Study:
         make_study_dir(out_dir)
         store = StudyStorage(storage or default_url(out_dir))
         store.save_config(self.config.name, self.config.canonical_json())
-        source = (f"the dataset file {self.config.dataset.path!r}" if self.config.dataset.path
-                  else f"the built-in dataset {self.config.dataset.name!r}")
-        store.save_data_fingerprint(data_fingerprint(self.config), source)
-        runner = _Runner(self.config, store, out_dir, make_progress(progress))
+        fingerprint = data_fingerprint(self.config)
+        store.save_data_fingerprint(fingerprint, data_source(self.config))
+        # Every trial carries the fingerprint and refuses data that hashes otherwise (a file edited mid-run).
+        runner = _Runner(self.config, store, out_dir, make_progress(progress), fingerprint)
         with backend_ as engine:
             try:
                 return runner.run(engine)
@@ -171,8 +172,10 @@ def _preflight(config: StudyConfig) -> None:
 
 
 class _Runner:
-    def __init__(self, config: StudyConfig, store: StudyStorage, out_dir: Path, progress: Any):
+    def __init__(self, config: StudyConfig, store: StudyStorage, out_dir: Path, progress: Any,
+                 fingerprint: str | None = None):
         self.config, self.store, self.out_dir, self.progress = config, store, out_dir, progress
+        self.fingerprint = fingerprint  # the data's, stored at the start: each trial checks it
         self.done = store.finished()
         self.ckpt_dir = out_dir / "checkpoints"
         self.ckpt_dir.mkdir(exist_ok=True)
@@ -190,7 +193,8 @@ class _Runner:
             # val), so it resumes the cv trial's finished checkpoint and only evaluates the test split.
             key = f"holdout|{recipe}|{params_key(params)}|{seed}"
         name = hashlib.sha1(key.encode()).hexdigest()[:20]
-        return TrialSpec(phase, recipe, params, seed, fold, epochs, str(self.ckpt_dir / name))
+        return TrialSpec(phase, recipe, params, seed, fold, epochs, str(self.ckpt_dir / name),
+                         data=self.fingerprint)
 
     def _execute(self, engine: Any, specs: list[TrialSpec]) -> None:
         todo = [s for s in specs if s.key() not in self.done]

@@ -95,3 +95,42 @@ def test_plain_progress_prints_trials_finished_elsewhere():
     progress.elsewhere(2)
     line = stream.getvalue().strip()
     assert line.startswith("[3/5 ") and line.endswith("] 2 trial(s) finished by another process"), line
+
+
+def test_a_refused_group_in_a_pool_stops_the_study_after_the_running_groups_are_stored(monkeypatch):
+    """A UserError from one worker (e.g. the data changed) is raised once the groups other workers run
+    have finished and been recorded; no further group is taken."""
+    import concurrent.futures as cf
+    import threading
+
+    import reglab.study.backends as backends
+    from reglab.errors import UserError
+    from reglab.study.backends import LocalBackend
+
+    slow_started = threading.Event()
+
+    def run_group(config, group):
+        if group == ["refused"]:
+            slow_started.wait(5)
+            raise UserError("the data changed")
+        if group == ["slow"]:
+            slow_started.set()
+            threading.Event().wait(0.3)
+        return group
+
+    monkeypatch.setattr(backends, "run_group", run_group)
+    backend = LocalBackend(workers=2)
+    backend.pool = cf.ThreadPoolExecutor(2)  # the pool's logic, without spawning processes
+    recorded, taken = [], []
+
+    def groups():
+        for g in (["slow"], ["refused"], ["later"]):
+            taken.append(g)
+            yield g
+
+    try:
+        with pytest.raises(UserError, match="the data changed"):
+            backend.run(None, groups(), recorded.append)
+    finally:
+        backend.pool.shutdown()
+    assert recorded == [["slow"]] and taken == [["slow"], ["refused"]]

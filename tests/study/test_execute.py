@@ -317,3 +317,61 @@ def test_a_bad_trial_checkpoint_is_dropped_and_the_trial_trains_from_the_start(t
         torch.save({"weights": torch.zeros(2)}, path)  # a torch file, not the Trainer's
     assert _resume_state(tmp_path) == (None, None)
     assert not path.exists() and not marker.exists()
+
+
+def _csv_config(tmp_path, rows=120):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(rows, 3)), columns=["a", "b", "c"])
+    frame["y"] = (frame["a"] > 0).astype(int)
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    config = parse_config({"name": "d", "dataset": {"path": str(tmp_path / "d.csv"), "target": "y"},
+                           "model": {"hidden": [4]}, "training": {"epochs": 1, "batch_size": 32},
+                           "seeds": [0], "validation": {"kind": "holdout"}, "recipes": {"none": {}}})
+    return config, frame
+
+
+def test_the_data_fingerprint_is_the_population_checkpoints_digest_computed_once_per_file_stamp(tmp_path):
+    from reglab.population._checkpoint import tensor_digest
+    from reglab.study.execute import _fingerprint_cached, data_fingerprint
+
+    config, _ = _csv_config(tmp_path)
+    s = load_splits(config)
+    tensors = (s.train.x, s.train.y, s.val.x, s.val.y, s.test.x, s.test.y)
+    assert data_fingerprint(config) == tensor_digest(*tensors)
+    misses = _fingerprint_cached.cache_info().misses
+    assert data_fingerprint(config) == data_fingerprint(config)
+    assert _fingerprint_cached.cache_info().misses == misses  # hashed once, not per trial
+
+
+def test_a_trial_refuses_data_edited_after_the_study_started(tmp_path):
+    """The split cache reads an edited file again; trials used to train on it without a word while the
+    study's stored fingerprint was the old data's."""
+    from reglab.study.execute import _verified_data, data_fingerprint, run_group
+
+    config, frame = _csv_config(tmp_path)
+    start = data_fingerprint(config)
+    specs = [TrialSpec("cv", "none", {}, seed=0, fold=0, epochs=1, data=start),
+             TrialSpec("cv", "none", {"mixup": 0.2}, seed=0, fold=0, epochs=1, data=start)]
+    assert [o.status for o in run_group(config, specs[:1])] == ["done"]  # a population group
+    frame.loc[:9, "a"] = 5.0
+    frame.to_csv(tmp_path / "d.csv", index=False)  # edited while the study runs
+    message = (r"^the dataset file '.*d\.csv' changed while the study ran \(its contents hash to "
+               rf"[0-9a-f]{{12}}, not {start[:12]} as when the study started\), so no further trial runs on "
+               r"it; finished trials are kept\. Restore the data and rerun to resume")
+    for group in (specs[:1], specs[1:]):  # a population group, a Trainer trial
+        with pytest.raises(UserError, match=message):
+            run_group(config, group)
+        with pytest.raises(UserError, match=message):
+            run_trial(config, group[0])
+    assert run_trial(config, TrialSpec("cv", "none", {}, 0, 0, 1)).status == "done"  # unchecked: no data
+    # A group that checked the data keeps it to its end, even if the file changes meanwhile.
+    now = data_fingerprint(config)
+    with _verified_data(config, now):
+        before = load_splits(config)
+        frame.loc[:9, "a"] = -5.0
+        frame.to_csv(tmp_path / "d.csv", index=False)
+        assert load_splits(config) is before and fold_data(config, spec({}, "final"))[0] is before.train
+    assert load_splits(config) is not before and data_fingerprint(config) not in (start, now)

@@ -209,3 +209,48 @@ def test_batch_norm_without_two_training_examples_is_refused_before_any_trial(ti
     assert not (tmp_path / "one").exists()
     tiny["validation"]["folds"] = 3  # every fold trains on 2 rows: it runs
     assert Study(tiny).run(out=tmp_path / "three", progress=False)["recipes"]["bn"]["status"] == "ok"
+
+
+def test_data_edited_while_the_study_runs_stops_it_keeping_finished_trials(tmp_path, monkeypatch):
+    """The split cache reads an edited file again: later trials trained on the new data without a word
+    while the stored fingerprint was the old data's. Now the next group refuses it."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(120, 4)), columns=["a", "b", "c", "d"])
+    frame["y"] = (frame["a"] + frame["b"] > 0).astype(int)
+    csv = tmp_path / "data.csv"
+    frame.to_csv(csv, index=False)
+    original = csv.read_bytes()
+    config = {"name": "d", "dataset": {"path": str(csv), "target": "y"}, "model": {"hidden": [4]},
+              "training": {"epochs": 1, "batch_size": 32}, "seeds": [0], "validation": {"kind": "holdout"},
+              "population": False, "recipes": {"none": {}, "l2": {"l2": {"grid": [1e-3, 1e-2]}}}}
+    Study(config).run(out=tmp_path / "ref", progress=False)
+    real, calls = backends.run_group, []
+
+    def edit_after_the_first_group(config, specs):
+        calls.append(len(specs))
+        out = real(config, specs)
+        if len(calls) == 1:
+            edited = frame.copy()
+            edited.loc[:9, "a"] = 5.0
+            edited.to_csv(csv, index=False)
+        return out
+
+    monkeypatch.setattr(backends, "run_group", edit_after_the_first_group)
+    with pytest.raises(UserError, match=r"data\.csv. changed while the study ran .* trials are kept"):
+        Study(config).run(out=tmp_path / "s", progress=False)
+    assert calls == [1, 1]
+    store = open_storage(tmp_path / "s")
+    assert [t["status"] for t in store.trials(finished_only=True)] == ["done"]  # the first trial's
+    store.close()
+    monkeypatch.setattr(backends, "run_group", real)
+    with pytest.raises(UserError, match=r"was filled from other data"):  # a resume on the new data
+        Study(config).run(out=tmp_path / "s", progress=False)
+    csv.write_bytes(original)  # the data restored: the study resumes and ends as if never stopped
+    Study(config).run(out=tmp_path / "s", progress=False)
+    resumed, ref = open_storage(tmp_path / "s"), open_storage(tmp_path / "ref")
+    assert export(resumed, "csv") == export(ref, "csv")
+    resumed.close()
+    ref.close()
