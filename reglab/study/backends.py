@@ -158,12 +158,24 @@ class RayBackend:
 
     def run(self, config: StudyConfig, groups: Iterable[list[TrialSpec]], record: Record) -> None:
         todo, pending = iter(groups), []
+        refused: UserError | None = None
         while True:  # as many tasks in flight as the cluster has CPUs: the rest wait unclaimed
-            pending += [self.remote.remote(config, g) for g in _take(todo, self.slots - len(pending))]
+            if refused is None:
+                pending += [self.remote.remote(config, g) for g in _take(todo, self.slots - len(pending))]
             if not pending:
-                return
+                break
             ready, pending = self.ray.wait(pending, num_returns=1)
-            record(self.ray.get(ready[0]))
+            try:
+                outcomes = self.ray.get(ready[0])
+            except UserError as exc:
+                # As the local pool: the study stops (its data changed, say), but the tasks still
+                # running finish and are stored first. Ray raises a RayTaskError that is also a
+                # UserError and whose text holds the remote traceback: the user sees the cause's line.
+                refused = refused or getattr(exc, "cause", None) or exc
+                continue
+            record(outcomes)
+        if refused is not None:
+            raise refused
 
 
 def _take(groups: Iterator[list[TrialSpec]], n: int) -> list[list[TrialSpec]]:

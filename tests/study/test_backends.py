@@ -134,3 +134,42 @@ def test_a_refused_group_in_a_pool_stops_the_study_after_the_running_groups_are_
     finally:
         backend.pool.shutdown()
     assert recorded == [["slow"]] and taken == [["slow"], ["refused"]]
+
+
+def test_a_refused_ray_task_stops_the_study_after_the_running_tasks_are_stored_with_the_causes_line():
+    """Ray raises a RayTaskError that is also the task's UserError (its text holds the remote traceback):
+    the tasks still in flight are recorded, no further group is submitted, and the cause itself is raised."""
+    from reglab.errors import UserError
+    from reglab.study.backends import RayBackend
+
+    cause = UserError("the dataset file changed while the study ran")
+
+    class RayTaskError(UserError):  # what ray.exceptions.RayTaskError.as_instanceof_cause() builds
+        def __init__(self):
+            super().__init__("ray::run_group() (pid=1)\nTraceback (most recent call last):\n  ...")
+            self.cause = cause
+
+    class FakeRay:
+        submitted: list = []
+
+        def remote(self, config, group):
+            self.submitted.append(group)
+            return group
+
+        def wait(self, pending, num_returns):
+            return pending[:1], pending[1:]  # in submission order
+
+        def get(self, ref):
+            if ref == ["refused"]:
+                raise RayTaskError()
+            return ref
+
+    backend = RayBackend.__new__(RayBackend)
+    backend.ray, backend.slots = FakeRay(), 2
+    backend.remote = backend.ray
+    recorded = []
+    groups = iter([["refused"], ["running"], ["later"]])
+    with pytest.raises(UserError) as info:
+        backend.run(None, groups, recorded.append)
+    assert info.value is cause
+    assert recorded == [["running"]] and FakeRay.submitted == [["refused"], ["running"]]
