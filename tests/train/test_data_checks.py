@@ -126,3 +126,23 @@ def test_empty_datasets_and_loaders_are_refused_and_a_pair_dataset_trains_as_ten
 def test_labels_past_any_models_outputs_are_one_clear_error():
     with pytest.raises(UserError, match=r"^Trainer.fit: a batch has labels up to [345] but the model"):
         trainer(nn.Linear(4, 3)).fit((X, Y + 3))
+
+
+def test_data_splits_are_checked_like_tensors_and_train_the_same():
+    """A DataSplits / TensorSplit (a torch Dataset too) went the streamed-Dataset way, so no check ran: a
+    1-output model trained on labels 0..2, and a wrong feature count ended in torch's matmul error."""
+    import reglab
+    from reglab.errors import UserError
+
+    d = reglab.data.from_tensors(torch.randn(200, 13), torch.randint(0, 3, (200,)), seed=0)
+    wrong_width = r"train y has labels 0\.\.2; expected class indices 0\.\.1 \(the MLP has 1 output\)"
+    with pytest.raises(UserError, match=wrong_width):
+        reglab.fit(reglab.MLP(13, 1), d, epochs=1, progress="off")
+    with pytest.raises(UserError, match="the MLP takes 12 features"):
+        reglab.fit(reglab.MLP(12, 3), d, epochs=1, progress="off")
+    # The same batches as the tensors themselves: equal histories.
+    runs = []
+    for train, val in ((d.train, d.val), ((d.train.x, d.train.y), (d.val.x, d.val.y))):
+        torch.manual_seed(0)
+        runs.append(reglab.fit(reglab.MLP(13, 3), train, val, epochs=2, seed=1, progress="off"))
+    assert runs[0].to_pandas().drop(columns="time").equals(runs[1].to_pandas().drop(columns="time"))
