@@ -11,7 +11,9 @@ Rules, checked in this order (the first that holds decides):
    ``rising`` (5 %) above their own (running-mean) minimum: the fit is being pushed back.
 2. **over-fit**: validation loss ends at least ``rise`` (10 %) above its running-mean minimum, or the
    gap ``val - train`` ends at least ``gap`` (25 %) of the best validation loss and grew
-   since mid-run.
+   since mid-run by at least ``gap_growth`` (1 %) of the best validation loss. A smaller change
+   counts as "not growing": a gap that stays constant while both losses fall (rounding moves it by
+   1e-16) is not over-fitting.
 3. **under-fit, still improving**: training loss fell at least ``improving`` (5 %) over
    the last quarter and the lowest validation loss lies in the last 20 % of epochs.
 4. **over-regularized**: training loss ends at least ``negative_gap`` (5 %) above
@@ -83,6 +85,15 @@ BATCHNORM_MAX_DROPOUT = 0.2
 class Thresholds:
     """The documented thresholds of the rules (fractions, see the module docstring).
 
+    All are fractions: ``rise``, ``gap`` and ``gap_growth`` of the best validation loss,
+    ``rising`` of each loss's own minimum, ``improving`` of the training loss three quarters
+    into the run, ``negative_gap`` of the best validation loss, ``progress`` of the first
+    training loss. ``gap_growth`` is the least growth of the gap (end minus mid-run) that counts
+    as "growing": without it a gap that is constant up to rounding (``+1e-16``) decided the
+    verdict by the sign of the rounding error. 1 % lies far above rounding and a drift of 1e-9
+    per epoch, and low enough that a gap which opens because validation loss stalls while
+    training loss keeps falling still counts.
+
     Example:
         >>> Thresholds(rise=0.2).rise
         0.2
@@ -90,6 +101,7 @@ class Thresholds:
 
     rise: float = 0.10
     gap: float = 0.25
+    gap_growth: float = 0.01
     improving: float = 0.05
     negative_gap: float = 0.05
     progress: float = 0.5
@@ -97,7 +109,7 @@ class Thresholds:
     min_epochs: int = 5
 
     def __post_init__(self) -> None:
-        for name in ("rise", "gap", "improving", "negative_gap", "progress", "rising"):
+        for name in ("rise", "gap", "gap_growth", "improving", "negative_gap", "progress", "rising"):
             check_scalar(getattr(self, name), name, owner="Thresholds", interval=Interval(0, None))
         check_int(self.min_epochs, "min_epochs", owner="Thresholds", interval=Interval(3, None))
 
@@ -363,7 +375,7 @@ def classify(ev: Evidence, t: Thresholds = Thresholds()) -> tuple[str, str]:
         return "overregularized", "both-rising"
     if ev.val_rise >= t.rise:
         return "overfit", "val-rising"
-    if ev.relative_gap >= t.gap and ev.gap_trend > 0:
+    if ev.relative_gap >= t.gap and ev.gap_trend >= t.gap_growth:
         return "overfit", "gap-growing"
     if ev.train_recent_drop >= t.improving and ev.best_in_last_fifth:
         return "underfit", "still-improving"
@@ -387,7 +399,8 @@ def _findings(ev: Evidence, t: Thresholds) -> list[str]:
         f"({ev.val_rise:+.1%} from the lowest; over-fit above +{t.rise:.0%})",
         f"generalization gap (val - train loss) {ev.gap:.4g} at the end = {ev.relative_gap:+.1%} of the "
         f"best validation loss; mid-run {ev.gap_mid:.4g} "
-        f"({'growing' if ev.gap_trend > 0 else 'not growing'}, {ev.gap_trend:+.1%})",
+        f"({'growing' if ev.gap_trend >= t.gap_growth else 'not growing'}, {ev.gap_trend:+.1%}; "
+        f"growing from +{t.gap_growth:.0%})",
         f"training loss {ev.final_train_loss:.4g} at the end: {ev.train_progress:.1%} of its first value, "
         # train_recent_drop is a drop (positive when falling); the text states the signed change.
         f"{0.0 - ev.train_recent_drop:+.1%} change over the last quarter "

@@ -125,3 +125,16 @@ def test_verify_prints_an_interval_only_when_there_is_one(overfit_csv, tmp_path,
             "(no interval; more seeds cannot separate them)\n") in out
     assert "  - augment: helped: +0.02 [+0.01, +0.03], 3 pairs\n" in out
     assert "  - stop early: not verified (no matching recipe key)\n" in out
+
+
+def test_a_keras_log_with_a_constant_gap_is_still_improving_not_over_fitting(tmp_path, capsys):
+    """Finding 2 in CSVLogger form: val_loss = loss + 0.1 gave "over-fitting (rule: gap-growing)" and
+    "(growing, +0.0%)", from a gap trend of +1.85e-16."""
+    e = np.arange(20)
+    path = tmp_path / "keras.csv"
+    path.write_text("epoch,accuracy,loss,val_accuracy,val_loss\n" + "".join(
+        f"{i},{0.5 + i / 50},{1 / (i + 1)},{0.5 + i / 60},{1 / (i + 1) + 0.1}\n" for i in e))
+    assert cli.main(["diagnose", str(path), "--task", "image"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Diagnosis: under-fitting (rule: still-improving)"), out
+    assert "(not growing, +0.0%; growing from +1%)" in out and "(growing" not in out

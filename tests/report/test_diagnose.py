@@ -326,3 +326,33 @@ def test_a_run_that_diverged_in_its_first_epoch_says_diverged(tmp_path, name, co
     with pytest.raises(UserError, match=r"NaN or infinite from the first epoch on: the run diverged") as info:
         read_history(path)
     assert str(info.value).startswith(str(path)) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("drift", [0.0, 1e-9, -1e-9])
+def test_a_constant_gap_is_not_growing(drift):
+    """Finding 2: with val = train + 0.1 the gap's trend was +1.85e-16 (rounding), which made the run
+    "over-fitting, gap growing"; a drift of 1e-9 per epoch flipped the verdict. Validation loss is still at
+    its minimum and falling at the last epoch: the run is still improving."""
+    e = np.arange(20)
+    train = 1 / (e + 1)
+    d = diagnose(pd.DataFrame({"epoch": e, "train_loss": train, "val_loss": train + 0.1 + drift * e}),
+                 task="image")
+    assert d.evidence.relative_gap >= d.thresholds.gap and abs(d.evidence.gap_trend) < 1e-6
+    assert (d.verdict, d.rule) == ("underfit", "still-improving"), d.to_text()
+    assert "(not growing, " in d.to_text() and "(growing" not in d.to_text()
+
+
+def test_gap_growth_threshold_decides_what_is_growing():
+    """The gap steps from 0.1 to 0.12 at epoch 15 (+2 % of the 1.0 validation loss)."""
+    e = np.arange(20)
+    val = np.full(20, 1.0)
+    train = np.where(e < 15, 0.9, 0.88)
+    h = pd.DataFrame({"epoch": e, "train_loss": train, "val_loss": val})
+    d = diagnose(h, thresholds=Thresholds(gap=0.05))
+    assert d.evidence.gap_trend == pytest.approx(0.02)
+    assert (d.verdict, d.rule) == ("overfit", "gap-growing")
+    assert "(growing, +2.0%; growing from +1%)" in d.to_text()
+    d = diagnose(h, thresholds=Thresholds(gap=0.05, gap_growth=0.05))
+    assert d.rule != "gap-growing" and "(not growing, +2.0%; growing from +5%)" in d.to_text()
+    with pytest.raises(InvalidParameterError, match=r"'gap_growth' parameter of Thresholds"):
+        Thresholds(gap_growth=-0.01)
