@@ -49,6 +49,16 @@ def check_tensors(
             f"{owner}: {name} x has shape {tuple(x.shape)}; the {kind} takes {features} features an "
             f"example (x of shape (N, {features}))."
         )
+    if task == "classification" and torch.is_floating_point(y) and y.dim() == 1 and len(y):
+        # Class indices stored as floats (a CSV's 0.0 / 1.0 / 2.0): the Trainer reads them as integers.
+        fractional = y != y.round()  # NaN too
+        if bool(fractional.any()):
+            value = float(y[fractional.nonzero()[0, 0]])
+            raise UserError(
+                f"{owner}: {name} y holds {value:g}, not a class index; classification takes integer "
+                "labels 0..C-1, one per example (or soft targets of shape (N, C))."
+            )
+        y = y.long()
     if task == "classification" and not torch.is_floating_point(y) and len(y):
         outputs = model.out_features if isinstance(model, (MLP, CNN1D)) else None
         classes = None if outputs is None else max(outputs, 2)  # one output: binary labels 0 and 1
@@ -60,6 +70,16 @@ def check_tensors(
                 expected = f"class indices 0..{classes - 1}"
                 of = f" (the {kind} has {outputs} output{'s' * (outputs > 1)})"
             raise UserError(f"{owner}: {name} y has {found}; expected {expected}{of}, one per example.")
+    if task == "regression" and isinstance(model, (MLP, CNN1D)) and len(y):
+        targets = 1 if y.dim() == 1 else y[0].numel()
+        if model.out_features != targets:
+            outputs = model.out_features
+            raise UserError(
+                f"{owner}: {name} y holds {targets} regression target{'s' * (targets > 1)} an example "
+                f"(float y of shape {tuple(y.shape)}, trained with MSE), but the {kind} has {outputs} "
+                f"output{'s' * (outputs > 1)}; for classes pass integer labels (y.long()) or "
+                "task='classification', else match the model's outputs to the targets."
+            )
     if torch.is_floating_point(x) and not bool(torch.isfinite(x).all()):
         bad = int((~torch.isfinite(x)).sum())
         raise UserError(f"{owner}: {name} x has {bad} NaN or infinite values; clean or impute them.")

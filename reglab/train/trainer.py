@@ -269,6 +269,8 @@ class Trainer:
             return F.mse_loss(out.reshape(y.shape) if out.numel() == y.numel() else out, y)
         if out.ndim == 2 and out.shape[1] == 1 and y.ndim == 1:
             return F.binary_cross_entropy_with_logits(out[:, 0], y.to(out.dtype))
+        if y.ndim == 1 and y.is_floating_point():  # integral float labels, checked by check_tensors
+            y = y.long()
         try:
             return F.cross_entropy(out, y)
         except IndexError as exc:  # a label past the model's outputs (reglab models are checked up front)

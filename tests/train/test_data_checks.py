@@ -146,3 +146,25 @@ def test_data_splits_are_checked_like_tensors_and_train_the_same():
         torch.manual_seed(0)
         runs.append(reglab.fit(reglab.MLP(13, 3), train, val, epochs=2, seed=1, progress="off"))
     assert runs[0].to_pandas().drop(columns="time").equals(runs[1].to_pandas().drop(columns="time"))
+
+
+def test_float_labels_read_as_classes_or_one_clear_line():
+    """Class labels stored as floats (a CSV's 0.0 / 1.0 / 2.0) were MSE targets for a 3-output model and ended
+    in torch's shape error, and task='classification' ended in cross_entropy's dtype error."""
+    import reglab
+    from reglab.errors import UserError
+
+    x = torch.randn(90, 4, generator=torch.Generator().manual_seed(0))
+    y = torch.arange(90) % 3
+    with pytest.raises(UserError, match=r"1 regression target an example \(float y of shape \(90,\).*the MLP "
+                                        r"has 3 outputs; for classes pass integer labels"):
+        reglab.fit(reglab.MLP(4, 3), (x, y.double()), epochs=1, progress="off")
+    runs = []
+    for labels, task in ((y, "auto"), (y.double(), "classification")):
+        torch.manual_seed(0)
+        runs.append(reglab.fit(reglab.MLP(4, 3), (x, labels), epochs=2, seed=1, task=task, progress="off"))
+    assert runs[0].to_pandas().drop(columns="time").equals(runs[1].to_pandas().drop(columns="time"))
+    with pytest.raises(UserError, match="train y holds 0.5, not a class index"):
+        reglab.fit(reglab.MLP(4, 3), (x, y + 0.5), epochs=1, task="classification", progress="off")
+    with pytest.raises(UserError, match=r"train y has labels 3\.\.5; expected class indices 0\.\.2"):
+        reglab.fit(reglab.MLP(4, 3), (x, y + 3.0), epochs=1, task="classification", progress="off")
