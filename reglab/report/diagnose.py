@@ -41,14 +41,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from reglab._validation import Interval, check_bool, check_int, check_option, check_scalar, fail
 from reglab.errors import UserError
+
+if TYPE_CHECKING:
+    from reglab.train.history import History
 
 __all__ = [
     "TASKS",
@@ -498,8 +502,36 @@ def _notes(ev: Evidence) -> list[str]:
     return notes
 
 
+def _as_frame(history: Any) -> pd.DataFrame:
+    """The history as a DataFrame: a DataFrame as it is, a reglab ``History`` via ``to_pandas()``, a mapping
+    of column -> per-epoch values via ``pandas.DataFrame`` (then named as :func:`read_history` names a file's
+    columns: Keras's ``loss``, ``epoch`` 0, 1, ... when absent)."""
+    from reglab.report.histories import normalize_history
+    from reglab.train.history import History
+
+    if isinstance(history, pd.DataFrame):
+        return history
+    if isinstance(history, History):
+        return history.to_pandas()
+    if isinstance(history, Mapping):
+        try:
+            frame = pd.DataFrame({str(k): v for k, v in history.items()})
+        except (ValueError, TypeError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise UserError(
+                f"diagnose: the mapping is not a table ({first}); give one sequence of per-epoch values "
+                "per column, all of the same length."
+            ) from None
+        return normalize_history(frame, source="the history mapping")
+    raise UserError(
+        f"diagnose needs a pandas DataFrame, a reglab History (what reglab.fit returns) or a mapping of "
+        f"column -> per-epoch values, not {type(history).__name__}; read a file with "
+        "reglab.report.read_history(path)."
+    )
+
+
 def diagnose(
-    history: pd.DataFrame,
+    history: pd.DataFrame | History | Mapping[str, Any],
     *,
     task: str | None = None,
     features: int | None = None,
@@ -511,8 +543,11 @@ def diagnose(
     """Diagnose one run from its per-epoch history.
 
     Args:
-        history: columns ``epoch, train_loss, val_loss`` and optionally ``train_accuracy,
-            val_accuracy`` (:func:`reglab.report.histories.read_history` builds it from a file).
+        history: a DataFrame with columns ``epoch, train_loss, val_loss`` and optionally
+            ``train_accuracy, val_accuracy`` (:func:`reglab.report.histories.read_history` builds it
+            from a file); or the reglab ``History`` that :func:`reglab.fit` returns; or a mapping of
+            column -> per-epoch values (e.g. ``{"train_loss": [...], "val_loss": [...]}`` or Keras's
+            ``History.history``), whose columns are named as ``read_history`` names a file's.
         task: ``"image"``, ``"text"``, ``"tabular"`` or ``"signal"``: picks the recommendations.
         features, samples, params: sizes of the problem, when known (see :class:`Context`).
         batchnorm: whether the model uses BatchNorm (caps recommended dropout at 0.2).
@@ -528,10 +563,7 @@ def diagnose(
         >>> diagnose(h).verdict
         'fine'
     """
-    if not isinstance(history, pd.DataFrame):
-        raise UserError(
-            "diagnose needs a pandas DataFrame; read a file with reglab.report.read_history(path)."
-        )
+    history = _as_frame(history)
     if not isinstance(thresholds, Thresholds):
         raise fail("diagnose", "thresholds", "a reglab.report.diagnose.Thresholds", thresholds)
     ctx = Context(task=task, features=features, samples=samples, params=params, batchnorm=batchnorm)

@@ -356,3 +356,32 @@ def test_gap_growth_threshold_decides_what_is_growing():
     assert d.rule != "gap-growing" and "(not growing, +2.0%; growing from +5%)" in d.to_text()
     with pytest.raises(InvalidParameterError, match=r"'gap_growth' parameter of Thresholds"):
         Thresholds(gap_growth=-0.01)
+
+
+def test_a_reglab_history_and_a_mapping_are_accepted():
+    """Finding 7: diagnose(reglab.fit(...)) and a dict of lists were refused ("needs a pandas DataFrame")."""
+    from reglab.train import History
+
+    train, val, verdict, rule = CASES["overfit"]
+    frame = _history(train, val)
+    expected = diagnose(frame, task="image")
+    history = History(frame.to_dict(orient="records"))
+    got = diagnose(history, task="image")
+    assert (got.verdict, got.rule, got.evidence) == (verdict, rule, expected.evidence)
+    columns = {c: frame[c].tolist() for c in ("epoch", "train_loss", "val_loss")}
+    assert diagnose(columns, task="image").evidence == expected.evidence
+    # Keras's History.history: "loss" for the training loss, no epoch column (epochs 0, 1, ...).
+    keras = {"loss": frame["train_loss"].tolist(), "val_loss": frame["val_loss"].tolist()}
+    assert diagnose(keras, task="image").evidence == expected.evidence
+    with pytest.raises(UserError, match=r"^diagnose: the mapping is not a table \(.*\); give one sequence"):
+        diagnose({"train_loss": [1.0, 0.5, 0.4, 0.3, 0.2, 0.1], "val_loss": [1.0, 0.6]})
+
+
+@pytest.mark.parametrize("bad", [[1.0, 0.5, 0.4], "history.csv", None])
+def test_anything_else_is_one_line_naming_what_is_accepted(bad):
+    with pytest.raises(UserError) as info:
+        diagnose(bad)
+    message = str(info.value)
+    assert message.startswith("diagnose needs a pandas DataFrame, a reglab History (what reglab.fit "
+                              "returns) or a mapping of column -> per-epoch values, not ")
+    assert "read_history(path)" in message and "\n" not in message
