@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Iterable, Sequence
@@ -12,7 +13,7 @@ from reglab._json import dumps_exact, loads_exact
 from reglab._validation import check_option
 from reglab.errors import UserError
 
-__all__ = ["History", "COLUMNS"]
+__all__ = ["History", "COLUMNS", "HistoryFileError"]
 
 #: Column order of the CSV; ``reglab diagnose`` reads these names (and Keras / Lightning CSVs).
 COLUMNS = (
@@ -31,6 +32,23 @@ COLUMNS = (
     "zero_fraction",
     "time",
 )
+
+
+class HistoryFileError(UserError, ValueError):
+    """A file :meth:`History.from_json` cannot read as a History: one line naming the path and what was
+    expected. A ``ValueError`` too, as the ``json.JSONDecodeError`` it replaces, so callers that catch
+    ``ValueError`` still do; the CLI prints it as a :class:`~reglab.errors.UserError`."""
+
+
+_JSON_KINDS = {dict: "an object", list: "an array", str: "a string", bool: "true/false", type(None): "null"}
+_EXPECTED = (
+    'expected the JSON object History.to_json writes, {"rows": [{"epoch": 0, ...}, ...], ...}; '
+    "read a CSV with History.from_csv(path)"
+)
+
+
+def _json_kind(value: Any) -> str:
+    return _JSON_KINDS.get(type(value), "a number")
 
 
 def _plain(value: Any) -> Any:
@@ -176,8 +194,47 @@ class History:
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> History:
-        """Read a file written by :meth:`to_json` (also older files with ``NaN`` tokens)."""
-        return cls.from_dict(loads_exact(Path(path).read_text()))
+        """Read a file written by :meth:`to_json` (also older files with ``NaN`` tokens).
+
+        Raises:
+            FileNotFoundError: there is no file at ``path``.
+            HistoryFileError: (a ``ValueError``) the file is not JSON (a CSV, say), or is JSON but not a
+                History: not an object, no ``"rows"`` list of objects, or a malformed ``"$nonfinite"`` block.
+        """
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise HistoryFileError(
+                f"History.from_json: {path} is not a JSON file (not UTF-8 text); {_EXPECTED}."
+            ) from None
+        try:
+            data = loads_exact(text)
+        except json.JSONDecodeError as exc:
+            raise HistoryFileError(
+                f"History.from_json: {path} is not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+                f"{_EXPECTED}."
+            ) from None
+        except ValueError as exc:  # a malformed "$nonfinite" block: loads_exact names the entry
+            raise HistoryFileError(f"History.from_json: {path}: {exc}; {_EXPECTED}.") from None
+        if not isinstance(data, dict):
+            raise HistoryFileError(
+                f"History.from_json: {path} holds {_json_kind(data)}, not a History; {_EXPECTED}."
+            )
+        rows = data.get("rows")
+        if "rows" not in data:
+            keys = ", ".join(repr(k) for k in list(data)[:6]) + (", ..." if len(data) > 6 else "")
+            raise HistoryFileError(
+                f"History.from_json: {path} is a JSON object without \"rows\" (keys: {keys or 'none'}), "
+                f"not a History; {_EXPECTED}."
+            )
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            what = _json_kind(rows) if not isinstance(rows, list) else "an array holding non-objects"
+            raise HistoryFileError(
+                f"History.from_json: {path}: \"rows\" is {what}, not an array of per-epoch objects; "
+                f"{_EXPECTED}."
+            )
+        return cls.from_dict(data)
 
     def equals(self, other: History, *, ignore: Sequence[str] = ("time",)) -> bool:
         """True if both hold the same rows (bit-equal floats) apart from ``ignore`` columns."""

@@ -87,3 +87,33 @@ def test_to_json_is_strict_json_and_reads_back_non_finite_values_exactly(tmp_pat
     back = History.from_json(path)
     assert back.equals(h, ignore=()) and back.columns == h.columns and back.stop_reason == h.stop_reason
     assert back.rows[1]["val_loss"] == -math.inf
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ("epoch,train_loss\n0,1.0\n", "is not JSON (line 1, column 1: Expecting value)"),  # a CSV
+        ("[1, 2]", "holds an array, not a History"),
+        ('{"loss": [1.0], "val_loss": [0.9]}',
+         "is a JSON object without \"rows\" (keys: 'loss', 'val_loss')"),
+        ('{"rows": 3}', '"rows" is a number, not an array of per-epoch objects'),
+        ('{"rows": [1, 2]}', '"rows" is an array holding non-objects'),
+        ('{"rows": [], "$nonfinite": 3}', "$nonfinite must be an object"),
+    ],
+)
+def test_from_json_of_a_file_that_is_not_a_history_names_the_path(tmp_path, content, says):
+    """Finding 8: History.from_json("h.csv") raised a bare JSONDecodeError without the path."""
+    from reglab.train.history import HistoryFileError
+
+    path = tmp_path / "h.csv"
+    path.write_text(content)
+    with pytest.raises(ValueError) as info:  # still a ValueError, as the JSONDecodeError was
+        History.from_json(path)
+    assert isinstance(info.value, HistoryFileError) and isinstance(info.value, UserError)
+    message = str(info.value)
+    assert message.startswith(f"History.from_json: {path}") and says in message, message
+    assert "History.from_csv(path)" in message and "\n" not in message
+    binary = tmp_path / "h.parquet"
+    binary.write_bytes(b"PAR1\xff\xfe\x00")
+    with pytest.raises(HistoryFileError, match=r"is not a JSON file \(not UTF-8 text\)"):
+        History.from_json(binary)
