@@ -7,6 +7,7 @@ exact batch order (:func:`epoch_batches`) instead of re-deriving it.
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -81,14 +82,15 @@ def as_source(data: Any, *, owner: str = "Trainer", name: str = "train") -> Sour
         if hasattr(data.dataset, "__len__") and len(data.dataset) == 0:  # type: ignore[arg-type]
             raise fail(owner, name, "a DataLoader over a non-empty dataset", "an empty one")
         return Source(loader=data)
-    from reglab.data.splits import TensorSplit  # here: reglab.data is not needed to import training
-
     # A TensorSplit is a Dataset too, but its tensors are used as such: checked before training
     # (feature count, labels against the outputs) and batched by indexing (the same batches as
     # collating its items, without a Python call per example). Another Dataset with .x / .y may
     # transform its items, so it is read item by item.
+    # Looked up, not imported: a TensorSplit exists only once its module is loaded, and importing
+    # reglab.data (scikit-learn's model_selection) would change Python's global random state.
+    splits = sys.modules.get("reglab.data.splits")
     plain = hasattr(data, "x") and hasattr(data, "y") and not isinstance(data, Dataset)
-    if isinstance(data, TensorSplit) or plain:
+    if plain or (splits is not None and isinstance(data, splits.TensorSplit)):
         data = (data.x, data.y)
     if isinstance(data, (tuple, list)) and len(data) == 2:
         x, y = (torch.as_tensor(v) for v in data)
