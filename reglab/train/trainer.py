@@ -73,8 +73,10 @@ class Trainer:
             with logits for one output column and integer targets, MSE for float targets),
             or a callable ``loss(output, target) -> scalar`` (mean over the batch).
         optimizer: ``"adam"``, ``"adamw"``, ``"sgd"``, or a factory ``lambda params: opt``.
-        lr, momentum, weight_decay: for a named optimizer. Decay goes only to the
-            regularized weights (``reglab.optim.param_groups``): biases and norms get none.
+        lr, momentum, weight_decay: for a named optimizer (``momentum`` for ``"sgd"`` only; a
+            factory sets its own, and a nonzero ``momentum`` / ``weight_decay`` / ``decoupled``
+            beside one is refused). Decay goes only to the regularized weights
+            (``reglab.optim.param_groups``): biases and norms get none.
         decoupled: with ``"adam"``, decoupled (AdamW-style) decay; ``"adamw"`` always is.
         penalty: a reglab :class:`~reglab.penalties.Penalty` (with the penalties attached
             by ``reglab.attach``), applied through the gradient: after the data loss's
@@ -189,6 +191,16 @@ class Trainer:
             weight_decay, "weight_decay", owner=_OWNER, interval=Interval(0, None)
         )
         self.decoupled = check_bool(decoupled, "decoupled", owner=_OWNER)
+        # Settings the chosen optimizer would not use are refused, not dropped without a word.
+        if self.momentum and optimizer in ("adam", "adamw"):
+            allowed = "0 with optimizer='adam' or 'adamw' (their betas play its role), or optimizer='sgd'"
+            raise fail(_OWNER, "momentum", allowed, self.momentum)
+        if callable(optimizer):
+            for field, value in (("momentum", self.momentum), ("weight_decay", self.weight_decay),
+                                 ("decoupled", self.decoupled)):
+                if value:
+                    allowed = "its default with an optimizer factory (set it in the factory's optimizer)"
+                    raise fail(_OWNER, field, allowed, value)
         if self.decoupled and optimizer == "sgd":
             raise fail(_OWNER, "decoupled", "False with optimizer='sgd' (use 'adam' or 'adamw')", True)
         if penalty is not None and not callable(penalty):

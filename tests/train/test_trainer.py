@@ -437,3 +437,20 @@ def test_batchnorm_skips_a_last_batch_of_one_example_and_refuses_batches_of_one(
     loader = DataLoader(TensorDataset(x, y), batch_size=1)
     with pytest.raises(UserError, match=r"every training batch held one example"):
         Trainer(model, epochs=1, progress="off").fit(loader)
+
+
+def test_settings_the_optimizer_would_not_use_are_refused():
+    """Adam's momentum and a factory's lr-independent settings were dropped without a word."""
+    model = MLP(4, 2, hidden=(3,))
+    adam = r"'momentum' parameter of Trainer must be 0 with optimizer='adam'"
+    with pytest.raises(InvalidParameterError, match=adam):
+        Trainer(model, momentum=0.9)
+    with pytest.raises(InvalidParameterError, match="'momentum' parameter of Trainer must be 0 with"):
+        Trainer(model, optimizer="adamw", momentum=0.5)
+    factory = lambda params: torch.optim.SGD(params, lr=0.05)  # noqa: E731
+    for field, value in (("momentum", 0.9), ("weight_decay", 1e-3), ("decoupled", True)):
+        with pytest.raises(InvalidParameterError, match=f"'{field}' parameter of Trainer must be its default "
+                                                        "with an optimizer factory"):
+            Trainer(model, optimizer=factory, **{field: value})
+    Trainer(model, optimizer="sgd", momentum=0.9)  # used: accepted
+    Trainer(model, optimizer=factory)
