@@ -283,6 +283,11 @@ class Trainer:
             return F.binary_cross_entropy_with_logits(out[:, 0], y.to(out.dtype))
         if y.ndim == 1 and y.is_floating_point():  # integral float labels, checked by check_tensors
             y = y.long()
+        if y.ndim == 2 and out.ndim == 2 and y.shape[1] != out.shape[1]:  # soft targets (mixup, smoothing)
+            raise UserError(
+                f"Trainer.fit: the batch's soft targets have {y.shape[1]} columns (e.g. an augmentation's "
+                f"num_classes) but the model gives {out.shape[1]} outputs; make the two equal."
+            )
         try:
             return F.cross_entropy(out, y)
         except IndexError as exc:  # a label past the model's outputs (reglab models are checked up front)

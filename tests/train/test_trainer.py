@@ -454,3 +454,17 @@ def test_settings_the_optimizer_would_not_use_are_refused():
             Trainer(model, optimizer=factory, **{field: value})
     Trainer(model, optimizer="sgd", momentum=0.9)  # used: accepted
     Trainer(model, optimizer=factory)
+
+
+@pytest.mark.parametrize("make", ["mixup", "smoothing"])
+def test_soft_targets_wider_than_the_outputs_are_one_line(make):
+    """Mixup(num_classes=10) on a 3-output model ended in cross_entropy's 'multi-target not supported'."""
+    from reglab import LabelSmoothing, Mixup
+    from reglab.errors import UserError
+
+    x, y = torch.randn(40, 4, generator=torch.Generator().manual_seed(0)), torch.arange(40) % 3
+    augment = Mixup(0.4, num_classes=10) if make == "mixup" else LabelSmoothing(0.1, num_classes=10)
+    with pytest.raises(UserError, match="soft targets have 10 columns .* but the model gives 3 outputs"):
+        Trainer(MLP(4, 3, hidden=(5,)), augment=augment, epochs=1, progress="off").fit((x, y))
+    right = Mixup(0.4, num_classes=3) if make == "mixup" else LabelSmoothing(0.1, num_classes=3)
+    Trainer(MLP(4, 3, hidden=(5,)), augment=right, epochs=1, progress="off").fit((x, y))
