@@ -323,6 +323,20 @@ class L1(Penalty):
         soft_threshold_(params, lr * self.strength)
 
     @classmethod
+    def from_keras(cls, l1: float, *, selector: Selector | None = None) -> L1:
+        """Keras ``L1(l1)`` (``l1·Σ|w|``, reglab's own convention): ``L1(l1)``.
+
+        Example:
+            >>> L1.from_keras(0.01).to_keras()
+            {'l1': 0.01}
+        """
+        return cls(conv.from_keras(l1=l1).l1, selector=selector)
+
+    def to_keras(self) -> dict[str, float]:
+        """Keras ``L1`` keyword arguments: ``{"l1": strength}``."""
+        return {"l1": self.strength}
+
+    @classmethod
     def from_sklearn(cls, alpha: float, *, selector: Selector | None = None) -> L1:
         """scikit-learn ``Lasso(alpha)`` with the loss ``0.5 * MSE``: ``L1(alpha)``.
 
@@ -387,6 +401,20 @@ class L2(Penalty):
     def prox_all_(self, params: Sequence[Tensor], lr: float) -> None:
         with torch.no_grad():
             torch._foreach_div_(list(params), 1 + 2 * lr * self.strength)
+
+    @classmethod
+    def from_keras(cls, l2: float, *, selector: Selector | None = None) -> L2:
+        """Keras ``L2(l2)`` (``l2·Σw²``, no ½: reglab's own convention): ``L2(l2)``.
+
+        Example:
+            >>> L2.from_keras(0.01).to_keras()
+            {'l2': 0.01}
+        """
+        return cls(conv.from_keras(l2=l2).l2, selector=selector)
+
+    def to_keras(self) -> dict[str, float]:
+        """Keras ``L2`` keyword arguments: ``{"l2": strength}``."""
+        return {"l2": self.strength}
 
     @classmethod
     def from_weight_decay(cls, weight_decay: float, *, selector: Selector | None = None) -> L2:
