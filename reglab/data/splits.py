@@ -102,8 +102,12 @@ class DataSplits:
             >>> print(load("wine").describe().splitlines()[0])
             wine: classification, 3 classes, input shape (13,)
         """
-        kind = f"{self.num_classes} classes" if self.task == "classification" else "regression"
-        lines = [f"{self.name}: {self.task}, {kind}, input shape {self.input_shape}"]
+        if self.task == "classification":
+            kind = f"classification, {self.num_classes} classes"
+        else:  # "regression, regression" before: the task said twice
+            targets = 1 if self.train is None or self.train.y.dim() < 2 else self.train.y.shape[1]
+            kind = "regression" + (f", {targets} targets" if targets > 1 else "")
+        lines = [f"{self.name}: {kind}, input shape {self.input_shape}"]
         for part in ("train", "val", "test"):
             split = getattr(self, part)
             if split is None:
