@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -25,6 +25,7 @@ __all__ = [
     "check_generator",
     "check_device",
     "check_option",
+    "check_monitor",
     "check_int",
     "check_bool",
     "did_you_mean",
@@ -182,6 +183,22 @@ def check_option(value: Any, name: str, *, owner: str, options: Iterable[Any]) -
     raise InvalidParameterError(
         f"The {name!r} parameter of {owner} must be one of {listed}. Got {shown(value)} instead.{hint}"
     )
+
+
+def check_monitor(monitor: Any, owner: str, metrics: Sequence[str]) -> Any:
+    """Return ``monitor`` if the fit logs it (``metrics``); a ``val_*`` metric of a fit without
+    validation data says so instead of suggesting the nearest ``train_*`` name.
+
+    Example:
+        >>> check_monitor("train_loss", "EarlyStopping", ["epoch", "train_loss"])
+        'train_loss'
+    """
+    validated = any(m.startswith("val_") for m in metrics)
+    if isinstance(monitor, str) and monitor.startswith("val_") and not validated:
+        listed = ", ".join(repr(m) for m in metrics)
+        allowed = f"one of {listed} (this fit has no validation data: pass val to fit to monitor {monitor!r})"
+        raise fail(owner, "monitor", allowed, monitor)
+    return check_option(monitor, "monitor", owner=owner, options=metrics)
 
 
 def check_generator(generator: Any, owner: str, *, required: bool = False, allow_random: bool = False) -> Any:

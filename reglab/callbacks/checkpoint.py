@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from reglab._validation import check_bool, check_option, fail
+from reglab._validation import check_bool, check_monitor, check_option, fail
 from reglab.callbacks.base import Callback
 from reglab.callbacks.early_stopping import infer_mode
 from reglab.errors import UserError
@@ -116,7 +116,7 @@ class ModelCheckpoint(Callback):
         self.best, self.best_epoch = None, None
         names = getattr(trainer, "metric_names", None)
         if self.save_best and names:
-            check_option(self.monitor, "monitor", owner="ModelCheckpoint", options=names)
+            check_monitor(self.monitor, "ModelCheckpoint", names)
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, float]) -> None:
         improved = False

@@ -34,7 +34,15 @@ from typing import Any
 
 import torch
 
-from reglab._validation import Interval, check_bool, check_int, check_option, check_scalar, fail
+from reglab._validation import (
+    Interval,
+    check_bool,
+    check_int,
+    check_monitor,
+    check_option,
+    check_scalar,
+    fail,
+)
 from reglab.callbacks.base import Callback
 
 __all__ = ["EarlyStopping", "infer_mode"]
@@ -177,7 +185,7 @@ class EarlyStopping(Callback):
         self.reset()
         names = getattr(trainer, "metric_names", None)
         if names:
-            check_option(self.monitor, "monitor", owner="EarlyStopping", options=names)
+            check_monitor(self.monitor, "EarlyStopping", names)
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, float]) -> None:
         if self.monitor not in logs:

@@ -18,6 +18,7 @@ from reglab._validation import (
     check_bool,
     check_device,
     check_int,
+    check_monitor,
     check_option,
     check_scalar,
     fail,
@@ -541,7 +542,7 @@ class Trainer:
         )
         self.metric_names = self._metric_names(val_src is not None)
         monitor = self.monitor or ("val_loss" if val_src is not None else "train_loss")
-        check_option(monitor, "monitor", owner=_OWNER, options=self.metric_names)
+        check_monitor(monitor, _OWNER, self.metric_names)
         direction = infer_mode(monitor, owner=_OWNER) if self.mode == "auto" else self.mode
 
         if self.restarts > 1 and not monitor.startswith(("train_", "val_")):

@@ -243,3 +243,21 @@ def test_update_takes_numpy_scalars_and_one_element_tensors():
     assert es.update(np.float32(2.0)) is False and es.update(torch.tensor(3.0)) is True
     with pytest.raises(InvalidParameterError, match=r"'epoch' parameter of EarlyStopping.update must be an"):
         EarlyStopping().update(1.0, epoch=-1)
+
+
+def test_a_validation_monitor_without_validation_data_says_so(tmp_path):
+    """It suggested the nearest train_* name ("Did you mean 'train_loss'?"), which monitors another thing."""
+    import reglab
+    from reglab.callbacks import ModelCheckpoint
+
+    x, y = torch.randn(40, 4, generator=torch.Generator().manual_seed(0)), torch.arange(40) % 2
+    no_val = r"this fit has no validation data: pass val to fit to monitor 'val_loss'\)\. Got 'val_loss'"
+    for kw in ({"callbacks": [EarlyStopping("val_loss")]}, {"monitor": "val_loss"}):
+        with pytest.raises(ValueError, match=no_val):
+            reglab.fit(reglab.MLP(4, 2), (x, y), epochs=1, progress="off", **kw)
+    with pytest.raises(ValueError, match="no validation data"):
+        ckpt = ModelCheckpoint(tmp_path / "c", monitor="val_loss")
+        reglab.fit(reglab.MLP(4, 2), (x, y), epochs=1, progress="off", callbacks=[ckpt])
+    with pytest.raises(ValueError, match="Did you mean 'train_loss'"):  # a misspelling still gets the hint
+        reglab.fit(reglab.MLP(4, 2), (x, y), epochs=1, progress="off",
+                   callbacks=[EarlyStopping("train_los", mode="min")])
