@@ -26,6 +26,7 @@ __all__ = [
     "check_device",
     "check_option",
     "check_monitor",
+    "check_progress",
     "check_int",
     "check_bool",
     "did_you_mean",
@@ -183,6 +184,19 @@ def check_option(value: Any, name: str, *, owner: str, options: Iterable[Any]) -
     raise InvalidParameterError(
         f"The {name!r} parameter of {owner} must be one of {listed}. Got {shown(value)} instead.{hint}"
     )
+
+
+def check_progress(progress: Any, owner: str) -> str:
+    """``"auto"``, ``"rich"``, ``"plain"`` or ``"off"``; ``True`` / ``False`` mean ``"auto"`` / ``"off"``
+    (as ``Study.run(progress=)`` takes them).
+
+    Example:
+        >>> check_progress(False, "Trainer")
+        'off'
+    """
+    if progress is True or progress is False:
+        return "auto" if progress else "off"
+    return check_option(progress, "progress", owner=owner, options=("auto", "rich", "plain", "off"))
 
 
 def check_monitor(monitor: Any, owner: str, metrics: Sequence[str]) -> Any:

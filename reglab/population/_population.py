@@ -22,6 +22,7 @@ from reglab._validation import (
     check_device,
     check_int,
     check_option,
+    check_progress,
     check_scalar,
     fail,
 )
@@ -240,12 +241,13 @@ class Population:
         batch_size: int = 32,
         early_stopping: EarlyStopping | None = None,
         checkpoint: str | os.PathLike | None = None,
-        progress: str = "auto",
+        progress: str | bool = "auto",
     ) -> list[History]:
         """Train every member; return one ``reglab.History`` per member (the Trainer's columns).
 
         Args:
-            train: A ``TensorSplit`` (``.x``, ``.y``) or ``(x, y)``; int64 class labels.
+            train: A ``TensorSplit`` (``.x``, ``.y``) or ``(x, y)``; int64 class labels. A ``DataSplits``
+                gives its ``train`` split, and its ``val`` unless ``val`` is given (as the Trainer).
             val: Validation data, needed for early stopping on a ``val_*`` metric.
             epochs: Number of epochs.
             batch_size: Batch size; the last partial batch is kept, as in the Trainer (skipped if it
@@ -262,8 +264,8 @@ class Population:
                 A file written by another fit, or holding anything but tensors and plain data,
                 is refused with a ``UserError``.
             progress: ``"auto"`` (a rich live bar on a terminal, one line per epoch otherwise), ``"rich"``,
-                ``"plain"`` or ``"off"``, as the Trainer's; each epoch shows how many members train on and
-                the best and median member.
+                ``"plain"`` or ``"off"`` (``True`` / ``False``: ``"auto"`` / ``"off"``), as the Trainer's;
+                each epoch shows how many members train on and the best and median member.
         """
         epochs = check_int(epochs, "epochs", owner="Population.fit", interval=Interval(1, None))
         batch_size = check_int(batch_size, "batch_size", owner="Population.fit", interval=Interval(1, None))
@@ -285,14 +287,15 @@ class Population:
             if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
                 allowed = "None or a file path in a folder this process can create and write to"
                 raise fail("Population.fit", "checkpoint", allowed, os.fspath(checkpoint))
-        progress = check_option(
-            progress, "progress", owner="Population.fit", options=("auto", "rich", "plain", "off")
-        )
+        progress = check_progress(progress, "Population.fit")
         if self._members is None:
             raise UserError(
                 "Population.fit: this population was already fitted; build a new Population "
                 "(configs are kept in .configs) to train again."
             )
+        if hasattr(train, "train") and hasattr(train, "val"):  # a DataSplits, as the Trainer takes it
+            val = train.val if val is None else val
+            train = train.train
         x, y = self._data(train, "train")
         val_xy = None if val is None else self._data(val, "val")
         stoppers = self._stoppers(early_stopping, val_xy is not None)
@@ -649,7 +652,7 @@ def train_population(
     epochs: int,
     batch_size: int = 32,
     early_stopping: EarlyStopping | None = None,
-    progress: str = "auto",
+    progress: str | bool = "auto",
     **options: Any,
 ) -> tuple[list[nn.Module], list[History]]:
     """Train a population and return ``(members, histories)``: plain modules and one History each.

@@ -20,6 +20,7 @@ from reglab._validation import (
     check_int,
     check_monitor,
     check_option,
+    check_progress,
     check_scalar,
     fail,
 )
@@ -107,7 +108,7 @@ class Trainer:
         monitor, mode: the History column (and direction) that picks the best epoch and
             the best restart; default ``"val_loss"`` (``"train_loss"`` without validation).
         progress: ``"auto"`` (rich live bar on a terminal, one line per epoch otherwise),
-            ``"rich"``, ``"plain"`` or ``"off"``.
+            ``"rich"``, ``"plain"`` or ``"off"``; ``True`` / ``False`` are ``"auto"`` / ``"off"``.
         task: ``"auto"`` (integer targets: classification), ``"classification"``,
             ``"regression"``.
 
@@ -170,7 +171,7 @@ class Trainer:
         init: str | None = None,
         monitor: str | None = None,
         mode: str = "auto",
-        progress: str = "auto",
+        progress: str | bool = "auto",
         task: str = "auto",
     ):
         if not isinstance(model, nn.Module):
@@ -248,9 +249,7 @@ class Trainer:
         self.init = init
         self.monitor = monitor
         self.mode = check_option(mode, "mode", owner=_OWNER, options=("auto", "min", "max"))
-        self.progress = check_option(
-            progress, "progress", owner=_OWNER, options=("auto", "rich", "plain", "off")
-        )
+        self.progress = check_progress(progress, _OWNER)
         self.task = check_option(task, "task", owner=_OWNER, options=("auto", "classification", "regression"))
         self.should_stop = False
         self.stop_reason: str | None = None

@@ -437,3 +437,20 @@ def test_float32_weight_statistics_equal_the_trainers_helpers():
         row, model = histories[k].rows[-1], pop.member(k)
         assert row["zero_fraction"] == sparsity(model)["overall"]
         assert row["weight_norm"] == pytest.approx(weight_norm(model), rel=1e-6)
+
+
+def test_fit_takes_a_data_splits_and_progress_as_a_bool_as_the_trainer_does():
+    """A DataSplits was refused ('a TensorSplit or an (x, y) pair'), and progress=False too, though
+    Study.run(progress=False) takes it."""
+    from reglab.data import from_tensors
+
+    x = torch.randn(90, 10, generator=torch.Generator().manual_seed(0))
+    d = from_tensors(x, torch.arange(90) % 3, seed=0)
+    configs = [{"seed": 0}, {"seed": 1, "l2": 1e-3}]
+    a = Population(mlp(), configs, seed=2).fit(d, epochs=2, batch_size=16, progress=False)
+    b = Population(mlp(), configs, seed=2).fit(d.train, d.val, epochs=2, batch_size=16, progress="off")
+    for ha, hb in zip(a, b):
+        assert ha.to_pandas().drop(columns="time").equals(hb.to_pandas().drop(columns="time"))
+        assert "val_loss" in ha.rows[-1]
+    with pytest.raises(InvalidParameterError, match="'progress' parameter of Population.fit must be one of"):
+        Population(mlp(), configs).fit(d, epochs=1, progress="loud")

@@ -468,3 +468,12 @@ def test_soft_targets_wider_than_the_outputs_are_one_line(make):
         Trainer(MLP(4, 3, hidden=(5,)), augment=augment, epochs=1, progress="off").fit((x, y))
     right = Mixup(0.4, num_classes=3) if make == "mixup" else LabelSmoothing(0.1, num_classes=3)
     Trainer(MLP(4, 3, hidden=(5,)), augment=right, epochs=1, progress="off").fit((x, y))
+
+
+def test_progress_takes_a_bool_as_study_run_does():
+    x, y = torch.randn(20, 4, generator=torch.Generator().manual_seed(0)), torch.arange(20) % 2
+    assert Trainer(MLP(4, 2, hidden=(3,)), epochs=1, progress=False).progress == "off"
+    assert Trainer(MLP(4, 2, hidden=(3,)), epochs=1, progress=True).progress == "auto"
+    Trainer(MLP(4, 2, hidden=(3,)), epochs=1, progress=False).fit((x, y))
+    with pytest.raises(InvalidParameterError, match="'progress' parameter of Trainer must be one of"):
+        Trainer(MLP(4, 2, hidden=(3,)), progress=1)
