@@ -49,15 +49,24 @@ class LocalBackend:
     def __enter__(self) -> LocalBackend:
         if self.workers > 1:
             # spawn, not fork: a forked torch process can deadlock on its inherited thread pools.
+            # A driver started with Ctrl-C ignored (a script's background job, a CI runner) keeps
+            # its workers deaf to it too: they would die on it and break the pool under the driver.
+            sigint_ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
             self.pool = cf.ProcessPoolExecutor(
                 self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_worker_start, initargs=(os.getpid(),),
+                initializer=_worker_start, initargs=(os.getpid(), sigint_ignored),
             )
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=exc[0] is None, cancel_futures=True)
+        if self.pool is None:
+            return
+        if exc[0] is not None:
+            # Interrupted or failed: only the driver writes results, so the groups the workers still
+            # run are work to redo on resume, not results. They are ended now; shutting down waited
+            # for them (a Ctrl-C took 10 s or more, and a second one hung in the exit handler).
+            _terminate_workers(self.pool)
+        self.pool.shutdown(wait=exc[0] is None, cancel_futures=True)
 
     def run(self, config: StudyConfig, groups: Iterable[list[TrialSpec]], record: Record) -> None:
         if self.pool is None:
@@ -77,6 +86,11 @@ class LocalBackend:
             for fut in finished:
                 try:
                     outcomes = fut.result()
+                except cf.process.BrokenProcessPool:
+                    raise UserError(
+                        "a worker process of the study died (killed, or out of memory); finished trials are "
+                        "kept: run the same command again to resume."
+                    ) from None
                 except UserError as exc:
                     # The study stops (e.g. its data changed), but the groups other workers are
                     # running finish and are stored first: no finished trial is lost.
@@ -102,16 +116,33 @@ def _children_ignore_sigint() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _worker_start(parent: int) -> None:
+def _terminate_workers(pool: cf.ProcessPoolExecutor) -> None:
+    """End a process pool's workers now, mid-task (``terminate_workers`` from Python 3.14 on)."""
+    if hasattr(pool, "terminate_workers"):
+        pool.terminate_workers()
+        return
+    # Before 3.14 no public call stops a running task; the executor keeps its processes here.
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.terminate()
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.join(5)
+
+
+def _worker_start(parent: int, sigint_ignored: bool = False) -> None:
     """Set up a pool worker: it leaves quietly on Ctrl-C and when the driver is gone.
 
     A Ctrl-C in a terminal reaches the whole process group: the driver says how to resume and
     keeps what finished, so a worker just ends (no KeyboardInterrupt traceback per worker). A
     driver killed with ``kill -9`` cannot stop its pool; each worker checks every second that its
     parent is still the driver and ends otherwise, so no orphan trains on forever. Nothing is lost
-    either way: only the driver writes results, and an unfinished trial reruns on resume.
+    either way: only the driver writes results, and an unfinished trial reruns on resume. A driver
+    that ignores Ctrl-C (started in the background by a script) has workers that ignore it too.
     """
-    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
+    if not sigint_ignored:
+        signal.signal(signal.SIGINT, lambda *_: os._exit(130))
 
     def watch() -> None:
         while os.getppid() == parent:

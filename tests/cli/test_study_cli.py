@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -83,10 +84,12 @@ def test_study_ls_show_export(tmp_path, capsys):
     assert len(csv_lines) == len(rows) + 1
 
 
-def _cli_process(config: Path, out: Path, workers: int = 1, own_group: bool = False) -> subprocess.Popen:
+def _cli_process(config: Path, out: Path, workers: int = 1, own_group: bool = False,
+                 sigint: str = "default_int_handler") -> subprocess.Popen:
     # SIGINT gets Python's default handler back: a process started in the background by a non-interactive
     # shell (as CI may run us) inherits SIGINT ignored, and Ctrl-C would never reach the study.
-    code = ("import signal, sys, reglab.cli as c; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    # sigint="SIG_IGN" runs the study as such a background job.
+    code = (f"import signal, sys, reglab.cli as c; signal.signal(signal.SIGINT, signal.{sigint}); "
             "c.COMMANDS = ('study',); a = sys.argv; "
             "sys.exit(c.main(['study', a[1], '--out', a[2], '--quiet', '--workers', a[3]]))")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
@@ -263,3 +266,41 @@ def test_a_pool_study_leaves_no_worker_behind_and_no_traceback(tmp_path, how):
     if alive:
         os.killpg(proc.pid, signal.SIGKILL)
     assert not alive, "pool workers outlived the driver"
+
+
+def test_ctrl_c_while_pool_workers_start_ends_the_study_at_once(tmp_path):
+    """Workers still starting ignore Ctrl-C (so that none prints a traceback); the driver then waited
+    for their whole groups before exiting (10 s and more; a second Ctrl-C hung in the exit handler).
+    They are now ended at once: only the driver writes results."""
+    config = {**TINY, "training": {"epochs": 20000, "batch_size": 16, "lr": 0.01},
+              "validation": {"kind": "holdout"}, "population": False}
+    out = tmp_path / "p"
+    proc = _cli_process(write(tmp_path / "p.yaml", config), out, workers=2, own_group=True)
+    deadline = time.monotonic() + 120
+    while not (out / "study.db").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=60)  # the groups themselves run for many minutes
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130 and "Traceback" not in err.decode(), err.decode()
+
+
+def test_a_background_study_that_ignores_ctrl_c_keeps_its_workers_alive(tmp_path):
+    """A driver started with SIGINT ignored (a script's `&` job) gave its workers a handler that ended
+    them on SIGINT: the pool broke under the driver, which died with a BrokenProcessPool traceback."""
+    config = {**TINY, "training": {"epochs": 60, "batch_size": 16, "lr": 0.01},
+              "validation": {"kind": "holdout"}, "population": False}
+    out = tmp_path / "p"
+    proc = _cli_process(write(tmp_path / "p.yaml", config), out, workers=2, own_group=True, sigint="SIG_IGN")
+    deadline = time.monotonic() + 120
+    while not (out / "study.db").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(3)  # the workers have started and train
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0 and "Traceback" not in err.decode(), err.decode()
