@@ -28,7 +28,7 @@ def register(subparsers: Any) -> None:
         "recipe against the baseline (paired difference on the test metric, its 95 % CI and p-value).",
     )
     p.add_argument("config", metavar="CONFIG",
-                   help="a YAML file or a built-in study: mnist1d, digits, breast_cancer")
+                   help="a YAML file or a built-in study: mnist1d, digits, breast_cancer, diabetes")
     p.add_argument("--out", metavar="DIR",
                    help="study directory (database, checkpoints); default studies/<name>")
     p.add_argument("--backend", choices=("local", "ray"), default="local", help="where trials run")

@@ -464,8 +464,10 @@ def recommend(verdict: str, rule: str, ev: Evidence, ctx: Context = Context()) -
                 weight_decay=0.01, dropout=p)
         if not recs:
             add("add L2 weight decay 1e-3", "over-fit, no context given", weight_decay=1e-3)
+        # Verified on the validation loss this advice is about (a study's default monitor is accuracy,
+        # which can tie at its best epoch and restore another one).
         add(f"stop at (or restore the weights of) epoch {ev.best_epoch:g}, the lowest validation loss",
-            "validation loss bottoms out there", early_stopping=True)
+            "validation loss bottoms out there", early_stopping={"monitor": "val_loss", "patience": 10})
     elif verdict == "underfit":
         if rule == "still-improving":
             add("train longer (about twice the epochs): both losses are still falling", "still improving",

@@ -59,8 +59,9 @@ from reglab.study.schema import EarlyStoppingConfig, StudyConfig
 
 __all__ = [
     "TrialSpec", "TrialOutcome", "run_trial", "run_group", "check_params", "load_splits", "fold_data",
-    "build_model", "data_fingerprint", "data_source", "make_penalty", "make_transforms", "population_key",
-    "member_config", "weight_histogram", "HISTOGRAM_BINS", "group_checkpoint",
+    "build_model", "data_fingerprint", "resolve_task_defaults", "data_source", "make_penalty",
+    "make_transforms", "population_key", "member_config", "weight_histogram", "HISTOGRAM_BINS",
+    "group_checkpoint",
 ]
 
 # A loss above this (or non-finite) marks the trial diverged; cross-entropy of a
@@ -597,6 +598,29 @@ def check_params(config: StudyConfig, recipe: str, params: dict[str, Any]) -> No
 
 # Validation metrics each task logs (reglab.Trainer's History columns), by task.
 TASK_METRICS = {"classification": ("val_accuracy", "val_loss"), "regression": ("val_mse", "val_loss")}
+
+
+def resolve_task_defaults(config: StudyConfig) -> StudyConfig:
+    """``config`` with the defaults that depend on the dataset's task filled in for a regression
+    dataset: ``search.metric`` and each recipe's early-stopping ``monitor``, when not written, are
+    ``val_mse`` (the search metric, for the monitor) instead of a classifier's ``val_accuracy``.
+
+    The schema is read before the data, so it cannot know the task; a study resolves this before it
+    checks or stores its config, the same way on every resume.
+    """
+    if load_splits(config).task != "regression":
+        return config
+    search = config.search
+    if "metric" not in search.model_fields_set:
+        search = search.model_copy(update={"metric": "val_mse"})
+    recipes = {}
+    for name, recipe in config.recipes.items():
+        es = recipe.early_stopping
+        if isinstance(es, EarlyStoppingConfig) and "monitor" not in es.model_fields_set:
+            monitor = es.model_copy(update={"monitor": search.metric})
+            recipe = recipe.model_copy(update={"early_stopping": monitor})
+        recipes[name] = recipe
+    return config.model_copy(update={"search": search, "recipes": recipes})
 
 
 def _check_task(config: StudyConfig, recipe: str, params: dict[str, Any]) -> None:

@@ -85,7 +85,8 @@ class Study:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> Study:
-        """Load a YAML config file or a built-in study (``mnist1d``, ``digits``, ``breast_cancer``)."""
+        """Load a YAML config file or a built-in study (``mnist1d``, ``digits``, ``breast_cancer``,
+        ``diabetes``)."""
         return cls(load_config(path))
 
     def run(
@@ -110,7 +111,7 @@ class Study:
         from reglab.study.backends import make_backend
 
         backend_ = make_backend(backend, workers=workers, address=address)  # validates before any I/O
-        _preflight(self.config)  # a config that cannot run is refused before anything is written
+        self.config = _preflight(self.config)  # refused before anything is written if it cannot run
         out_dir = Path(out) if out is not None else default_out(self.config)
         make_study_dir(out_dir)
         store = StudyStorage(storage or default_url(out_dir))
@@ -156,19 +157,22 @@ def make_study_dir(out_dir: Path, flag: str = "out") -> None:
                         f"{culprit}{exc.strerror or exc}") from None
 
 
-def _preflight(config: StudyConfig) -> None:
-    """Load the dataset and build every recipe's first candidates: a mistake raises ``UserError`` now."""
+def _preflight(config: StudyConfig) -> StudyConfig:
+    """Load the dataset, fill in the task's defaults (:func:`resolve_task_defaults`) and build every
+    recipe's first candidates: a mistake raises ``UserError`` now. Returns the config to run."""
     from reglab._validation import InvalidParameterError
     from reglab.errors import UserError
-    from reglab.study.execute import load_splits
+    from reglab.study.execute import load_splits, resolve_task_defaults
 
     try:
         load_splits(config)
     except (UserError, InvalidParameterError) as exc:
         raise UserError(f"dataset: {exc}") from None
+    config = resolve_task_defaults(config)
     for name, recipe in config.recipes.items():
         for c in RecipeSearch(recipe, config.search, config.budget).initial():
             check_params(config, name, c)
+    return config
 
 
 class _Runner:

@@ -254,3 +254,33 @@ def test_data_edited_while_the_study_runs_stops_it_keeping_finished_trials(tmp_p
     assert export(resumed, "csv") == export(ref, "csv")
     resumed.close()
     ref.close()
+
+
+def test_a_regression_study_defaults_to_val_mse_for_search_and_early_stopping(tmp_path):
+    """search.metric and early stopping's monitor defaulted to val_accuracy, a classifier's metric, so a
+    regression config without them was refused naming a value nobody wrote."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(90, 4))
+    pd.DataFrame({**{f"f{i}": x[:, i] for i in range(4)}, "y": x @ rng.normal(size=4)}).to_csv(
+        tmp_path / "reg.csv", index=False)
+    config = {"name": "reg", "dataset": {"path": str(tmp_path / "reg.csv"), "target": "y"}, "seeds": [0],
+              "training": {"epochs": 3, "batch_size": 16}, "validation": {"kind": "holdout"},
+              "recipes": {"none": {}, "es": {"early_stopping": 2}, "es_true": {"early_stopping": True},
+                          "es_loss": {"early_stopping": {"monitor": "val_loss", "patience": 2}}}}
+    Study(config).run(out=tmp_path / "out", progress=False)
+    store = open_storage(tmp_path / "out")
+    try:
+        stored = json.loads(store.load_config())
+    finally:
+        store.close()
+    assert stored["search"]["metric"] == "val_mse"
+    recipes = stored["recipes"]
+    monitors = {name: r["early_stopping"]["monitor"] for name, r in recipes.items() if name != "none"}
+    assert monitors == {"es": "val_mse", "es_true": "val_mse", "es_loss": "val_loss"}  # a written one is kept
+    Study(config).run(out=tmp_path / "out", progress=False)  # resumes: the same resolved config
+    # Written explicitly, a classifier's metric is still refused for regression data.
+    with pytest.raises(UserError, match="search.metric must be one of val_mse, val_loss"):
+        Study({**config, "search": {"metric": "val_accuracy"}}).run(out=tmp_path / "o2", progress=False)
