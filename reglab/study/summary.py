@@ -110,9 +110,13 @@ def verdict_line(summary: dict[str, Any]) -> str:
     others = {n: r for n, r in recipes.items() if n != base} or recipes
     best = (min if lower else max)(others, key=lambda n: others[n]["test"]["mean"])
     r = recipes[best]
-    head = f"best recipe: {best} ({format_params(r['best_params'])}), {metric} {format_ci(r['test'])}"
+    params = format_params(r["best_params"])
+    shown = "" if params == "(none)" else f" ({params})"  # "none ((none))" before
+    head = f"best recipe: {best}{shown}, {metric} {format_ci(r['test'])}"
     cmp = (r.get("vs_baseline") or {}).get("test")
-    if base not in recipes or cmp is None or best == base:
+    if best == base:  # no other recipe finished
+        return head + " (the baseline; no other recipe finished to compare with it)"
+    if base not in recipes or cmp is None:
         return head + f" (no finished baseline {base!r} to compare with)"
     p = "p = -" if not math.isfinite(cmp["p"]) else f"p = {cmp['p']:.2g}"
     diff = (f"difference {cmp['diff']:+.3f}" if not math.isfinite(cmp["low"])
@@ -125,10 +129,13 @@ def verdict_line(summary: dict[str, Any]) -> str:
     elif cmp["n"] >= 2 and not math.isfinite(cmp["low"]):
         verdict = (f"not distinguishable from {base} (every pair differs by the same amount, so there is "
                    "no interval; add seeds)")
+    elif cmp["n"] < 2:
+        verdict = f"not distinguishable from {base} (one seed: no interval; add seeds)"
     else:
         verdict = f"not distinguishable from {base} (CI includes 0)"
+    pairs = f"{cmp['n']} pair{'s' * (cmp['n'] != 1)}"
     return (f"{head} vs {base} {format_ci(recipes[base]['test'])}: {diff}, {p} "
-            f"(paired by seed, {cmp['n']} pairs); {verdict}")
+            f"(paired by seed, {pairs}); {verdict}")
 
 
 def results_table(summary: dict[str, Any]) -> Table:
@@ -137,7 +144,7 @@ def results_table(summary: dict[str, Any]) -> Table:
     seeds = len(summary["seeds"])
     better = "lower" if summary.get("lower_is_better", metric.endswith(("loss", "mse"))) else "higher"
     table = Table(title=f"study {summary['study']}: {metric} ({better} is better; mean [95% CI] over "
-                  f"{seeds} seeds)")
+                  f"{seeds} seed{'s' * (seeds != 1)})")
     for col in ("recipe", "chosen", "validation", "test", f"vs {summary['baseline']}", "p", "|w|", "zeros"):
         table.add_column(col, overflow="fold")
     for name, r in summary["recipes"].items():

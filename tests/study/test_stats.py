@@ -88,3 +88,24 @@ def test_the_verdict_says_identical_when_every_pair_differs_by_zero():
     line = verdict_line(summary)
     assert line.endswith("; identical to none on every seed (no interval; more seeds cannot separate them)")
     assert "add seeds" not in line and "differs by the same amount" not in line and "nan" not in line
+
+
+def test_the_verdict_with_only_the_baseline_or_one_seed_reads_right():
+    """'best recipe: none ((none)) ... (no finished baseline 'none' ...)' when the baseline was the only
+    recipe; '1 pairs' and 'CI includes 0' with one seed, where there is no interval."""
+    from reglab.study.summary import verdict_line
+
+    ok = {"status": "ok", "best_params": {}}
+    only = {"test_metric": "test_accuracy", "baseline": "none",
+            "recipes": {"none": {**ok, "test": mean_ci([0.7])}}}
+    line = verdict_line(only)
+    assert line.startswith("best recipe: none, test_accuracy 0.700") and "((none))" not in line
+    assert line.endswith("(the baseline; no other recipe finished to compare with it)")
+    one = paired_comparison({0: 0.75}, {0: 0.7})
+    summary = {"test_metric": "test_accuracy", "baseline": "none", "recipes": {
+        "none": {**ok, "test": mean_ci([0.7])},
+        "l2": {"status": "ok", "best_params": {"l2": 0.01}, "test": mean_ci([0.75]),
+               "vs_baseline": {"test": one}}}}
+    line = verdict_line(summary)
+    assert "(paired by seed, 1 pair);" in line and "CI includes 0" not in line
+    assert line.endswith("not distinguishable from none (one seed: no interval; add seeds)")
