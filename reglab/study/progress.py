@@ -11,6 +11,8 @@ import sys
 import time
 from typing import Any
 
+from reglab.study.summary import format_params
+
 __all__ = ["make_progress", "PlainProgress", "RichProgress", "SilentProgress"]
 
 
@@ -38,11 +40,18 @@ class SilentProgress:
 
 
 def _describe(outcome: Any) -> str:
-    s = outcome.spec
-    score = outcome.metrics.get("test_accuracy", outcome.metrics.get("val_accuracy"))
-    shown = f" acc={score:.4f}" if isinstance(score, float) else ""
+    s, metrics = outcome.spec, outcome.metrics
+    shown = ""
+    for key, label in (("accuracy", "acc"), ("mse", "mse")):  # a classifier's or a regression's score
+        score = metrics.get(f"test_{key}", metrics.get(f"val_{key}"))
+        if isinstance(score, float):
+            shown = f" {label}={score:.4g}" if key == "mse" else f" {label}={score:.4f}"
+            break
+    # The candidate's parameters (as the results table shows them), so two grid points read apart.
+    params = f" {format_params(s.params)}" if s.params else ""
     fold = "" if s.fold < 0 else f" fold={s.fold}"
-    return f"{s.phase} {s.recipe} {outcome.status}{shown} seed={s.seed}{fold} ({outcome.duration:.1f}s)"
+    seconds = f"({outcome.duration:.1f}s)"
+    return f"{s.phase} {s.recipe}{params} {outcome.status}{shown} seed={s.seed}{fold} {seconds}"
 
 
 class PlainProgress(SilentProgress):
