@@ -11,7 +11,7 @@ from rich.table import Table
 
 __all__ = ["register", "run", "find_studies"]
 
-STATUSES = ("done", "diverged", "failed", "running")
+STATUSES = ("done", "diverged", "failed", "running", "interrupted")
 
 
 def register(subparsers: Any) -> None:
@@ -43,15 +43,19 @@ def _row(path: Path) -> list[str]:
         try:
             trials = store.trials()
             name = json.loads(store.load_config() or "{}").get("name", "?")
-            count = {s: sum(t["status"] == s for t in trials) for s in STATUSES}
+            live = store.live_trials()
+            # A trial left "running" by a process that is gone was interrupted: it reruns on resume.
+            status = [("interrupted" if t["status"] == "running" and t["id"] not in live else t["status"])
+                      for t in trials]
+            count = {s: status.count(s) for s in STATUSES}
             state = "complete" if store.load_results() is not None else "incomplete (rerun to resume)"
         finally:
             store.close()
     except (UserError, DBAPIError, OSError, ValueError) as exc:  # one bad study.db must not hide the others
         reason = driver_message(exc) if isinstance(exc, DBAPIError) else str(exc)
-        return ["?", str(path), "", "", "", "", f"unreadable: {reason}"]
+        return ["?", str(path), "", "", "", "", "", f"unreadable: {reason}"]
     return [str(name), str(path), str(count["done"]), str(count["diverged"]), str(count["failed"]),
-            str(count["running"]), state]
+            str(count["running"]), str(count["interrupted"]), state]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"no studies under {root}")
         return 0
     table = Table(title=f"studies under {root}")
-    for col in ("study", "path", "finished", "diverged", "failed", "running", "state"):
+    for col in ("study", "path", "finished", "diverged", "failed", "running", "interrupted", "state"):
         table.add_column(col)
     for path in studies:
         table.add_row(*_row(path))

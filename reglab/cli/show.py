@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = json.loads(store.load_config() or "{}")
         trials = store.trials()
+        live = store.live_trials()
         summary = store.load_results()
     finally:
         store.close()
@@ -41,7 +42,9 @@ def run(args: argparse.Namespace) -> int:
                   f"seeds {config.get('seeds')}, {protocol}")
     counts: dict[str, int] = {}
     for t in trials:
-        counts[t["status"]] = counts.get(t["status"], 0) + 1
+        # Left "running" by a process that is gone: interrupted, rerun on resume.
+        status = "interrupted" if t["status"] == "running" and t["id"] not in live else t["status"]
+        counts[status] = counts.get(status, 0) + 1
     console.print("trials: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"))
     if summary is None:
         console.print("no results yet: the study has not finished (rerun `reglab study` to resume)")

@@ -495,6 +495,19 @@ class StudyStorage:
                     return "busy"
         return "finished" if finished else "free"
 
+    def live_trials(self) -> set[int]:
+        """Ids of the trials a live process holds now; a ``running`` trial outside it was interrupted
+        (its process ended or died) and reruns on resume.
+
+        Example:
+            >>> StudyStorage("sqlite://").live_trials()
+            set()
+        """
+        now = time.time()
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(claims.c.trial_id, claims.c.owner, claims.c.heartbeat)).all()
+        return {r.trial_id for r in rows if r.owner == self.owner or self._held(r.owner, r.heartbeat, now)}
+
     def _held(self, owner: str, heartbeat: float, now: float) -> bool:
         """Whether another live process holds a claim."""
         if owner == self.owner:

@@ -84,6 +84,32 @@ def test_study_ls_show_export(tmp_path, capsys):
     assert len(csv_lines) == len(rows) + 1
 
 
+def test_ls_and_show_tell_an_interrupted_trial_from_a_running_one(tmp_path, capsys):
+    """After a Ctrl-C, ls and show said 'running' for trials no process runs (they rerun on resume)."""
+    from reglab.study.storage import StudyStorage, default_url
+
+    cfg = write(tmp_path / "tiny.yaml", TINY)
+    out = tmp_path / "studies" / "tiny"
+    assert cli.main(["study", str(cfg), "--out", str(out), "--quiet", "--workers", "1"]) == 0
+    capsys.readouterr()
+    with sqlite3.connect(out / "study.db") as con:  # as a process killed mid-trial leaves it
+        con.execute("UPDATE trials SET status = 'running' WHERE id IN (1, 2)")
+    assert cli.main(["show", str(out)]) == 0
+    assert "trials: 2 diverged, 16 done, 2 interrupted" in capsys.readouterr().out
+    assert cli.main(["ls", str(tmp_path / "studies")]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "tiny" in line)
+    assert [c.strip() for c in row.strip("│ ").split("│")][5:7] == ["0", "2"]  # running, interrupted
+    store = StudyStorage(default_url(out))  # a live process (this one) takes trial 1 over
+    try:
+        key = next((t["phase"], t["recipe"], t["params_json"], t["seed"], t["fold"])
+                   for t in store.trials() if t["id"] == 1)
+        store.start(key, epochs_budget=1)
+        assert cli.main(["show", str(out)]) == 0
+        assert "trials: 2 diverged, 16 done, 1 interrupted, 1 running" in capsys.readouterr().out
+    finally:
+        store.close()
+
+
 def _cli_process(config: Path, out: Path, workers: int = 1, own_group: bool = False,
                  sigint: str = "default_int_handler") -> subprocess.Popen:
     # SIGINT gets Python's default handler back: a process started in the background by a non-interactive
