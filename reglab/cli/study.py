@@ -18,6 +18,17 @@ from typing import Any
 __all__ = ["register", "run", "failure_line"]
 
 
+def _positive_int(text: str) -> int:
+    """``--workers``: an int >= 1 (argparse turns the ValueError into one line naming the option)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < 1:
+        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {text!r}")
+    return value
+
+
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "study",
@@ -33,7 +44,7 @@ def register(subparsers: Any) -> None:
                    help="study directory (database, checkpoints); default studies/<name>")
     p.add_argument("--backend", choices=("local", "ray"), default="local", help="where trials run")
     p.add_argument("--address", metavar="HOST:PORT", help="Ray cluster address (with --backend ray)")
-    p.add_argument("--workers", type=int, default=None, metavar="N",
+    p.add_argument("--workers", type=_positive_int, default=None, metavar="N",
                    help="parallel worker processes / Ray CPUs (default: the CPU cores available; results do "
                    "not depend on it)")
     p.add_argument("--storage", metavar="URL",

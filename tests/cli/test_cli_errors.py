@@ -290,7 +290,10 @@ def test_a_corrupt_study_database_is_one_line(study_dir, capsys):
     "argv,message",
     [
         (["study", "x.yaml", "--workers", "abc"],
-         "reglab study: error: argument --workers: invalid int value: 'abc' (see reglab study --help)"),
+         "reglab study: error: argument --workers: must be an int >= 1, got 'abc' (see reglab study --help)"),
+        # It named LocalBackend's 'workers' parameter, which the user never saw.
+        (["study", "x.yaml", "--workers", "0"],
+         "reglab study: error: argument --workers: must be an int >= 1, got '0' (see reglab study --help)"),
         (["export", "s", "--format", "xml"], "reglab export: error: argument --format: invalid choice: 'xml' "
          "(choose from 'csv', 'json') (see reglab export --help)"),
         (["study"], "reglab study: error: the following arguments are required: CONFIG "
