@@ -314,7 +314,11 @@ class DatasetConfig(_Strict):
         if (self.name is None) == (self.path is None):
             raise ValueError("give exactly one of 'name' (a built-in dataset) or 'path' (a CSV, Parquet or "
                              "NPZ file)")
-        npz = self.path is not None and Path(self.path).suffix.lower() == ".npz"
+        suffix = "" if self.path is None else Path(self.path).suffix.lower()
+        if suffix == ".npy":  # one array: the inputs and the labels need two
+            raise ValueError(f"path {self.path!r}: a .npy file holds one array; save the inputs and labels "
+                             "together (numpy.savez('data.npz', x=x, y=y)) and give the .npz file")
+        npz = suffix == ".npz"
         if npz and self.target:
             raise ValueError("a .npz file has arrays, not columns: name them with 'x_key' and 'y_key' "
                              "(default x and y), not 'target'")

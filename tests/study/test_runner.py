@@ -154,6 +154,9 @@ def test_a_npz_file_studies_as_the_same_data_in_a_csv_file(tiny, tmp_path):
     for dataset, message in (
         ({"path": "bc.npz", "target": "labels"}, "a .npz file has arrays, not columns: name them with"),
         ({"path": "bc.csv", "target": "label", "x_key": "x"}, "'x_key' and 'y_key' name the arrays of a"),
+        # A .npy file was told it 'needs target', then that it is no built-in dataset.
+        ({"path": "x.npy"}, r"a \.npy file holds one array; save the inputs and labels together"),
+        ({"path": "x.npy", "target": "y.npy"}, r"a \.npy file holds one array"),
     ):
         with pytest.raises(UserError, match=message):
             Study({**tiny, "dataset": dataset})
