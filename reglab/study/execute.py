@@ -249,6 +249,12 @@ def build_model(config: StudyConfig, params: dict[str, Any], splits: Any) -> nn.
                      dropout=dropout)
     channels = (width, 2 * width) if width else tuple(m.channels or (16, 32))
     size = shape[-1] if len(shape) >= 2 else math.isqrt(math.prod(shape))  # flat 8x8 digits: 64 features
+    if math.prod(shape) != size * size or size < 4:
+        raise UserError(
+            "model.family cnn2d takes one-channel square images of at least 4 x 4 pixels (or them flat: 64 "
+            f"features for 8 x 8); the dataset {splits.name!r} has inputs of shape {shape}. Use family mlp "
+            "(or cnn1d for signals)."
+        )
     return CNN2D(size, classes, channels=channels, activation=m.activation, norm=norm, dropout=dropout)
 
 

@@ -375,3 +375,15 @@ def test_a_trial_refuses_data_edited_after_the_study_started(tmp_path):
         frame.to_csv(tmp_path / "d.csv", index=False)
         assert load_splits(config) is before and fold_data(config, spec({}, "final"))[0] is before.train
     assert load_splits(config) is not before and data_fingerprint(config) not in (start, now)
+
+
+def test_a_cnn2d_on_inputs_that_are_no_square_image_is_one_line(tiny):
+    """It read "The 'size' parameter of CNN2D must be an int in the range [4, inf). Got 3": a size nobody
+    set."""
+    from reglab.errors import UserError
+    from reglab.study import Study
+
+    config = {**tiny, "dataset": {"name": "wine"}, "model": {"family": "cnn2d"}}
+    message = r"cnn2d takes one-channel square images .* 'wine' has inputs of shape \(13,\)\. Use family mlp"
+    with pytest.raises(UserError, match=message):
+        Study(config).run(out=None, progress=False)
