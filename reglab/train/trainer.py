@@ -431,6 +431,23 @@ class Trainer:
             "rng": rng,
             "history": self.history_.to_dict(),  # type: ignore[union-attr]
             "callbacks": [{"class": type(cb).__name__, "state": cb.state_dict()} for cb in self.callbacks],
+            "settings": self._settings(),
+        }
+
+    def _settings(self) -> dict[str, Any]:
+        """The settings a resumed run must share with the run that wrote its checkpoint (plain values:
+        ``epochs`` may grow, and the random states come from the checkpoint, so ``seed`` may differ)."""
+        penalty: Any = self.penalty
+        if isinstance(penalty, Penalty):
+            penalty = repr(penalty)  # L2(0.001): its class and strength
+        elif penalty is not None:
+            penalty = getattr(penalty, "__qualname__", type(penalty).__name__)  # a repr holds an address
+        return {
+            "optimizer": self.optimizer if isinstance(self.optimizer, str) else "a factory",
+            "lr": self.lr, "momentum": self.momentum, "weight_decay": self.weight_decay,
+            "decoupled": self.decoupled, "batch_size": self.batch_size, "proximal": self.proximal,
+            "penalty": penalty,
+            "dtype": None if self.dtype is None else str(self.dtype),
         }
 
     def _load_state(self, path: str | os.PathLike) -> int:
@@ -454,6 +471,19 @@ class Trainer:
                 f"resume_from: {os.fspath(path)!r} is not a reglab checkpoint (no trainer state); "
                 "pass a file ModelCheckpoint wrote."
             )
+        settings = state.get("settings")  # absent from checkpoints written before it was stored
+        if isinstance(settings, dict):
+            ours_now = self._settings()
+            # Another optimizer class is named by the check of its state below.
+            changed = [k for k in ours_now
+                       if k != "optimizer" and k in settings and settings[k] != ours_now[k]]
+            if changed:
+                was = ", ".join(f"{k}={settings[k]!r}" for k in changed)
+                now = ", ".join(f"{k}={ours_now[k]!r}" for k in changed)
+                raise UserError(
+                    f"resume_from: {os.fspath(path)!r} was written with {was}; this trainer has {now}. A "
+                    "resumed run continues that run exactly: resume with its settings, or start a new run."
+                )
         saved = [c["class"] for c in state["callbacks"]]
         ours = [type(cb).__name__ for cb in self.callbacks]
         if saved != ours:

@@ -145,3 +145,30 @@ def test_an_empty_folder_name_or_a_folder_where_a_checkpoint_goes_is_refused(tmp
                       callbacks=[ModelCheckpoint(tmp_path, monitor="train_loss")])
     with pytest.raises(UserError, match=r"last\.pt' is a folder; a checkpoint is written there"):
         trainer.fit((x, y))
+
+
+def test_resuming_with_other_training_settings_is_refused_naming_them(tmp_path):
+    """A resumed run took the checkpoint's optimizer state, so a new lr (or decay) was dropped without a
+    word, and another batch size or penalty changed the run it claims to continue exactly."""
+    from reglab.penalties import L2
+
+    x, y = torch.randn(40, 5, generator=torch.Generator().manual_seed(0)), torch.arange(40) % 2
+    model = MLP(5, 2, hidden=(4,))
+
+    def run(resume=None, **kwargs):
+        settings = {"lr": 0.01, "penalty": L2(1e-3), **kwargs}
+        checkpoint = ModelCheckpoint(tmp_path / ("a" if resume is None else "b"), monitor="train_loss")
+        trainer = Trainer(model, epochs=3, progress="off", callbacks=[checkpoint], **settings)
+        return trainer.fit((x, y), resume_from=resume)
+
+    run()
+    last = tmp_path / "a" / "last.pt"
+    for kwargs, message in (
+        ({"lr": 0.5}, r"was written with lr=0\.01; this trainer has lr=0\.5\. A resumed run continues"),
+        ({"batch_size": 8, "penalty": L2(1e-2)},
+         r"with batch_size=32, penalty='L2\(0\.001\)'; this trainer has batch_size=8, penalty='L2\(0\.01\)'"),
+        ({"weight_decay": 1e-4}, r"with weight_decay=0\.0; this trainer has weight_decay=0\.0001"),
+    ):
+        with pytest.raises(UserError, match=message):
+            run(last, **kwargs)
+    assert len(run(last)) == 3  # the same settings resume (more epochs may follow: epochs is not compared)
