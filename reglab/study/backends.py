@@ -78,7 +78,7 @@ class LocalBackend:
         while True:  # one group per free worker: the next is taken (claimed) only when one frees
             free = 0 if refused is not None else self.workers - len(running)
             for group in _take(todo, free):
-                with _children_ignore_sigint():  # a worker may be started by this submit
+                with _children_block_sigint():  # a worker may be started by this submit
                     running.add(self.pool.submit(run_group, config, group))
             if not running:
                 break
@@ -86,7 +86,7 @@ class LocalBackend:
             for fut in finished:
                 try:
                     outcomes = fut.result()
-                except cf.process.BrokenProcessPool:
+                except cf.BrokenExecutor:  # BrokenProcessPool: a worker died
                     raise UserError(
                         "a worker process of the study died (killed, or out of memory); finished trials are "
                         "kept: run the same command again to resume."
@@ -102,18 +102,33 @@ class LocalBackend:
 
 
 @contextlib.contextmanager
-def _children_ignore_sigint() -> Iterator[None]:
-    """Start processes with SIGINT ignored: a spawned worker then cannot be interrupted while it
-    imports (a KeyboardInterrupt traceback per worker) before :func:`_worker_start` sets its
-    handler. Only the main thread can change signal handlers; elsewhere this does nothing."""
-    if threading.current_thread() is not threading.main_thread():
+def _children_block_sigint() -> Iterator[None]:
+    """Start processes with SIGINT blocked, and hold this process's own Ctrl-C until they started.
+
+    A spawned worker then cannot be interrupted while it imports (a KeyboardInterrupt traceback per
+    worker): the signal mask passes to a child at fork and exec, and :func:`_worker_start` sets its
+    handler, then unblocks it, so a Ctrl-C that came meanwhile ends it quietly. This process's
+    Ctrl-C is deferred, not lost (ignoring it lost a Ctrl-C that came during a submit, and the study
+    trained on), and not raised mid-spawn (a child half started read a closed pipe: EOFError
+    traceback). Only the main thread sets signal handlers; elsewhere only the mask is set.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # not POSIX: nothing to block
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    main = threading.current_thread() is threading.main_thread()
+    deferred: list[int] = []
+    handler = signal.signal(signal.SIGINT, lambda *_: deferred.append(1)) if main else None
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        if main:
+            signal.signal(signal.SIGINT, handler)
+    if deferred and handler is signal.default_int_handler:
+        raise KeyboardInterrupt
+    if deferred and callable(handler):
+        handler(signal.SIGINT, None)
 
 
 def _terminate_workers(pool: cf.ProcessPoolExecutor) -> None:
@@ -141,8 +156,10 @@ def _worker_start(parent: int, sigint_ignored: bool = False) -> None:
     either way: only the driver writes results, and an unfinished trial reruns on resume. A driver
     that ignores Ctrl-C (started in the background by a script) has workers that ignore it too.
     """
-    if not sigint_ignored:
-        signal.signal(signal.SIGINT, lambda *_: os._exit(130))
+    # Set, not inherited: the driver's handler during the start was reset to the default at exec.
+    signal.signal(signal.SIGINT, signal.SIG_IGN if sigint_ignored else (lambda *_: os._exit(130)))
+    if hasattr(signal, "pthread_sigmask"):  # blocked while it started (_children_block_sigint)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
     def watch() -> None:
         while os.getppid() == parent:

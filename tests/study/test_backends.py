@@ -178,13 +178,14 @@ def test_a_refused_ray_task_stops_the_study_after_the_running_tasks_are_stored_w
 def test_a_dead_pool_worker_is_one_line_saying_how_to_resume(monkeypatch):
     """A worker killed mid-group (OOM killer, kill -9) broke the pool: BrokenProcessPool's traceback."""
     import concurrent.futures as cf
+    from concurrent.futures.process import BrokenProcessPool
 
     import reglab.study.backends as backends
     from reglab.errors import UserError
     from reglab.study.backends import LocalBackend
 
     def run_group(config, group):
-        raise cf.process.BrokenProcessPool("A process in the process pool was terminated abruptly")
+        raise BrokenProcessPool("A process in the process pool was terminated abruptly")
 
     monkeypatch.setattr(backends, "run_group", run_group)
     backend = LocalBackend(workers=2)

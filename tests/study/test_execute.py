@@ -145,7 +145,7 @@ def test_trials_the_population_cannot_express_run_alone(cfg):
 
 def test_model_that_cannot_take_the_inputs_is_a_user_error(tiny):
     tiny["model"] = {"family": "cnn2d"}  # breast_cancer has 30 features: not an image
-    expected = r"recipe 'r': model family 'cnn2d' cannot take inputs of shape \(30,\)"
+    expected = r"recipe 'r': model.family cnn2d takes one-channel square images .* shape \(30,\)"
     with pytest.raises(UserError, match=expected):
         check_params(parse_config(tiny), "r", {})
 
