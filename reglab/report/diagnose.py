@@ -174,7 +174,9 @@ class Evidence:
     """Numbers measured on the curves; epochs are numbered as in the history file.
 
     Epoch fields are ``int`` when the file numbers epochs by integers (every reader here
-    does), ``float`` only for fractional epoch numbers.
+    does), ``float`` only for fractional epoch numbers. The ``final_*`` values are means over the
+    last ``window`` epochs (a tenth of the run), and the rises are measured from the lowest mean of
+    ``window`` consecutive epochs, so that one noisy epoch moves neither.
     """
 
     epochs: int
@@ -197,6 +199,7 @@ class Evidence:
     best_val_accuracy: float | None = None
     final_train_accuracy: float | None = None
     final_val_accuracy: float | None = None
+    window: int = 1
 
 
 @dataclass(frozen=True)
@@ -362,6 +365,7 @@ def measure(history: pd.DataFrame, thresholds: Thresholds = Thresholds()) -> Evi
         train_rise=max(0.0, (final_train - train_low) / max(abs(train_low), 1e-12)),
         best_in_last_fifth=ibest >= math.floor(0.8 * (n - 1)),
         **acc,
+        window=k,
     )
 
 
@@ -397,19 +401,23 @@ def _trend(drop: float, threshold: float) -> str:
 
 
 def _findings(ev: Evidence, t: Thresholds) -> list[str]:
+    # The end values are means of the last `window` epochs and the rises start from the lowest such
+    # mean: said so, as "+0.0%" next to a higher single-epoch lowest read as a contradiction.
+    end = "at the end" if ev.window == 1 else f"over the last {ev.window} epochs"
+    low = "lowest" if ev.window == 1 else f"lowest {ev.window}-epoch mean"
     out = [
         f"{ev.epochs} epochs ({ev.first_epoch:g}..{ev.last_epoch:g}); lowest validation loss "
-        f"{ev.best_val_loss:.4g} at epoch {ev.best_epoch:g}; at the end it is {ev.final_val_loss:.4g} "
-        f"({ev.val_rise:+.1%} from the lowest; over-fit above +{t.rise:.0%})",
+        f"{ev.best_val_loss:.4g} at epoch {ev.best_epoch:g}; {end} it is {ev.final_val_loss:.4g} "
+        f"({ev.val_rise:+.1%} above its {low}; over-fit above +{t.rise:.0%})",
         f"generalization gap (val - train loss) {ev.gap:.4g} at the end = {ev.relative_gap:+.1%} of the "
         f"best validation loss; mid-run {ev.gap_mid:.4g} "
         f"({'growing' if ev.gap_trend >= t.gap_growth else 'not growing'}, {ev.gap_trend:+.1%}; "
         f"growing from +{t.gap_growth:.0%})",
-        f"training loss {ev.final_train_loss:.4g} at the end: {ev.train_progress:.1%} of its first value, "
+        f"training loss {ev.final_train_loss:.4g} {end}: {ev.train_progress:.1%} of its first value, "
         # train_recent_drop is a drop (positive when falling); the text states the signed change.
         f"{0.0 - ev.train_recent_drop:+.1%} change over the last quarter "
         f"({_trend(ev.train_recent_drop, t.improving)}), "
-        f"{ev.train_rise:+.1%} above its own minimum",
+        f"{ev.train_rise:+.1%} above its {low}",
     ]
     if ev.best_val_accuracy is not None:
         out.append(
