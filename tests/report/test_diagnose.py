@@ -386,3 +386,17 @@ def test_anything_else_is_one_line_naming_what_is_accepted(bad):
     assert message.startswith("diagnose needs a pandas DataFrame, a reglab History (what reglab.fit "
                               "returns) or a mapping of column -> per-epoch values, not ")
     assert "read_history(path)" in message and "\n" not in message
+
+
+def test_the_evidence_says_its_end_values_are_window_means():
+    """'at the end it is 0.9922 (+0.0% from the lowest)' beside a lowest of 0.9627: the end is a mean of the
+    last k epochs and the rise starts from the lowest k-epoch mean, which the text did not say."""
+    e = np.arange(40)
+    train = 1 / (e / 10 + 1)
+    val = train + 0.02 + 0.03 * np.sin(e)
+    d = diagnose(pd.DataFrame({"epoch": e, "train_loss": train, "val_loss": val}))
+    assert d.evidence.window == 4
+    assert d.evidence.final_val_loss == pytest.approx(val[-4:].mean())
+    text = d.to_text()
+    assert f"over the last 4 epochs it is {val[-4:].mean():.4g}" in text
+    assert "above its lowest 4-epoch mean" in text and "from the lowest;" not in text
