@@ -265,17 +265,24 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
+def _pool_study(tmp_path: Path, epochs: int, sigint: str = "default_int_handler"
+                ) -> tuple[subprocess.Popen, Path]:
+    """A 2-worker study in its own process group (as a terminal runs it), once its database exists."""
+    config = {**TINY, "training": {"epochs": epochs, "batch_size": 16, "lr": 0.01},
+              "validation": {"kind": "holdout"}, "population": False}
+    out = tmp_path / "p"
+    proc = _cli_process(write(tmp_path / "p.yaml", config), out, workers=2, own_group=True, sigint=sigint)
+    deadline = time.monotonic() + 120
+    while not (out / "study.db").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    return proc, out
+
+
 @pytest.mark.parametrize("how", ["ctrl-c", "kill -9"])
 def test_a_pool_study_leaves_no_worker_behind_and_no_traceback(tmp_path, how):
     """Ctrl-C printed a KeyboardInterrupt traceback per pool worker; after kill -9 of the driver its
     workers trained on forever, orphaned."""
-    config = {**TINY, "training": {"epochs": 400, "batch_size": 16, "lr": 0.01},
-              "validation": {"kind": "holdout"}, "population": False}
-    out = tmp_path / "p"
-    proc = _cli_process(write(tmp_path / "p.yaml", config), out, workers=2, own_group=True)
-    deadline = time.monotonic() + 120
-    while not (out / "study.db").exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.1)
+    proc, _ = _pool_study(tmp_path, epochs=400)
     time.sleep(3)  # the workers have started their first trials
     assert proc.poll() is None
     if how == "ctrl-c":
@@ -295,16 +302,10 @@ def test_a_pool_study_leaves_no_worker_behind_and_no_traceback(tmp_path, how):
 
 
 def test_ctrl_c_while_pool_workers_start_ends_the_study_at_once(tmp_path):
-    """Workers still starting ignore Ctrl-C (so that none prints a traceback); the driver then waited
-    for their whole groups before exiting (10 s and more; a second Ctrl-C hung in the exit handler).
-    They are now ended at once: only the driver writes results."""
-    config = {**TINY, "training": {"epochs": 20000, "batch_size": 16, "lr": 0.01},
-              "validation": {"kind": "holdout"}, "population": False}
-    out = tmp_path / "p"
-    proc = _cli_process(write(tmp_path / "p.yaml", config), out, workers=2, own_group=True)
-    deadline = time.monotonic() + 120
-    while not (out / "study.db").exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
+    """Workers still starting could not be interrupted (so that none prints a traceback), and the driver
+    waited for their whole groups before exiting (10 s and more; a second Ctrl-C hung in the exit
+    handler). They are now ended at once: only the driver writes results."""
+    proc, _ = _pool_study(tmp_path, epochs=20000)
     assert proc.poll() is None
     os.killpg(proc.pid, signal.SIGINT)
     try:
@@ -318,13 +319,7 @@ def test_ctrl_c_while_pool_workers_start_ends_the_study_at_once(tmp_path):
 def test_a_background_study_that_ignores_ctrl_c_keeps_its_workers_alive(tmp_path):
     """A driver started with SIGINT ignored (a script's `&` job) gave its workers a handler that ended
     them on SIGINT: the pool broke under the driver, which died with a BrokenProcessPool traceback."""
-    config = {**TINY, "training": {"epochs": 60, "batch_size": 16, "lr": 0.01},
-              "validation": {"kind": "holdout"}, "population": False}
-    out = tmp_path / "p"
-    proc = _cli_process(write(tmp_path / "p.yaml", config), out, workers=2, own_group=True, sigint="SIG_IGN")
-    deadline = time.monotonic() + 120
-    while not (out / "study.db").exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
+    proc, _ = _pool_study(tmp_path, epochs=60, sigint="SIG_IGN")
     time.sleep(3)  # the workers have started and train
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGINT)

@@ -186,12 +186,25 @@ def test_last_quarter_change_is_signed(train, phrase):
         assert change > 0
 
 
-def test_a_run_that_diverged_is_said_to_have_diverged_not_judged_on_its_first_epochs():
-    """Its last row holds the NaN loss (a reglab History, Keras's CSVLogger); dropping it hid the blow-up."""
+def _diverged_fit():
+    """A reglab History whose run blew up (SGD at lr 1e3) and stopped on the non-finite loss."""
     import torch
 
     from reglab.models import MLP
     from reglab.train import fit
+
+    x, y = torch.randn(64, 5, generator=torch.Generator().manual_seed(0)), torch.arange(64) % 2
+    with torch.random.fork_rng():
+        torch.manual_seed(0)  # the model's initial weights: some (1 in 200) do not blow up within 10 epochs
+        history = fit(MLP(5, 2, hidden=(4,)), (x, y), (x, y), epochs=10, lr=1e3, optimizer="sgd",
+                      progress="off")
+    assert "non-finite training loss" in history.stop_reason
+    return history
+
+
+def test_a_run_that_diverged_is_said_to_have_diverged_not_judged_on_its_first_epochs():
+    """Its last row holds the NaN loss (a reglab History, Keras's CSVLogger); dropping it hid the blow-up."""
+
 
     epochs = np.arange(10.0)
     h = pd.DataFrame({"epoch": epochs, "train_loss": np.r_[np.linspace(1, 0.2, 9), np.nan],
@@ -199,12 +212,7 @@ def test_a_run_that_diverged_is_said_to_have_diverged_not_judged_on_its_first_ep
     with pytest.raises(UserError, match="the run diverged; lower the learning rate"):
         diagnose(h)
     assert diagnose(h.iloc[:-1]).verdict == "overfit"  # the same epochs without the blow-up
-    x, y = torch.randn(64, 5, generator=torch.Generator().manual_seed(0)), torch.arange(64) % 2
-    with torch.random.fork_rng():
-        torch.manual_seed(0)  # the model's initial weights: some (1 in 200) do not blow up within 10 epochs
-        history = fit(MLP(5, 2, hidden=(4,)), (x, y), (x, y), epochs=10, lr=1e3, optimizer="sgd",
-                      progress="off")
-    assert "non-finite training loss" in history.stop_reason
+    history = _diverged_fit()
     with pytest.raises(UserError, match="the run diverged"):
         diagnose(history.to_pandas())
 
@@ -292,18 +300,10 @@ def test_a_lightning_test_row_and_a_json_null_row_are_not_a_divergence(tmp_path)
 
 def test_a_reglab_history_file_of_a_diverged_fit_says_diverged(tmp_path):
     """History.to_csv writes the blow-up's NaN as an empty cell (the row keeps its time); to_json marks it."""
-    import torch
 
-    from reglab.models import MLP
     from reglab.report.histories import read_history
-    from reglab.train import fit
 
-    x, y = torch.randn(64, 5, generator=torch.Generator().manual_seed(0)), torch.arange(64) % 2
-    with torch.random.fork_rng():
-        torch.manual_seed(0)  # the model's initial weights: some (1 in 200) do not blow up within 10 epochs
-        history = fit(MLP(5, 2, hidden=(4,)), (x, y), (x, y), epochs=10, lr=1e3, optimizer="sgd",
-                      progress="off")
-    assert "non-finite training loss" in history.stop_reason
+    history = _diverged_fit()
     for path in (history.to_csv(tmp_path / "h.csv"), history.to_json(tmp_path / "h.json")):
         with pytest.raises(UserError, match="the run diverged; lower the learning rate"):
             diagnose(read_history(path))
