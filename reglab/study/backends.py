@@ -115,15 +115,17 @@ def _children_block_sigint() -> Iterator[None]:
     if not hasattr(signal, "pthread_sigmask"):  # not POSIX: nothing to block
         yield
         return
+    # A handler installed outside Python reads as None and could not be put back: left as it is.
     main = threading.current_thread() is threading.main_thread()
+    defer = main and signal.getsignal(signal.SIGINT) is not None
     deferred: list[int] = []
-    handler = signal.signal(signal.SIGINT, lambda *_: deferred.append(1)) if main else None
+    handler = signal.signal(signal.SIGINT, lambda *_: deferred.append(1)) if defer else None
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        if main:
+        if defer:
             signal.signal(signal.SIGINT, handler)
     if deferred and handler is signal.default_int_handler:
         raise KeyboardInterrupt

@@ -556,7 +556,10 @@ class StudyStorage:
         """Give up this process's claims (its unfinished trials stay ``running``, free for anyone)."""
         if self._beat is not None:
             self._beat.stopped.set()
-            self._beat.join()
+            # A Ctrl-C can land while start() waits for the thread: join() then refuses a thread
+            # "not started" (it stops by itself, stopped is set).
+            with contextlib.suppress(RuntimeError):
+                self._beat.join()
             self._beat = None
         if self._claimed:
             with self._write() as conn:

@@ -207,3 +207,15 @@ def test_a_database_that_cannot_be_opened_is_one_line_with_the_password_masked()
     msg = str(err.value)
     assert msg.startswith("cannot open storage 'postgresql+psycopg://me:***@127.0.0.1:1/db?connect_timeout=5'")
     assert "s3cret" not in msg and "\n" not in msg and "Connection refused" in msg
+
+
+def test_release_after_a_ctrl_c_during_the_heartbeats_start_is_quiet():
+    """A Ctrl-C that lands while Thread.start() waits for the heartbeat thread left a thread that join()
+    refuses ('cannot join thread before it is started'): the study's Ctrl-C became a traceback, exit 1."""
+    from reglab.study.storage import StudyStorage, _Heartbeat
+
+    store = StudyStorage("sqlite://")
+    store._beat = _Heartbeat(store)  # created, never started: what the interrupted start() leaves
+    store._claimed = set()
+    store.close()
+    assert store._beat is None
