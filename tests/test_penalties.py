@@ -387,8 +387,8 @@ def test_l1_and_l2_from_keras_follow_the_keras_formula_and_round_trip():
         layer.weight.copy_(torch.tensor([[1.0, -2.0, 0.5], [0.0, 3.0, -1.0]]))
     w = layer.weight.detach()
     # Keras: L1(l1)(w) = l1 * sum(|w|); L2(l2)(w) = l2 * sum(w**2), no 1/2.
-    assert float(L1.from_keras(0.01).value(layer)) == pytest.approx(0.01 * float(w.abs().sum()))
-    assert float(L2.from_keras(0.02).value(layer)) == pytest.approx(0.02 * float(w.square().sum()))
+    assert L1.from_keras(0.01).value(layer).item() == pytest.approx(0.01 * float(w.abs().sum()))
+    assert L2.from_keras(0.02).value(layer).item() == pytest.approx(0.02 * float(w.square().sum()))
     assert L1.from_keras(0.01).to_keras() == {"l1": 0.01} and L2.from_keras(0.02).to_keras() == {"l2": 0.02}
     with pytest.raises(ValueError, match="'l2' parameter of from_keras"):
         L2.from_keras(-1.0)
