@@ -12,6 +12,7 @@ References:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -130,6 +131,13 @@ class SWA(Callback):
         self._pending_scheduler_state: dict[str, Any] | None = None
 
     def on_fit_start(self, trainer: Any) -> None:
+        epochs = getattr(trainer, "epochs", None)
+        if isinstance(epochs, int) and self.start_epoch >= epochs:  # a silent no-op otherwise
+            warnings.warn(
+                f"SWA(start_epoch={self.start_epoch}) with epochs={epochs}: no epoch reaches start_epoch, so "
+                "nothing is averaged and the model keeps its last epoch's weights.",
+                UserWarning, stacklevel=2,
+            )
         self.averaged_ = AveragedModel(trainer.model, multi_avg_fn=get_swa_multi_avg_fn())
         self.scheduler_, self._pending_scheduler_state = None, None
 

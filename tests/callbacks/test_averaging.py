@@ -79,3 +79,24 @@ def test_averaging_argument_errors():
         EMA(1.0)
     with pytest.raises(InvalidParameterError, match=r"'start_epoch' parameter of SWA"):
         SWA(start_epoch=-1)
+
+
+def test_swa_starting_after_the_last_epoch_warns_and_leaves_the_weights():
+    """SWA(start_epoch=10) in a 3-epoch fit averaged nothing without a word."""
+    import warnings
+
+    from reglab.models import MLP
+
+    x, y = torch.randn(40, 4, generator=torch.Generator().manual_seed(0)), torch.arange(40) % 2
+    torch.manual_seed(0)
+    plain = MLP(4, 2, hidden=(5,))
+    torch.manual_seed(0)
+    late = MLP(4, 2, hidden=(5,))
+    Trainer(plain, epochs=3, progress="off").fit((x, y))
+    late_start = r"SWA\(start_epoch=10\) with epochs=3: no epoch reaches start_epoch"
+    with pytest.warns(UserWarning, match=late_start):
+        Trainer(late, epochs=3, callbacks=[SWA(start_epoch=10)], progress="off").fit((x, y))
+    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), late.state_dict().values()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one that averages says nothing
+        Trainer(MLP(4, 2, hidden=(5,)), epochs=3, callbacks=[SWA(start_epoch=2)], progress="off").fit((x, y))
