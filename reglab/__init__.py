@@ -30,7 +30,7 @@ from reglab.optim import ProximalOptimizer, param_groups, proximal, sparsity
 from reglab.penalties import L1, L2, ElasticNet, GroupLasso, Penalty, Sum, attach, attached
 from reglab.selectors import Selection, Selector, weight_norm
 from reglab.targets import CutMix, LabelSmoothing, Mixup
-from reglab.train import History, Trainer, fit
+from reglab.train import History, HistoryFileError, Trainer, fit
 
 if TYPE_CHECKING:  # the lazy names below, for type checkers and IDEs
     from reglab import augment, data, population, report, study
@@ -80,6 +80,7 @@ __all__ = [
     # errors
     "InvalidParameterError",
     "UserError",
+    "HistoryFileError",
     # penalties, selection, conventions, optimizer side
     "L1",
     "L2",

@@ -1,10 +1,11 @@
-"""The training engine: :class:`Trainer`, :func:`fit`, :class:`History`.
+"""The training engine: :class:`Trainer`, :func:`fit`, :class:`History` (and
+:class:`HistoryFileError`, which :meth:`History.from_json` raises for a file that is no History).
 
 Example:
-    >>> from reglab.train import Trainer, fit, History
+    >>> from reglab.train import Trainer, fit, History, HistoryFileError
 """
 
-from reglab.train.history import COLUMNS, History
+from reglab.train.history import COLUMNS, History, HistoryFileError
 from reglab.train.trainer import TRANSFORM_SEED_OFFSET, Trainer, fit
 
-__all__ = ["Trainer", "fit", "History", "COLUMNS", "TRANSFORM_SEED_OFFSET"]
+__all__ = ["Trainer", "fit", "History", "HistoryFileError", "COLUMNS", "TRANSFORM_SEED_OFFSET"]

@@ -117,3 +117,17 @@ def test_from_json_of_a_file_that_is_not_a_history_names_the_path(tmp_path, cont
     binary.write_bytes(b"PAR1\xff\xfe\x00")
     with pytest.raises(HistoryFileError, match=r"is not a JSON file \(not UTF-8 text\)"):
         History.from_json(binary)
+
+
+def test_history_file_error_is_exported_where_users_catch_it(tmp_path):
+    """reglab.HistoryFileError / reglab.train.HistoryFileError: catchable without the private module path."""
+    import reglab
+    import reglab.train
+    from reglab.train.history import HistoryFileError
+
+    assert reglab.HistoryFileError is HistoryFileError and reglab.train.HistoryFileError is HistoryFileError
+    assert "HistoryFileError" in reglab.__all__ and "HistoryFileError" in reglab.train.__all__
+    path = tmp_path / "h.csv"
+    History([{"epoch": 0, "train_loss": 1.0}]).to_csv(path)
+    with pytest.raises(reglab.HistoryFileError, match=r"^History\.from_json: .*h\.csv is not JSON"):
+        History.from_json(path)
