@@ -44,7 +44,9 @@ from reglab.train.trainer import NON_FINITE_WEIGHTS
 __all__ = ["Population", "train_population"]
 
 _OWNER = "Population"
-_STATUSES = ("active", "stopped", "diverged")
+# "active" while fit trains a member (and in checkpoints, which are written mid-fit); fit's end turns
+# the members still active into "finished", so a status read after fit says how each member ended.
+_STATUSES = ("active", "finished", "stopped", "diverged")
 
 
 def _split(data: Any, name: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -111,7 +113,7 @@ class Population:
         >>> pop = Population(MLP(8, 3, hidden=(16,)), configs)
         >>> histories = pop.fit((x, y), (x, y), epochs=2, batch_size=16, progress="off")
         >>> len(histories), pop.status, type(pop.member(0)).__name__
-        (4, ['active', 'active', 'active', 'active'], 'MLP')
+        (4, ['finished', 'finished', 'finished', 'finished'], 'MLP')
     """
 
     def __init__(
@@ -197,7 +199,9 @@ class Population:
     # ------------------------------------------------------------------ public
     @property
     def status(self) -> list[str]:
-        """``"active"``, ``"stopped"`` (early stopping) or ``"diverged"`` (non-finite loss) per member."""
+        """How each member stands: ``"active"`` (before and during :meth:`fit`), ``"finished"`` (trained
+        every epoch; set when fit returns, also when it resumed a checkpoint), ``"stopped"`` (early
+        stopping ended it) or ``"diverged"`` (non-finite training loss)."""
         return list(self._status)
 
     def __len__(self) -> int:
@@ -581,6 +585,9 @@ class Population:
                 self._leave(shard, leaving, restore, best_theta, best_buffers)
 
     def _finish(self, stoppers, best_theta, best_buffers, validated: bool) -> None:
+        # Members not stopped or diverged trained every epoch. Set here, after the last checkpoint was
+        # written: a checkpoint keeps them "active", so a resumed fit with more epochs trains them on.
+        self._status = ["finished" if s == "active" else s for s in self._status]
         for shard in self._live():
             restore = [False] * len(shard.rows)
             if stoppers is not None:

@@ -166,6 +166,28 @@ def test_a_finished_checkpoint_only_finishes_and_more_epochs_continue(tmp_path):
     assert_same_fit(longer, want)
 
 
+def test_statuses_say_how_each_member_ended_after_a_fit_a_refit_and_a_resume(tmp_path):
+    """A member that trained every epoch read "active" after fit returned, as if still training. It
+    reads "finished" now; its checkpoint keeps "active" (the file's format is unchanged, so older
+    files load), so a resumed fit ends "finished" too and a longer one trains it on."""
+    path = tmp_path / "pop.pt"
+    pop = S["make"]("adam", 1)
+    assert pop.status == ["active"] * 5
+    fit(pop, checkpoint=path, epochs=4)
+    ended = ["stopped", "finished", "diverged", "stopped", "stopped"]
+    assert pop.status == ended and [len(h) for h in pop.histories_] == [2, 4, 1, 2, 3]
+    assert read_checkpoint(path, None)["status"] == ["stopped", "active", "diverged", "stopped", "stopped"]
+    with pytest.raises(UserError, match="already fitted"):
+        fit(pop, epochs=4)
+    assert pop.status == ended
+    resumed = S["make"]("adam", 1)
+    fit(resumed, checkpoint=path, epochs=4)  # nothing left to train
+    assert resumed.status == ended
+    longer = S["make"]("adam", 1)
+    fit(longer, checkpoint=path, epochs=6)  # member 1 trains on from "active"
+    assert longer.status == ended and [len(h) for h in longer.histories_] == [2, 6, 1, 2, 3]
+
+
 def test_a_checkpoint_of_another_fit_or_with_a_payload_is_refused(tmp_path):
     path = tmp_path / "pop.pt"
     fit(S["make"]("adam", 1), checkpoint=path, epochs=1)

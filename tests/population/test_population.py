@@ -233,7 +233,7 @@ def test_diverged_member_is_frozen_and_the_others_go_on():
     configs = [{"lr": 1e-2, "seed": 0}, {"lr": 1e8, "seed": 1}, {"lr": 5e-3, "seed": 2}]
     pop = Population(mlp(), configs, optimizer="sgd", momentum=0.9, dtype=torch.float64)
     histories = pop.fit(train, epochs=5, batch_size=25)
-    assert pop.status == ["active", "diverged", "active"]
+    assert pop.status == ["finished", "diverged", "finished"]
     assert "non-finite training loss" in histories[1].stop_reason
     assert not math.isfinite(histories[1].rows[-1]["train_loss"])
     for k, cfg in enumerate(configs):
@@ -342,7 +342,7 @@ def test_a_member_diverging_leaves_the_others_bit_for_bit_unchanged(norm, optimi
         rows = [[{k: v for k, v in r.items() if k != "time"} for r in h.rows] for h in histories[:2]]
         runs.append((pop, rows))
     (alone, alone_rows), (with_diverging, rows) = runs
-    assert with_diverging.status == ["active", "active", "diverged"]
+    assert with_diverging.status == ["finished", "finished", "diverged"]
     assert rows == alone_rows
     for k in range(2):
         a, b = alone.member(k).state_dict(), with_diverging.member(k).state_dict()
@@ -389,7 +389,7 @@ def test_a_diverged_member_keeps_what_the_trainer_keeps_and_histories_name_the_t
 
     pop = Population(mlp(), configs, optimizer="sgd", momentum=0.9, seed=5, dtype=torch.float64)
     histories = pop.fit(train, val, epochs=4, batch_size=25, early_stopping=stopper())
-    assert pop.status == ["active", "diverged", "diverged"]
+    assert pop.status == ["finished", "diverged", "diverged"]
     for k, cfg in enumerate(configs):
         ref, history = trainer_alone(mlp, cfg, train, val, epochs=4, batch_size=25, optimizer="sgd", seed=5,
                                      momentum=0.9, callbacks=[stopper()])

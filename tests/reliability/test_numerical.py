@@ -163,7 +163,7 @@ def test_a_divergence_whose_weights_overflowed_says_so_in_trainer_and_population
     configs = [{"lr": 1e-6, "seed": 0}, {"lr": 1e38, "seed": 1}]
     pop = Population(MLP(3, 2, hidden=(4,)), configs, optimizer="sgd")
     histories = pop.fit((x, y), epochs=3, batch_size=40)
-    assert pop.status == ["active", "diverged"]
+    assert pop.status == ["finished", "diverged"]
     assert histories[1].stop_reason.endswith(NON_FINITE_WEIGHTS)
     assert NON_FINITE_WEIGHTS not in (histories[0].stop_reason or "")
     assert all(bool(torch.isfinite(p).all()) for p in pop.member(0).parameters())
