@@ -6,6 +6,6 @@ Example:
 """
 
 from reglab.train.history import COLUMNS, History, HistoryFileError
-from reglab.train.trainer import TRANSFORM_SEED_OFFSET, Trainer, fit
+from reglab.train.trainer import LOSSES, TRANSFORM_SEED_OFFSET, Trainer, fit
 
-__all__ = ["Trainer", "fit", "History", "HistoryFileError", "COLUMNS", "TRANSFORM_SEED_OFFSET"]
+__all__ = ["Trainer", "fit", "History", "HistoryFileError", "COLUMNS", "LOSSES", "TRANSFORM_SEED_OFFSET"]

@@ -17,14 +17,16 @@ __all__ = ["check_tensors"]
 
 
 def check_tensors(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, owner: str, name: str, task: str
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, owner: str, name: str, task: str,
+    loss: str = "auto",
 ) -> None:
     """Raise a one-line ``UserError`` when ``(x, y)`` cannot train ``model``.
 
     For a ``reglab.models.MLP`` / ``CNN1D`` ``x`` must be floating-point, with the model's input
     size of features an example. For classification (integer ``y``) ``y`` holds one class index
     per example, within the model's outputs for a reglab model (``{0, 1}`` for one output),
-    non-negative otherwise. Floating-point ``x`` must be finite.
+    non-negative otherwise. Floating-point ``x`` must be finite. ``loss`` is the Trainer's loss name
+    (``"auto"`` or one of ``reglab.train.trainer.LOSSES``), for the message.
 
     Example:
         >>> y = torch.tensor([0, 3])
@@ -74,11 +76,14 @@ def check_tensors(
         targets = 1 if y.dim() == 1 else y[0].numel()
         if model.out_features != targets:
             outputs = model.out_features
+            given = f"float y of shape {tuple(y.shape)}, trained with MSE"
+            advice = "for classes pass integer labels (y.long()) or task='classification', else match"
+            if loss != "auto":  # a regression loss named: the targets are meant as regression targets
+                given, advice = f"y of shape {tuple(y.shape)}, trained with loss={loss!r}", "match"
             raise UserError(
                 f"{owner}: {name} y holds {targets} regression target{'s' * (targets > 1)} an example "
-                f"(float y of shape {tuple(y.shape)}, trained with MSE), but the {kind} has {outputs} "
-                f"output{'s' * (outputs > 1)}; for classes pass integer labels (y.long()) or "
-                "task='classification', else match the model's outputs to the targets."
+                f"({given}), but the {kind} has {outputs} output{'s' * (outputs > 1)}; {advice} the model's "
+                "outputs to the targets."
             )
     if torch.is_floating_point(x) and not bool(torch.isfinite(x).all()):
         bad = int((~torch.isfinite(x)).sum())

@@ -15,6 +15,7 @@ from torch import nn
 
 from reglab._validation import (
     Interval,
+    InvalidParameterError,
     check_bool,
     check_device,
     check_int,
@@ -22,6 +23,7 @@ from reglab._validation import (
     check_option,
     check_progress,
     check_scalar,
+    did_you_mean,
     fail,
 )
 from reglab.callbacks.base import Callback
@@ -42,12 +44,50 @@ from reglab.train.loop import (
     weight_stats,
 )
 
-__all__ = ["Trainer", "fit", "TRANSFORM_SEED_OFFSET"]
+__all__ = ["Trainer", "fit", "TRANSFORM_SEED_OFFSET", "LOSSES"]
 
 #: The batch-transform generator of a run with seed ``s`` is seeded with ``s + TRANSFORM_SEED_OFFSET``.
 TRANSFORM_SEED_OFFSET = 0x9E3779B9
 OPTIMIZERS = ("adam", "adamw", "sgd")
 _OWNER = "Trainer"
+
+#: The loss names ``Trainer(loss=)`` takes, each mapped to the loss it names (Keras' names are aliases).
+#: ``"cross_entropy"`` is ``F.cross_entropy`` (class indices or soft / one-hot targets), ``"bce"``
+#: ``F.binary_cross_entropy_with_logits`` on one output column, the rest torch's regression losses at
+#: their defaults (``huber``: delta 1, ``smooth_l1``: beta 1); all are means over the batch.
+LOSSES: dict[str, str] = {
+    "cross_entropy": "cross_entropy",
+    "categorical_crossentropy": "cross_entropy",
+    "sparse_categorical_crossentropy": "cross_entropy",
+    "bce": "bce",
+    "binary_crossentropy": "bce",
+    "mse": "mse",
+    "mean_squared_error": "mse",
+    "mae": "mae",
+    "l1": "mae",
+    "mean_absolute_error": "mae",
+    "huber": "huber",
+    "smooth_l1": "smooth_l1",
+}
+_REGRESSION_LOSSES: dict[str, Callable[..., torch.Tensor]] = {
+    "mse": F.mse_loss, "mae": F.l1_loss, "huber": F.huber_loss, "smooth_l1": F.smooth_l1_loss,
+}
+
+
+def _loss_task(name: str) -> str:
+    return "regression" if name in _REGRESSION_LOSSES else "classification"
+
+
+def _check_loss(loss: Any) -> str | None:
+    """The canonical name of a named ``loss`` (``None`` for ``"auto"`` or a callable); else the error."""
+    if callable(loss) or (isinstance(loss, str) and loss == "auto"):
+        return None
+    if isinstance(loss, str) and loss in LOSSES:
+        return LOSSES[loss]
+    listed = ", ".join(repr(n) for n in ("auto", *LOSSES))
+    hint = did_you_mean(loss.lower(), LOSSES) if isinstance(loss, str) else ""
+    error = fail(_OWNER, "loss", f"one of {listed} or a callable loss(output, target)", loss)
+    raise InvalidParameterError(f"{error}{hint}")
 
 
 #: Appended to a divergence's ``stop_reason`` when the kept weights are themselves not finite: an
@@ -73,7 +113,11 @@ class Trainer:
         model: any ``nn.Module``; the caller owns its initialization.
         loss: ``"auto"`` (cross-entropy for integer or soft targets, binary cross-entropy
             with logits for one output column and integer targets, MSE for float targets),
-            or a callable ``loss(output, target) -> scalar`` (mean over the batch).
+            a name from :data:`LOSSES` (``"cross_entropy"``, ``"bce"``, ``"mse"``, ``"mae"``,
+            ``"huber"``, ``"smooth_l1"`` and Keras' names for them), which also sets the task
+            (a regression loss: regression, integer targets too), or a callable
+            ``loss(output, target) -> scalar`` (mean over the batch). A name gives what
+            ``"auto"`` gives where both mean the same loss.
         optimizer: ``"adam"``, ``"adamw"``, ``"sgd"``, or a factory ``lambda params: opt``.
         lr, momentum, weight_decay: for a named optimizer (``momentum`` for ``"sgd"`` only; a
             factory sets its own, and a nonzero ``momentum`` / ``weight_decay`` / ``decoupled``
@@ -109,8 +153,8 @@ class Trainer:
             the best restart; default ``"val_loss"`` (``"train_loss"`` without validation).
         progress: ``"auto"`` (rich live bar on a terminal, one line per epoch otherwise),
             ``"rich"``, ``"plain"`` or ``"off"``; ``True`` / ``False`` are ``"auto"`` / ``"off"``.
-        task: ``"auto"`` (integer targets: classification), ``"classification"``,
-            ``"regression"``.
+        task: ``"auto"`` (the named loss's task, else integer targets: classification),
+            ``"classification"``, ``"regression"``.
 
     Determinism (the population engine reproduces this to 1e-9 in float64):
         A run with seed ``s`` (restart ``r`` uses ``s + r``) creates, at fit start,
@@ -176,8 +220,7 @@ class Trainer:
     ):
         if not isinstance(model, nn.Module):
             raise fail(_OWNER, "model", "a torch.nn.Module", type(model).__name__)
-        if not (loss == "auto" or callable(loss)):
-            raise fail(_OWNER, "loss", "'auto' or a callable loss(output, target)", loss)
+        self._loss_name = _check_loss(loss)
         if isinstance(optimizer, str):
             check_option(optimizer, "optimizer", owner=_OWNER, options=OPTIMIZERS)
         elif not callable(optimizer):
@@ -251,6 +294,9 @@ class Trainer:
         self.mode = check_option(mode, "mode", owner=_OWNER, options=("auto", "min", "max"))
         self.progress = check_progress(progress, _OWNER)
         self.task = check_option(task, "task", owner=_OWNER, options=("auto", "classification", "regression"))
+        if self._loss_name is not None and self.task not in ("auto", _loss_task(self._loss_name)):
+            allowed = f"'auto' or {_loss_task(self._loss_name)!r} with loss={loss!r}"
+            raise fail(_OWNER, "task", allowed, self.task)
         self.should_stop = False
         self.stop_reason: str | None = None
         self.history_: History | None = None
@@ -263,6 +309,8 @@ class Trainer:
     def _resolve_task(self, source: Source, hint: str | None = None) -> str:
         if self.task != "auto":
             return self.task
+        if self._loss_name is not None:
+            return _loss_task(self._loss_name)
         if hint in ("classification", "regression"):
             return hint
         y = source.first_targets()
@@ -277,9 +325,23 @@ class Trainer:
     def _data_loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if callable(self.loss):
             return self.loss(out, y)
-        if self.task_ == "regression":
-            return F.mse_loss(out.reshape(y.shape) if out.numel() == y.numel() else out, y)
-        if out.ndim == 2 and out.shape[1] == 1 and y.ndim == 1:
+        name = self._loss_name
+        if self.task_ == "regression":  # "auto" with float targets, or a regression loss's name
+            function = _REGRESSION_LOSSES[name or "mse"]
+            return function(out.reshape(y.shape) if out.numel() == y.numel() else out, y)
+        binary = out.ndim == 2 and out.shape[1] == 1 and y.ndim == 1
+        if name == "bce" and not binary:
+            raise UserError(
+                f"Trainer.fit: loss={self.loss!r} takes one output column (a binary logit, outputs of shape "
+                f"(N, 1)) and labels of shape (N,); got outputs {tuple(out.shape)} and labels "
+                f"{tuple(y.shape)}. Use loss='cross_entropy' for more classes, or a callable loss."
+            )
+        if name == "cross_entropy" and out.ndim == 2 and out.shape[1] == 1:
+            raise UserError(
+                f"Trainer.fit: loss={self.loss!r} needs one output per class; the model gives one output "
+                "column (a binary logit): use loss='bce' (or 'auto'), or give the model 2 outputs."
+            )
+        if binary:
             return F.binary_cross_entropy_with_logits(out[:, 0], y.to(out.dtype))
         if y.ndim == 1 and y.is_floating_point():  # integral float labels, checked by check_tensors
             y = y.long()
@@ -442,11 +504,14 @@ class Trainer:
             penalty = repr(penalty)  # L2(0.001): its class and strength
         elif penalty is not None:
             penalty = getattr(penalty, "__qualname__", type(penalty).__name__)  # a repr holds an address
+        loss: Any = self._loss_name or self.loss  # an alias resumes its loss ("mean_squared_error": "mse")
+        if callable(loss):
+            loss = getattr(loss, "__qualname__", type(loss).__name__)
         return {
             "optimizer": self.optimizer if isinstance(self.optimizer, str) else "a factory",
             "lr": self.lr, "momentum": self.momentum, "weight_decay": self.weight_decay,
             "decoupled": self.decoupled, "batch_size": self.batch_size, "proximal": self.proximal,
-            "penalty": penalty,
+            "penalty": penalty, "loss": loss,
             "dtype": None if self.dtype is None else str(self.dtype),
         }
 
@@ -561,10 +626,12 @@ class Trainer:
         self.train_source_ = train_src
         self.model.to(self.device, dtype=self.dtype)
         self.task_ = self._resolve_task(train_src, hint)
-        task = self.task_ if self.loss == "auto" else "custom loss"  # labels as the user's loss reads them
+        # A callable reads its labels its own way; "auto" and a named loss read them as task_ says.
+        task = "custom loss" if callable(self.loss) else self.task_
+        loss = "auto" if self._loss_name is None else self.loss
         for name, src in (("train", train_src), ("val", val_src), ("test", test_src)):
             if src is not None and src.x is not None and src.y is not None:  # streamed data: unchecked
-                check_tensors(self.model, src.x, src.y, owner="Trainer.fit", name=name, task=task)
+                check_tensors(self.model, src.x, src.y, owner="Trainer.fit", name=name, task=task, loss=loss)
         train_n = len(train_src) if train_src.loader is None else None
         self._skip_single = check_batch_norm_batches(
             has_batch_norm(self.model), train_n, self.batch_size, "Trainer.fit"
@@ -771,7 +838,7 @@ def fit(model: nn.Module, train: Any, val: Any = None, **kwargs: Any) -> History
         >>> from reglab.models import MLP
         >>> _ = torch.manual_seed(0)
         >>> x = torch.randn(50, 3); y = x @ torch.tensor([1.0, -2.0, 0.5])
-        >>> h = fit(MLP(3, 1, hidden=()), (x, y), epochs=3, lr=0.1, progress="off")
+        >>> h = fit(MLP(3, 1, hidden=()), (x, y), loss="mae", epochs=3, lr=0.1, progress="off")
         >>> h.columns[:4]
         ['epoch', 'train_loss', 'train_mse', 'train_mae']
     """
