@@ -106,6 +106,25 @@ def _listed(value: Any, single: bool, name: str, allowed: str) -> list[Any]:
         raise fail(_OWNER, name, allowed, value) from None
 
 
+_TRANSFORM = "a batch transform t(x, y, *, generator) -> (x, y)"
+
+
+def _augment(augment: Any) -> Any:
+    """``augment`` as one callable: a list or tuple is a ``Compose`` of its transforms, in order."""
+    if augment is None or callable(augment):
+        return augment
+    if not isinstance(augment, (list, tuple)):
+        raise fail(_OWNER, "augment", f"None, {_TRANSFORM} or a list of them (applied in order)", augment)
+    for i, transform in enumerate(augment):
+        if not callable(transform):
+            raise fail(_OWNER, f"augment[{i}]", _TRANSFORM, transform)
+    if not augment:
+        return None
+    from reglab.augment.base import Compose  # here: reglab.augment loads kornia
+
+    return Compose(augment)
+
+
 class Trainer:
     """Train a PyTorch model with reglab's regularizers, callbacks, history and restarts.
 
@@ -133,7 +152,8 @@ class Trainer:
             gradient.
         constraints: callables ``c(model)`` applied after each optimizer step.
         clip: ``clip(parameters) -> norm`` called between ``backward`` and ``step``.
-        augment: batch transform ``t(x, y, *, generator) -> (x, y)`` for training batches.
+        augment: batch transform ``t(x, y, *, generator) -> (x, y)`` for training batches, or a
+            list / tuple of them, applied in order (a :class:`reglab.augment.Compose`).
         scheduler: factory ``lambda optimizer: scheduler``; stepped each epoch (or each
             batch with ``scheduler_interval="batch"``); ``ReduceLROnPlateau`` gets
             ``scheduler_monitor``'s value.
@@ -262,7 +282,8 @@ class Trainer:
         for c in self.constraints:
             if not callable(c):
                 raise fail(_OWNER, "constraints", "a list of callables c(model)", c)
-        for name, value in (("clip", clip), ("augment", augment), ("scheduler", scheduler)):
+        augment = _augment(augment)
+        for name, value in (("clip", clip), ("scheduler", scheduler)):
             if value is not None and not callable(value):
                 raise fail(_OWNER, name, "None or a callable", value)
         self.clip, self.augment, self.scheduler = clip, augment, scheduler
