@@ -94,7 +94,13 @@ class TrialSpec:
 
 @dataclass
 class TrialOutcome:
-    """A finished trial: ``status`` is ``done``, ``diverged`` or ``failed``."""
+    """A finished trial: ``status`` is ``done``, ``diverged`` or ``failed``.
+
+    ``duration`` is the wall time (seconds) this run spent on the trial. ``group`` trials trained
+    together as one population share one wall time: each gets ``group wall time / group``.
+    ``evaluated_only``: the trial trained no epoch in this run, only evaluated a model trained before
+    (a hold-out final trial reusing its cv run's model, or a run that ended before an interruption).
+    """
 
     spec: TrialSpec
     status: str
@@ -103,6 +109,8 @@ class TrialOutcome:
     duration: float = 0.0
     error: str | None = None
     histogram: dict[str, Any] | None = None  # final trials: weight_histogram() of the trained model
+    group: int = 1
+    evaluated_only: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -332,8 +340,11 @@ class _DivergenceGuard(Callback):
 
     def __init__(self) -> None:
         self.reason: str | None = None
+        # Epochs trained in this process; not in state_dict, so checkpoints are unchanged.
+        self.epochs = 0
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, Any]) -> None:
+        self.epochs += 1
         loss = logs.get("train_loss")
         if isinstance(loss, float) and not (math.isfinite(loss) and loss <= DIVERGED_LOSS):
             self.reason = f"training loss {loss:.3g} above {DIVERGED_LOSS:g} at epoch {epoch}"
@@ -436,13 +447,14 @@ def _fit(config: StudyConfig, spec: TrialSpec, *, dry_run: bool = False) -> dict
                       epochs=spec.epochs)
         return None
     if restarts > 1:
-        model, trainer, history, guard_reason = _fit_restarts(config, spec, model, restarts, ckpt_dir)
+        model, trainer, history, guard_reason, trained = _fit_restarts(config, spec, model, restarts,
+                                                                       ckpt_dir)
     else:
         resume, stop_epochs = _resume_state(ckpt_dir)
         trainer, guard = _make_trainer(config, spec, model, seed=spec.seed, restarts=1, ckpt_dir=ckpt_dir,
                                        epochs=stop_epochs or spec.epochs)
         history = trainer.fit(train, val, test=test, resume_from=resume)
-        guard_reason = guard.reason
+        guard_reason, trained = guard.reason, guard.epochs > 0
     rows = [_plain_row(r) for r in history.rows]
     reason = history.stop_reason or guard_reason or ""
     if reason.startswith("non-finite") or guard_reason:
@@ -453,11 +465,12 @@ def _fit(config: StudyConfig, spec: TrialSpec, *, dry_run: bool = False) -> dict
     if restarts > 1:
         metrics["restart"] = next(r["restart"] for r in history.restarts if r["chosen"])
     hist = weight_histogram(model) if spec.phase == "final" else None
-    return {"status": "done", "metrics": metrics, "history": rows, "histogram": hist}
+    return {"status": "done", "metrics": metrics, "history": rows, "histogram": hist,
+            "evaluated_only": not trained}
 
 
 def _fit_restarts(config: StudyConfig, spec: TrialSpec, model: nn.Module, restarts: int,
-                  ckpt_dir: Path | None) -> tuple[nn.Module, Any, Any, str | None]:
+                  ckpt_dir: Path | None) -> tuple[nn.Module, Any, Any, str | None, bool]:
     """``Trainer(restarts=n)``'s procedure, one restart at a time, so that it resumes.
 
     Restart ``r`` is a ``Trainer(seed=seed + r)`` run; for ``r > 0`` the model is first
@@ -467,7 +480,8 @@ def _fit_restarts(config: StudyConfig, spec: TrialSpec, model: nn.Module, restar
     ``Trainer(restarts=n)`` does. With a checkpoint folder, restart ``r`` writes
     ``restart<r>/last.pt`` every epoch and ``restart<r>/done.pt`` (its score, history and weights)
     when it ends; a rerun loads finished restarts and resumes the interrupted one from its
-    ``last.pt``. Returns ``(model with the chosen weights, a trainer, History, divergence reason)``.
+    ``last.pt``. Returns ``(model with the chosen weights, a trainer, History, divergence reason,
+    whether any epoch trained in this process)``.
     """
     from reglab.callbacks import save_atomic
     from reglab.callbacks.early_stopping import infer_mode
@@ -479,7 +493,7 @@ def _fit_restarts(config: StudyConfig, spec: TrialSpec, model: nn.Module, restar
     metric, direction = monitor.split("_", 1)[1], infer_mode(monitor)
     source = val if monitor.startswith("val_") else train
     runs: list[dict[str, Any]] = []
-    trainer = None
+    trainer, trained = None, False
     for r in range(restarts):
         folder = None if ckpt_dir is None else ckpt_dir / f"restart{r}"
         done = _load_restart(folder)
@@ -495,6 +509,7 @@ def _fit_restarts(config: StudyConfig, spec: TrialSpec, model: nn.Module, restar
             model.to(trainer.device, dtype=trainer.dtype)
             reinitialize(model, spec.seed + r, trainer.init)  # the Trainer's own restart
         history = trainer.fit(train, val, resume_from=resume)
+        trained = trained or guard.epochs > 0
         run = {"restart": r, "seed": spec.seed + r, "score": trainer.evaluate(source)[metric],
                "epochs": len(history), "best_epoch": history.best_epoch, "stop_reason": history.stop_reason,
                "guard": guard.reason, "history": history.to_dict(),
@@ -517,7 +532,7 @@ def _fit_restarts(config: StudyConfig, spec: TrialSpec, model: nn.Module, restar
         history.test = trainer.evaluate(test)
     # One divergence guard watched every restart in Trainer(restarts=n): the latest reason it saw.
     guard_reason = next((run["guard"] for run in reversed(runs) if run["guard"]), None)
-    return model, trainer, history, guard_reason
+    return model, trainer, history, guard_reason, trained
 
 
 def _load_restart(folder: Path | None) -> dict[str, Any] | None:
@@ -694,7 +709,8 @@ def run_trial(config: StudyConfig, spec: TrialSpec) -> TrialOutcome:
         line = traceback.format_exception_only(type(exc), exc)[-1].strip()
         return TrialOutcome(spec, "failed", {}, [], time.perf_counter() - start, line)
     return TrialOutcome(spec, result["status"], result["metrics"], result["history"],
-                        time.perf_counter() - start, histogram=result.get("histogram"))
+                        time.perf_counter() - start, histogram=result.get("histogram"),
+                        evaluated_only=result.get("evaluated_only", False))
 
 
 # -- population groups -----------------------------------------------------------------------
@@ -756,14 +772,16 @@ def _evaluate(model: nn.Module, split: Any, dtype: torch.dtype) -> dict[str, flo
             "accuracy": float((logits.argmax(1) == split.y).double().mean())}
 
 
-def _run_population(config: StudyConfig, specs: list[TrialSpec]) -> list[TrialOutcome]:
-    """Train trials of one population key as one stacked model (``reglab.population.Population``)."""
+def _run_population(config: StudyConfig, specs: list[TrialSpec], start: float) -> list[TrialOutcome]:
+    """Train trials of one population key as one stacked model (``reglab.population.Population``).
+
+    The group's wall time since ``start`` is split evenly over its trials (``TrialOutcome.group``).
+    """
     from reglab.callbacks import EarlyStopping
     from reglab.population import Population
     from reglab.population._checkpoint import CheckpointError
     from reglab.train.loop import weight_stats
 
-    start = time.perf_counter()
     t = config.training
     dtype = torch.float64 if t.dtype == "float64" else torch.float32
     splits = load_splits(config)
@@ -791,7 +809,9 @@ def _run_population(config: StudyConfig, specs: list[TrialSpec]) -> list[TrialOu
             raise
         path.unlink(missing_ok=True)
         pop, histories = fit()
-    seconds = (time.perf_counter() - start) / len(specs)
+    # Split evenly: members share every step and no member's own cost is measured, so a member that
+    # stopped early is charged as much as one that trained every epoch (docs/studies.md says so).
+    seconds, group = (time.perf_counter() - start) / len(specs), len(specs)
     outcomes = []
     for k, spec in enumerate(specs):
         rows = [_plain_row(r) for r in histories[k].rows]
@@ -801,7 +821,7 @@ def _run_population(config: StudyConfig, specs: list[TrialSpec]) -> list[TrialOu
         ):
             reason = f"training loss above {DIVERGED_LOSS:g} or non-finite"
             metrics = {"diverged_epoch": len(rows) - 1, "reason": reason}
-            outcomes.append(TrialOutcome(spec, "diverged", metrics, rows, seconds))
+            outcomes.append(TrialOutcome(spec, "diverged", metrics, rows, seconds, group=group))
             continue
         model = pop.member(k)
         final = _evaluate(model, val, dtype)
@@ -816,7 +836,7 @@ def _run_population(config: StudyConfig, specs: list[TrialSpec]) -> list[TrialOu
             result = _evaluate(model, test, dtype)
             metrics["test_loss"], metrics["test_accuracy"] = result["loss"], result["accuracy"]
         hist = weight_histogram(model) if spec.phase == "final" else None
-        outcome = TrialOutcome(spec, "done", metrics, rows, seconds, histogram=hist)
+        outcome = TrialOutcome(spec, "done", metrics, rows, seconds, histogram=hist, group=group)
         if spec.checkpoint and config.validation.kind == "holdout" and spec.phase == "cv":
             _save_finished(spec.checkpoint, model, outcome)
         outcomes.append(outcome)
@@ -865,7 +885,7 @@ def _from_finished(config: StudyConfig, spec: TrialSpec) -> TrialOutcome | None:
     result = _evaluate(model, test, dtype)
     metrics = {**state["metrics"], "test_loss": result["loss"], "test_accuracy": result["accuracy"]}
     return TrialOutcome(spec, "done", metrics, state["history"], time.perf_counter() - start,
-                        histogram=weight_histogram(model))
+                        histogram=weight_histogram(model), evaluated_only=True)
 
 
 def run_group(config: StudyConfig, specs: list[TrialSpec]) -> list[TrialOutcome]:
@@ -884,10 +904,13 @@ def run_group(config: StudyConfig, specs: list[TrialSpec]) -> list[TrialOutcome]
         reused = [_from_finished(config, s) for s in specs]
         if all(r is not None for r in reused):
             return reused  # type: ignore[return-value]
+        start = time.perf_counter()
         try:
-            return _run_population(config, specs)
+            return _run_population(config, specs, start)
         except (UserError, KeyboardInterrupt):
             raise
         except Exception as exc:  # record the group as failed; the study goes on
             line = traceback.format_exception_only(type(exc), exc)[-1].strip()
-            return [TrialOutcome(s, "failed", {}, [], 0.0, line) for s in specs]
+            # The time the group trained before it failed, split as a finished group's.
+            seconds = (time.perf_counter() - start) / len(specs)
+            return [TrialOutcome(s, "failed", {}, [], seconds, line, group=len(specs)) for s in specs]

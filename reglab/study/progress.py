@@ -50,8 +50,39 @@ def _describe(outcome: Any) -> str:
     # The candidate's parameters (as the results table shows them), so two grid points read apart.
     params = f" {format_params(s.params)}" if s.params else ""
     fold = "" if s.fold < 0 else f" fold={s.fold}"
-    seconds = f"({outcome.duration:.1f}s)"
-    return f"{s.phase} {s.recipe}{params} {outcome.status}{shown} seed={s.seed}{fold} {seconds}"
+    return f"{s.phase} {s.recipe}{params} {outcome.status}{shown} seed={s.seed}{fold} ({_timing(outcome)})"
+
+
+def _timing(outcome: Any) -> str:
+    """The trial's wall time; a population member's as its group's time over its members.
+
+    Example:
+        >>> from types import SimpleNamespace as NS
+        >>> _timing(NS(duration=0.19, group=16)), _timing(NS(duration=2.5))
+        ('190ms = 3.0s / 16 trained together', '2.5s')
+        >>> _timing(NS(duration=0.004, group=1, evaluated_only=True))
+        '4ms, evaluated only; model trained earlier'
+    """
+    group, seconds = getattr(outcome, "group", 1), outcome.duration
+    if group > 1:
+        return f"{_seconds(seconds)} = {_seconds(seconds * group)} / {group} trained together"
+    if getattr(outcome, "evaluated_only", False):
+        return f"{_seconds(seconds)}, evaluated only; model trained earlier"
+    return _seconds(seconds)
+
+
+def _seconds(seconds: float) -> str:
+    """A duration that stays readable below a second (``0.0s`` hid every short trial).
+
+    Example:
+        >>> _seconds(0.0004), _seconds(0.0123), _seconds(1.25), _seconds(75.3)
+        ('<1ms', '12ms', '1.2s', '75s')
+    """
+    if seconds < 0.001:
+        return "<1ms"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    return f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s"
 
 
 class PlainProgress(SilentProgress):
