@@ -15,7 +15,7 @@ from reglab._validation import InvalidParameterError, did_you_mean, fail
 from reglab.augment import image, signal, tabular, text
 from reglab.augment.base import Compose
 
-__all__ = ["REGISTRY", "available", "make", "from_config"]
+__all__ = ["REGISTRY", "available", "check", "make", "from_config"]
 
 REGISTRY: dict[str, Callable[..., Any] | str] = {
     # image (kornia)
@@ -66,13 +66,19 @@ def available() -> list[str]:
     return [name for name in REGISTRY if _resolve(name) is not None]
 
 
-def make(name: str, /, **kwargs: Any) -> Callable[..., Any]:
-    """Build the augmentation registered as ``name`` with ``kwargs``.
+def check(name: str, /, keywords: Mapping[str, Any] | None = None, *, complete: bool = True) -> None:
+    """Raise the one-line error ``make(name, **keywords)`` would for an unknown name or keyword, or
+    (``complete=True``) a missing required keyword, without building the transform.
 
     Example:
-        >>> make("signal_shift", max_shift=4)
-        RandomShift(max_shift=4, circular=True)
+        >>> check("signal_shift", {"max_shift": 4})
+        >>> try:
+        ...     check("signal_shift", {"max_shif": 4}, complete=False)
+        ... except ValueError as error:
+        ...     print(str(error).split(";")[0])
+        The augmentation 'signal_shift' does not take the keyword 'max_shif'
     """
+    kwargs = dict(keywords or {})
     names = available()
     if name not in names:
         listed = ", ".join(repr(n) for n in names)
@@ -90,13 +96,23 @@ def make(name: str, /, **kwargs: Any) -> Callable[..., Any]:
                 f"The augmentation {name!r} does not take the keyword {key!r}; it takes "
                 f"{', '.join(repr(a) for a in accepted) or 'no keywords'}.{did_you_mean(key, accepted)}"
             )
-    for key, param in parameters.items():
+    for key, param in parameters.items() if complete else ():
         if param.default is inspect.Parameter.empty and key not in kwargs:
             raise InvalidParameterError(
                 f"The augmentation {name!r} needs the keyword {key!r}; it takes "
                 f"{', '.join(repr(a) for a in accepted)}."
             )
-    return factory(**kwargs)
+
+
+def make(name: str, /, **kwargs: Any) -> Callable[..., Any]:
+    """Build the augmentation registered as ``name`` with ``kwargs``.
+
+    Example:
+        >>> make("signal_shift", max_shift=4)
+        RandomShift(max_shift=4, circular=True)
+    """
+    check(name, kwargs)
+    return _resolve(name)(**kwargs)
 
 
 def from_config(spec: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> Callable[..., Any]:

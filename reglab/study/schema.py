@@ -249,6 +249,33 @@ class Recipe(_Strict):
     lr: Value = None
     name: str = ""
 
+    @field_validator("augment")
+    @classmethod
+    def _augment_names(cls, value: Any) -> Any:
+        """An unknown augmentation name or keyword, refused here so that the error names
+        ``recipes.<name>.augment``; a missing keyword or a bad value is refused when the study checks
+        each recipe by building its transforms (``execute.check_params``)."""
+        if value is None:
+            return value
+        from reglab._validation import InvalidParameterError
+        from reglab.augment.registry import available, check
+
+        options = value.values() if isinstance(value, Space) and value.kind in ("grid", "choice") else [value]
+        specs = [s for v in options for s in (v if isinstance(v, list) else [v])]
+        names = available()
+        for spec in specs:
+            spec = {"name": spec} if isinstance(spec, str) else spec
+            if not (isinstance(spec, dict) and isinstance(spec.get("name"), str)):
+                continue  # other shapes are _check_value's to refuse
+            if spec["name"] not in names:
+                raise ValueError(f"unknown augmentation {spec['name']!r}.{did_you_mean(spec['name'], names)} "
+                                 f"Allowed here: {', '.join(names)} (reglab.augment.available()).")
+            try:
+                check(spec["name"], {k: v for k, v in spec.items() if k != "name"}, complete=False)
+            except InvalidParameterError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
     @model_validator(mode="before")
     @classmethod
     def _spaces(cls, data: Any) -> Any:

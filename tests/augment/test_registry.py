@@ -63,3 +63,18 @@ def test_mixup_comes_from_reglab_targets_when_it_exists():
         assert y.shape == (6, 3) and torch.allclose(y.sum(1), torch.ones(6))
         with pytest.raises(InvalidParameterError, match="The augmentation 'mixup' needs the keyword 'alpha'"):
             make("mixup")
+
+
+def test_check_raises_what_make_would_without_building():
+    from reglab.augment.registry import check
+
+    check("signal_shift", {"max_shift": 4})  # nothing to say
+    for name, keywords in (("signal_shfit", {}), ("signal_shift", {"max_shfit": 3}), ("signal_shift", {})):
+        with pytest.raises(InvalidParameterError) as made:
+            make(name, **keywords)
+        with pytest.raises(InvalidParameterError) as checked:
+            check(name, keywords)
+        assert str(checked.value) == str(made.value)
+    check("signal_shift", {}, complete=False)  # only what is given is checked: max_shift may come later
+    with pytest.raises(InvalidParameterError, match=r"does not take the keyword 'max_shfit'"):
+        check("signal_shift", {"max_shfit": 3}, complete=False)
