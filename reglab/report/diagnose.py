@@ -1,9 +1,17 @@
-"""Read a run's training curves and say whether it over-fits, under-fits, is over-regularized or is fine.
+"""Read a run's training curves and say whether it over-fits, under-fits, is over-regularized, has
+converged at a loss floor or is fine.
 
 The verdict comes from a few numbers measured on the curves (:class:`Evidence`) and fixed
 rules with documented thresholds (:class:`Thresholds`). End-of-run values are the mean of
 the last ``k = max(1, round(n / 10))`` epochs, so one noisy epoch does not flip the verdict.
 Relative quantities are divided by the lowest validation loss.
+
+The training loss is **still falling** when, over the last quarter of the run, it fell at least
+``improving`` (5 %) of its level, or at least ``min_drop`` (1 %) of its level that is also at
+least ``recent_share`` (10 %) of its whole fall since the first epoch. The second clause does
+not depend on the loss floor: above a high floor (noisy targets) a run that is far from
+converged falls only a little relative to its level, but the last quarter still carries a
+large part of the run's fall, while a converged run's last quarter carries almost none of it.
 
 Rules, checked in this order (the first that holds decides):
 
@@ -14,13 +22,27 @@ Rules, checked in this order (the first that holds decides):
    since mid-run by at least ``gap_growth`` (1 %) of the best validation loss. A smaller change
    counts as "not growing": a gap that stays constant while both losses fall (rounding moves it by
    1e-16) is not over-fitting.
-3. **under-fit, still improving**: training loss fell at least ``improving`` (5 %) over
-   the last quarter and the lowest validation loss lies in the last 20 % of epochs.
+3. **under-fit, still improving**: training loss still falling and the lowest validation
+   loss lies in the last 20 % of epochs.
 4. **over-regularized**: training loss ends at least ``negative_gap`` (5 %) above
    validation loss (train-time noise and penalties dominate the fit).
 5. **under-fit, little progress**: training loss ends above ``progress`` (50 %) of its
-   first value.
-6. otherwise **fine**.
+   first value *and* is still falling.
+6. **converged at a loss floor** (verdict ``plateau``): training loss ends above ``progress``
+   (50 %) of its first value but is no longer falling, and the gap ``val - train`` is under
+   ``gap`` (25 %) of the best validation loss.
+7. otherwise **fine**.
+
+Under-fitting needs evidence in the curves that the model has not reached its own best fit:
+a training loss that is still falling. A flat training loss close to the validation loss is
+a converged run whatever fraction of the first loss it kept: a noise floor (a regression
+whose targets carry noise, labels that are partly wrong) keeps the loss high however well the
+model fits, and so does a model too small or too regularized for the data. The curves cannot
+tell those apart (in seeded runs, a linear model at the noise floor of 20 000 noisy samples
+ended at 99.7 % of its first-epoch loss, an MLP held at chance on ``digits`` by weight decay 1
+at 100.6 %), so rule 6 names the run converged and its advice is the experiment that tells
+them apart: halve the regularization, add capacity; if neither lowers the training loss, the
+floor is the data's and no amount of regularization will lower it (there is no gap to close).
 
 Recommendations follow the usual practice (Goodfellow et al., *Deep Learning*, ch. 7;
 Srivastava et al. 2014 for dropout; Li et al. 2019, "Understanding the disharmony between
@@ -65,17 +87,19 @@ __all__ = [
     "measure",
     "classify",
     "recommend",
+    "still_falling",
     "diagnose",
     "json_safe",
 ]
 
 TASKS = ("image", "text", "tabular", "signal")
-VERDICTS = ("overfit", "underfit", "overregularized", "fine")
+VERDICTS = ("overfit", "underfit", "overregularized", "fine", "plateau")
 _LABELS = {
     "overfit": "over-fitting",
     "underfit": "under-fitting",
     "overregularized": "over-regularized",
     "fine": "fine",
+    "plateau": "converged at a loss floor",
 }
 
 # Context thresholds for the recommendation seeds.
@@ -91,9 +115,18 @@ class Thresholds:
 
     All are fractions: ``rise``, ``gap`` and ``gap_growth`` of the best validation loss,
     ``rising`` of each loss's own minimum, ``improving`` of the training loss three quarters
-    into the run, ``negative_gap`` of the best validation loss, ``progress`` of the first
-    training loss. ``gap_growth`` is the least growth of the gap (end minus mid-run) that counts
-    as "growing": without it a gap that is constant up to rounding (``+1e-16``) decided the
+    into the run, ``min_drop`` of that too, ``recent_share`` of the training loss's whole fall
+    (first epoch to end), ``negative_gap`` of the best validation loss, ``progress`` of the
+    first training loss (above it, a falling training loss is under-fitting and a flat one a
+    plateau, see the module docstring). ``recent_share`` 10 %: a loss that decays
+    exponentially to its floor makes under 10 % of its fall in the last quarter once the run
+    lasts more than about two time constants (it is then within 14 % of its first excess over the
+    floor). ``min_drop`` 1 %: a smaller fall per quarter is flat for practical purposes (twice
+    the epochs would gain under 4 %), and it keeps 1 % epoch-to-epoch noise on a small fall
+    from reading as a large share.
+
+    ``gap_growth`` is the least growth of the gap (end minus mid-run) that counts as
+    "growing": without it a gap that is constant up to rounding (``+1e-16``) decided the
     verdict by the sign of the rounding error. 1 % lies far above rounding and a drift of 1e-9
     per epoch, and low enough that a gap which opens because validation loss stalls while
     training loss keeps falling still counts.
@@ -107,13 +140,16 @@ class Thresholds:
     gap: float = 0.25
     gap_growth: float = 0.01
     improving: float = 0.05
+    min_drop: float = 0.01
+    recent_share: float = 0.10
     negative_gap: float = 0.05
     progress: float = 0.5
     rising: float = 0.05
     min_epochs: int = 5
 
     def __post_init__(self) -> None:
-        for name in ("rise", "gap", "gap_growth", "improving", "negative_gap", "progress", "rising"):
+        for name in ("rise", "gap", "gap_growth", "improving", "min_drop", "recent_share", "negative_gap",
+                     "progress", "rising"):
             check_scalar(getattr(self, name), name, owner="Thresholds", interval=Interval(0, None))
         check_int(self.min_epochs, "min_epochs", owner="Thresholds", interval=Interval(3, None))
 
@@ -176,7 +212,9 @@ class Evidence:
     Epoch fields are ``int`` when the file numbers epochs by integers (every reader here
     does), ``float`` only for fractional epoch numbers. The ``final_*`` values are means over the
     last ``window`` epochs (a tenth of the run), and the rises are measured from the lowest mean of
-    ``window`` consecutive epochs, so that one noisy epoch moves neither.
+    ``window`` consecutive epochs, so that one noisy epoch moves neither. ``train_recent_share``
+    is the part of the training loss's fall from the first epoch to the end made in the last
+    quarter (0 when the training loss did not fall over the run).
     """
 
     epochs: int
@@ -200,6 +238,7 @@ class Evidence:
     final_train_accuracy: float | None = None
     final_val_accuracy: float | None = None
     window: int = 1
+    train_recent_share: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -337,6 +376,7 @@ def measure(history: pd.DataFrame, thresholds: Thresholds = Thresholds()) -> Evi
     gap_mid = _tail_mean(val - train, mid, k)
     q = max(1, (3 * n) // 4)
     train_q = _tail_mean(train, q, k)
+    fall = float(train[0]) - final_train  # the training loss's whole fall, first epoch to end
     acc: dict[str, Any] = {}
     if "val_accuracy" in h.columns and h["val_accuracy"].notna().any():
         va = h["val_accuracy"].to_numpy(dtype=float)
@@ -361,6 +401,7 @@ def measure(history: pd.DataFrame, thresholds: Thresholds = Thresholds()) -> Evi
         relative_gap=gap / scale,
         gap_trend=(gap - gap_mid) / scale,
         train_recent_drop=(train_q - final_train) / max(abs(train_q), 1e-12),
+        train_recent_share=(train_q - final_train) / fall if fall > 0 else 0.0,
         train_progress=final_train / max(abs(float(train[0])), 1e-12),
         train_rise=max(0.0, (final_train - train_low) / max(abs(train_low), 1e-12)),
         best_in_last_fifth=ibest >= math.floor(0.8 * (n - 1)),
@@ -385,19 +426,39 @@ def classify(ev: Evidence, t: Thresholds = Thresholds()) -> tuple[str, str]:
         return "overfit", "val-rising"
     if ev.relative_gap >= t.gap and ev.gap_trend >= t.gap_growth:
         return "overfit", "gap-growing"
-    if ev.train_recent_drop >= t.improving and ev.best_in_last_fifth:
+    falling = still_falling(ev, t)
+    if falling and ev.best_in_last_fifth:
         return "underfit", "still-improving"
     if ev.relative_gap <= -t.negative_gap:
         return "overregularized", "train-above-val"
     if ev.train_progress > t.progress:
-        return "underfit", "little-progress"
+        # A high training loss alone is not under-fitting: at a noise floor it stays high however well
+        # the model fits. Only one that still falls says the model has not reached its best fit.
+        if falling:
+            return "underfit", "little-progress"
+        if ev.relative_gap < t.gap:
+            return "plateau", "high-plateau"
     return "fine", "none"
 
 
-def _trend(drop: float, threshold: float) -> str:
-    if drop >= threshold:
+def still_falling(ev: Evidence, t: Thresholds = Thresholds()) -> bool:
+    """Whether the training loss is still falling (see the module docstring).
+
+    Example:
+        >>> e = np.arange(40)  # a slow, steady fall: 2.7 % of its level, 27 % of its fall in the last quarter
+        >>> ev = measure(pd.DataFrame({"epoch": e, "train_loss": 2 - 0.005 * e, "val_loss": 2.1 - 0.005 * e}))
+        >>> round(ev.train_recent_drop, 3), round(ev.train_recent_share, 2), still_falling(ev)
+        (0.027, 0.27, True)
+    """
+    return ev.train_recent_drop >= t.improving or (
+        ev.train_recent_drop >= t.min_drop and ev.train_recent_share >= t.recent_share
+    )
+
+
+def _trend(ev: Evidence, t: Thresholds) -> str:
+    if still_falling(ev, t):
         return "still falling"
-    return "rising" if drop <= -threshold else "flat"
+    return "rising" if ev.train_recent_drop <= -t.improving else "flat"
 
 
 def _findings(ev: Evidence, t: Thresholds) -> list[str]:
@@ -416,7 +477,7 @@ def _findings(ev: Evidence, t: Thresholds) -> list[str]:
         f"training loss {ev.final_train_loss:.4g} {end}: {ev.train_progress:.1%} of its first value, "
         # train_recent_drop is a drop (positive when falling); the text states the signed change.
         f"{0.0 - ev.train_recent_drop:+.1%} change over the last quarter "
-        f"({_trend(ev.train_recent_drop, t.improving)}), "
+        f"({_trend(ev, t)}), {ev.train_recent_share:.0%} of its whole fall made in the last quarter, "
         f"{ev.train_rise:+.1%} above its {low}",
     ]
     if ev.best_val_accuracy is not None:
@@ -482,6 +543,16 @@ def recommend(verdict: str, rule: str, ev: Evidence, ctx: Context = Context()) -
                 epochs_factor=2)
         add("reduce regularization (halve penalties and dropout) or add capacity (wider / deeper)",
             "the model does not fit the training data", regularization_factor=0.5)
+    elif verdict == "plateau":
+        # Converged with train close to val: the floor is bias (too much regularization, too little
+        # capacity) or the data's noise; the curves cannot tell which, these two experiments can.
+        add("reduce regularization (halve penalties and dropout)",
+            "converged with train close to validation: if regularization holds the fit up, both losses fall",
+            regularization_factor=0.5)
+        add("add capacity (wider / deeper) or more informative features, if you expect a lower loss",
+            "the floor may be bias: a model too small for the data", capacity_factor=2)
+        add("if neither lowers the training loss, the run is at the data's noise floor: more regularization, "
+            "more epochs or early stopping will not improve it", "no gap to close, no fall left")
     elif verdict == "overregularized":
         why = "both errors rising" if rule == "both-rising" else "training loss above validation loss"
         add("use less regularization: halve penalty strengths, dropout and augmentation strength", why,
@@ -492,7 +563,8 @@ def recommend(verdict: str, rule: str, ev: Evidence, ctx: Context = Context()) -
         add(f"keep the recipe; keep the weights of epoch {ev.best_epoch:g} (lowest validation loss)",
             "no problem found")
     if ctx.batchnorm and (
-        any(r.change.get("dropout", 0) > 0 for r in recs) or verdict in ("overregularized", "underfit")
+        any(r.change.get("dropout", 0) > 0 for r in recs)
+        or verdict in ("overregularized", "underfit", "plateau")
     ):
         add(f"with BatchNorm, keep dropout at or below {BATCHNORM_MAX_DROPOUT:g}",
             "BatchNorm + dropout disharmony", max_dropout=BATCHNORM_MAX_DROPOUT)

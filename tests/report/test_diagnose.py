@@ -10,7 +10,15 @@ import pytest
 
 from reglab._validation import InvalidParameterError
 from reglab.errors import UserError
-from reglab.report.diagnose import Context, Thresholds, classify, diagnose, measure, recommend
+from reglab.report.diagnose import (
+    Context,
+    Thresholds,
+    classify,
+    diagnose,
+    measure,
+    recommend,
+    still_falling,
+)
 
 
 def _history(train, val, *, noise=0.01, seed=0, **extra) -> pd.DataFrame:
@@ -30,9 +38,11 @@ CASES = {
     "overfit-gap": (2.3 * np.exp(-E / 6) + 0.01, 0.8 + 1.5 * np.exp(-E / 5), "overfit", "gap-growing"),
     # Both losses still falling steadily at the end, gap tiny.
     "underfit-improving": (2.3 - 0.02 * E, 2.35 - 0.02 * E, "underfit", "still-improving"),
-    # Plateau after a small drop: the model cannot fit the training data.
-    "underfit-stuck": (1.9 + 0.4 * np.exp(-E / 3), 1.95 + 0.4 * np.exp(-E / 3), "underfit",
-                       "little-progress"),
+    # Training loss still falling steadily at 75 % of its first value while validation loss has stalled.
+    "underfit-slow": (2.3 - 0.01 * E, 2.35 - 0.015 * np.minimum(E, 35) + 0.003 * np.maximum(E - 35, 0),
+                      "underfit", "little-progress"),
+    # Flat after a small drop, train close to val: converged at a floor (noise, or bias), not under-fit.
+    "plateau": (1.9 + 0.4 * np.exp(-E / 3), 1.95 + 0.4 * np.exp(-E / 3), "plateau", "high-plateau"),
     # Training loss above validation loss at a plateau: train-time regularization dominates.
     "overregularized": (0.9 + 1.4 * np.exp(-E / 5), 0.7 + 1.6 * np.exp(-E / 5), "overregularized",
                         "train-above-val"),
@@ -400,3 +410,105 @@ def test_the_evidence_says_its_end_values_are_window_means():
     text = d.to_text()
     assert f"over the last 4 epochs it is {val[-4:].mean():.4g}" in text
     assert "above its lowest 4-epoch mean" in text and "from the lowest;" not in text
+
+
+PLATEAU_ADVICE = [{"regularization_factor": 0.5}, {"capacity_factor": 2}, {}]
+
+
+@pytest.mark.parametrize(
+    ("train", "val", "extra"),
+    [
+        # Regression at its noise floor: loss 3.25 at the start, 2.25 (the noise variance) from epoch 10 on.
+        (2.25 + np.exp(-E / 2), 2.3 + np.exp(-E / 2), {}),
+        # Classification with 30 % wrong labels: it converged in a few epochs at 91 % of its first loss.
+        (0.64 + 0.06 * np.exp(-E / 2), 0.635 + 0.06 * np.exp(-E / 2),
+         {"train_accuracy": np.full(60, 0.68), "val_accuracy": np.full(60, 0.685)}),
+        # Ten classes held at chance (ln 10) by too much weight decay: the same curves as pure-noise labels.
+        (np.full(60, 2.303), np.full(60, 2.30), {}),
+    ],
+    ids=["noise-floor-regression", "label-noise", "at-chance"],
+)
+def test_a_flat_high_training_loss_is_a_plateau_not_under_fitting(train, val, extra):
+    """A converged run whose training loss stays above half its first value was "under-fitting, little
+    progress": at a noise floor the loss stays high however well the model fits."""
+    d = diagnose(_history(train, val, **extra), batchnorm=True)
+    assert (d.verdict, d.rule) == ("plateau", "high-plateau"), d.to_text()
+    assert d.label == "converged at a loss floor"
+    assert d.evidence.train_progress > 0.5 and not still_falling(d.evidence, d.thresholds)
+    # The experiment that tells bias from noise: less regularization, more capacity; else it is the floor.
+    changes = [r.change for r in d.recommendations]
+    assert changes == [*PLATEAU_ADVICE, {"max_dropout": 0.2}]
+    text = d.to_text()
+    assert text.startswith("Diagnosis: converged at a loss floor (rule: high-plateau)")
+    assert "at the data's noise floor: more regularization, more epochs or early stopping will not" in text
+    assert "(flat), " in text
+
+
+def test_still_falling_is_measured_against_the_runs_whole_fall():
+    """Above a high floor a run far from converged falls little relative to its level (2.7 % here), but
+    its last quarter carries 27 % of its fall; a converged one's last quarter carries almost none."""
+    e = np.arange(40)
+    slow = pd.DataFrame({"epoch": e, "train_loss": 2 - 0.005 * e, "val_loss": 2.1 - 0.005 * e})
+    d = diagnose(slow)
+    # 4-epoch means: 1.8625 three quarters in (epochs 26..29), 1.8125 at the end, 2.0 at the first epoch.
+    assert d.evidence.train_recent_drop == pytest.approx(0.05 / 1.8625)
+    assert d.evidence.train_recent_share == pytest.approx(0.05 / 0.1875)
+    assert (d.verdict, d.rule) == ("underfit", "still-improving"), d.to_text()
+    assert "(still falling), 27% of its whole fall made in the last quarter" in d.to_text()
+    # Each of the two thresholds of the second clause decides.
+    for thresholds in (Thresholds(min_drop=0.03), Thresholds(recent_share=0.3)):
+        assert diagnose(slow, thresholds=thresholds).verdict == "plateau"
+    # A converged exponential to a floor of 2.2: 1.9 % over the last quarter but 4 % of its fall.
+    e = np.arange(20)
+    settled = pd.DataFrame({"epoch": e, "train_loss": 2.2 + np.exp(-e / 5), "val_loss": 2.3 + np.exp(-e / 5)})
+    d = diagnose(settled)
+    assert d.evidence.train_recent_drop > 0.01 and d.evidence.train_recent_share < 0.05
+    assert (d.verdict, d.rule) == ("plateau", "high-plateau"), d.to_text()
+    with pytest.raises(InvalidParameterError, match=r"'recent_share' parameter of Thresholds"):
+        Thresholds(recent_share=-0.1)
+
+
+def test_a_flat_high_loss_with_a_large_stable_gap_is_not_a_plateau():
+    """The plateau's advice (regularization will not help) holds only with train close to val; a large gap
+    that no longer grows reads as it does below the floor: fine."""
+    d = diagnose(_history(1.0 + 0.5 * np.exp(-E / 3), 1.4 + 0.5 * np.exp(-E / 3)))
+    assert d.evidence.train_progress > 0.5 and d.evidence.relative_gap >= d.thresholds.gap
+    assert (d.verdict, d.rule) == ("fine", "none"), d.to_text()
+
+
+def _noisy_regression_fit(lr: float, epochs: int) -> tuple[pd.DataFrame, float]:
+    """A linear model fit to y = x.w + noise (signal variance 1, noise sd 1.5), and the noise variance."""
+    import torch
+
+    from reglab.models import MLP
+    from reglab.train import fit
+
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(5, generator=g)
+    w = w / w.norm()
+
+    def split(n):
+        x, noise = torch.randn(n, 5, generator=g), 1.5 * torch.randn(n, generator=g)
+        return x, x @ w + noise, noise
+
+    xt, yt, noise = split(400)
+    xv, yv, _ = split(400)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        history = fit(MLP(5, 1, hidden=()), (xt, yt), (xv, yv), epochs=epochs, lr=lr, batch_size=32,
+                      progress="off")
+    return history.to_pandas(), float((noise**2).mean())
+
+
+def test_a_real_fit_at_its_noise_floor_is_a_plateau_and_stopped_early_it_is_under_fit():
+    """The same model and data: trained to convergence, the training loss sits at the noise variance (89 % of
+    its first value, which read as under-fitting); stopped while falling, it is under-fit."""
+    converged, floor = _noisy_regression_fit(lr=0.05, epochs=30)
+    d = diagnose(converged)
+    assert d.evidence.final_train_loss == pytest.approx(floor, rel=0.05)
+    assert d.evidence.train_progress > 0.8 and d.evidence.relative_gap < 0.1
+    assert (d.verdict, d.rule) == ("plateau", "high-plateau"), d.to_text()
+    slow, _ = _noisy_regression_fit(lr=5e-4, epochs=20)
+    d = diagnose(slow)
+    assert d.evidence.final_train_loss > 1.1 * floor and d.evidence.train_recent_drop < d.thresholds.improving
+    assert (d.verdict, d.rule) == ("underfit", "still-improving"), d.to_text()
