@@ -1,8 +1,13 @@
 """Live study progress: a rich progress bar on a terminal, plain lines otherwise.
 
+The runner announces the study's whole trial count first (:meth:`SilentProgress.plan`), so the
+total shown stays put from the first trial on instead of growing as each phase is planned.
+
 Example:
     >>> p = make_progress(False)   # silent
-    >>> p.add(0, 3); p.close()
+    >>> p.plan(3); p.add(0, 2); p.total
+    3
+    >>> p.close()
 """
 
 from __future__ import annotations
@@ -21,12 +26,28 @@ class SilentProgress:
 
     def __init__(self) -> None:
         self.total = self.finished = self.resumed = 0
+        self.planned = self.added = 0
+
+    def plan(self, total: int) -> None:
+        """The study's trial count, every phase included: the total shown from the start."""
+        self.planned = total
+        self.total = max(self.planned, self.added)
 
     def add(self, already_done: int, todo: int) -> None:
-        """Register a batch of trials: ``already_done`` were stored before, ``todo`` will run."""
-        self.total += already_done + todo
+        """Register a batch of trials: ``already_done`` were stored before, ``todo`` will run.
+
+        They are part of the plan; only trials beyond it (none when the plan is right) raise the total.
+        """
+        self.added += already_done + todo
+        self.total = max(self.planned, self.added)
         self.finished += already_done
         self.resumed += already_done
+
+    def skip(self, count: int, reason: str) -> None:
+        """``count`` planned trials will not run (``reason``): they count as finished."""
+        self.added += count
+        self.total = max(self.planned, self.added)
+        self.finished += count
 
     def advance(self, outcome: Any) -> None:
         self.finished += 1
@@ -101,6 +122,10 @@ class PlainProgress(SilentProgress):
         super().elsewhere(count)
         self._print(f"{count} trial(s) finished by another process")
 
+    def skip(self, count: int, reason: str) -> None:
+        super().skip(count, reason)
+        self._print(f"{count} trial(s) not run: {reason}")
+
     def _print(self, text: str) -> None:
         elapsed = time.perf_counter() - self.t0
         print(f"[{self.finished}/{self.total} {elapsed:.0f}s] {text}", file=self.stream, flush=True)
@@ -118,9 +143,18 @@ class RichProgress(SilentProgress):
         self.task = self.bar.add_task("", total=0)
         self.bar.start()
 
+    def plan(self, total: int) -> None:
+        super().plan(total)
+        self.bar.update(self.task, total=self.total)
+
     def add(self, already_done: int, todo: int) -> None:
         super().add(already_done, todo)
         self.bar.update(self.task, total=self.total, completed=self.finished)
+
+    def skip(self, count: int, reason: str) -> None:
+        super().skip(count, reason)
+        note = f"{count} not run: {reason}"
+        self.bar.update(self.task, total=self.total, completed=self.finished, description=note)
 
     def advance(self, outcome: Any) -> None:
         super().advance(outcome)

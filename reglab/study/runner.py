@@ -289,8 +289,27 @@ class _Runner:
         e = self.config.training.epochs
         return [self._spec("cv", name, c, s, f, e) for s in self.config.seeds for f in self.folds]
 
+    def planned(self) -> int:
+        """Every trial the study runs, known before any runs: each recipe's candidates (a grid's points,
+        random / TPE ``search.trials``, capped by ``budget.max_candidates``) on every seed x fold, the
+        halving rungs' trials, and one final trial per recipe and seed (a recipe with no candidate
+        left to refit has its final trials skipped)."""
+        cfg, b = self.config, self.config.budget
+        total = 0
+        for search in self.searches.values():
+            n = search.total
+            if b.halving and not search.sequential and n > 1:
+                for _ in range(b.rungs - 1):  # as _halve: each rung trains its n on one seed and fold
+                    if n <= 1:
+                        break
+                    total += n
+                    n = max(1, math.ceil(n / b.eta))
+            total += n * len(cfg.seeds) * len(self.folds)
+        return total + len(self.searches) * len(cfg.seeds)
+
     def run(self, engine: Any) -> dict[str, Any]:
         cfg = self.config
+        self.progress.plan(self.planned())
         candidates: dict[str, list[dict[str, Any]]] = {}
         for name, search in self.searches.items():
             cands = search.initial()
@@ -318,6 +337,8 @@ class _Runner:
                 if self._better(score, chosen_score):
                     chosen, chosen_score = c, score
             best[name] = chosen
+            if chosen is None:
+                self.progress.skip(len(cfg.seeds), f"final {name}: no candidate of it finished its cv trials")
         e = cfg.training.epochs
         self._execute(engine, [self._spec("final", n, c, s, -1, e)
                                for n, c in best.items() if c is not None for s in cfg.seeds])
