@@ -325,22 +325,32 @@ def from_tensors(
     test_size: Size = 0.2,
     scale: bool = True,
     scale_y: bool = False,
+    dtype: torch.dtype = torch.float32,
 ) -> DataSplits:
     """Split in-memory inputs ``x`` of shape ``(n, ...)`` and targets ``y`` of shape ``(n,)``.
 
     ``input_shape`` is ``x.shape[1:]``; integer ``y`` means classification, floating ``y``
     regression (unless ``task=`` says otherwise).
 
+    The splits hold ``dtype`` inputs (and regression targets): **float32 by default, whatever
+    the input's dtype**, as torch's default and the built-in sets, so a float64 NumPy array
+    is rounded to float32. Pass ``dtype=torch.float64`` to keep float64 data exact (scaling
+    runs in the input's precision) and train a float64 model on it (``model.double()`` or
+    ``Trainer(dtype=torch.float64)``); the Trainer casts each batch to its model's dtype.
+
     Example:
         >>> d = from_tensors(torch.randn(30, 1, 4, 4), torch.arange(30) % 3, val_size=6, test_size=6)
-        >>> d.input_shape, d.num_classes
-        ((1, 4, 4), 3)
+        >>> d.input_shape, d.num_classes, d.train.x.dtype
+        ((1, 4, 4), 3, torch.float32)
+        >>> from_tensors(torch.randn(30, 2, dtype=torch.float64), torch.arange(30) % 2,
+        ...              dtype=torch.float64).train.x.dtype
+        torch.float64
     """
     x = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
     y = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
     return _from_arrays(
         x, y, task=task, name=name, feature_names=feature_names, seed=seed,
-        val_size=val_size, test_size=test_size, scale=scale, scale_y=scale_y,
+        val_size=val_size, test_size=test_size, scale=scale, scale_y=scale_y, dtype=dtype,
     )
 
 
@@ -359,10 +369,12 @@ def from_dataset(
     test_size: Size = 0.2,
     scale: bool = True,
     scale_y: bool = False,
+    dtype: torch.dtype = torch.float32,
 ) -> DataSplits:
     """Materialize a map-style torch ``Dataset`` of ``(x, y)`` pairs and split it.
 
     Items are stacked with ``torch.utils.data.default_collate``; the data must fit in memory.
+    The splits hold ``dtype`` inputs, float32 by default (see :func:`from_tensors`).
 
     Example:
         >>> from torch.utils.data import TensorDataset
@@ -384,7 +396,7 @@ def from_dataset(
     x, y = default_collate(items)
     return from_tensors(
         torch.as_tensor(x), torch.as_tensor(y), task=task, name=name, seed=seed,
-        val_size=val_size, test_size=test_size, scale=scale, scale_y=scale_y,
+        val_size=val_size, test_size=test_size, scale=scale, scale_y=scale_y, dtype=dtype,
     )
 
 

@@ -21,7 +21,15 @@ from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.preprocessing import StandardScaler
 from torch.utils.data import Dataset
 
-from reglab._validation import Interval, check_bool, check_int, check_option, fail
+from reglab._validation import (
+    Interval,
+    InvalidParameterError,
+    check_bool,
+    check_int,
+    check_option,
+    fail,
+    shown,
+)
 from reglab.errors import UserError
 
 __all__ = ["TensorSplit", "DataSplits", "split_arrays", "kfold", "TASKS"]
@@ -32,7 +40,8 @@ Task = Literal["classification", "regression"]
 
 @dataclass(eq=False)
 class TensorSplit(Dataset):
-    """One split: float32 inputs ``x`` and labels ``y`` (int64 classes or float32 targets).
+    """One split: float32 inputs ``x`` and labels ``y`` (int64 classes or float32 targets); another
+    floating dtype when the loader was given ``dtype=`` (``from_tensors(x, y, dtype=torch.float64)``).
 
     Also a ``torch.utils.data.Dataset`` of ``(x[i], y[i])`` pairs.
 
@@ -71,6 +80,8 @@ class DataSplits:
         y_scaler: the ``StandardScaler`` fitted on training targets (regression with
             ``scale_y=True``), or ``None``; ``y_scaler.inverse_transform`` maps predictions back.
         seed: the seed the splits were drawn with.
+        dtype: the floating dtype of the inputs (and regression targets), ``torch.float32``
+            unless the loader was given another; :func:`kfold` keeps it.
 
     Example:
         >>> from reglab.data import load
@@ -91,6 +102,7 @@ class DataSplits:
     scaler: StandardScaler | None = None
     y_scaler: StandardScaler | None = None
     seed: int = 0
+    dtype: torch.dtype = torch.float32
     # Unscaled numpy copies of each split, so that kfold can refit the scaler per fold.
     _raw: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
@@ -132,6 +144,16 @@ class DataSplits:
             f"DataSplits(name={self.name!r}, task={self.task!r}, num_classes={self.num_classes}, "
             f"input_shape={self.input_shape}, train/val/test={sizes})"
         )
+
+
+def _check_dtype(dtype: object, owner: str) -> torch.dtype:
+    """``dtype`` if it is a floating ``torch.dtype`` (the dtype of loaded inputs), else the one-line error."""
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        allowed = "a floating torch.dtype, e.g. torch.float32 (the default) or torch.float64"
+        # fail()'s shown() reads a class's shape / dtype attributes as an array's (numpy.float64)
+        got = repr(dtype) if isinstance(dtype, type) else shown(dtype)
+        raise InvalidParameterError(f"The 'dtype' parameter of {owner} must be {allowed}. Got {got} instead.")
+    return dtype
 
 
 def _count(size: float | int | None, n: int, name: str, owner: str) -> int:
@@ -188,9 +210,11 @@ def _split(x: np.ndarray, y: np.ndarray, size: int, seed: int, stratify: bool):
         raise UserError(f"Cannot split the data as requested: {err}") from None
 
 
-def _tensors(x: np.ndarray, y: np.ndarray, task: str, shape: tuple[int, ...]) -> TensorSplit:
-    ydtype = torch.int64 if task == "classification" else torch.float32
-    xt = torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32).reshape(-1, *shape)
+def _tensors(
+    x: np.ndarray, y: np.ndarray, task: str, shape: tuple[int, ...], dtype: torch.dtype
+) -> TensorSplit:
+    ydtype = torch.int64 if task == "classification" else dtype
+    xt = torch.as_tensor(np.ascontiguousarray(x), dtype=dtype).reshape(-1, *shape)
     return TensorSplit(xt, torch.as_tensor(np.ascontiguousarray(y), dtype=ydtype))
 
 
@@ -200,6 +224,7 @@ def _scaled(
     shape: tuple[int, ...],
     scale: bool,
     scale_y: bool,
+    dtype: torch.dtype = torch.float32,
 ) -> tuple[dict[str, TensorSplit], StandardScaler | None, StandardScaler | None]:
     """Fit the scalers on ``raw['train']`` only and apply them to every split."""
     x_train, y_train = raw["train"]
@@ -211,7 +236,7 @@ def _scaled(
             x = scaler.transform(x)
         if y_scaler is not None:
             y = y_scaler.transform(y.reshape(-1, 1)).ravel()
-        out[part] = _tensors(x, y, task, shape)
+        out[part] = _tensors(x, y, task, shape, dtype)
     return out, scaler, y_scaler
 
 
@@ -230,6 +255,7 @@ def split_arrays(
     feature_names: Sequence[str] | None = None,
     classes: Sequence | None = None,
     test: tuple[np.ndarray, np.ndarray] | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> DataSplits:
     """Split arrays into seeded train/val/test and standardize inputs on train only.
 
@@ -249,6 +275,8 @@ def split_arrays(
         classes: the original label of each class index.
         test: a fixed test set ``(x_test, y_test)`` (e.g. a dataset's official one); then
             ``test_size`` must be 0 or ``None``.
+        dtype: the floating dtype of the split inputs and regression targets (scaling runs in
+            the arrays' own precision first).
 
     Example:
         >>> import numpy as np
@@ -262,6 +290,7 @@ def split_arrays(
     seed = check_int(seed, "seed", owner=owner, interval=Interval(0, 2**32 - 1))
     scale = check_bool(scale, "scale", owner=owner)
     scale_y = check_bool(scale_y, "scale_y", owner=owner)
+    dtype = _check_dtype(dtype, owner)
     if scale_y and task != "regression":
         raise fail(owner, "scale_y", "False for a classification task", scale_y)
     x = np.asarray(x)
@@ -288,7 +317,7 @@ def split_arrays(
         x, x_va, y, y_va = _split(x, y, n_val, seed, stratify)
         raw["val"] = (x_va, y_va)
     raw = {"train": (x, y), **raw}
-    splits, scaler, y_scaler = _scaled(raw, task, shape, scale, scale_y)
+    splits, scaler, y_scaler = _scaled(raw, task, shape, scale, scale_y, dtype)
     return DataSplits(
         train=splits["train"],
         val=splits.get("val"),
@@ -302,6 +331,7 @@ def split_arrays(
         scaler=scaler,
         y_scaler=y_scaler,
         seed=seed,
+        dtype=dtype,
         _raw=raw,
     )
 
@@ -352,6 +382,7 @@ def kfold(
     for train_idx, val_idx in folder.split(x, y):
         raw = {"train": (x[train_idx], y[train_idx]), "val": (x[val_idx], y[val_idx])}
         out, _, _ = _scaled(
-            raw, splits.task, splits.input_shape, splits.scaler is not None, splits.y_scaler is not None
+            raw, splits.task, splits.input_shape, splits.scaler is not None, splits.y_scaler is not None,
+            splits.dtype,
         )
         yield out["train"], out["val"]
