@@ -1,5 +1,4 @@
-"""``reglab diagnose HISTORY``: say whether a run over-fits, under-fits, is over-regularized, has converged
-at a loss floor or is fine.
+"""``reglab diagnose HISTORY``: say whether a run over-fits, under-fits, is over-regularized or fine.
 
 Example:
     >>> from reglab.cli import main
@@ -28,7 +27,7 @@ def register(subparsers: Any) -> None:
         "diagnose",
         help="diagnose a training history (reglab, Keras CSVLogger, Lightning metrics.csv)",
         description="Read training curves and say whether the run over-fits, under-fits, is "
-        "over-regularized, has converged at a loss floor or is fine, with the evidence and what to try.",
+        "over-regularized or is fine, with the evidence and what to try.",
     )
     p.add_argument("history", metavar="HISTORY", help="CSV or JSON file with epoch, train_loss, val_loss")
     p.add_argument("--task", choices=TASKS, help="kind of data: picks the recommendations")

@@ -1,5 +1,4 @@
-"""Read a run's training curves and say whether it over-fits, under-fits, is over-regularized, has
-converged at a loss floor or is fine.
+"""Read a run's training curves and say whether it over-fits, under-fits, is over-regularized or is fine.
 
 The verdict comes from a few numbers measured on the curves (:class:`Evidence`) and fixed
 rules with documented thresholds (:class:`Thresholds`). End-of-run values are the mean of
@@ -28,21 +27,21 @@ Rules, checked in this order (the first that holds decides):
    validation loss (train-time noise and penalties dominate the fit).
 5. **under-fit, little progress**: training loss ends above ``progress`` (50 %) of its
    first value *and* is still falling.
-6. **converged at a loss floor** (verdict ``plateau``): training loss ends above ``progress``
-   (50 %) of its first value but is no longer falling, and the gap ``val - train`` is under
-   ``gap`` (25 %) of the best validation loss.
+6. **under-fit, converged at a high loss** (rule ``high-plateau``): training loss ends above
+   ``progress`` (50 %) of its first value but is no longer falling, and the gap ``val - train``
+   is under ``gap`` (25 %) of the best validation loss.
 7. otherwise **fine**.
 
-Under-fitting needs evidence in the curves that the model has not reached its own best fit:
-a training loss that is still falling. A flat training loss close to the validation loss is
-a converged run whatever fraction of the first loss it kept: a noise floor (a regression
-whose targets carry noise, labels that are partly wrong) keeps the loss high however well the
-model fits, and so does a model too small or too regularized for the data. The curves cannot
-tell those apart (in seeded runs, a linear model at the noise floor of 20 000 noisy samples
-ended at 99.7 % of its first-epoch loss, an MLP held at chance on ``digits`` by weight decay 1
-at 100.6 %), so rule 6 names the run converged and its advice is the experiment that tells
-them apart: halve the regularization, add capacity; if neither lowers the training loss, the
-floor is the data's and no amount of regularization will lower it (there is no gap to close).
+A high training loss with train close to validation is under-fitting in the textbook sense
+(high bias), but its advice depends on whether the loss still falls. Still falling (rules 3
+and 5): train longer, or loosen the regularization. Flat (rule 6): more epochs will not help,
+and the floor is either bias (a model too small or too regularized for the data) or the data's
+own noise (a regression whose targets carry noise, labels that are partly wrong), which no
+model goes below. The curves cannot tell those apart (in seeded runs, a linear model at the
+noise floor of 20 000 noisy samples ended at 99.7 % of its first-epoch loss, an MLP held at
+chance on ``digits`` by weight decay 1 at 100.6 %), so rule 6's advice is the experiment that
+tells them apart: halve the regularization, add capacity; if neither lowers the training loss,
+the floor is the data's and no amount of regularization will lower it (there is no gap to close).
 
 Recommendations follow the usual practice (Goodfellow et al., *Deep Learning*, ch. 7;
 Srivastava et al. 2014 for dropout; Li et al. 2019, "Understanding the disharmony between
@@ -93,14 +92,16 @@ __all__ = [
 ]
 
 TASKS = ("image", "text", "tabular", "signal")
-VERDICTS = ("overfit", "underfit", "overregularized", "fine", "plateau")
+VERDICTS = ("overfit", "underfit", "overregularized", "fine")
 _LABELS = {
     "overfit": "over-fitting",
     "underfit": "under-fitting",
     "overregularized": "over-regularized",
     "fine": "fine",
-    "plateau": "converged at a loss floor",
 }
+# A rule whose verdict needs a qualifier to be read right: a flat high loss is under-fitting that more
+# epochs will not cure.
+_RULE_LABELS = {"high-plateau": "under-fitting, converged at a high loss"}
 
 # Context thresholds for the recommendation seeds.
 MANY_FEATURES = 50  # features >= 50, or >= samples / 10: L1 (sparse input weights) is worth a try
@@ -117,8 +118,8 @@ class Thresholds:
     ``rising`` of each loss's own minimum, ``improving`` of the training loss three quarters
     into the run, ``min_drop`` of that too, ``recent_share`` of the training loss's whole fall
     (first epoch to end), ``negative_gap`` of the best validation loss, ``progress`` of the
-    first training loss (above it, a falling training loss is under-fitting and a flat one a
-    plateau, see the module docstring). ``recent_share`` 10 %: a loss that decays
+    first training loss (above it a training loss is under-fitting, still falling or converged
+    at a high loss, see the module docstring). ``recent_share`` 10 %: a loss that decays
     exponentially to its floor makes under 10 % of its fall in the last quarter once the run
     lasts more than about two time constants (it is then within 14 % of its first excess over the
     floor). ``min_drop`` 1 %: a smaller fall per quarter is flat for practical purposes (twice
@@ -274,7 +275,7 @@ class Diagnosis:
 
     @property
     def label(self) -> str:
-        return _LABELS[self.verdict]
+        return _RULE_LABELS.get(self.rule, _LABELS[self.verdict])
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (NaN becomes ``None``)."""
@@ -437,7 +438,7 @@ def classify(ev: Evidence, t: Thresholds = Thresholds()) -> tuple[str, str]:
         if falling:
             return "underfit", "little-progress"
         if ev.relative_gap < t.gap:
-            return "plateau", "high-plateau"
+            return "underfit", "high-plateau"
     return "fine", "none"
 
 
@@ -537,13 +538,7 @@ def recommend(verdict: str, rule: str, ev: Evidence, ctx: Context = Context()) -
         # which can tie at its best epoch and restore another one).
         add(f"stop at (or restore the weights of) epoch {ev.best_epoch:g}, the lowest validation loss",
             "validation loss bottoms out there", early_stopping={"monitor": "val_loss", "patience": 10})
-    elif verdict == "underfit":
-        if rule == "still-improving":
-            add("train longer (about twice the epochs): both losses are still falling", "still improving",
-                epochs_factor=2)
-        add("reduce regularization (halve penalties and dropout) or add capacity (wider / deeper)",
-            "the model does not fit the training data", regularization_factor=0.5)
-    elif verdict == "plateau":
+    elif verdict == "underfit" and rule == "high-plateau":
         # Converged with train close to val: the floor is bias (too much regularization, too little
         # capacity) or the data's noise; the curves cannot tell which, these two experiments can.
         add("reduce regularization (halve penalties and dropout)",
@@ -553,6 +548,12 @@ def recommend(verdict: str, rule: str, ev: Evidence, ctx: Context = Context()) -
             "the floor may be bias: a model too small for the data", capacity_factor=2)
         add("if neither lowers the training loss, the run is at the data's noise floor: more regularization, "
             "more epochs or early stopping will not improve it", "no gap to close, no fall left")
+    elif verdict == "underfit":
+        if rule == "still-improving":
+            add("train longer (about twice the epochs): both losses are still falling", "still improving",
+                epochs_factor=2)
+        add("reduce regularization (halve penalties and dropout) or add capacity (wider / deeper)",
+            "the model does not fit the training data", regularization_factor=0.5)
     elif verdict == "overregularized":
         why = "both errors rising" if rule == "both-rising" else "training loss above validation loss"
         add("use less regularization: halve penalty strengths, dropout and augmentation strength", why,
@@ -564,7 +565,7 @@ def recommend(verdict: str, rule: str, ev: Evidence, ctx: Context = Context()) -
             "no problem found")
     if ctx.batchnorm and (
         any(r.change.get("dropout", 0) > 0 for r in recs)
-        or verdict in ("overregularized", "underfit", "plateau")
+        or verdict in ("overregularized", "underfit")
     ):
         add(f"with BatchNorm, keep dropout at or below {BATCHNORM_MAX_DROPOUT:g}",
             "BatchNorm + dropout disharmony", max_dropout=BATCHNORM_MAX_DROPOUT)

@@ -140,19 +140,19 @@ def test_a_keras_log_with_a_constant_gap_is_still_improving_not_over_fitting(tmp
     assert "(not growing, +0.0%; growing from +1%)" in out and "(growing" not in out
 
 
-def test_a_converged_run_at_a_loss_floor_is_not_called_under_fitting(tmp_path, capsys):
+def test_a_converged_run_at_a_loss_floor_is_under_fitting_at_a_high_loss(tmp_path, capsys):
     """A regression at its noise floor (training loss flat at 69 % of its first value, validation just above
-    it) read "under-fitting (rule: little-progress)"."""
+    it) read "under-fitting (rule: little-progress)", advised as if it were still falling."""
     path = tmp_path / "floor.csv"
     path.write_text("epoch,train_loss,val_loss\n" + "".join(
         f"{i},{2.25 + np.exp(-i / 2)},{2.3 + np.exp(-i / 2)}\n" for i in range(40)))
     assert cli.main(["diagnose", str(path)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("Diagnosis: converged at a loss floor (rule: high-plateau)"), out
-    assert "under-fitting" not in out and "1. reduce regularization (halve penalties and dropout)" in out
+    assert out.startswith("Diagnosis: under-fitting, converged at a high loss (rule: high-plateau)"), out
+    assert "train longer" not in out and "1. reduce regularization (halve penalties and dropout)" in out
     assert cli.main(["diagnose", str(path), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert (data["verdict"], data["label"]) == ("plateau", "converged at a loss floor")
+    assert (data["verdict"], data["label"]) == ("underfit", "under-fitting, converged at a high loss")
     assert [r["change"] for r in data["recommendations"]] == [{"regularization_factor": 0.5},
                                                                {"capacity_factor": 2}, {}]
     assert data["thresholds"]["recent_share"] == 0.1 and 0 <= data["evidence"]["train_recent_share"] < 0.1

@@ -41,8 +41,8 @@ CASES = {
     # Training loss still falling steadily at 75 % of its first value while validation loss has stalled.
     "underfit-slow": (2.3 - 0.01 * E, 2.35 - 0.015 * np.minimum(E, 35) + 0.003 * np.maximum(E - 35, 0),
                       "underfit", "little-progress"),
-    # Flat after a small drop, train close to val: converged at a floor (noise, or bias), not under-fit.
-    "plateau": (1.9 + 0.4 * np.exp(-E / 3), 1.95 + 0.4 * np.exp(-E / 3), "plateau", "high-plateau"),
+    # Flat after a small drop, train close to val: under-fit, converged at a floor (noise, or bias).
+    "plateau": (1.9 + 0.4 * np.exp(-E / 3), 1.95 + 0.4 * np.exp(-E / 3), "underfit", "high-plateau"),
     # Training loss above validation loss at a plateau: train-time regularization dominates.
     "overregularized": (0.9 + 1.4 * np.exp(-E / 5), 0.7 + 1.6 * np.exp(-E / 5), "overregularized",
                         "train-above-val"),
@@ -428,18 +428,20 @@ PLATEAU_ADVICE = [{"regularization_factor": 0.5}, {"capacity_factor": 2}, {}]
     ],
     ids=["noise-floor-regression", "label-noise", "at-chance"],
 )
-def test_a_flat_high_training_loss_is_a_plateau_not_under_fitting(train, val, extra):
+def test_a_flat_high_training_loss_is_under_fitting_converged_at_a_high_loss(train, val, extra):
     """A converged run whose training loss stays above half its first value was "under-fitting, little
-    progress": at a noise floor the loss stays high however well the model fits."""
+    progress", advised like a run still falling: at a floor more epochs do not help, and the floor may be the
+    data's noise, where the loss stays high however well the model fits."""
     d = diagnose(_history(train, val, **extra), batchnorm=True)
-    assert (d.verdict, d.rule) == ("plateau", "high-plateau"), d.to_text()
-    assert d.label == "converged at a loss floor"
+    assert (d.verdict, d.rule) == ("underfit", "high-plateau"), d.to_text()
+    assert d.label == "under-fitting, converged at a high loss"
     assert d.evidence.train_progress > 0.5 and not still_falling(d.evidence, d.thresholds)
     # The experiment that tells bias from noise: less regularization, more capacity; else it is the floor.
     changes = [r.change for r in d.recommendations]
     assert changes == [*PLATEAU_ADVICE, {"max_dropout": 0.2}]
     text = d.to_text()
-    assert text.startswith("Diagnosis: converged at a loss floor (rule: high-plateau)")
+    assert text.startswith("Diagnosis: under-fitting, converged at a high loss (rule: high-plateau)")
+    assert "train longer" not in text
     assert "at the data's noise floor: more regularization, more epochs or early stopping will not" in text
     assert "(flat), " in text
 
@@ -457,18 +459,18 @@ def test_still_falling_is_measured_against_the_runs_whole_fall():
     assert "(still falling), 27% of its whole fall made in the last quarter" in d.to_text()
     # Each of the two thresholds of the second clause decides.
     for thresholds in (Thresholds(min_drop=0.03), Thresholds(recent_share=0.3)):
-        assert diagnose(slow, thresholds=thresholds).verdict == "plateau"
+        assert diagnose(slow, thresholds=thresholds).rule == "high-plateau"
     # A converged exponential to a floor of 2.2: 1.9 % over the last quarter but 4 % of its fall.
     e = np.arange(20)
     settled = pd.DataFrame({"epoch": e, "train_loss": 2.2 + np.exp(-e / 5), "val_loss": 2.3 + np.exp(-e / 5)})
     d = diagnose(settled)
     assert d.evidence.train_recent_drop > 0.01 and d.evidence.train_recent_share < 0.05
-    assert (d.verdict, d.rule) == ("plateau", "high-plateau"), d.to_text()
+    assert (d.verdict, d.rule) == ("underfit", "high-plateau"), d.to_text()
     with pytest.raises(InvalidParameterError, match=r"'recent_share' parameter of Thresholds"):
         Thresholds(recent_share=-0.1)
 
 
-def test_a_flat_high_loss_with_a_large_stable_gap_is_not_a_plateau():
+def test_a_flat_high_loss_with_a_large_stable_gap_is_not_a_high_plateau():
     """The plateau's advice (regularization will not help) holds only with train close to val; a large gap
     that no longer grows reads as it does below the floor: fine."""
     d = diagnose(_history(1.0 + 0.5 * np.exp(-E / 3), 1.4 + 0.5 * np.exp(-E / 3)))
@@ -500,14 +502,14 @@ def _noisy_regression_fit(lr: float, epochs: int) -> tuple[pd.DataFrame, float]:
     return history.to_pandas(), float((noise**2).mean())
 
 
-def test_a_real_fit_at_its_noise_floor_is_a_plateau_and_stopped_early_it_is_under_fit():
+def test_a_real_fit_at_its_noise_floor_is_a_high_plateau_and_stopped_early_it_is_still_improving():
     """The same model and data: trained to convergence, the training loss sits at the noise variance (89 % of
     its first value, which read as under-fitting); stopped while falling, it is under-fit."""
     converged, floor = _noisy_regression_fit(lr=0.05, epochs=30)
     d = diagnose(converged)
     assert d.evidence.final_train_loss == pytest.approx(floor, rel=0.05)
     assert d.evidence.train_progress > 0.8 and d.evidence.relative_gap < 0.1
-    assert (d.verdict, d.rule) == ("plateau", "high-plateau"), d.to_text()
+    assert (d.verdict, d.rule) == ("underfit", "high-plateau"), d.to_text()
     slow, _ = _noisy_regression_fit(lr=5e-4, epochs=20)
     d = diagnose(slow)
     assert d.evidence.final_train_loss > 1.1 * floor and d.evidence.train_recent_drop < d.thresholds.improving

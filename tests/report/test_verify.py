@@ -84,18 +84,18 @@ def test_nothing_to_verify_is_a_user_error(tmp_path):
     e = np.arange(20)
     stuck = pd.DataFrame({"epoch": e, "train_loss": 1.9 + 0.4 * np.exp(-e / 3),
                           "val_loss": 1.95 + 0.4 * np.exp(-e / 3)})
-    d = diagnose(stuck)  # converged at a loss floor: "reduce regularization" with none to reduce
-    assert d.verdict == "plateau"
+    d = diagnose(stuck)  # converged at a high loss: "reduce regularization" with none to reduce
+    assert d.rule == "high-plateau"
     with pytest.raises(UserError, match="none of the recommendations maps onto a study recipe"):
         verify(d, cfg, out=tmp_path / "v")
 
 
-def test_a_plateaus_advice_is_verified_by_halving_the_regularization():
-    """Of the plateau's three, halving the recipe's regularization is a study recipe; more capacity changes
+def test_a_high_plateaus_advice_is_verified_by_halving_the_regularization():
+    """Of a high plateau's three, halving the recipe's regularization is a study recipe; more capacity changes
     the model and the noise-floor verdict changes nothing, so neither maps onto a recipe key."""
     e = np.arange(30)
     floor = pd.DataFrame({"epoch": e, "train_loss": 2.25 + np.exp(-e / 2), "val_loss": 2.3 + np.exp(-e / 2)})
     d = diagnose(floor)
-    assert d.verdict == "plateau"
+    assert d.rule == "high-plateau"
     recipes = [to_recipe(r, {"l2": 1e-3, "dropout": 0.2}, task=None, lr=0.01) for r in d.recommendations]
     assert recipes == [{"l2": 5e-4, "dropout": 0.1}, None, None]
