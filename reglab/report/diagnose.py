@@ -25,21 +25,21 @@ Rules, checked in this order (the first that holds decides):
    loss lies in the last 20 % of epochs.
 4. **over-regularized**: training loss ends at least ``negative_gap`` (5 %) above
    validation loss (train-time noise and penalties dominate the fit).
-5. **under-fit, little progress**: training loss ends above ``progress`` (50 %) of its
-   first value *and* is still falling.
-6. **under-fit, converged at a high loss** (rule ``high-plateau``): training loss ends above
+5. **under-fit, converged at a high loss** (rule ``high-plateau``): training loss ends above
    ``progress`` (50 %) of its first value but is no longer falling, and the gap ``val - train``
    is under ``gap`` (25 %) of the best validation loss.
+6. **under-fit, little progress**: training loss ends above ``progress`` (50 %) of its
+   first value otherwise (still falling, or flat with a larger gap).
 7. otherwise **fine**.
 
 A high training loss with train close to validation is under-fitting in the textbook sense
 (high bias), but its advice depends on whether the loss still falls. Still falling (rules 3
-and 5): train longer, or loosen the regularization. Flat (rule 6): more epochs will not help,
+and 6): train longer, or loosen the regularization. Flat (rule 5): more epochs will not help,
 and the floor is either bias (a model too small or too regularized for the data) or the data's
 own noise (a regression whose targets carry noise, labels that are partly wrong), which no
 model goes below. The curves cannot tell those apart (in seeded runs, a linear model at the
 noise floor of 20 000 noisy samples ended at 99.7 % of its first-epoch loss, an MLP held at
-chance on ``digits`` by weight decay 1 at 100.6 %), so rule 6's advice is the experiment that
+chance on ``digits`` by weight decay 1 at 100.6 %), so rule 5's advice is the experiment that
 tells them apart: halve the regularization, add capacity; if neither lowers the training loss,
 the floor is the data's and no amount of regularization will lower it (there is no gap to close).
 
@@ -433,12 +433,11 @@ def classify(ev: Evidence, t: Thresholds = Thresholds()) -> tuple[str, str]:
     if ev.relative_gap <= -t.negative_gap:
         return "overregularized", "train-above-val"
     if ev.train_progress > t.progress:
-        # A high training loss alone is not under-fitting: at a noise floor it stays high however well
-        # the model fits. Only one that still falls says the model has not reached its best fit.
-        if falling:
-            return "underfit", "little-progress"
-        if ev.relative_gap < t.gap:
+        # Flat, with train close to val: more epochs will not help and the floor may be the data's noise,
+        # so it gets its own advice. Still falling, or flat with a large gap: the general under-fit advice.
+        if not falling and ev.relative_gap < t.gap:
             return "underfit", "high-plateau"
+        return "underfit", "little-progress"
     return "fine", "none"
 
 
