@@ -106,6 +106,21 @@ def _listed(value: Any, single: bool, name: str, allowed: str) -> list[Any]:
         raise fail(_OWNER, name, allowed, value) from None
 
 
+def _eps_vanishes(eps: Any) -> bool:
+    """True if ``eps`` rounds to 0 in float16 (Adam's default 1e-8 does: smallest float16 is 6e-8)."""
+    return isinstance(eps, (int, float)) and float(torch.tensor(float(eps), dtype=torch.float16)) == 0.0
+
+
+def _half_eps_error(kind: str, eps: float, got: str) -> InvalidParameterError:
+    """Float16 weights with an eps that is 0 in float16: the first step divides by zero (NaN weights)."""
+    return InvalidParameterError(
+        "The 'optimizer' parameter of Trainer must be 'sgd' or a factory with eps >= 1e-4 or fused=True "
+        "(e.g. lambda p: torch.optim.Adam(p, lr=1e-3, eps=1e-4)) for float16 weights, or the weights must "
+        f"be bfloat16 or float32 (dtype=torch.bfloat16): {kind}'s eps={eps:g} is 0 in float16, so its first "
+        f"step divides by zero and turns the weights NaN. Got {got} instead."
+    )
+
+
 _TRANSFORM = "a batch transform t(x, y, *, generator) -> (x, y)"
 
 
@@ -160,7 +175,9 @@ class Trainer:
         callbacks: :class:`reglab.callbacks.Callback` objects (checkpoints run last).
         epochs, batch_size, seed: see "Determinism" below.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"auto"`` or a ``torch.device``.
-        dtype: e.g. ``torch.float64``.
+        dtype: e.g. ``torch.float64``. Float16 weights with ``"adam"`` / ``"adamw"`` (or any
+            optimizer whose ``eps`` is 0 in float16, unless fused) are refused: the first step
+            divides by zero; use ``torch.bfloat16``, or a factory with ``eps >= 1e-4``.
         restarts: train this many initializations and keep the best by ``monitor`` on
             the validation data; restart ``r > 0`` re-initializes every sub-module's
             ``reset_parameters()`` under ``torch.manual_seed(seed + r)`` and uses run seed
@@ -307,6 +324,11 @@ class Trainer:
         if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
             raise fail(_OWNER, "dtype", "None or a floating torch.dtype", dtype)
         self.dtype = dtype
+        # Refused now when the weights' dtype is known; _build_optimizer checks again at fit (the model's
+        # dtype may change in between) and checks a factory's optimizer.
+        weights = dtype or next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
+        if optimizer in ("adam", "adamw") and weights == torch.float16:
+            raise _half_eps_error("Adam" if optimizer == "adam" else "AdamW", 1e-8, repr(optimizer))
         self.restarts = check_int(restarts, "restarts", owner=_OWNER, interval=Interval(1, None))
         if init is not None:
             check_option(init, "init", owner=_OWNER, options=list(SCHEMES))
@@ -463,6 +485,13 @@ class Trainer:
                 opt = torch.optim.AdamW(groups, lr=self.lr)
             else:
                 opt = torch.optim.SGD(groups, lr=self.lr, momentum=self.momentum)
+        for group in opt.param_groups:  # a fused step does its arithmetic in float32: eps holds
+            eps = group.get("eps")
+            half = any(p.dtype == torch.float16 for p in group["params"])
+            if half and _eps_vanishes(eps) and not group.get("fused"):
+                kind = type(opt).__name__
+                got = repr(self.optimizer) if isinstance(self.optimizer, str) else f"a factory of {kind}"
+                raise _half_eps_error(kind, eps, got)
         if self.proximal:
             opt = proximal(opt, self.penalty, model=self.model)
         return opt
