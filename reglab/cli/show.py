@@ -21,7 +21,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from reglab.study.export import open_storage
     from reglab.study.summary import console as summary_console
-    from reglab.study.summary import format_ci, format_params, results_table
+    from reglab.study.summary import format_ci, format_params, recipe_order, results_table
 
     store = open_storage(args.study)
     try:
@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     console.print(results_table(summary))
     if args.paths:
-        for name, r in summary["recipes"].items():
+        for name in recipe_order(summary):  # the results table's order
+            r = summary["recipes"][name]
             if not r["searched"]:
                 continue
             console.print(f"path of {name} ({summary['metric']}, weight norm, exact zeros):")

@@ -31,6 +31,7 @@ import pandas as pd
 from reglab._validation import Interval, check_scalar
 from reglab.errors import UserError
 from reglab.study.stats import mean_ci, paired_comparison
+from reglab.study.summary import rank_recipes
 
 __all__ = ["StudyData", "ranking", "mean_curves"]
 
@@ -109,6 +110,9 @@ class StudyData:
 def ranking(data: StudyData, *, confidence: float = 0.95) -> pd.DataFrame:
     """Rank recipes by the mean metric, with a Student-t CI and a paired comparison to the baseline.
 
+    The order is :func:`reglab.study.summary.rank_recipes` (best mean first, equal means by name,
+    recipes without a mean last), as in ``reglab study`` and ``reglab show``.
+
     The statistics are the study's own (:mod:`reglab.study.stats`): the difference to the
     baseline pairs trials by ``seed`` (and ``fold`` when present) and reports the mean paired
     difference, its t CI and the paired t-test p-value (``scipy.stats.ttest_rel``).
@@ -135,10 +139,11 @@ def ranking(data: StudyData, *, confidence: float = 0.95) -> pd.DataFrame:
             d = paired_comparison(values, base, confidence)
             row.update(diff=d["diff"], diff_low=d["low"], diff_high=d["high"], p_value=d["p"], pairs=d["n"])
         rows.append(row)
-    out = pd.DataFrame(rows)
-    return out.sort_values("mean", ascending=not data.higher_is_better, na_position="last").reset_index(
-        drop=True
-    )
+    order = rank_recipes({r["recipe"]: r["mean"] for r in rows}, lower_is_better=not data.higher_is_better)
+    by_name = {r["recipe"]: r for r in rows}
+    columns = ["recipe", "n", "mean", "ci_low", "ci_high", "diff", "diff_low", "diff_high", "p_value",
+               "pairs"]
+    return pd.DataFrame([by_name[name] for name in order], columns=columns)
 
 
 def mean_curves(data: StudyData, by: str = "recipe") -> pd.DataFrame:

@@ -1,6 +1,9 @@
 """Human-readable study results: a rich table of recipes (mean +- 95 % CI, paired difference vs baseline),
 and the software environment a study ran in (recorded in its summary at run time).
 
+Recipes are listed in one order everywhere (``reglab study``'s and ``reglab show``'s tables, the HTML
+report's ranking): :func:`rank_recipes`, best test mean first.
+
 Example:
     >>> print(format_ci({"mean": 0.8, "low": 0.75, "high": 0.85, "n": 3}))
     0.800 [0.750, 0.850]
@@ -12,13 +15,15 @@ import json
 import math
 import os
 import platform
+from collections.abc import Mapping
 from importlib import metadata
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["results_table", "format_ci", "format_params", "console", "run_environment", "verdict_line"]
+__all__ = ["results_table", "format_ci", "format_params", "console", "run_environment", "verdict_line",
+           "rank_recipes", "recipe_order"]
 
 _PACKAGES = ("reglab", "torch", "numpy", "scikit-learn", "scipy")
 
@@ -138,16 +143,47 @@ def verdict_line(summary: dict[str, Any]) -> str:
             f"(paired by seed, {pairs}); {verdict}")
 
 
+def rank_recipes(means: Mapping[str, float | None], *, lower_is_better: bool) -> list[str]:
+    """Recipe names, best mean first; equal means by name, then the recipes without a finite mean by name.
+
+    The one recipe order of ``reglab study``'s and ``reglab show``'s results tables and the HTML
+    report's ranking (a stored summary's recipes are sorted by name, a running study's in config order).
+
+    Example:
+        >>> rank_recipes({"none": 0.8, "l2": 0.85, "l1": None, "dropout": 0.8}, lower_is_better=False)
+        ['l2', 'dropout', 'none', 'l1']
+        >>> rank_recipes({"none": 0.3, "l2": 0.2, "bad": float("nan")}, lower_is_better=True)
+        ['l2', 'none', 'bad']
+    """
+    def key(name: str) -> tuple[bool, float, str]:
+        mean = means[name]
+        if mean is None or not math.isfinite(mean):
+            return (True, 0.0, name)
+        return (False, mean if lower_is_better else -mean, name)
+
+    return sorted(means, key=key)
+
+
+def recipe_order(summary: dict[str, Any]) -> list[str]:
+    """A study summary's recipes in :func:`rank_recipes` order, by their test mean."""
+    lower = summary.get("lower_is_better", summary["test_metric"].endswith(("loss", "mse")))
+    means = {n: (r.get("test") or {}).get("mean") if r.get("status") == "ok" else None
+             for n, r in summary["recipes"].items()}
+    return rank_recipes(means, lower_is_better=lower)
+
+
 def results_table(summary: dict[str, Any]) -> Table:
-    """One row per recipe: chosen parameters, validation and test scores, difference vs the baseline."""
+    """One row per recipe, best test mean first (:func:`recipe_order`): chosen parameters, validation
+    and test scores, difference vs the baseline."""
     metric = summary["test_metric"]
     seeds = len(summary["seeds"])
     better = "lower" if summary.get("lower_is_better", metric.endswith(("loss", "mse"))) else "higher"
     table = Table(title=f"study {summary['study']}: {metric} ({better} is better; mean [95% CI] over "
-                  f"{seeds} seed{'s' * (seeds != 1)})")
+                  f"{seeds} seed{'s' * (seeds != 1)}; best first)")
     for col in ("recipe", "chosen", "validation", "test", f"vs {summary['baseline']}", "p", "|w|", "zeros"):
         table.add_column(col, overflow="fold")
-    for name, r in summary["recipes"].items():
+    for name in recipe_order(summary):
+        r = summary["recipes"][name]
         cmp = (r.get("vs_baseline") or {}).get("test")
         diff = "-" if cmp is None else format_ci({"mean": cmp["diff"], "low": cmp["low"],
                                                   "high": cmp["high"]})

@@ -67,3 +67,16 @@ def test_bad_study_data_is_one_line():
         StudyData("s", d.trials, d.epochs, d.results, baseline="base")
     with pytest.raises(InvalidParameterError, match=r"'confidence' parameter of ranking must be a float"):
         ranking(d, confidence=1.5)
+
+
+def test_equal_means_rank_by_name_and_recipes_without_a_mean_last():
+    """The order of `reglab study` and `reglab show` (rank_recipes): ties went by first appearance."""
+    names = ["zz", "none", "mm", "aa"]
+    acc = {"zz": 0.7, "none": 0.6, "mm": float("nan"), "aa": 0.7}
+    trials = pd.DataFrame([{"trial_id": i, "recipe": r, "seed": 0} for i, r in enumerate(names)])
+    results = pd.DataFrame({"trial_id": range(4), "test_accuracy": [acc[r] for r in names]})
+    epochs = pd.DataFrame({"trial_id": [0], "epoch": [0], "train_loss": [1.0], "val_loss": [1.0]})
+    data = StudyData("s", trials, epochs, results)
+    assert ranking(data)["recipe"].tolist() == ["aa", "zz", "none", "mm"]
+    data.higher_is_better = False
+    assert ranking(data)["recipe"].tolist() == ["none", "aa", "zz", "mm"]
