@@ -4,8 +4,12 @@ A history file holds no data or model, so verification needs the study config th
 from (a YAML file or a built-in name). The verification study has the config's baseline
 recipe as ``as-is`` and one recipe per recommendation that maps onto recipe keys
 (:data:`TRANSLATIONS`); recommendations that do not (``epochs_factor``, ``max_dropout``,
-augmentation without a task) are listed as not verified. Each ``try-k`` is compared with
-``as-is`` by the study's paired test on the test split (validation when there is none):
+augmentation without a task, image augmentation of data whose image shape is unknown) are
+listed as not verified. Image augmentation is a pad-and-crop translation (``crop`` with the
+image's own size, padded by an eighth of its height, at least 1 pixel): flat inputs are read as
+one-channel square images when their feature count is a square (``digits``: 64 = 8 x 8).
+Each ``try-k`` is compared with ``as-is`` by the study's paired test on the test split
+(validation when there is none):
 
 * ``helped``: the paired difference's 95 % interval lies entirely on the better side;
 * ``hurt``: entirely on the worse side;
@@ -56,9 +60,18 @@ class VerifiedRecommendation:
 
 
 def to_recipe(
-    rec: Recommendation, base: dict[str, Any], *, task: str | None, lr: float
+    rec: Recommendation,
+    base: dict[str, Any],
+    *,
+    task: str | None,
+    lr: float,
+    image_shape: tuple[int, ...] | None = None,
 ) -> dict[str, Any] | None:
-    """The study recipe that tries ``rec`` on top of ``base``, or ``None`` if it maps onto no recipe key."""
+    """The study recipe that tries ``rec`` on top of ``base``, or ``None`` if it maps onto no recipe key.
+
+    ``image_shape`` is one example's input shape, for image augmentation (``crop`` needs the image
+    size): ``(C, H, W)``, or ``(F,)`` for flat inputs, read as a square one-channel image.
+    """
     change = dict(rec.change)
     if not change or any(k not in TRANSLATIONS for k in change):
         return None
@@ -68,9 +81,10 @@ def to_recipe(
             out.update(l1=value, proximal=True)
         elif key == "augment":
             name = TASK_AUGMENT.get(value if isinstance(value, str) else task or "")
-            if name is None:
+            spec = _crop(image_shape) if name == "crop" else name
+            if spec is None:
                 return None
-            out["augment"] = name
+            out["augment"] = spec
         elif key == "regularization_factor":
             scaled = {k: v * value for k, v in base.items() if k in _SCALED and isinstance(v, int | float)}
             if not scaled:
@@ -83,6 +97,30 @@ def to_recipe(
     return out
 
 
+def _crop(shape: tuple[int, ...] | None) -> dict[str, Any] | None:
+    """The ``crop`` augmentation for images of ``shape``: the classic pad-and-crop translation.
+
+    Example:
+        >>> _crop((64,))
+        {'name': 'crop', 'size': [8, 8], 'padding': 1, 'shape': [1, 8, 8]}
+        >>> _crop((3, 32, 32)), _crop((40,))
+        ({'name': 'crop', 'size': [32, 32], 'padding': 4}, None)
+    """
+    if shape is None or len(shape) not in (1, 3):
+        return None
+    flat = len(shape) == 1
+    if flat:
+        side = math.isqrt(shape[0])
+        if side * side != shape[0]:
+            return None
+        shape = (1, side, side)
+    padding = max(1, round(shape[1] / 8))
+    spec: dict[str, Any] = {"name": "crop", "size": [shape[1], shape[2]], "padding": padding}
+    if flat:
+        spec["shape"] = list(shape)
+    return spec
+
+
 def verify(diagnosis: Diagnosis, config: str | Path, *, out: str | Path) -> list[VerifiedRecommendation]:
     """Run the verification study (see the module docstring) and judge each recommendation.
 
@@ -92,13 +130,17 @@ def verify(diagnosis: Diagnosis, config: str | Path, *, out: str | Path) -> list
         out: the verification study's directory (rerun to resume).
     """
     from reglab.study import Study, StudyConfig, load_config
+    from reglab.study.execute import load_splits
 
     cfg = load_config(config)
+    # crop needs the images' size: only an image task loads the data for it (the study loads it anyway).
+    image_shape = tuple(load_splits(cfg).input_shape) if diagnosis.context.task == "image" else None
     base = cfg.recipes[cfg.baseline].model_dump(exclude_none=True, exclude={"name"}, mode="json")
     recipes: dict[str, dict[str, Any]] = {"as-is": base}
     tried: list[tuple[Recommendation, str | None, dict[str, Any] | None]] = []
     for rec in diagnosis.recommendations:
-        recipe = to_recipe(rec, base, task=diagnosis.context.task, lr=cfg.training.lr)
+        recipe = to_recipe(rec, base, task=diagnosis.context.task, lr=cfg.training.lr,
+                           image_shape=image_shape)
         name = None
         if recipe is not None and recipe not in recipes.values():
             name = f"try-{len(recipes)}"

@@ -16,7 +16,8 @@ from reglab.report.verify import _judge, to_recipe, verify
 @pytest.mark.parametrize(
     ("change", "base", "task", "expected"),
     [
-        ({"dropout": 0.3, "augment": "image"}, {}, "image", {"dropout": 0.3, "augment": "crop"}),
+        # Image augmentation needs the images' size (image_shape below): without it, nothing to run.
+        ({"dropout": 0.3, "augment": "image"}, {}, "image", None),
         ({"weight_decay": 0.01}, {"dropout": 0.1}, None, {"dropout": 0.1, "weight_decay": 0.01}),
         ({"l1": 1e-4}, {}, None, {"l1": 1e-4, "proximal": True}),
         ({"early_stopping": True, "augment": True}, {}, "signal", {"early_stopping": True,
@@ -33,6 +34,24 @@ from reglab.report.verify import _judge, to_recipe, verify
 def test_recommendations_map_onto_recipe_keys(change, base, task, expected):
     # Halving is exact in binary floating point, so plain equality holds.
     assert to_recipe(Recommendation("a", "b", change), base, task=task, lr=0.01) == expected
+
+
+@pytest.mark.parametrize(
+    ("image_shape", "augment"),
+    [
+        # Flat digits: 64 features read as one 8 x 8 channel, padded by 1 (an eighth of 8).
+        ((64,), {"name": "crop", "size": [8, 8], "padding": 1, "shape": [1, 8, 8]}),
+        ((3, 32, 32), {"name": "crop", "size": [32, 32], "padding": 4}),  # the classic CIFAR pad-4 crop
+        ((1, 28, 20), {"name": "crop", "size": [28, 20], "padding": 4}),
+        ((40,), None),  # not a square: no image shape to crop
+        ((2, 20), None),
+    ],
+)
+def test_image_augmentation_is_a_pad_and_crop_of_the_images_own_size(image_shape, augment):
+    """``augment: crop`` alone (what verify wrote) fails in every study: RandomCrop needs its size."""
+    rec = Recommendation("a", "b", {"dropout": 0.3, "augment": "image"})
+    expected = None if augment is None else {"dropout": 0.3, "augment": augment}
+    assert to_recipe(rec, {}, task="image", lr=0.01, image_shape=image_shape) == expected
 
 
 @pytest.mark.parametrize(
@@ -76,6 +95,24 @@ def test_tiny_verification_study_runs_and_judges(tmp_path):
     else:
         assert wd.low <= wd.diff <= wd.high
     assert (tmp_path / "v" / "study.db").is_file()
+
+
+def test_an_image_tasks_augmentation_trains_in_the_verification_study(tmp_path):
+    """On digits with --task image the augmentation recipe was ``augment: crop``, which no study can build
+    (RandomCrop needs its size), so every verification of an image run failed."""
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(
+        "name: tiny\ndataset: {name: digits}\nmodel: {family: mlp, hidden: [8]}\n"
+        "training: {epochs: 1, batch_size: 128, optimizer: adam, lr: 0.01}\nseeds: [0, 1]\n"
+        "validation: {kind: holdout}\nbaseline: none\nrecipes:\n  none: {}\n"
+    )
+    d = diagnose(_overfit(), task="image")
+    results = verify(d, cfg, out=tmp_path / "v")
+    crops = [r for r in results if isinstance(r.recipe, dict) and "augment" in r.recipe]
+    assert crops, [r.recipe for r in results]
+    for r in crops:
+        assert r.recipe["augment"] == {"name": "crop", "size": [8, 8], "padding": 1, "shape": [1, 8, 8]}
+        assert r.pairs == 2 and r.outcome in ("helped", "hurt", "no clear difference")
 
 
 def test_nothing_to_verify_is_a_user_error(tmp_path):
