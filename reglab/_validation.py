@@ -67,9 +67,10 @@ def shown(value: Any) -> str:
         >>> len(shown("x" * 200))
         120
     """
-    shape = getattr(value, "shape", None)
+    # A class (np.float64, torch.Tensor) has shape and dtype too, as descriptors: not an array.
+    shape = None if isinstance(value, type) else getattr(value, "shape", None)
     dtype = getattr(value, "dtype", None)
-    if shape is not None and dtype is not None and len(shape) > 0:  # torch tensor, NumPy array, ...
+    if isinstance(shape, tuple) and dtype is not None and len(shape) > 0:  # torch tensor, NumPy array, ...
         kind = "tensor" if type(value).__module__.startswith("torch") else "array"
         return f"a {str(dtype).removeprefix('torch.')} {kind} of shape {tuple(shape)}"
     if isinstance(value, (tuple, list)) and len(value) <= 8:

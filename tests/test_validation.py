@@ -112,6 +112,22 @@ def test_an_array_argument_is_named_by_its_kind_dtype_and_shape_on_one_line():
     assert len(long) < 250 and "..." in long
 
 
+def test_a_class_given_as_a_value_is_named_not_read_as_an_array():
+    """np.float64 and torch.Tensor have ``shape`` and ``dtype`` as descriptors: the message builder raised
+    TypeError (no len()) instead of the one-line error."""
+    import numpy as np
+
+    import reglab
+    from reglab._validation import fail, shown
+
+    assert shown(np.float64) == "<class 'numpy.float64'>" and shown(torch.Tensor) == "<class 'torch.Tensor'>"
+    message = str(fail("Trainer", "dtype", "None or a floating torch.dtype", np.float64))
+    assert message == ("The 'dtype' parameter of Trainer must be None or a floating torch.dtype. "
+                       "Got <class 'numpy.float64'> instead.")
+    with pytest.raises(InvalidParameterError, match=r"'dtype' parameter of Trainer.*numpy\.float64"):
+        reglab.Trainer(torch.nn.Linear(2, 1), dtype=np.float64)
+
+
 def test_every_generator_argument_is_none_or_a_torch_generator():
     """One check, one message, wherever reglab draws random numbers from a caller's generator."""
     import torch

@@ -23,12 +23,10 @@ from torch.utils.data import Dataset
 
 from reglab._validation import (
     Interval,
-    InvalidParameterError,
     check_bool,
     check_int,
     check_option,
     fail,
-    shown,
 )
 from reglab.errors import UserError
 
@@ -150,9 +148,7 @@ def _check_dtype(dtype: object, owner: str) -> torch.dtype:
     """``dtype`` if it is a floating ``torch.dtype`` (the dtype of loaded inputs), else the one-line error."""
     if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         allowed = "a floating torch.dtype, e.g. torch.float32 (the default) or torch.float64"
-        # fail()'s shown() reads a class's shape / dtype attributes as an array's (numpy.float64)
-        got = repr(dtype) if isinstance(dtype, type) else shown(dtype)
-        raise InvalidParameterError(f"The 'dtype' parameter of {owner} must be {allowed}. Got {got} instead.")
+        raise fail(owner, "dtype", allowed, dtype)
     return dtype
 
 
