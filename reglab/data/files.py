@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import os
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.preprocessing import LabelEncoder
-from torch.utils.data import Dataset, default_collate
+from torch.utils.data import Dataset
 
-from reglab._validation import check_option, did_you_mean
+from reglab._validation import check_option, did_you_mean, fail
 from reglab.data.splits import TASKS, DataSplits, split_arrays
 from reglab.errors import UserError
 
@@ -359,9 +359,44 @@ def _describe_item(item: object) -> str:
     return f"a {type(item).__name__}{length}"
 
 
+def _stack(values: list, role: str, name: str) -> np.ndarray:
+    """Stack one entry of every item (tensors, NumPy values, lists, numbers, strings) as rows."""
+    arrays = [v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v) for v in values]
+    first = arrays[0].shape
+    odd = next((i for i, a in enumerate(arrays) if a.shape != first), None)
+    if odd is not None:
+        raise UserError(
+            f"{name} yields {role}s of different shapes: item 0's is {first}, item {odd}'s "
+            f"{arrays[odd].shape}; every item's {role} needs the same shape."
+        )
+    return np.stack(arrays)
+
+
+def _pair(item: object, index: int, x_key: str | None, y_key: str | None, name: str) -> tuple:
+    """``(x, y)`` of one item: a pair, or a dict read by ``x_key`` / ``y_key`` (default ``x`` / ``y``)."""
+    if isinstance(item, Mapping):
+        keys = [str(k) for k in item]
+        for role, key in (("x_key", x_key or "x"), ("y_key", y_key or "y")):
+            if key not in item:
+                raise UserError(
+                    f"{name}: item {index} is a dict without the key {key!r} ({role}); its keys are "
+                    f"{', '.join(map(repr, keys))}.{did_you_mean(key, keys)} Pass {role}=..."
+                )
+        return item[x_key or "x"], item[y_key or "y"]
+    if not (isinstance(item, tuple | list) and len(item) == 2):
+        raise UserError(f"{name} must yield (x, y) pairs; item {index} is {_describe_item(item)}.")
+    for key, value in (("x_key", x_key), ("y_key", y_key)):
+        if value is not None:
+            raise fail("from_dataset", key, f"None when the items are pairs (item {index} is "
+                       f"{_describe_item(item)}); it names an entry of dict items", value)
+    return item[0], item[1]
+
+
 def from_dataset(
     dataset: Dataset,
     *,
+    x_key: str | None = None,
+    y_key: str | None = None,
     task: str | None = None,
     name: str | None = None,
     seed: int = 0,
@@ -371,9 +406,12 @@ def from_dataset(
     scale_y: bool = False,
     dtype: torch.dtype = torch.float32,
 ) -> DataSplits:
-    """Materialize a map-style torch ``Dataset`` of ``(x, y)`` pairs and split it.
+    """Materialize a map-style torch ``Dataset`` of ``(x, y)`` pairs (or dicts) and split it.
 
-    Items are stacked with ``torch.utils.data.default_collate``; the data must fit in memory.
+    Each item is a pair ``(x, y)``, or a dict whose entries ``x_key`` and ``y_key`` (default
+    ``"x"`` and ``"y"``) are the input and the target. An input may be a tensor, a NumPy array,
+    a list or a number, all of one shape; a target a number or a class name. The items are
+    stacked as rows with ``numpy.stack``; the data must fit in memory.
     The splits hold ``dtype`` inputs, float32 by default (see :func:`from_tensors`).
 
     Example:
@@ -389,13 +427,13 @@ def from_dataset(
             "collect an iterable dataset into tensors and use from_tensors."
         )
     items = [dataset[i] for i in range(len(dataset))]
-    bad = next((i for i, it in enumerate(items) if not (isinstance(it, tuple | list) and len(it) == 2)), None)
-    if not items or bad is not None:
-        got = "it is empty" if not items else f"item {bad} is {_describe_item(items[bad])}"
-        raise UserError(f"{name} must yield (x, y) pairs; {got}.")
-    x, y = default_collate(items)
+    if not items:
+        raise UserError(f"{name} must yield (x, y) pairs; it is empty.")
+    pairs = [_pair(item, i, x_key, y_key, name) for i, item in enumerate(items)]
+    x = _stack([p[0] for p in pairs], "input", name)
+    y = _stack([p[1] for p in pairs], "target", name)
     return from_tensors(
-        torch.as_tensor(x), torch.as_tensor(y), task=task, name=name, seed=seed,
+        x, y, task=task, name=name, seed=seed,
         val_size=val_size, test_size=test_size, scale=scale, scale_y=scale_y, dtype=dtype,
     )
 
