@@ -101,6 +101,11 @@ def _check_column(series: pd.Series, where: str, role: str) -> None:
             f"The {role} column {series.name!r} of {where} has missing values in {missing} row(s) "
             f"(first at row {first}); drop or impute them before loading (e.g. DataFrame.dropna())."
         )
+    if pd.api.types.is_complex_dtype(series.dtype):
+        raise UserError(
+            f"The {role} column {series.name!r} of {where} is complex (dtype {series.dtype}); give the real "
+            "and imaginary parts as separate columns."
+        )
     if role == "feature" and not (
         pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype)
     ):
@@ -287,13 +292,20 @@ def _from_arrays(
     x: np.ndarray, y: np.ndarray, *, task: str | None, name: str, feature_names: Sequence[str] | None, **split
 ) -> DataSplits:
     """Checks shared by tensors, ``.npz`` files and Datasets, then the split."""
+    if y.ndim == 2 and y.shape[1] == 1:  # one target per row, as a column: the same targets
+        y = y.reshape(-1)
     if x.ndim < 2 or y.ndim != 1 or len(x) != len(y):
+        hint = " For one feature per row, reshape x to (n, 1): x.reshape(-1, 1)." if x.ndim == 1 else ""
         raise UserError(
             f"{name} must hold inputs of shape (n, ...) and targets of shape (n,); got x {tuple(x.shape)} "
-            f"and y {tuple(y.shape)}."
+            f"and y {tuple(y.shape)}.{hint}"
         )
     if len(x) == 0:
         raise UserError(f"{name} has no rows (x of shape {tuple(x.shape)}); nothing to split or train on.")
+    for role, a in (("inputs", x), ("targets", y)):
+        if np.iscomplexobj(a):
+            raise UserError(f"The {role} of {name} are complex (dtype {a.dtype}); give the real and "
+                            "imaginary parts as separate features.")
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
         raise UserError(f"The inputs of {name} are not numeric (dtype {x.dtype}); encode them as numbers.")
     for role, a in (("inputs", x), ("targets", y)):
