@@ -214,6 +214,47 @@ def _tensors(
     return TensorSplit(xt, torch.as_tensor(np.ascontiguousarray(y), dtype=ydtype))
 
 
+def _not_finite(
+    part: str, raw: np.ndarray, done: np.ndarray, split: TensorSplit, scaled: bool, dtype: torch.dtype,
+    name: str, feature_names: Sequence[str] | None,
+) -> UserError | None:
+    """The one-line error when finite data is not finite in the split (``None`` when it is).
+
+    ``raw`` is the split before scaling, ``done`` after (NumPy, the data's precision), ``split`` the
+    tensors: scaling values beyond about 1e154 overflows float64, casting them beyond the dtype's range
+    overflows it. Targets have ``raw.ndim == 1``.
+    """
+    tensor = split.y if raw.ndim == 1 else split.x.reshape(len(split.x), -1)
+    if not tensor.is_floating_point() or bool(torch.isfinite(tensor).all()):
+        return None
+    column = raw.reshape(len(raw), -1)
+    j = int((~torch.isfinite(tensor.reshape(len(tensor), -1))).any(dim=0).nonzero()[0])
+    values = column[:, j].astype(np.float64)
+    kind = str(dtype).removeprefix("torch.")
+    if raw.ndim == 1:
+        what, verb = f"The targets of {name}", "do not fit"
+    else:
+        label = repr(str(feature_names[j])) if feature_names and len(feature_names) > j else f"index {j}"
+        what, verb = f"Feature {label} of {name}", "does not fit"
+    where = "" if part == "train" else f" ({part} split)"
+    if not np.isfinite(values).all():  # only when split_arrays was given NaN / inf itself
+        return UserError(f"{what}{where} holds NaN or infinite values; drop or impute them before loading.")
+    peak = float(np.abs(values).max())
+    fix = "" if dtype == torch.float64 else ", pass dtype=torch.float64"
+    if not np.isfinite(done.reshape(len(done), -1)[:, j]).all():
+        why, fix = "standardizing them overflows (their squares pass float64's 1.8e+308)", ""
+    elif scaled:
+        why = f"{kind} holds at most {torch.finfo(dtype).max:.2g} (after standardizing on the training split)"
+    else:
+        why = f"{kind} holds at most {torch.finfo(dtype).max:.2g}"
+    it = "they" if raw.ndim == 1 else "its values"
+    return UserError(
+        f"{what} {verb} the {kind} splits{where}: {it} reach {peak:.3g} in magnitude and {why}; "
+        f"divide {'them' if raw.ndim == 1 else 'it'} by a power of 10{fix} or drop "
+        f"{'the rows' if raw.ndim == 1 else 'it'}."
+    )
+
+
 def _scaled(
     raw: dict[str, tuple[np.ndarray, np.ndarray]],
     task: str,
@@ -221,18 +262,33 @@ def _scaled(
     scale: bool,
     scale_y: bool,
     dtype: torch.dtype = torch.float32,
+    name: str = "data",
+    feature_names: Sequence[str] | None = None,
 ) -> tuple[dict[str, TensorSplit], StandardScaler | None, StandardScaler | None]:
-    """Fit the scalers on ``raw['train']`` only and apply them to every split."""
+    """Fit the scalers on ``raw['train']`` only and apply them to every split.
+
+    Finite inputs that do not stay finite (standardizing values near float64's limit, casting
+    values beyond ``dtype``'s range) raise one :class:`UserError` naming the feature.
+    """
     x_train, y_train = raw["train"]
-    scaler = StandardScaler().fit(x_train) if scale else None
-    y_scaler = StandardScaler().fit(y_train.reshape(-1, 1)) if scale_y else None
+    # Overflow shows as inf / NaN in the result, which is checked below: no numpy warnings on the way.
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaler = StandardScaler().fit(x_train) if scale else None
+        y_scaler = StandardScaler().fit(y_train.reshape(-1, 1)) if scale_y else None
+        done = {}
+        for part, (x, y) in raw.items():
+            if scaler is not None:
+                x = scaler.transform(x)
+            if y_scaler is not None:
+                y = y_scaler.transform(y.reshape(-1, 1)).ravel()
+            done[part] = (x, y)
     out = {}
-    for part, (x, y) in raw.items():
-        if scaler is not None:
-            x = scaler.transform(x)
-        if y_scaler is not None:
-            y = y_scaler.transform(y.reshape(-1, 1)).ravel()
+    for part, (x, y) in done.items():
         out[part] = _tensors(x, y, task, shape, dtype)
+        for a, b, scaled in ((raw[part][0], x, scale), (raw[part][1], y, scale_y)):
+            error = _not_finite(part, a, b, out[part], scaled, dtype, name, feature_names)
+            if error is not None:
+                raise error
     return out, scaler, y_scaler
 
 
@@ -313,7 +369,7 @@ def split_arrays(
         x, x_va, y, y_va = _split(x, y, n_val, seed, stratify)
         raw["val"] = (x_va, y_va)
     raw = {"train": (x, y), **raw}
-    splits, scaler, y_scaler = _scaled(raw, task, shape, scale, scale_y, dtype)
+    splits, scaler, y_scaler = _scaled(raw, task, shape, scale, scale_y, dtype, name, feature_names)
     return DataSplits(
         train=splits["train"],
         val=splits.get("val"),
@@ -379,6 +435,6 @@ def kfold(
         raw = {"train": (x[train_idx], y[train_idx]), "val": (x[val_idx], y[val_idx])}
         out, _, _ = _scaled(
             raw, splits.task, splits.input_shape, splits.scaler is not None, splits.y_scaler is not None,
-            splits.dtype,
+            splits.dtype, splits.name, splits.feature_names,
         )
         yield out["train"], out["val"]
