@@ -14,7 +14,10 @@ encoded with scikit-learn's ``LabelEncoder``; the original labels are kept in
 
 from __future__ import annotations
 
+import csv
+import inspect
 import os
+import re
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,7 +28,7 @@ import torch
 from sklearn.preprocessing import LabelEncoder
 from torch.utils.data import Dataset
 
-from reglab._validation import check_option, did_you_mean, fail
+from reglab._validation import InvalidParameterError, check_option, did_you_mean, fail
 from reglab.data.splits import TASKS, DataSplits, split_arrays
 from reglab.errors import UserError
 
@@ -209,6 +212,60 @@ def _no_rows(path: Path, kind: str) -> UserError:
     return UserError(f"{kind} file {str(path)!r} has no rows; a dataset needs one row per example.")
 
 
+#: pandas.read_csv's keywords, which ``read_options`` may hold (the path is load_csv's own).
+_READ_CSV_KEYWORDS = [p for p in inspect.signature(pd.read_csv).parameters if p != "filepath_or_buffer"]
+#: Separators tried when a file read with commas has a single column (csv.Sniffer picks among them).
+_OTHER_SEPARATORS = ";\t|"
+
+
+def _read_options(options: object) -> dict:
+    """``read_options`` checked against pandas.read_csv's keywords, with load_csv's defaults under them."""
+    if options is None:
+        options = {}
+    if not isinstance(options, Mapping):
+        allowed = "a dict of pandas.read_csv keywords, e.g. {'sep': ';'}"
+        raise fail("load_csv", "read_options", allowed, options)
+    for key in options:
+        if key not in _READ_CSV_KEYWORDS:
+            raise InvalidParameterError(
+                f"The 'read_options' parameter of load_csv must be a dict of pandas.read_csv keywords; "
+                f"{key!r} is not one.{did_you_mean(str(key), _READ_CSV_KEYWORDS)}"
+            )
+    # "a, b, label": spaces after the separator belong to neither names nor values.
+    return {"skipinitialspace": True, **options}
+
+
+def _sniffed_separator(path: Path, frame: pd.DataFrame, options: dict) -> str | None:
+    """The separator of a file that commas split into one column: ``;``, tab or ``|`` (csv.Sniffer)."""
+    if frame.shape[1] != 1 or "sep" in options or "delimiter" in options:
+        return None
+    if not any(c in str(frame.columns[0]) for c in _OTHER_SEPARATORS):
+        return None
+    with open(path, encoding=options.get("encoding") or "utf-8", errors="replace", newline="") as fh:
+        sample = fh.read(64 * 1024)
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=_OTHER_SEPARATORS).delimiter
+    except csv.Error:  # no consistent separator: the comma reading stands, and its errors
+        return None
+
+
+def _numeric_columns(frame: pd.DataFrame) -> int:
+    return sum(pd.api.types.is_numeric_dtype(dtype) for dtype in frame.dtypes)
+
+
+def _unnamed_column(frame: pd.DataFrame, target: str, where: str) -> UserError | None:
+    """A feature column the header leaves unnamed (pandas' 'Unnamed: 0'), most often to_csv's index."""
+    for position, column in enumerate(frame.columns):
+        if column != target and re.fullmatch(r"Unnamed: \d+", str(column)):
+            return UserError(
+                f"Column {position + 1} of {where} has no name in the header (pandas calls it {column!r}): "
+                "often the row index DataFrame.to_csv writes, which as a feature would hand the model each "
+                "row's position. Write the file with to_csv(..., index=False) or name the column; or pass "
+                "read_options={'index_col': 0} or features=[...]."
+            )
+    return None
+
+
 def load_csv(
     path: PathLike,
     target: str,
@@ -224,6 +281,14 @@ def load_csv(
 ) -> DataSplits:
     """Load a CSV file with ``pandas.read_csv`` (``read_options`` are passed to it) and split it.
 
+    Spaces after a separator are skipped (``skipinitialspace``). A file that commas split into
+    a single column, whose header holds ``;``, tabs or ``|``, is read with the separator
+    ``csv.Sniffer`` finds among them, unless ``read_options`` names a ``sep``; a ``;`` file whose
+    numbers use a decimal comma (``0,5``, as spreadsheets write in many locales) is read with
+    ``decimal=","`` when that makes more of its columns numeric. A column without a
+    name in the header (pandas' ``Unnamed: 0``, most often the index ``DataFrame.to_csv``
+    writes) is refused as a feature: pass ``read_options={"index_col": 0}`` or ``features=``.
+
     Example:
         >>> import tempfile, pathlib
         >>> p = pathlib.Path(tempfile.mkdtemp()) / "toy.csv"
@@ -232,14 +297,24 @@ def load_csv(
         2
     """
     path = _existing(path, "CSV")
+    options = _read_options(read_options)
     try:
-        frame = pd.read_csv(path, **(read_options or {}))
+        frame = pd.read_csv(path, **options)
+        sep = _sniffed_separator(path, frame, options)
+        if sep is not None:
+            frame = pd.read_csv(path, **options, sep=sep)
+        if sep == ";" and "decimal" not in options:  # a spreadsheet's export where ',' is the decimal mark
+            comma = pd.read_csv(path, **options, sep=sep, decimal=",")
+            if _numeric_columns(comma) > _numeric_columns(frame):
+                frame = comma
     except pd.errors.EmptyDataError:  # not even a header
         raise _no_rows(path, "CSV") from None
-    except (OSError, ValueError, UnicodeDecodeError) as exc:  # ParserError is a ValueError
+    except (OSError, ValueError, TypeError, UnicodeDecodeError) as exc:  # ParserError is a ValueError
         raise _unreadable(path, "CSV", exc) from None
     if len(frame) == 0:
         raise _no_rows(path, "CSV")
+    if features is None and (error := _unnamed_column(frame, target, path.name)) is not None:
+        raise error
     return from_frame(
         frame, target, features=features, task=task, name=path.name, seed=seed,
         val_size=val_size, test_size=test_size, scale=scale, scale_y=scale_y,
