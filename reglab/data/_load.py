@@ -7,9 +7,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from reglab._validation import InvalidParameterError, did_you_mean, fail
 from reglab.data.builtin import BUILTINS
-from reglab.data.files import load_csv, load_npz, load_parquet
+from reglab.data.files import _existing, _read_options, _sniffed_separator, load_csv, load_npz, load_parquet
 from reglab.data.splits import DataSplits
 from reglab.errors import UserError
 
@@ -33,6 +35,37 @@ def _check_keywords(owner: str, loader, kwargs: dict[str, Any]) -> None:
             raise InvalidParameterError(
                 f"{owner} does not take the keyword {key!r}; it takes {listed}.{did_you_mean(key, accepted)}"
             )
+
+
+def _columns(path: Path, read_options: Any) -> list[str]:
+    """A table's column names, for a message; ``[]`` when the file cannot tell them."""
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            return [str(c) for c in pq.read_schema(path).names]
+        options = _read_options(read_options)
+        header = pd.read_csv(path, nrows=0, **options)
+        sep = _sniffed_separator(path, header, options)
+        if sep is not None:
+            header = pd.read_csv(path, nrows=0, **options, sep=sep)
+        return [str(c) for c in header.columns]
+    except (OSError, ValueError, TypeError, UnicodeDecodeError):  # the loader names what is wrong
+        return []
+
+
+def _check_required(owner: str, path: Path, loader, kwargs: dict[str, Any]) -> None:
+    """A file loader's required keyword (``target``) missing: one line with the columns to choose from."""
+    for name, parameter in inspect.signature(loader).parameters.items():
+        if name == "path" or parameter.default is not inspect.Parameter.empty or name in kwargs:
+            continue
+        _existing(path, "Parquet" if path.suffix.lower() in (".parquet", ".pq") else "CSV")  # missing first
+        hint = ""
+        if name == "target":
+            columns = _columns(path, kwargs.get("read_options"))
+            listed = f"; its columns are {', '.join(map(repr, columns))}" if columns else ""
+            hint = f": the name of the label column{listed}"
+        raise InvalidParameterError(f"{owner} needs the keyword {name!r}{hint}.")
 
 
 def _not_a_directory(path: Path) -> None:
@@ -64,6 +97,7 @@ def load(name: str | os.PathLike, /, **kwargs: Any) -> DataSplits:
         if path.suffix.lower() == ".tsv":
             kwargs.setdefault("read_options", {"sep": "\t"})
         _check_keywords(f"load({path.name!r})", loader, kwargs)
+        _check_required(f"load({path.name!r})", path, loader, kwargs)
         return loader(path, **kwargs)
     if not isinstance(name, str) or name not in BUILTINS:
         if isinstance(name, str):
