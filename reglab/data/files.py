@@ -6,10 +6,11 @@ data raise one :class:`reglab.errors.UserError` line that says what is wrong, wh
 how to fix it: a missing file, a missing column (with the columns listed and the nearest
 suggested), a non-numeric column, missing values, a single class, too few rows.
 
-Task inference (override with ``task=``): a string, boolean or categorical target, or an
-integer target with at most :data:`MAX_CLASSES` distinct values, is classification (labels
-encoded with scikit-learn's ``LabelEncoder``; the original labels are kept in
-``DataSplits.classes``); any other numeric target is regression.
+Task inference (override with ``task=``): a string, boolean or categorical target, or a
+target of whole numbers (integers, or floats such as ``0.0`` / ``1.0``) with at most
+:data:`MAX_CLASSES` distinct values, is classification (labels encoded with scikit-learn's
+``LabelEncoder``; the original labels are kept in ``DataSplits.classes``, whole floats as
+ints); any other numeric target is regression.
 """
 
 from __future__ import annotations
@@ -48,19 +49,33 @@ Size = float | int | None
 PathLike = str | os.PathLike
 
 
+def _whole_floats(y: np.ndarray | pd.Series) -> np.ndarray | None:
+    """``y`` as int64 when it is floating and holds only whole numbers (exactly representable), else None."""
+    if not pd.api.types.is_float_dtype(y.dtype):
+        return None
+    values = np.asarray(y, dtype=np.float64)
+    if not (np.isfinite(values).all() and (np.abs(values) <= 2**53).all()):
+        return None
+    return values.astype(np.int64) if np.array_equal(values, np.round(values)) else None
+
+
 def infer_task(y: np.ndarray | pd.Series) -> str:
-    """``"classification"`` for string/bool/categorical or few-valued integer targets, else regression.
+    """``"classification"`` for string/bool/categorical targets or few whole numbers, else regression.
+
+    Whole numbers count the same whether stored as integers or as floats (``0.0`` / ``1.0``):
+    at most :data:`MAX_CLASSES` distinct values are classes.
 
     Example:
-        >>> infer_task(np.array([0, 1, 1])), infer_task(np.array([0.5, 1.5]))
-        ('classification', 'regression')
+        >>> [infer_task(np.array(y)) for y in ([0, 1, 1], [0.0, 1.0, 1.0], [0.5, 1.5])]
+        ['classification', 'classification', 'regression']
     """
     dtype = y.dtype
     if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dtype):
         return "classification"
     if not pd.api.types.is_numeric_dtype(dtype):
         return "classification"
-    if pd.api.types.is_integer_dtype(dtype) and len(pd.unique(np.asarray(y))) <= MAX_CLASSES:
+    whole = np.asarray(y) if pd.api.types.is_integer_dtype(dtype) else _whole_floats(y)
+    if whole is not None and len(pd.unique(whole)) <= MAX_CLASSES:
         return "classification"
     return "regression"
 
@@ -77,8 +92,9 @@ def _encode_target(y: np.ndarray, task: str | None, where: str) -> tuple[np.ndar
                 "pass task='classification' or encode it as numbers."
             )
         return np.asarray(y, dtype=np.float64), task, None
+    whole = _whole_floats(y)  # 0.0 / 1.0: the classes 0 and 1, as if stored as integers
     encoder = LabelEncoder()
-    codes = encoder.fit_transform(np.asarray(y))
+    codes = encoder.fit_transform(np.asarray(y) if whole is None else whole)
     classes = encoder.classes_.tolist()
     if len(classes) < 2:
         raise UserError(
@@ -416,8 +432,9 @@ def from_tensors(
 ) -> DataSplits:
     """Split in-memory inputs ``x`` of shape ``(n, ...)`` and targets ``y`` of shape ``(n,)``.
 
-    ``input_shape`` is ``x.shape[1:]``; integer ``y`` means classification, floating ``y``
-    regression (unless ``task=`` says otherwise).
+    ``input_shape`` is ``x.shape[1:]``; ``y`` of at most :data:`MAX_CLASSES` whole numbers
+    (integers, or floats such as ``0.0`` / ``1.0``) means classification, other ``y`` regression
+    (unless ``task=`` says otherwise).
 
     The splits hold ``dtype`` inputs (and regression targets): **float32 by default, whatever
     the input's dtype**, as torch's default and the built-in sets, so a float64 NumPy array
