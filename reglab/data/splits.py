@@ -210,8 +210,10 @@ def _tensors(
     x: np.ndarray, y: np.ndarray, task: str, shape: tuple[int, ...], dtype: torch.dtype
 ) -> TensorSplit:
     ydtype = torch.int64 if task == "classification" else dtype
-    xt = torch.as_tensor(np.ascontiguousarray(x), dtype=dtype).reshape(-1, *shape)
-    return TensorSplit(xt, torch.as_tensor(np.ascontiguousarray(y), dtype=ydtype))
+    # torch.tensor copies: as_tensor shared the caller's array (or a data frame's read-only buffer)
+    # when no split, scaling or cast had copied it.
+    xt = torch.tensor(np.ascontiguousarray(x), dtype=dtype).reshape(-1, *shape)
+    return TensorSplit(xt, torch.tensor(np.ascontiguousarray(y), dtype=ydtype))
 
 
 def _not_finite(
@@ -368,6 +370,8 @@ def split_arrays(
     if n_val:
         x, x_va, y, y_va = _split(x, y, n_val, seed, stratify)
         raw["val"] = (x_va, y_va)
+    if not n_test and not n_val:  # kfold's unscaled copy: not a view of the caller's arrays
+        x, y = x.copy(), y.copy()
     raw = {"train": (x, y), **raw}
     splits, scaler, y_scaler = _scaled(raw, task, shape, scale, scale_y, dtype, name, feature_names)
     return DataSplits(
