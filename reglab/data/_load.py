@@ -81,7 +81,8 @@ def load(name: str | os.PathLike, /, **kwargs: Any) -> DataSplits:
     (:func:`~reglab.data.load_csv`, needs ``target=``), ``.parquet`` / ``.pq``
     (:func:`~reglab.data.load_parquet`, needs ``target=``), ``.npz``
     (:func:`~reglab.data.load_npz`). Common keywords: ``seed``, ``val_size``, ``test_size``,
-    ``scale``, and ``scale_y`` for regression; each loader documents its defaults.
+    ``scale``, ``dtype`` (float32 by default; ``torch.float64`` keeps float64 data exact), and
+    ``scale_y`` for regression; each loader documents its defaults.
 
     Example:
         >>> d = load("breast_cancer", seed=1, val_size=0.1, test_size=0.2)

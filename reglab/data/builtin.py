@@ -1,7 +1,10 @@
 """Built-in datasets, all offline: MNIST-1D, scikit-learn's bundled sets, synthetic problems.
 
-Each loader takes the common keywords ``seed``, ``val_size``, ``test_size``, ``scale``
-(and ``scale_y`` for regression) and returns a :class:`~reglab.data.splits.DataSplits`.
+Each loader takes the common keywords ``seed``, ``val_size``, ``test_size``, ``scale``,
+``dtype`` (and ``scale_y`` for regression) and returns a :class:`~reglab.data.splits.DataSplits`.
+The splits hold ``dtype`` inputs (and regression targets), float32 by default; pass
+``dtype=torch.float64`` to keep float64 data exact (see :func:`reglab.data.from_tensors`):
+all these sets are float64 (MNIST-1D, scikit-learn's, the synthetic ones).
 ``reglab.data.load(name, ...)`` finds them by name in :data:`BUILTINS`.
 
 References:
@@ -17,6 +20,7 @@ import zipfile
 from collections.abc import Callable
 
 import numpy as np
+import torch
 from sklearn import datasets as skd
 
 from reglab._validation import Interval, check_int, check_option, check_scalar, fail
@@ -80,7 +84,8 @@ def _mnist1d_arrays() -> dict[str, np.ndarray]:
 
 
 def mnist1d(
-    *, seed: int = 0, val_size: Size = 500, test_size: Size = None, scale: bool = False
+    *, seed: int = 0, val_size: Size = 500, test_size: Size = None, scale: bool = False,
+    dtype: torch.dtype = torch.float32,
 ) -> DataSplits:
     """MNIST-1D: 10 classes of 40-sample 1-D signals; 4000 train(+val) and 1000 test examples.
 
@@ -111,6 +116,7 @@ def mnist1d(
         test=(a["x_test"], a["y_test"]),
         feature_names=[f"t{i}" for i in range(a["x"].shape[1])],
         classes=list(range(10)),
+        dtype=dtype,
     )
 
 
@@ -135,6 +141,7 @@ def digits(
     test_size: Size = 0.2,
     scale: bool = True,
     image: bool = False,
+    dtype: torch.dtype = torch.float32,
 ) -> DataSplits:
     """scikit-learn's 8x8 handwritten digits (1797 examples, 10 classes, pixels 0-16).
 
@@ -148,12 +155,13 @@ def digits(
     shape = (1, 8, 8) if image else None
     return _sklearn(
         skd.load_digits(), "digits", "classification", shape=shape,
-        seed=seed, val_size=val_size, test_size=test_size, scale=scale,
+        seed=seed, val_size=val_size, test_size=test_size, scale=scale, dtype=dtype,
     )
 
 
 def breast_cancer(
-    *, seed: int = 0, val_size: Size = 0.1, test_size: Size = 0.2, scale: bool = True
+    *, seed: int = 0, val_size: Size = 0.1, test_size: Size = 0.2, scale: bool = True,
+    dtype: torch.dtype = torch.float32,
 ) -> DataSplits:
     """Wisconsin breast cancer (569 examples, 30 features, 2 classes: malignant, benign).
 
@@ -163,11 +171,14 @@ def breast_cancer(
     """
     return _sklearn(
         skd.load_breast_cancer(), "breast_cancer", "classification",
-        seed=seed, val_size=val_size, test_size=test_size, scale=scale,
+        seed=seed, val_size=val_size, test_size=test_size, scale=scale, dtype=dtype,
     )
 
 
-def wine(*, seed: int = 0, val_size: Size = 0.1, test_size: Size = 0.2, scale: bool = True) -> DataSplits:
+def wine(
+    *, seed: int = 0, val_size: Size = 0.1, test_size: Size = 0.2, scale: bool = True,
+    dtype: torch.dtype = torch.float32,
+) -> DataSplits:
     """UCI wine recognition (178 examples, 13 features, 3 classes).
 
     Example:
@@ -176,12 +187,13 @@ def wine(*, seed: int = 0, val_size: Size = 0.1, test_size: Size = 0.2, scale: b
     """
     return _sklearn(
         skd.load_wine(), "wine", "classification",
-        seed=seed, val_size=val_size, test_size=test_size, scale=scale,
+        seed=seed, val_size=val_size, test_size=test_size, scale=scale, dtype=dtype,
     )
 
 
 def diabetes(
-    *, seed: int = 0, val_size: Size = 0.1, test_size: Size = 0.2, scale: bool = True, scale_y: bool = False
+    *, seed: int = 0, val_size: Size = 0.1, test_size: Size = 0.2, scale: bool = True, scale_y: bool = False,
+    dtype: torch.dtype = torch.float32,
 ) -> DataSplits:
     """Diabetes progression regression (442 examples, 10 features; y is a disease score 25-346).
 
@@ -194,7 +206,7 @@ def diabetes(
     """
     return _sklearn(
         skd.load_diabetes(), "diabetes", "regression",
-        seed=seed, val_size=val_size, test_size=test_size, scale=scale, scale_y=scale_y,
+        seed=seed, val_size=val_size, test_size=test_size, scale=scale, scale_y=scale_y, dtype=dtype,
     )
 
 
@@ -213,6 +225,7 @@ def make_synthetic(
     test_size: Size = 0.2,
     scale: bool = True,
     scale_y: bool = False,
+    dtype: torch.dtype = torch.float32,
 ) -> DataSplits:
     """A synthetic problem from ``sklearn.datasets.make_classification`` / ``make_regression``.
 
@@ -227,6 +240,8 @@ def make_synthetic(
         data_seed: seed of the generated data; ``seed`` only draws the splits, so that
             several split seeds see the same dataset.
         seed, val_size, test_size, scale, scale_y: as in :func:`reglab.data.load`.
+        dtype: the floating dtype of the split inputs (and regression targets), float32 by
+            default; ``torch.float64`` keeps the generated float64 data exact.
 
     Example:
         >>> d = make_synthetic("regression", n_samples=100, n_features=5, noise=0.1)
@@ -243,7 +258,7 @@ def make_synthetic(
     noise = check_scalar(noise, "noise", owner=owner, interval=Interval(0, None))
     flip_y = check_scalar(flip_y, "flip_y", owner=owner, interval=Interval(0, 1))
     data_seed = check_int(data_seed, "data_seed", owner=owner, interval=Interval(0, 2**32 - 1))
-    split = dict(seed=seed, val_size=val_size, test_size=test_size, scale=scale)
+    split = dict(seed=seed, val_size=val_size, test_size=test_size, scale=scale, dtype=dtype)
     if kind == "regression":
         if flip_y:
             raise fail(owner, "flip_y", "0 for kind='regression' (use noise=)", flip_y)
@@ -271,6 +286,7 @@ def make_synthetic(
 def synthetic_classification(
     *, n_samples: int = 500, n_features: int = 20, n_classes: int = 2, data_seed: int = 0,
     seed: int = 0, val_size: Size = 0.1, test_size: Size = 0.2, scale: bool = True,
+    dtype: torch.dtype = torch.float32,
 ) -> DataSplits:
     """``make_synthetic("classification", ...)`` under a name for ``load``.
 
@@ -280,13 +296,14 @@ def synthetic_classification(
     """
     return make_synthetic(
         "classification", n_samples, n_features, n_classes=n_classes, data_seed=data_seed,
-        seed=seed, val_size=val_size, test_size=test_size, scale=scale,
+        seed=seed, val_size=val_size, test_size=test_size, scale=scale, dtype=dtype,
     )
 
 
 def synthetic_regression(
     *, n_samples: int = 500, n_features: int = 20, noise: float = 0.1, data_seed: int = 0,
     seed: int = 0, val_size: Size = 0.1, test_size: Size = 0.2, scale: bool = True, scale_y: bool = False,
+    dtype: torch.dtype = torch.float32,
 ) -> DataSplits:
     """``make_synthetic("regression", ...)`` under a name for ``load``.
 
@@ -296,7 +313,7 @@ def synthetic_regression(
     """
     return make_synthetic(
         "regression", n_samples, n_features, noise=noise, data_seed=data_seed,
-        seed=seed, val_size=val_size, test_size=test_size, scale=scale, scale_y=scale_y,
+        seed=seed, val_size=val_size, test_size=test_size, scale=scale, scale_y=scale_y, dtype=dtype,
     )
 
 

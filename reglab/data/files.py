@@ -172,8 +172,12 @@ def from_frame(
     test_size: Size = 0.2,
     scale: bool = True,
     scale_y: bool = False,
+    dtype: torch.dtype = torch.float32,
 ) -> DataSplits:
     """Split a DataFrame: ``target`` is the label column, ``features`` (default: all others) the inputs.
+
+    The splits hold ``dtype`` inputs (and regression targets), float32 by default; pass
+    ``dtype=torch.float64`` to keep float64 data exact (see :func:`from_tensors`).
 
     Example:
         >>> df = pd.DataFrame({"a": range(20), "label": ["x", "y"] * 10})
@@ -202,7 +206,7 @@ def from_frame(
     x = frame[list(features)].to_numpy(dtype=np.float64)
     return split_arrays(
         x, y, task=task, name=name, seed=seed, val_size=val_size, test_size=test_size,
-        scale=scale, scale_y=scale_y, feature_names=[str(f) for f in features], classes=classes,
+        scale=scale, scale_y=scale_y, feature_names=[str(f) for f in features], classes=classes, dtype=dtype,
     )
 
 
@@ -294,6 +298,7 @@ def load_csv(
     test_size: Size = 0.2,
     scale: bool = True,
     scale_y: bool = False,
+    dtype: torch.dtype = torch.float32,
 ) -> DataSplits:
     """Load a CSV file with ``pandas.read_csv`` (``read_options`` are passed to it) and split it.
 
@@ -304,6 +309,9 @@ def load_csv(
     ``decimal=","`` when that makes more of its columns numeric. A column without a
     name in the header (pandas' ``Unnamed: 0``, most often the index ``DataFrame.to_csv``
     writes) is refused as a feature: pass ``read_options={"index_col": 0}`` or ``features=``.
+
+    The splits hold ``dtype`` inputs (and regression targets), float32 by default; pass
+    ``dtype=torch.float64`` to keep float64 data exact (see :func:`from_tensors`).
 
     Example:
         >>> import tempfile, pathlib
@@ -333,7 +341,7 @@ def load_csv(
         raise error
     return from_frame(
         frame, target, features=features, task=task, name=path.name, seed=seed,
-        val_size=val_size, test_size=test_size, scale=scale, scale_y=scale_y,
+        val_size=val_size, test_size=test_size, scale=scale, scale_y=scale_y, dtype=dtype,
     )
 
 
@@ -348,8 +356,12 @@ def load_parquet(
     test_size: Size = 0.2,
     scale: bool = True,
     scale_y: bool = False,
+    dtype: torch.dtype = torch.float32,
 ) -> DataSplits:
     """Load a Parquet file (``pandas.read_parquet`` over pyarrow) and split it.
+
+    The splits hold ``dtype`` inputs (and regression targets), float32 by default; pass
+    ``dtype=torch.float64`` to keep float64 data exact (see :func:`from_tensors`).
 
     Example:
         >>> import tempfile, pathlib
@@ -375,7 +387,7 @@ def load_parquet(
         raise _no_rows(path, "Parquet")
     return from_frame(
         frame, target, features=features, task=task, name=path.name, seed=seed,
-        val_size=val_size, test_size=test_size, scale=scale, scale_y=scale_y,
+        val_size=val_size, test_size=test_size, scale=scale, scale_y=scale_y, dtype=dtype,
     )
 
 
@@ -516,7 +528,8 @@ def from_dataset(
     ``"x"`` and ``"y"``) are the input and the target. An input may be a tensor, a NumPy array,
     a list or a number, all of one shape; a target a number or a class name. The items are
     stacked as rows with ``numpy.stack``; the data must fit in memory.
-    The splits hold ``dtype`` inputs, float32 by default (see :func:`from_tensors`).
+    The splits hold ``dtype`` inputs (and regression targets), float32 by default; pass
+    ``dtype=torch.float64`` to keep float64 data exact (see :func:`from_tensors`).
 
     Example:
         >>> from torch.utils.data import TensorDataset
@@ -554,8 +567,12 @@ def load_npz(
     test_size: Size = 0.2,
     scale: bool = True,
     scale_y: bool = False,
+    dtype: torch.dtype = torch.float32,
 ) -> DataSplits:
     """Load inputs and targets from a NumPy ``.npz`` archive (no pickles) and split them.
+
+    The splits hold ``dtype`` inputs (and regression targets), float32 by default; pass
+    ``dtype=torch.float64`` to keep float64 data exact (see :func:`from_tensors`).
 
     Example:
         >>> import tempfile, pathlib
@@ -588,5 +605,5 @@ def load_npz(
             raise _unreadable(path, "NPZ", exc) from None
     return _from_arrays(
         x, y, task=task, name=path.name, feature_names=feature_names, seed=seed,
-        val_size=val_size, test_size=test_size, scale=scale, scale_y=scale_y,
+        val_size=val_size, test_size=test_size, scale=scale, scale_y=scale_y, dtype=dtype,
     )
