@@ -371,7 +371,7 @@ def split_arrays(
         x, x_va, y, y_va = _split(x, y, n_val, seed, stratify)
         raw["val"] = (x_va, y_va)
     if not n_test and not n_val:  # kfold's unscaled copy: not a view of the caller's arrays
-        x, y = x.copy(), y.copy()
+        x, y = x.copy(order="K"), y.copy(order="K")  # the layout kept: the scaler sums as on x
     raw = {"train": (x, y), **raw}
     splits, scaler, y_scaler = _scaled(raw, task, shape, scale, scale_y, dtype, name, feature_names)
     return DataSplits(
