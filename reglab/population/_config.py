@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -87,24 +88,64 @@ def _checked(raw: Mapping[str, Any], owner: str, prefix: str) -> dict[str, Any]:
     return values
 
 
+# Keys that Keras, the Trainer or a tuner's search space spell differently: what a member's config calls them.
+_RENAMED = {
+    "learning_rate": "A member's config calls it 'lr'.",
+    "wd": "A member's config calls it 'weight_decay'.",
+    "decoupled": "A member's config gives AdamW's decay strength as 'decoupled_decay'.",
+    "penalty": "A member's config gives its penalty's strength as 'l1' / 'l2' (added to the loss) or "
+               "'prox_l1' / 'prox_l2' (proximal).",
+    "proximal": "A member's config gives proximal strengths as 'prox_l1' / 'prox_l2'.",
+    "dropout_rate": "A member's config calls it 'dropout'.",
+    "gaussian_noise": "A member's config gives the noise's standard deviation as 'noise'.",
+    "stddev": "A member's config gives the noise's standard deviation as 'noise'.",
+    "kernel_constraint": "A member's config gives the max-norm bound as 'max_norm'.",
+}
+# Settings every member shares: arguments of Population or of Population.fit, not config keys.
+_SHARED = ("optimizer", "betas", "eps", "momentum", "nesterov", "data_order", "dropout_masks", "dtype",
+           "device", "threads")
+_FIT = ("epochs", "batch_size", "early_stopping", "checkpoint", "progress")
+
+
+def _unknown_key_hint(key: Any) -> str:
+    """How to say an unknown config key: its name here, or where a setting shared by all members goes."""
+    if key in _RENAMED:
+        return f" {_RENAMED[key]}"
+    if key in _SHARED:
+        return f" It is shared by all members: pass Population(..., {key}=...)."
+    if key in _FIT:
+        return f" It is shared by all members: pass Population.fit(..., {key}=...)."
+    return did_you_mean(key, KEYS)
+
+
 def _one(raw: Any, index: int) -> MemberConfig:
     if isinstance(raw, MemberConfig):
         return raw  # validated when it was made
+    if dataclasses.is_dataclass(raw) and not isinstance(raw, type):
+        raw = dataclasses.asdict(raw)  # a tuner's / Hydra's structured config: its fields are the keys
+    if type(raw).__name__ == "Series" and type(raw).__module__.startswith("pandas"):
+        # iterrows() turns a row's ints (seed) into floats: the row is not the config that was meant.
+        allowed = "a dict, a dataclass or a MemberConfig (for a DataFrame's rows: df.to_dict('records'))"
+        raise fail(_OWNER, f"configs[{index}]", allowed, "a pandas Series")
     if not isinstance(raw, Mapping):
-        raise fail(_OWNER, f"configs[{index}]", "a dict or MemberConfig", raw)
+        raise fail(_OWNER, f"configs[{index}]", "a dict, a dataclass or a MemberConfig", raw)
     for key in raw:
         if key not in KEYS:
             raise InvalidParameterError(
                 f"The 'configs[{index}]' parameter of {_OWNER} has an unknown key {key!r}; "
-                f"allowed keys are {', '.join(KEYS)}.{did_you_mean(key, KEYS)}"
+                f"allowed keys are {', '.join(KEYS)}.{_unknown_key_hint(key)}"
             )
     return MemberConfig(**_checked(raw, _OWNER, f"configs[{index}]."))
 
 
 def parse_configs(configs: Sequence[Any]) -> list[MemberConfig]:
-    """Validate a list of dicts / ``MemberConfig`` objects (at least one)."""
+    """Validate a list of dicts / dataclasses / ``MemberConfig`` objects (at least one)."""
+    if type(configs).__name__ == "DataFrame" and type(configs).__module__.startswith("pandas"):
+        allowed = "a non-empty list of dicts, dataclasses or MemberConfig (for a DataFrame, "
+        allowed += "configs=df.to_dict('records'))"
+        raise fail(_OWNER, "configs", allowed, f"a pandas DataFrame with columns {list(configs.columns)}")
     if isinstance(configs, (str, bytes, Mapping)) or not isinstance(configs, Sequence) or not configs:
-        raise fail(_OWNER, "configs", "a non-empty list of dicts or MemberConfig", configs)
+        raise fail(_OWNER, "configs", "a non-empty list of dicts, dataclasses or MemberConfig", configs)
     return [_one(c, i) for i, c in enumerate(configs)]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
@@ -227,3 +229,56 @@ def test_finite_inputs_past_the_populations_dtype_are_an_overflow_not_a_nan():
     x[0, 0] = float("nan")
     with pytest.raises(UserError, match=r"train x has 1 NaN or infinite values"):
         Population(MLP(4, 2, hidden=(8,)), [{}]).fit((x, y), epochs=1, progress="off")
+
+
+@pytest.mark.parametrize(
+    "key,hint",
+    [
+        ("learning_rate", "A member's config calls it 'lr'."),  # Keras / Optuna's name
+        ("wd", "A member's config calls it 'weight_decay'."),
+        ("penalty", "A member's config gives its penalty's strength as 'l1' / 'l2' (added to the loss) or "
+         "'prox_l1' / 'prox_l2' (proximal)."),  # the Trainer's argument
+        ("momentum", "It is shared by all members: pass Population(..., momentum=...)."),
+        ("batch_size", "It is shared by all members: pass Population.fit(..., batch_size=...)."),
+        ("max_nrom", "Did you mean 'max_norm'?"),
+    ],
+)
+def test_an_unknown_key_says_what_a_member_config_calls_it_or_where_it_goes(key, hint):
+    with pytest.raises(InvalidParameterError) as info:
+        Population(MLP(4, 2, hidden=(8,)), [{}, {key: 0.1}])
+    text = str(info.value)
+    assert text.startswith(f"The 'configs[1]' parameter of Population has an unknown key {key!r}; allowed")
+    assert text.endswith(f"seed. {hint}") and "\n" not in text
+
+
+def test_dataclass_configs_read_as_their_fields_and_a_data_frame_is_refused_with_its_records():
+    @dataclasses.dataclass
+    class Trial:  # a tuner's structured config
+        lr: float = 1e-2
+        l2: float = 0.0
+        seed: int = 0
+
+    arch = MLP(4, 2, hidden=(8,))
+    dicts = [{"lr": 1e-2, "l2": 0.0, "seed": 0}, {"lr": 3e-3, "l2": 1e-4, "seed": 1}]
+    want = Population(arch, dicts).configs
+    assert Population(arch, [Trial(), Trial(3e-3, 1e-4, 1)]).configs == want
+
+    @dataclasses.dataclass
+    class Named(Trial):
+        name: str = "a"
+
+    with pytest.raises(InvalidParameterError, match=r"'configs\[0\]' parameter of Population has an unknown "
+                       r"key 'name'"):
+        Population(arch, [Named()])
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(dicts)
+    with pytest.raises(InvalidParameterError) as info:
+        Population(arch, frame)
+    assert str(info.value) == (
+        "The 'configs' parameter of Population must be a non-empty list of dicts, dataclasses or "
+        "MemberConfig (for a DataFrame, configs=df.to_dict('records')). Got \"a pandas DataFrame with "
+        "columns ['lr', 'l2', 'seed']\" instead."
+    )
+    with pytest.raises(InvalidParameterError, match=r"Got 'a pandas Series' instead"):
+        Population(arch, [row for _, row in frame.iterrows()])  # iterrows made the seeds floats
+    assert Population(arch, frame.to_dict("records")).configs == want
