@@ -124,10 +124,32 @@ def read_checkpoint(path: str | os.PathLike, expected: dict[str, Any] | None) ->
         for key, value in expected.items():
             if saved.get(key) != value:
                 raise CheckpointError(
-                    f"Population.fit: checkpoint {where!r} was written by a different fit ({key!r} differs); "
-                    "delete it or pass another checkpoint path."
+                    f"Population.fit: checkpoint {where!r} was written by a different fit "
+                    f"({_difference(key, saved.get(key), value)}); delete it or pass another checkpoint path."
                 )
     return state
+
+
+def _difference(key: str, saved: Any, ours: Any) -> str:
+    """What differs between a checkpoint's fingerprint entry ``saved`` and this fit's ``ours``: the first
+    member's config field for ``members``, the values for plain settings, the name for data digests.
+
+    Example:
+        >>> _difference("members", [{"lr": 0.1}, {"lr": 0.2}], [{"lr": 0.1}, {"lr": 0.3}])
+        'configs[1].lr is 0.3, the checkpoint has 0.2'
+        >>> _difference("train", "ab12", "cd34")
+        "'train' differs"
+    """
+    if key == "members" and isinstance(saved, list):
+        if len(saved) != len(ours):
+            return f"{len(ours)} config{'s' * (len(ours) != 1)}, the checkpoint has {len(saved)}"
+        for k, (a, b) in enumerate(zip(saved, ours)):
+            if isinstance(a, dict) and a != b:
+                field = next(f for f in b if a.get(f) != b[f])
+                return f"configs[{k}].{field} is {b[field]!r}, the checkpoint has {a.get(field)!r}"
+    if key in ("seed", "batch_size", "data_order", "dropout_masks", "dtype") and saved is not None:
+        return f"{key}={ours!r}, the checkpoint has {key}={saved!r}"
+    return f"{key!r} differs"
 
 
 def _cpu(t: torch.Tensor | None) -> torch.Tensor | None:

@@ -191,10 +191,15 @@ def test_statuses_say_how_each_member_ended_after_a_fit_a_refit_and_a_resume(tmp
 def test_a_checkpoint_of_another_fit_or_with_a_payload_is_refused(tmp_path):
     path = tmp_path / "pop.pt"
     fit(S["make"]("adam", 1), checkpoint=path, epochs=1)
-    with pytest.raises(CheckpointError, match=r"written by a different fit \('members' differs\)"):
+    # The first difference is named with both values: a member's field, a setting, or the data.
+    message = r"written by a different fit \(configs\[0\].lr is 1.0, the checkpoint has 0.3\); delete it"
+    with pytest.raises(CheckpointError, match=message):
         fit(S["make"]("sgd", 1), checkpoint=path)  # other learning rates
+    with pytest.raises(CheckpointError, match=r"different fit \(4 configs, the checkpoint has 5\)"):
+        Population(S["make"]("adam", 1).arch, S["make"]("adam", 1).configs[:4]).fit(
+            S["TRAIN"], S["VAL"], epochs=2, batch_size=BATCH, early_stopping=S["RULE"], checkpoint=path)
     pop = S["make"]("adam", 1)
-    with pytest.raises(UserError, match=r"different fit \('batch_size' differs\)"):
+    with pytest.raises(UserError, match=r"different fit \(batch_size=16, the checkpoint has batch_size=32\)"):
         pop.fit(S["TRAIN"], S["VAL"], epochs=2, batch_size=16, early_stopping=S["RULE"], checkpoint=path)
     other = (S["TRAIN"][0] + 1.0, S["TRAIN"][1])
     with pytest.raises(UserError, match=r"different fit \('train' differs\)"):
