@@ -47,20 +47,37 @@ _OWNER = "Population"
 # "active" while fit trains a member (and in checkpoints, which are written mid-fit); fit's end turns
 # the members still active into "finished", so a status read after fit says how each member ended.
 _STATUSES = ("active", "finished", "stopped", "diverged")
+# Per-member strengths held as (K, 1) columns of the population's dtype.
+_STRENGTHS = ("lr", "l1", "l2", "weight_decay", "decoupled_decay", "prox_l1", "prox_l2", "noise")
 
 
-def _split(data: Any, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _split(data: Any, name: str, owner: str) -> tuple[torch.Tensor, torch.Tensor]:
+    allowed = "a TensorSplit or an (x, y) pair of tensors or arrays"
     if data is None:
-        raise fail(_OWNER, name, "a TensorSplit or an (x, y) pair of tensors", data)
+        raise fail(owner, name, allowed, data)
     x, y = (data.x, data.y) if hasattr(data, "x") and hasattr(data, "y") else (None, None)
+    if x is None and isinstance(data, torch.utils.data.TensorDataset) and len(data.tensors) == 2:
+        x, y = data.tensors
     if x is None and isinstance(data, (tuple, list)) and len(data) == 2:
         x, y = data
+    if isinstance(data, (torch.utils.data.Dataset, torch.utils.data.DataLoader)) and x is None:
+        # Every member indexes the same tensors by its own batch order: nothing to stream from.
+        allowed += " (the population engine indexes its data as tensors: pass (x, y) rather than a Dataset)"
+        raise fail(owner, name, allowed, type(data).__name__)
+    x, y = (torch.from_numpy(v) if isinstance(v, np.ndarray) else v for v in (x, y))  # as the Trainer
     if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor) or len(x) != len(y) or len(x) == 0:
-        raise fail(_OWNER, name, "a TensorSplit or an (x, y) pair of tensors of equal, non-zero length", data)
+        raise fail(owner, name, f"{allowed} of equal, non-zero length", data)
     if y.is_floating_point():
+        if y.dim() == 1 and bool((y == y.round()).all()):
+            advice = "these are whole numbers: pass y.long() for class indices"
+        elif y.dim() == 2:
+            advice = "for one-hot or soft targets pass y.argmax(1); train soft targets with reglab.Trainer"
+        else:
+            advice = "train regression models with reglab.Trainer"
         raise UserError(
-            f"Population.fit: {name} has float targets; the population engine trains classifiers "
-            "only (int64 class labels). Train regression models with reglab.Trainer."
+            f"{owner}: {name} has float targets ({str(y.dtype).removeprefix('torch.')} y of shape "
+            f"{tuple(y.shape)}); the population engine trains classifiers on integer class labels only: "
+            f"{advice}."
         )
     return x, y
 
@@ -75,12 +92,18 @@ class Population:
     from the stacked tensors, so they stop costing compute.
 
     Args:
-        arch: A template ``reglab.models.MLP`` or ``CNN1D`` (its layout is copied; its weights and
-            dropout rate are not used).
-        configs: One dict (keys of :class:`MemberConfig`) or ``MemberConfig`` per member. Member k is
-            initialized as ``torch.manual_seed(configs[k]["seed"]); type(arch)(...)``.
+        arch: A template ``reglab.models.MLP`` or ``CNN1D`` (its layout is copied, its weights are not
+            used). Built with ``dropout=0``: each member's rate is its config's, so a template with
+            dropout is refused rather than silently trained without it.
+        configs: One dict (keys of :class:`MemberConfig`), dataclass (its fields are the keys) or
+            ``MemberConfig`` per member; for a pandas DataFrame pass ``df.to_dict("records")``. Member k
+            is initialized as ``torch.manual_seed(configs[k]["seed"]); type(arch)(...)``. A key the
+            Trainer or Keras spells differently (``learning_rate``, ``penalty``) or a setting every
+            member shares (``momentum``, ``batch_size``) is refused saying where it goes.
         optimizer: ``"adam"`` (decoupled decay as AdamW) or ``"sgd"``.
-        betas, eps: Adam's; shared by all members.
+        betas, eps: Adam's; shared by all members. With ``dtype=torch.float16``, ``eps`` must be at least
+            1e-4: Adam's second moment underflows to 0 in float16 and ``m / eps`` would blow the
+            weights up (the Trainer refuses float16 Adam likewise); bfloat16 takes any ``eps``.
         momentum, nesterov: SGD's; shared by all members.
         seed: Seeds the shared batch order (as ``reglab.Trainer(seed=seed)``) and the dropout / noise draws.
         data_order: ``"shared"`` (all members see the same batches, from ``seed``) or ``"per_member"``
@@ -89,8 +112,11 @@ class Population:
             (common random numbers; see ``reglab.population._dropout.Dropout``). Either way every
             draw is per member (member k's own generator, seeded from ``(seed, k)``), so results do
             not depend on ``threads``.
-        dtype, device: Of the stacked tensors; ``device`` is ``"cpu"``, ``"cuda"`` (``"cuda:N"``), ``"auto"``
-            (CUDA when available) or a ``torch.device``.
+        dtype, device: Of the stacked tensors and of :meth:`member`'s modules; ``dtype=None`` is the
+            template's (as the Trainer's ``dtype=None`` keeps the model's); ``device`` is ``"cpu"``,
+            ``"cuda"`` (``"cuda:N"``), ``"auto"`` (CUDA when available) or a ``torch.device``. A
+            strength past the dtype's range (lr 1e40 in float32) makes that member diverge, its stop
+            reason naming the value, while the others train on.
         threads: Members are split into this many shards (stacked sub-models), each trained in its
             own thread with one intra-op thread (faster on CPU than one stack with several intra-op
             threads; see ``reglab.population._shard``). ``None``: ``torch.get_num_threads()`` at
@@ -129,7 +155,7 @@ class Population:
         seed: int = 0,
         data_order: str = "shared",
         dropout_masks: str = "independent",
-        dtype: torch.dtype = torch.float32,
+        dtype: torch.dtype | None = None,
         device: str | torch.device = "cpu",
         threads: int | None = None,
     ):
@@ -138,6 +164,10 @@ class Population:
         if arch.out_features < 2:
             allowed = "a model with at least 2 outputs (softmax classes; binary labels take out_features=2)"
             raise fail(_OWNER, "arch", allowed, f"{type(arch).__name__} with {arch.out_features} output")
+        if arch.dropout:
+            # Each member's rate is its config's: a template's own rate would be silently dropped.
+            allowed = "a template with dropout=0 (each member's rate is its config's 'dropout')"
+            raise fail(_OWNER, "arch", allowed, f"{type(arch).__name__} with dropout={arch.dropout:g}")
         self.arch = arch
         self.configs = parse_configs(configs)
         self.optimizer = check_option(optimizer, "optimizer", owner=_OWNER, options=("adam", "sgd"))
@@ -169,8 +199,15 @@ class Population:
         self.dropout_masks = check_option(
             dropout_masks, "dropout_masks", owner=_OWNER, options=("independent", "common")
         )
+        if dtype is None:  # as the Trainer's dtype=None: the template's own
+            dtype = next((p.dtype for p in arch.parameters() if p.is_floating_point()), torch.float32)
         if dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
-            raise fail(_OWNER, "dtype", "a floating torch.dtype", dtype)
+            raise fail(_OWNER, "dtype", "None (the template's dtype) or a floating torch.dtype", dtype)
+        if dtype == torch.float16 and self.optimizer == "adam" and self.eps < 1e-4:
+            # Adam's second moment, stored in float16, underflows to 0 for gradients below ~2e-4, and
+            # m / (0 + eps) then steps a weight by up to lr / eps: weights blow up within an epoch.
+            allowed = ">= 1e-4 with dtype=torch.float16 and optimizer='adam' (or use torch.bfloat16)"
+            raise fail(_OWNER, "eps", allowed, self.eps)
         self.threads = (
             None
             if threads is None
@@ -225,9 +262,11 @@ class Population:
 
     @torch.no_grad()
     def evaluate(self, data: Any, *, batch_size: int = 1024) -> list[dict[str, float]]:
-        """Per-member ``{"loss", "accuracy"}`` on ``data`` (a TensorSplit or ``(x, y)``), eval mode.
+        """Per-member ``{"loss", "accuracy"}`` on ``data`` (a TensorSplit or ``(x, y)`` tensors or arrays),
+        eval mode.
 
-        Uses the members' current weights (after :meth:`fit`, their final weights).
+        Uses the members' current weights: their initial weights before :meth:`fit`, their final
+        weights after it.
         """
         batch_size = check_int(batch_size, "batch_size", owner="Population.evaluate",
                                interval=Interval(1, None))
@@ -247,11 +286,19 @@ class Population:
         checkpoint: str | os.PathLike | None = None,
         progress: str | bool = "auto",
     ) -> list[History]:
-        """Train every member; return one ``reglab.History`` per member (the Trainer's columns).
+        """Train every member; return one ``reglab.History`` per member (the Trainer's columns and
+        dtypes; ``lr`` as configured).
+
+        A fit runs once. Interrupted (Ctrl-C), it raises ``KeyboardInterrupt`` and keeps the finished
+        epochs' histories (members still ``"active"``) and, in :meth:`member`, the weights where the
+        interruption found them, mid-epoch; a new ``Population`` given the same ``checkpoint``
+        continues from the last finished epoch.
 
         Args:
-            train: A ``TensorSplit`` (``.x``, ``.y``) or ``(x, y)``; int64 class labels. A ``DataSplits``
-                gives its ``train`` split, and its ``val`` unless ``val`` is given (as the Trainer).
+            train: A ``TensorSplit`` (``.x``, ``.y``), ``(x, y)`` tensors or NumPy arrays, or a
+                ``TensorDataset`` of the two; floating-point features, integer class labels (float
+                targets are refused: the engine trains classifiers). A ``DataSplits`` gives its
+                ``train`` split, and its ``val`` unless ``val`` is given (as the Trainer).
             val: Validation data, needed for early stopping on a ``val_*`` metric.
             epochs: Number of epochs.
             batch_size: Batch size; the last partial batch is kept, as in the Trainer (skipped if it
@@ -294,8 +341,9 @@ class Population:
         progress = check_progress(progress, "Population.fit")
         if self._members is None:
             raise UserError(
-                "Population.fit: this population was already fitted; build a new Population "
-                "(configs are kept in .configs) to train again."
+                "Population.fit: this population was already fitted (a fit runs once, also when it was "
+                "interrupted); build a new Population (configs are kept in .configs) to train again, or "
+                "pass the same checkpoint= to a new one to continue an interrupted fit."
             )
         if hasattr(train, "train") and hasattr(train, "val"):  # a DataSplits, as the Trainer takes it
             val = train.val if val is None else val
@@ -380,12 +428,13 @@ class Population:
     def _data(self, data: Any, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         """``(x, y)`` checked against the architecture, on the population's device: x ``(N, features)``
         in its dtype, y ``(N,)`` class indices."""
-        x, y = _split(data, name)
         owner = "Population.fit" if name != "data" else "Population.evaluate"
+        x, y = _split(data, name, owner)
         y = y if y.dtype == torch.int64 else y.long()  # bool, uint8, int32 labels: int64 class indices
-        # Checked as given (a NaN there is the caller's), then converted: finite values past the
-        # population's dtype turn infinite, which is said as an overflow, not as a NaN in the data.
-        given = x.to(self.device) if x.is_floating_point() else x.to(self.device, self.dtype)
+        # Checked as given (a NaN there is the caller's; integer features are refused, as by the
+        # Trainer), then converted: finite values past the population's dtype turn infinite, which is
+        # said as an overflow, not as a NaN in the data.
+        given = x.to(self.device)
         check_tensors(self.arch, given, y, owner=owner, name=name, task="classification")
         x = given.to(self.dtype)
         if not bool(torch.isfinite(x).all()):
@@ -498,11 +547,27 @@ class Population:
             return torch.randperm(n, generator=gens[0]).to(self.device)
         return torch.stack([torch.randperm(n, generator=g) for g in gens]).to(self.device)
 
-    def _diverged(self, k: int, value: float, lr: float, epoch: int, batch: int, seconds: float) -> None:
-        # Called from a shard's thread: touches member k's entries only. Said as the Trainer says it.
+    def _diverged(self, k: int, value: float, _lr: float, epoch: int, batch: int, seconds: float) -> None:
+        # Called from a shard's thread: touches member k's entries only. Said as the Trainer says it,
+        # with lr as configured (the Trainer's), not the shard's column (``_lr``), rounded to the dtype.
         self._status[k] = "diverged"
-        self.histories_[k].stop_reason = f"non-finite training loss ({value}) at epoch {epoch}, batch {batch}"
-        self.histories_[k].append({"epoch": epoch, "train_loss": value, "lr": lr, "time": seconds})
+        reason = f"non-finite training loss ({value}) at epoch {epoch}, batch {batch}"
+        # A strength past the dtype's range is an inf column: the member diverges (as the sweep's other
+        # members go on) where the Trainer refuses the value at its first step. Say which one.
+        biggest, cfg = torch.finfo(self.dtype).max, self.configs[k]
+        past = [f"{key}={getattr(cfg, key):g}" for key in _STRENGTHS if getattr(cfg, key) > biggest]
+        if past:
+            reason += f" ({', '.join(past)} past the range of {self.dtype}, {biggest:.3g})"
+        self.histories_[k].stop_reason = reason
+        record = {"epoch": epoch, "train_loss": value, "lr": self._logged_lr(k), "time": seconds}
+        self.histories_[k].append(record)
+
+    def _logged_lr(self, k: int) -> float:
+        """Member k's lr as its History logs it: as configured, as the Trainer logs its param group's (not
+        rounded to the dtype: 1e-3, not float32's 0.0010000000474974513), but inf past the dtype's range,
+        where the member trained with an infinite lr."""
+        lr = self.configs[k].lr
+        return lr if lr <= torch.finfo(self.dtype).max else math.inf
 
     def _store_current(self, shard: Shard, row: int) -> None:
         k = shard.rows[row]
@@ -552,7 +617,6 @@ class Population:
 
     def _end_epoch(self, epoch, sums, stoppers, best_theta, best_buffers, seconds) -> None:
         for shard in self._live():
-            lrs = shard.hyper["lr"][:, 0].tolist()
             leaving, restore = [], []
             for row, k in enumerate(shard.rows):
                 loss, right, count = sums[k].tolist()
@@ -561,7 +625,7 @@ class Population:
                     record.update(val_loss=float(shard.val[0][row]), val_accuracy=float(shard.val[1][row]))
                 record.update(
                     penalty=shard.stats[row][2],
-                    lr=lrs[row],
+                    lr=self._logged_lr(k),
                     weight_norm=shard.stats[row][0],
                     zero_fraction=shard.stats[row][1],
                     time=seconds,
