@@ -188,3 +188,32 @@ def test_an_interrupted_fit_keeps_its_finished_epochs_and_says_how_to_go_on(monk
     want = Population(template(), [{"seed": 0}, {"seed": 1}], threads=1).fit(
         (x, y), epochs=5, batch_size=16, progress="off")
     assert all(g.equals(w, ignore=("time",)) for g, w in zip(got, want))
+
+
+def test_member_is_an_eval_mode_copy_in_the_populations_dtype_that_the_user_may_train_or_mutate():
+    x, y = blobs()
+    pop = Population(template(norm="batch"), [{"seed": 0}, {"seed": 1, "dropout": 0.3}], dtype=torch.float64)
+    before = pop.evaluate((x, y))
+    untouched = pop.member(1)
+    model = pop.member(1)
+    assert not model.training and model.dropout == 0.3
+    assert {t.dtype for t in model.state_dict().values() if t.is_floating_point()} == {torch.float64}
+    with torch.no_grad():
+        for t in model.state_dict().values():
+            t.add_(1)  # weights and BatchNorm statistics, in place
+    assert pop.evaluate((x, y)) == before
+    pop.fit((x, y), epochs=1, batch_size=16, progress="off")
+    after, model = pop.evaluate((x, y)), pop.member(1)
+    assert after != before and not model.training
+    with torch.no_grad():
+        logits = model(x.double())
+    assert after[1]["loss"] == pytest.approx(torch.nn.functional.cross_entropy(logits, y).item(), abs=1e-12)
+    model.train()  # the user trains the copy on: the population's weights stay
+    torch.nn.functional.cross_entropy(model(x.double()), y).backward()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.sub_(p.grad)
+    assert pop.evaluate((x, y)) == after
+    fresh = Population(template(norm="batch"), [{"seed": 0}, {"seed": 1}], dtype=torch.float64).member(1)
+    pairs = zip(untouched.state_dict().values(), fresh.state_dict().values())
+    assert all(torch.equal(a, b) for a, b in pairs)  # the copy taken before fit is the initialization
