@@ -33,7 +33,7 @@ from reglab.errors import UserError
 from reglab.study.stats import mean_ci, paired_comparison
 from reglab.study.summary import rank_recipes
 
-__all__ = ["StudyData", "ranking", "mean_curves"]
+__all__ = ["StudyData", "ranking", "recipe_order", "mean_curves"]
 
 _REQUIRED = {
     "trials": ("trial_id", "recipe", "seed"),
@@ -59,6 +59,9 @@ class StudyData:
         paths: regularization-path points ``penalty, strength, <metrics...>``; when ``None``
             they come from ``trials.penalty`` / ``trials.strength`` joined with ``results``.
         config: the study configuration; versions: package versions; both shown verbatim.
+        unfinished: recipes of the study with no trial in these tables (no finished final trial), each
+            with the reason, e.g. ``{"big_lr": "no candidate finished (diverged)"}``: the ranking lists
+            them last, without a rank, so a recipe never disappears from the report without a word.
     """
 
     name: str
@@ -74,6 +77,7 @@ class StudyData:
     paths: pd.DataFrame | None = None
     config: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
+    unfinished: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for table, cols in _REQUIRED.items():
@@ -92,7 +96,11 @@ class StudyData:
                 f"(has: {', '.join(map(str, self.results.columns))}); pick one of those."
             )
         recipes = self.recipes
-        if self.baseline is not None and self.baseline not in recipes:
+        both = sorted(set(recipes) & set(self.unfinished))
+        if both:
+            raise UserError(f"StudyData.unfinished lists recipe(s) that have trials: {', '.join(both)}; "
+                            "unfinished is for recipes without any.")
+        if self.baseline is not None and self.baseline not in [*recipes, *self.unfinished]:
             raise UserError(
                 f"baseline recipe {self.baseline!r} is not in the study (recipes: {', '.join(recipes)})."
             )
@@ -107,11 +115,42 @@ class StudyData:
         return self.trials.merge(self.results, on="trial_id", how="inner")
 
 
+def _values(data: StudyData) -> tuple[list[str], dict[str, dict[Any, float]]]:
+    """The pairing keys and each recipe's metric by key (``(seed,)`` or ``(seed, fold)``)."""
+    joined = data.joined()
+    keys = ["seed"] + (["fold"] if "fold" in joined.columns else [])
+    recipe = joined["recipe"].astype(str)
+    values = {}
+    for name in data.recipes:
+        sub = joined[recipe == name]
+        pairs = zip(sub[keys].itertuples(index=False), sub[data.metric])
+        values[name] = {tuple(k): float(v) for k, v in pairs}
+    return keys, values
+
+
+def recipe_order(data: StudyData) -> list[str]:
+    """``data.recipes`` in the ranking's order (:func:`ranking`): best mean first, equal means by name,
+    recipes without a mean last (by name). The report's tables and charts all use it.
+
+    Example:
+        >>> import pandas as pd
+        >>> t = pd.DataFrame({"trial_id": [0, 1, 2], "recipe": ["none", "l2", "l1"], "seed": [0, 0, 0]})
+        >>> r = pd.DataFrame({"trial_id": [0, 1, 2], "test_mse": [0.5, 0.4, 0.6]})
+        >>> e = pd.DataFrame({"trial_id": [0], "epoch": [0], "train_loss": [1.0], "val_loss": [1.0]})
+        >>> recipe_order(StudyData("s", t, e, r, metric="test_mse", higher_is_better=False))
+        ['l2', 'none', 'l1']
+    """
+    _, values = _values(data)
+    means = {name: mean_ci(list(v.values()))["mean"] for name, v in values.items()}
+    return rank_recipes(means, lower_is_better=not data.higher_is_better)
+
+
 def ranking(data: StudyData, *, confidence: float = 0.95) -> pd.DataFrame:
     """Rank recipes by the mean metric, with a Student-t CI and a paired comparison to the baseline.
 
     The order is :func:`reglab.study.summary.rank_recipes` (best mean first, equal means by name,
-    recipes without a mean last), as in ``reglab study`` and ``reglab show``.
+    recipes without a mean last, by name), as in ``reglab study`` and ``reglab show``; the recipes of
+    ``data.unfinished`` are among those last ones, with ``n`` 0 and no mean.
 
     The statistics are the study's own (:mod:`reglab.study.stats`): the difference to the
     baseline pairs trials by ``seed`` (and ``fold`` when present) and reports the mean paired
@@ -121,22 +160,16 @@ def ranking(data: StudyData, *, confidence: float = 0.95) -> pd.DataFrame:
         Columns ``recipe, n, mean, ci_low, ci_high, diff, diff_low, diff_high, p_value, pairs``.
     """
     confidence = check_scalar(confidence, "confidence", owner="ranking", interval=Interval(0, 1, "neither"))
-    joined = data.joined()
-    keys = ["seed"] + (["fold"] if "fold" in joined.columns else [])
-
-    def by_key(recipe: str) -> dict[Any, float]:
-        sub = joined[joined["recipe"].astype(str) == recipe]
-        return {tuple(k): float(v) for k, v in zip(sub[keys].itertuples(index=False), sub[data.metric])}
-
-    base = by_key(data.baseline) if data.baseline is not None else None
+    _, values = _values(data)
+    values |= {name: {} for name in data.unfinished}
+    base = values.get(data.baseline) if data.baseline is not None else None
     rows = []
-    for recipe in data.recipes:
-        values = by_key(recipe)
-        ci = mean_ci(list(values.values()), confidence)
+    for recipe, by_key in values.items():
+        ci = mean_ci(list(by_key.values()), confidence)
         row = {"recipe": recipe, "n": ci["n"], "mean": ci["mean"], "ci_low": ci["low"], "ci_high": ci["high"],
                "diff": np.nan, "diff_low": np.nan, "diff_high": np.nan, "p_value": np.nan, "pairs": 0}
         if base is not None and recipe != data.baseline:
-            d = paired_comparison(values, base, confidence)
+            d = paired_comparison(by_key, base, confidence)
             row.update(diff=d["diff"], diff_low=d["low"], diff_high=d["high"], p_value=d["p"], pairs=d["n"])
         rows.append(row)
     order = rank_recipes({r["recipe"]: r["mean"] for r in rows}, lower_is_better=not data.higher_is_better)

@@ -4,7 +4,8 @@ What comes from where (``reglab.study.storage`` tables):
 
 * ranking: the ``final`` phase (each recipe's chosen parameters refit on every seed and
   scored on the test split), by the summary's ``test_metric`` (the validation metric when
-  the study has no test split);
+  the study has no test split); a recipe with no finished final trial is listed last with the
+  reason (``StudyData.unfinished``: no candidate finished, or its final trials diverged / failed);
 * learning curves, gap, convergence by norm: the ``final`` trials' per-epoch rows;
 * regularization paths: the ``cv`` trials of recipes that search one numeric parameter
   (validation metric, weight norm and exact-zero fraction per candidate);
@@ -59,8 +60,9 @@ def load_study(study: str | Path, *, describe: bool = True) -> StudyData:
         summary = storage.load_results()
         trials = storage.trials(finished_only=True)
         if config_text is None or summary is None:
+            where = f"--storage {study}" if "://" in str(study) else f"--out {study}"
             raise UserError(
-                f"the study at {study} has no results yet; finish it with `reglab study CONFIG --out DIR` "
+                f"the study at {study} has no results yet; finish it with `reglab study CONFIG {where}` "
                 "(it resumes where it stopped)."
             )
         config = json.loads(config_text)
@@ -91,8 +93,13 @@ def load_study(study: str | Path, *, describe: bool = True) -> StudyData:
         epochs = pd.DataFrame(columns=["trial_id", "epoch", "train_loss", "val_loss"])
     baseline = summary.get("baseline")
     recipes = set(trial_frame["recipe"])
+    unfinished = _unfinished(summary, trials, recipes)
     chosen = {n: r.get("best_params") for n, r in summary.get("recipes", {}).items() if r.get("best_params")
               is not None}
+    if "test_metric" in summary:  # what was regularized: in the ranking's order, as the tables
+        from reglab.study.summary import recipe_order
+
+        chosen = {n: chosen[n] for n in recipe_order(summary) if n in chosen}
     return StudyData(
         name=str(summary.get("study", config.get("name", "study"))),
         trials=trial_frame,
@@ -100,13 +107,29 @@ def load_study(study: str | Path, *, describe: bool = True) -> StudyData:
         results=results,
         metric=metric,
         higher_is_better=not lower_is_better(metric),
-        baseline=baseline if baseline in recipes else None,
+        baseline=baseline if baseline in recipes or baseline in unfinished else None,
         paths=_paths(trials, summary),
         selection=_selection(config, chosen) if describe else None,
         config=config,
         versions=summary.get("versions") or _running_versions(),
         histograms=_histograms(finals, stored),
+        unfinished=unfinished,
     )
+
+
+def _unfinished(summary: dict[str, Any], trials: list[dict[str, Any]], reported: set[str]) -> dict[str, str]:
+    """The summary's recipes without a finished final trial, with the reason (``reglab show``'s words)."""
+    out = {}
+    for name, entry in summary.get("recipes", {}).items():
+        if name in reported:
+            continue
+        if entry.get("status", "ok") != "ok":
+            out[name] = f"no candidate finished ({entry['status']})"
+            continue
+        ended = [t["status"] for t in trials if t["phase"] == "final" and t["recipe"] == name]
+        counts = ", ".join(f"{ended.count(s)} {s}" for s in sorted(set(ended)))
+        out[name] = f"no final trial finished ({counts})" if counts else "no final trial finished"
+    return out
 
 
 def _histograms(finals: list[dict[str, Any]], stored: dict[int, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -134,7 +157,7 @@ def _paths(trials: list[dict[str, Any]], summary: dict[str, Any]) -> pd.DataFram
             if t["phase"] == "cv" and t["recipe"] == name and t["status"] == "done" and isinstance(
                 value, numbers.Real
             ):
-                point = {"penalty": f"{name} ({key})", "strength": float(value)}
+                point = {"penalty": f"{name} ({key})", "recipe": name, "strength": float(value)}
                 rows.append(point | _numbers(t["metrics"]))
     return pd.DataFrame(rows) if rows else None
 

@@ -82,12 +82,15 @@ _TEMPLATE = """<!DOCTYPE html>
 <a href="#selection">What was regularized</a><a href="#reproduce">Reproduce</a></nav>
 <h2 id="ranking">Ranking</h2>
 <p class="note">By <code>{{ data.metric }}</code>
-({{ "higher" if data.higher_is_better else "lower" }} is better),
+({{ "higher" if data.higher_is_better else "lower" }} is better), best first,
 mean ± {{ "%.0f" % (confidence * 100) }}% Student-t interval over trials.
 {% if data.baseline %}Δ is the mean paired difference against <code>{{ data.baseline }}</code>
-(same seed{% if has_fold %} and fold{% endif %}) with its interval and paired t-test p-value.{% endif %}
-The diagnosis column is <code>reglab diagnose</code> on each recipe's mean curves.
-Click a header to sort.</p>
+(same seed{% if has_fold %} and fold{% endif %}) with its interval and paired t-test p-value.
+{% if data.baseline in data.unfinished %}The baseline has no result, so no recipe has a Δ.{% endif %}
+{% endif %}
+{% if data.unfinished %}Recipes with no result (no finished final trial) are listed last, without a rank.
+{% endif %}The diagnosis column is <code>reglab diagnose</code> on each recipe's mean curves.
+The charts list recipes in this order, labelled with their rank. Click a header to sort.</p>
 <table class="sortable" id="ranking-table"><thead><tr><th>#</th><th>recipe</th><th>n</th><th>mean ± CI</th>
 <th>CI</th><th>Δ vs baseline [CI]</th><th>diagnosis</th></tr></thead><tbody>
 {% for r in rows %}<tr><td>{{ r.rank }}</td><td>{{ r.recipe }}</td><td>{{ r.n }}</td><td>{{ r.mean }}</td>
@@ -120,7 +123,7 @@ Click a header to sort.</p>
 
 _CAPTIONS = {
     "curves": "Mean over trials. Solid blue: training loss; dashed vermillion: validation loss; "
-    "grey: the gap; dotted black: the best (early-stopping) epoch.",
+    "grey: the gap; dotted black: the best (early-stopping) epoch, averaged over trials.",
     "gap": "Validation minus training loss at the last epoch: bar = mean, dots = trials.",
     "paths": "Mean over trials at each strength; log x axis. Exact zeros come from proximal updates.",
     "weights": "Final weights of one trial per recipe, shared bins, log counts.",
@@ -141,6 +144,14 @@ def render_html(data: StudyData, *, confidence: float = 0.95) -> str:
     for key, title, make in charts:
         fig = make(data)
         chart = None if fig is None else {"uri": plots.to_data_uri(fig), "caption": _CAPTIONS[key]}
+        if chart is not None and key == "curves":
+            shown, left_out = plots.curve_recipes(data)
+            if left_out:
+                base = f" and the baseline {data.baseline}" if data.baseline in shown[-1:] else ""
+                chart["caption"] += (
+                    f" {len(shown)} of {len(shown) + len(left_out)} recipes drawn: the best "
+                    f"{len(shown) - bool(base)}{base}; not drawn: {', '.join(left_out)}."
+                )
         sections.append((key, title, chart))
     selection = None
     if data.selection is not None and not data.selection.empty:
@@ -154,7 +165,8 @@ def render_html(data: StudyData, *, confidence: float = 0.95) -> str:
         data=data,
         rows=ranking_rows(data, confidence=confidence),
         confidence=confidence,
-        has_fold="fold" in data.trials.columns,
+        # Final trials all have fold -1: they pair by seed alone.
+        has_fold="fold" in data.trials.columns and data.trials["fold"].nunique() > 1,
         sections=sections,
         selection=selection,
         seeds=sorted({int(s) for s in data.trials["seed"]}),

@@ -6,6 +6,12 @@ Mathtext is off for every user-supplied string: a recipe named ``$x$`` is drawn 
 
 Each function returns ``None`` when the study holds no data for that chart.
 
+Recipes appear in the ranking's order (:func:`reglab.report.aggregate.recipe_order`: best mean first),
+labelled ``"<rank>. <name>"`` with the rank of the ranking table (:func:`recipe_labels`; names longer
+than 28 characters are cut with an ellipsis). The learning-curves grid draws at most ``max_recipes``
+(12) recipes: the best ones, and the baseline in the last panel when it ranks lower
+(:func:`curve_recipes` also returns the ones left out, which the report names under the chart).
+
 Example:
     >>> from matplotlib.figure import Figure
     >>> fig = Figure(); _ = fig.add_subplot().plot([0, 1])
@@ -18,16 +24,20 @@ from __future__ import annotations
 import base64
 import io
 import math
+import warnings
 
 import matplotlib as mpl
 import numpy as np
 from matplotlib.figure import Figure
 
-from reglab.report.aggregate import StudyData, mean_curves
+from reglab.report.aggregate import StudyData, mean_curves, ranking
+from reglab.study.schema import lower_is_better
 
 __all__ = [
     "OKABE_ITO",
     "to_data_uri",
+    "recipe_labels",
+    "curve_recipes",
     "learning_curves",
     "generalization_gap",
     "regularization_paths",
@@ -39,6 +49,7 @@ OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#E69F00", "#56B4E9", "#CC79A7", "
 TRAIN_STYLE = {"color": OKABE_ITO[0], "linestyle": "-", "label": "training loss"}
 VAL_STYLE = {"color": OKABE_ITO[1], "linestyle": "--", "label": "validation loss"}
 _RC = {"font.size": 9, "axes.grid": True, "grid.alpha": 0.3}
+LABEL_CHARS = 28  # a longer recipe name is cut in the charts (titles, ticks), not in the tables
 
 
 def _plain(*texts) -> None:
@@ -54,9 +65,62 @@ def _legend(ax, **kwargs) -> None:
 def to_data_uri(fig: Figure, *, dpi: int = 96) -> str:
     """Encode a figure as a ``data:image/png;base64,...`` URI (inline in HTML, no request)."""
     buf = io.BytesIO()
-    with mpl.rc_context(_RC):
+    with mpl.rc_context(_RC), warnings.catch_warnings():
+        # A character the font lacks (CJK without a CJK font installed) is drawn as a box; the tables
+        # show the name as typed, so matplotlib's warning per glyph and chart is noise on the terminal.
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font", category=UserWarning)
         fig.savefig(buf, format="png", dpi=dpi)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _short(name: str) -> str:
+    return name if len(name) <= LABEL_CHARS else name[: LABEL_CHARS - 1] + "\u2026"
+
+
+def recipe_labels(data: StudyData) -> dict[str, str]:
+    """Every recipe with trials, in the ranking's order, with its chart label: ``"<rank>. <name>"``.
+
+    The rank is the ranking table's (``#``); a recipe without a mean has none. Names longer than
+    ``LABEL_CHARS`` are cut with an ellipsis (the rank keeps two such names apart).
+
+    Example:
+        >>> import pandas as pd
+        >>> t = pd.DataFrame({"trial_id": [0, 1], "recipe": ["none", "l2"], "seed": [0, 0]})
+        >>> e = pd.DataFrame({"trial_id": [0], "epoch": [0], "train_loss": [1.0], "val_loss": [1.0]})
+        >>> r = pd.DataFrame({"trial_id": [0, 1], "test_accuracy": [0.6, 0.7]})
+        >>> recipe_labels(StudyData("s", t, e, r))
+        {'l2': '1. l2', 'none': '2. none'}
+    """
+    table = ranking(data)
+    return {name: f"{rank}. {_short(name)}" if n else _short(name)
+            for rank, (name, n) in enumerate(zip(table["recipe"], table["n"]), 1)
+            if name not in data.unfinished}
+
+
+def curve_recipes(data: StudyData, *, max_recipes: int = 12) -> tuple[list[str], list[str]]:
+    """The recipes the learning-curves grid draws, and those it leaves out, both in ranking order.
+
+    With more than ``max_recipes`` recipes it draws the best ``max_recipes`` ones, or, when the
+    baseline ranks below them, the best ``max_recipes - 1`` and the baseline (last).
+
+    Example:
+        >>> import pandas as pd
+        >>> names = ["none", "a", "b", "c"]
+        >>> t = pd.DataFrame({"trial_id": range(4), "recipe": names, "seed": 0})
+        >>> e = pd.DataFrame({"trial_id": range(4), "epoch": 0, "train_loss": 1.0, "val_loss": 1.0})
+        >>> r = pd.DataFrame({"trial_id": range(4), "test_accuracy": [0.5, 0.9, 0.8, 0.7]})
+        >>> curve_recipes(StudyData("s", t, e, r, baseline="none"), max_recipes=3)
+        (['a', 'b', 'none'], ['c'])
+    """
+    curves = mean_curves(data)
+    drawn = set(curves["recipe"].astype(str))
+    order = [r for r in recipe_labels(data) if r in drawn]
+    if len(order) <= max_recipes:
+        return order, []
+    shown = order[:max_recipes]
+    if data.baseline in order and data.baseline not in shown and max_recipes >= 2:
+        shown = order[: max_recipes - 1] + [data.baseline]
+    return shown, [r for r in order if r not in shown]
 
 
 def _grid(n: int, *, cols: int = 3, w: float = 3.4, h: float = 2.5) -> tuple[Figure, list]:
@@ -89,12 +153,14 @@ def learning_curves(data: StudyData, *, max_recipes: int = 12) -> Figure | None:
     curves = mean_curves(data)
     if curves.empty:
         return None
-    recipes = [r for r in data.recipes if r in set(curves["recipe"].astype(str))][:max_recipes]
+    recipes, _ = curve_recipes(data, max_recipes=max_recipes)
+    labels = recipe_labels(data)
     best = _best_epochs(data)
     with mpl.rc_context(_RC):
         fig, axes = _grid(len(recipes))
         for ax, recipe in zip(axes, recipes):
-            c = curves[curves["recipe"].astype(str) == recipe]
+            # An infinite loss (a run that blew up at an epoch) is a gap in the line, not a broken axis.
+            c = curves[curves["recipe"].astype(str) == recipe].replace([np.inf, -np.inf], np.nan)
             ax.plot(c["epoch"], c["train_loss"], **TRAIN_STYLE)
             ax.plot(c["epoch"], c["val_loss"], **VAL_STYLE)
             ax.fill_between(
@@ -113,7 +179,7 @@ def learning_curves(data: StudyData, *, max_recipes: int = 12) -> Figure | None:
                     linewidth=1.2,
                     label=f"best / stop epoch ({best[recipe]:.0f})",
                 )
-            _plain(ax.set_title(recipe, fontsize=9))
+            _plain(ax.set_title(labels[recipe], fontsize=9))
             ax.set_xlabel("epoch")
             ax.set_ylabel("loss")
             _legend(ax, fontsize=7, loc="upper right")
@@ -126,10 +192,14 @@ def generalization_gap(data: StudyData) -> Figure | None:
     e = e.merge(data.trials[["trial_id", "recipe"]], on="trial_id")
     if e.empty:
         return None
-    e = e.assign(gap=e["val_loss"] - e["train_loss"], recipe=e["recipe"].astype(str))
-    recipes = [r for r in data.recipes if r in set(e["recipe"])]
+    gap = e["val_loss"] - e["train_loss"]
+    e = e.assign(gap=gap.where(np.isfinite(gap)), recipe=e["recipe"].astype(str))  # no bar for an inf loss
+    labels = recipe_labels(data)
+    recipes = [r for r in labels if r in set(e["recipe"])]
+    longest = max((len(labels[r]) for r in recipes), default=0)
     with mpl.rc_context(_RC):
-        fig = Figure(figsize=(max(4.0, 0.9 * len(recipes) + 2), 3.0), layout="constrained")
+        # Tick labels are rotated 30 degrees: the figure grows with the longest, so the bars keep their room.
+        fig = Figure(figsize=(max(4.0, 0.9 * len(recipes) + 2), 2.6 + 0.045 * longest), layout="constrained")
         ax = fig.add_subplot()
         means = [e.loc[e["recipe"] == r, "gap"].mean() for r in recipes]
         x = np.arange(len(recipes))
@@ -138,7 +208,7 @@ def generalization_gap(data: StudyData) -> Figure | None:
             vals = e.loc[e["recipe"] == r, "gap"].to_numpy()
             ax.plot(np.full(len(vals), i), vals, "o", color="black", markersize=3)
         ax.axhline(0, color="black", linewidth=0.8)
-        ax.set_xticks(x, recipes, rotation=30, ha="right")
+        ax.set_xticks(x, [labels[r] for r in recipes], rotation=30, ha="right")
         _plain(*ax.get_xticklabels())
         ax.set_ylabel("val loss - train loss (last epoch)")
         ax.set_title("Generalization gap per recipe")
@@ -154,17 +224,31 @@ def regularization_paths(data: StudyData) -> Figure | None:
     if j.empty:
         return None
     labels = {"weight_norm": "weight norm (L2)", "zero_fraction": "exact-zero fraction"}
-    wanted = (data.metric, "val_accuracy", "val_loss", "weight_norm", "zero_fraction")
-    panels = [c for c in dict.fromkeys(wanted) if c in j.columns and j[c].notna().any()][:3]
+    # The selection metric of the candidates (val_mse for a study ranked by test_mse), before the fallbacks.
+    selection = "val_" + data.metric.removeprefix("test_")
+    present = [c for c in (data.metric, selection, "val_accuracy", "val_loss", "weight_norm", "zero_fraction")
+               if c in j.columns and j[c].notna().any()]
+    # One score (val_loss beside val_accuracy pushed the exact-zero fraction out), weight norm, zeros.
+    panels = [c for c in present if c not in labels][:1] + [c for c in present if c in labels]
+    penalties = sorted(set(j["penalty"].astype(str)))
+    if "recipe" in j.columns:  # a penalty's line comes in the ranking's order of its best recipe
+        rank = {r: i for i, r in enumerate(recipe_labels(data))}
+        best = {str(pen): min(rank.get(r, len(rank)) for r in g["recipe"].astype(str))
+                for pen, g in j.groupby(j["penalty"].astype(str))}
+        penalties.sort(key=lambda p: (best[p], p))
     with mpl.rc_context(_RC):
         fig, axes = _grid(len(panels), w=3.6, h=2.8)
         for ax, col in zip(axes, panels):
-            for i, (pen, g) in enumerate(j.groupby(j["penalty"].astype(str), sort=True)):
+            for i, pen in enumerate(penalties):
+                g = j[j["penalty"].astype(str) == pen]
                 m = g.groupby("strength")[col].mean().sort_index()
-                ax.plot(m.index, m.values, marker="os^Dv<>p"[i % 8], color=OKABE_ITO[i % 8], label=pen)
+                ax.plot(m.index, m.values, marker="os^Dv<>p"[i % 8], color=OKABE_ITO[i % 8],
+                        label=_short(pen))
             ax.set_xscale("log")
             ax.set_xlabel("strength")
-            _plain(ax.set_ylabel(labels.get(col, col)))
+            better = "lower" if lower_is_better(col) else "higher"
+            direction = "" if col in labels else f" ({better} is better)"
+            _plain(ax.set_ylabel(labels.get(col, col) + direction))
             _legend(ax, fontsize=7, title="penalty")
         fig.suptitle("Regularization paths")
     return fig
@@ -176,9 +260,10 @@ def weight_histograms(data: StudyData) -> Figure | None:
     Raw ``data.weights`` are binned here; a study's stored ``data.histograms`` (fixed bins per
     trial) are drawn as stored, on a shared x range.
     """
+    labels = recipe_labels(data)
     if not data.weights:
-        return _binned_histograms(data.histograms) if data.histograms else None
-    names = list(data.weights)
+        return _binned_histograms(data.histograms, labels) if data.histograms else None
+    names = _in_rank_order(data.weights, labels)
     allw = np.concatenate([np.ravel(np.asarray(w, dtype=float)) for w in data.weights.values()])
     lim = float(np.quantile(np.abs(allw), 0.995)) or 1.0
     bins = np.linspace(-lim, lim, 61)
@@ -188,14 +273,20 @@ def weight_histograms(data: StudyData) -> Figure | None:
             w = np.ravel(np.asarray(data.weights[name], dtype=float))
             ax.hist(np.clip(w, -lim, lim), bins=bins, color=OKABE_ITO[i % 8])
             ax.set_yscale("log")
-            _plain(ax.set_title(f"{name}\n{np.mean(w == 0):.0%} exact zeros", fontsize=9))
+            title = labels.get(name, _short(name))
+            _plain(ax.set_title(f"{title}\n{np.mean(w == 0):.0%} exact zeros", fontsize=9))
             ax.set_xlabel("weight")
         fig.suptitle("Final weights")
     return fig
 
 
-def _binned_histograms(hists: dict) -> Figure:
-    names = list(hists)
+def _in_rank_order(names, labels: dict[str, str]) -> list[str]:
+    """Recipes in the ranking's order, then other names (not recipes) as given."""
+    return [r for r in labels if r in names] + [n for n in names if n not in labels]
+
+
+def _binned_histograms(hists: dict, labels: dict[str, str]) -> Figure:
+    names = _in_rank_order(hists, labels)
     lim = max(max(abs(h["edges"][0]), abs(h["edges"][-1])) for h in hists.values())
     with mpl.rc_context(_RC):
         fig, axes = _grid(len(names), cols=4, w=2.8, h=2.3)
@@ -207,7 +298,7 @@ def _binned_histograms(hists: dict) -> Figure:
             ax.set_yscale("log")
             ax.set_xlim(-lim, lim)
             share = h["zeros"] / h["total"] if h["total"] else 0.0
-            _plain(ax.set_title(f"{name}\n{share:.0%} exact zeros", fontsize=9))
+            _plain(ax.set_title(f"{labels.get(name, _short(name))}\n{share:.0%} exact zeros", fontsize=9))
             ax.set_xlabel("weight")
         fig.suptitle("Final regularized weights (one trial per recipe)")
     return fig
@@ -222,7 +313,7 @@ def convergence_by_norm(data: StudyData) -> Figure | None:
         return None
     curves = mean_curves(
         StudyData(data.name, trials, data.epochs, data.results, metric=data.metric), by="norm"
-    )
+    ).replace([np.inf, -np.inf], np.nan)
     with mpl.rc_context(_RC):
         fig = Figure(figsize=(7.5, 3.0), layout="constrained")
         axes = fig.subplots(1, 2)

@@ -48,28 +48,38 @@ def recipe_diagnoses(data: StudyData) -> dict[str, str]:
 
 
 def ranking_rows(data: StudyData, *, confidence: float = 0.95) -> list[dict[str, str]]:
-    """The ranking table as formatted strings: mean ± CI, paired difference with the baseline."""
+    """The ranking table as formatted strings: mean ± CI, paired difference with the baseline.
+
+    A recipe without a mean has no rank (``-``); one of ``data.unfinished`` says why in its ``mean``
+    cell (e.g. ``no result: no candidate finished (diverged)``), as ``reglab show`` does. With one
+    trial (or no spread) there is no interval: the mean is shown alone and the CI as ``-``.
+    """
     verdicts = recipe_diagnoses(data)
     rows = []
     for rank, r in enumerate(ranking(data, confidence=confidence).itertuples(index=False), 1):
-        half = (r.ci_high - r.ci_low) / 2
-        diff = (
-            "baseline"
-            if r.recipe == data.baseline
-            else (
-                f"{fmt(r.diff)} [{fmt(r.diff_low)}, {fmt(r.diff_high)}] "
-                f"(p={fmt(r.p_value, 2)}, {r.pairs} pairs)"
-                if r.pairs
-                else "-"
-            )
-        )
+        if r.recipe == data.baseline:
+            diff = "baseline"
+        elif r.pairs:
+            spread = math.isfinite(r.diff_low) and math.isfinite(r.diff_high)
+            diff_ci = f" [{fmt(r.diff_low)}, {fmt(r.diff_high)}]" if spread else ""
+            pairs = f"{r.pairs} pair{'s' * (r.pairs != 1)}"
+            diff = f"{fmt(r.diff)}{diff_ci} (p={fmt(r.p_value, 2)}, {pairs})"
+        else:
+            diff = "-"
+        interval = math.isfinite(r.ci_low) and math.isfinite(r.ci_high)
+        if r.recipe in data.unfinished:
+            mean = f"no result: {data.unfinished[r.recipe]}"
+        elif interval:
+            mean = f"{fmt(r.mean)} ± {fmt((r.ci_high - r.ci_low) / 2, 2)}"
+        else:
+            mean = fmt(r.mean)
         rows.append(
             {
-                "rank": str(rank),
+                "rank": str(rank) if r.n else "-",
                 "recipe": r.recipe,
                 "n": str(r.n),
-                "mean": f"{fmt(r.mean)} ± {fmt(half, 2)}",
-                "ci": f"[{fmt(r.ci_low)}, {fmt(r.ci_high)}]",
+                "mean": mean,
+                "ci": f"[{fmt(r.ci_low)}, {fmt(r.ci_high)}]" if interval else "-",
                 "diff": diff,
                 "diagnosis": verdicts.get(r.recipe, "-"),
             }
@@ -86,7 +96,9 @@ def markdown_summary(data: StudyData, *, confidence: float = 0.95) -> str:
     """A short Markdown summary: ranking, what was regularized, how to reproduce."""
     lines = [f"# Study report: {_md(data.name)}", ""]
     base = f"; differences are paired against `{_md(data.baseline)}`" if data.baseline else ""
-    lines += [f"Ranking by **{_md(data.metric)}** (mean ± {confidence:.0%} t-interval half-width{base}).", ""]
+    better = "higher" if data.higher_is_better else "lower"
+    lines += [f"Ranking by **{_md(data.metric)}** ({better} is better; best first; mean ± {confidence:.0%} "
+              f"t-interval half-width{base}).", ""]
     lines += [
         "| # | recipe | n | mean ± CI | CI | Δ vs baseline [CI] | diagnosis |",
         "|---|---|---|---|---|---|---|",

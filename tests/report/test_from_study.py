@@ -11,6 +11,7 @@ from reglab.errors import UserError
 from reglab.report.aggregate import ranking
 from reglab.report.from_study import load_study
 from reglab.report.html import write_report
+from reglab.report.summary import ranking_rows
 from reglab.study.schema import StudyConfig
 from reglab.study.storage import StudyStorage, default_url
 
@@ -127,3 +128,50 @@ def test_version_1_database_is_upgraded_and_newer_ones_refused(study_dir):
     engine.dispose()
     with pytest.raises(UserError, match="has schema version 99; this reglab reads version 2"):
         StudyStorage(url)
+
+
+def _add_unfinished_recipes(study_dir):
+    """'boom': every candidate diverged (no final trial); 'late': a candidate chosen, its finals diverged."""
+    store = StudyStorage(default_url(study_dir))
+    for seed in (0, 1):
+        tid = store.start(("cv", "boom", '{"lr":1000.0}', seed, 0), epochs_budget=6)
+        store.finish(tid, "diverged", {"diverged_epoch": 0}, [], duration=0.1)
+        tid = store.start(("final", "late", '{"lr":0.5}', seed, -1), epochs_budget=6)
+        store.finish(tid, "failed" if seed else "diverged", {"reason": "x"}, [], duration=0.1)
+    summary = store.load_results()
+    summary["recipes"] |= {"boom": {"searched": [], "best_params": None, "status": "diverged"},
+                           "late": {"searched": [], "best_params": {"lr": 0.5}, "status": "ok"}}
+    store.save_results(summary)
+    store.close()
+
+
+def test_recipes_without_a_finished_final_trial_are_listed_last_with_the_reason(study_dir):
+    """The report left them out while `reglab show` lists them as "no candidate finished"."""
+    _add_unfinished_recipes(study_dir)
+    data = load_study(study_dir, describe=False)
+    assert data.recipes == ["none", "l2"]
+    assert data.unfinished == {"boom": "no candidate finished (diverged)",
+                               "late": "no final trial finished (1 diverged, 1 failed)"}
+    assert ranking(data)["recipe"].tolist() == ["l2", "none", "boom", "late"]
+    html_path, md_path = write_report(data, study_dir / "report.html")
+    md = md_path.read_text()
+    assert "| - | boom | 0 | no result: no candidate finished (diverged) | - | - | - |" in md
+    assert "| - | late | 0 | no result: no final trial finished (1 diverged, 1 failed) | - | - | - |" in md
+    rows = [md.index(row) for row in ("| 1 | l2 |", "| 2 | none |", "| - | boom |", "| - | late |")]
+    assert rows == sorted(rows)
+    page = html_path.read_text()
+    assert "<td>-</td><td>boom</td><td>0</td><td>no result: no candidate finished (diverged)</td>" in page
+    assert "listed last, without a rank" in page
+
+
+def test_a_baseline_without_a_result_is_listed_and_said(study_dir):
+    _add_unfinished_recipes(study_dir)
+    store = StudyStorage(default_url(study_dir))
+    store.save_results(store.load_results() | {"baseline": "boom"})
+    store.close()
+    data = load_study(study_dir, describe=False)
+    assert data.baseline == "boom"
+    rows = {r["recipe"]: r for r in ranking_rows(data)}
+    assert rows["boom"]["diff"] == "baseline" and rows["l2"]["diff"] == "-"
+    page = write_report(data, study_dir / "report.html")[0].read_text()
+    assert "The baseline has no result, so no recipe has a Δ." in page

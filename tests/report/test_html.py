@@ -71,7 +71,7 @@ def test_mathtext_is_off_for_recipe_names():
                       "val_loss": [1, 0.6, 0.5]})
     fig = plots.learning_curves(StudyData("s", t, e, pd.DataFrame({"trial_id": [0], "test_accuracy": [1.0]})))
     title = fig.axes[0].get_title()
-    assert title == "cost $5 a_b^c$" and not fig.axes[0].title.get_parse_math()
+    assert title == "1. cost $5 a_b^c$" and not fig.axes[0].title.get_parse_math()
     assert plots.to_data_uri(fig).startswith("data:image/png;base64,")
 
 
