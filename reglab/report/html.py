@@ -180,19 +180,38 @@ def render_html(data: StudyData, *, confidence: float = 0.95) -> str:
 def write_report(data: StudyData, out: str | Path, *, confidence: float = 0.95) -> tuple[Path, Path]:
     """Write ``out`` (HTML) and the Markdown summary next to it (same name, ``.md``).
 
+    An earlier report at either path is replaced; any other existing file there is refused
+    (``UserError``), so ``--out README.html`` cannot overwrite ``README.md``.
+
     Returns:
         ``(html_path, markdown_path)``.
     """
     out = Path(out)
     if out.suffix.lower() not in (".html", ".htm"):
         raise UserError(f"report output {out} must end in .html; pass --out NAME.html.")
+    md = out.with_suffix(".md")
+    for path, mark in ((out, "<title>reglab report: "), (md, "# Study report: ")):
+        if not _replaceable(path, mark):
+            raise UserError(f"{str(path)!r} exists and is not a reglab report, so it is left as it is; "
+                            "pass another --out NAME.html (the Markdown summary goes to NAME.md)")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(render_html(data, confidence=confidence), encoding="utf-8")
-        md = out.with_suffix(".md")
         md.write_text(markdown_summary(data, confidence=confidence), encoding="utf-8")
     except OSError as exc:
         raise UserError(
             f"cannot write the report to {out} ({exc.strerror}); pick a writable --out path."
         ) from None
     return out, md
+
+
+def _replaceable(path: Path, mark: str) -> bool:
+    """Whether ``path`` is free to write: missing, empty, or a report reglab wrote (``mark`` near its top)."""
+    try:
+        if not path.is_file():
+            return not path.exists()  # a folder (or other non-file) there cannot be written either
+        with path.open("rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return True  # writing it reports the error
+    return not head or mark.encode() in head

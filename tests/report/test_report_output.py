@@ -1,11 +1,13 @@
-"""What the report's tables say in the edge cases a user meets."""
+"""What the report's tables say in the edge cases a user meets, and which files it may overwrite."""
 
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
+from reglab.errors import UserError
 from reglab.report.aggregate import StudyData
-from reglab.report.html import render_html
+from reglab.report.html import render_html, write_report
 from reglab.report.summary import markdown_summary, ranking_rows
 
 
@@ -41,3 +43,25 @@ def test_markdown_says_which_direction_is_better():
     md = markdown_summary(data)
     assert "Ranking by **test_mse** (lower is better; best first;" in md
     assert md.index("| 1 | l2 |") < md.index("| 2 | none |")
+
+
+@pytest.mark.parametrize("taken", ["r.html", "r.md"])
+def test_a_file_that_is_not_a_report_is_not_overwritten(tmp_path, taken):
+    """--out README.html replaced README.md with the summary."""
+    data = _data({("none", 0, -1): 0.6})
+    (tmp_path / taken).write_text("my own notes\n")
+    with pytest.raises(UserError, match=rf"'.*{taken}' exists and is not a reglab report, so it is left"):
+        write_report(data, tmp_path / "r.html")
+    assert (tmp_path / taken).read_text() == "my own notes\n"
+    assert [p.name for p in tmp_path.iterdir()] == [taken]
+
+
+def test_an_earlier_report_or_an_empty_file_is_replaced(tmp_path):
+    first = _data({("none", 0, -1): 0.6})
+    write_report(first, tmp_path / "r.html")
+    second = _data({("l2", 0, -1): 0.9})
+    html, md = write_report(second, tmp_path / "r.html")
+    assert "| 1 | l2 |" in md.read_text() and "<td>l2</td>" in html.read_text()
+    (tmp_path / "e.html").write_text("")
+    write_report(second, tmp_path / "e.html")
+    assert (tmp_path / "e.md").read_text().startswith("# Study report: s")
