@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     dataset = data.get("name") or data.get("path")
     family = config.get("model", {}).get("family")
     recipes = len(config.get("recipes", {}))
-    console.print(f"study {config.get('name')}: dataset {dataset}, model {family}, {recipes} recipes, "
+    console.print(f"study {config.get('name')}: dataset {dataset}, model {family}, {recipes} "
+                  f"recipe{'s' * (recipes != 1)}, "
                   f"seeds {config.get('seeds')}, {protocol}")
     counts: dict[str, int] = {}
     for t in trials:

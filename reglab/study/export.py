@@ -59,6 +59,9 @@ def open_storage(study: str | Path) -> StudyStorage:
         return StudyStorage(default_url(path), readonly=True)
     if path.is_file():
         return StudyStorage(f"sqlite:///{path}", readonly=True)
+    if path.is_dir():  # perhaps the folder above the studies: `reglab ls` lists them
+        raise UserError(f"no study at {text!r}: the folder holds no study.db; give a study directory, a .db "
+                        f"file or a database URL (reglab ls {text} lists the studies under a folder)")
     raise UserError(
         f"no study at {text!r}: give a study directory (with study.db), a .db file or a database URL."
     )
