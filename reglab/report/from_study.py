@@ -67,9 +67,12 @@ def load_study(study: str | Path, *, describe: bool = True) -> StudyData:
             )
         config = json.loads(config_text)
         finals = [t for t in trials if t["phase"] == "final" and t["status"] == "done"]
-        if not finals:
+        if not finals:  # the study finished (it has a summary): a rerun would end the same way
+            why = "; ".join(f"{name}: {why}" for name, why in _unfinished(summary, trials, set()).items())
             raise UserError(
-                f"the study at {study} has no finished final trials to report; rerun `reglab study`."
+                f"the study at {study} has no result to report, no recipe has a finished final trial "
+                f"({why or 'no recipes'}); rerunning it ends the same way: change the config "
+                "(`reglab show` lists each recipe's trials)"
             )
         metric = summary.get("test_metric", "test_accuracy")
         if not any(metric in (t["metrics"] or {}) for t in finals):

@@ -175,3 +175,19 @@ def test_a_baseline_without_a_result_is_listed_and_said(study_dir):
     assert rows["boom"]["diff"] == "baseline" and rows["l2"]["diff"] == "-"
     page = write_report(data, study_dir / "report.html")[0].read_text()
     assert "The baseline has no result, so no recipe has a Δ." in page
+
+
+def test_a_study_where_every_recipe_diverged_says_why_and_not_to_rerun(tmp_path):
+    """It said 'no finished final trials to report; rerun `reglab study`', which ends the same way."""
+    store = StudyStorage(default_url(tmp_path))
+    store.save_config("x", "{}")
+    for recipe in ("none", "l2"):
+        tid = store.start(("cv", recipe, "{}", 0, 0), epochs_budget=2)
+        store.finish(tid, "diverged", {"diverged_epoch": 0}, [], duration=0.1)
+    store.save_results({"study": "x", "metric": "val_accuracy", "test_metric": "test_accuracy",
+                        "baseline": "none", "recipes": {r: {"status": "diverged", "best_params": None}
+                                                        for r in ("l2", "none")}})
+    store.close()
+    why = r"\(l2: no candidate finished \(diverged\); none: no candidate finished \(diverged\)\)"
+    with pytest.raises(UserError, match=rf"no recipe has a finished final trial {why}; rerunning it ends"):
+        load_study(tmp_path)
