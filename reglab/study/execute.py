@@ -120,8 +120,10 @@ class TrialOutcome:
 
 
 @functools.lru_cache(maxsize=4)
-def _splits_cached(dataset_json: str, stamp: tuple[int, int] | None = None) -> Any:
-    """``stamp``: the data file's (mtime, size), so that an edited file is read again."""
+def _splits_cached(dataset_json: str, stamp: tuple[int, int] | None = None, dtype: str = "float32") -> Any:
+    """``stamp``: the data file's (mtime, size), so that an edited file is read again; ``dtype``: the
+    training dtype, in which the inputs are loaded (a float64 study would otherwise train on data
+    rounded to float32)."""
     import json
 
     from reglab.study.schema import DatasetConfig
@@ -129,7 +131,7 @@ def _splits_cached(dataset_json: str, stamp: tuple[int, int] | None = None) -> A
     cfg = DatasetConfig.model_validate(json.loads(dataset_json))
     from reglab.data import load
 
-    sizes: dict[str, Any] = {"seed": cfg.split_seed}
+    sizes: dict[str, Any] = {"seed": cfg.split_seed, "dtype": getattr(torch, dtype)}
     for key in ("val_size", "test_size"):
         if getattr(cfg, key) is not None:
             sizes[key] = getattr(cfg, key)
@@ -154,34 +156,34 @@ def load_splits(config: StudyConfig) -> Any:
 _PINNED: dict[str, tuple[int, int] | None] = {}
 
 
-def _data_key(config: StudyConfig) -> tuple[str, tuple[int, int] | None]:
-    """The cache key of the study's data: its dataset settings and the file's (mtime, size)."""
-    dataset = config.dataset.model_dump_json()
+def _data_key(config: StudyConfig) -> tuple[str, tuple[int, int] | None, str]:
+    """The cache key of the study's data: its dataset settings, the file's (mtime, size) and the dtype."""
+    dataset, dtype = config.dataset.model_dump_json(), config.training.dtype
     if dataset in _PINNED:
-        return dataset, _PINNED[dataset]
+        return dataset, _PINNED[dataset], dtype
     path = config.dataset.path
     try:
         info = os.stat(path) if path is not None else None
     except OSError:  # a missing file: the loader names it
         info = None
-    return dataset, None if info is None else (info.st_mtime_ns, info.st_size)
+    return dataset, None if info is None else (info.st_mtime_ns, info.st_size), dtype
 
 
 @functools.lru_cache(maxsize=4)
 def _folds_cached(
-    dataset_json: str, stamp: tuple[int, int] | None, k: int, seed: int
+    dataset_json: str, stamp: tuple[int, int] | None, dtype: str, k: int, seed: int
 ) -> list[tuple[Any, Any]]:
     from reglab.data import kfold
 
-    return list(kfold(_splits_cached(dataset_json, stamp), k=k, seed=seed))
+    return list(kfold(_splits_cached(dataset_json, stamp, dtype), k=k, seed=seed))
 
 
 @functools.lru_cache(maxsize=4)
-def _fingerprint_cached(dataset_json: str, stamp: tuple[int, int] | None) -> str:
+def _fingerprint_cached(dataset_json: str, stamp: tuple[int, int] | None, dtype: str = "float32") -> str:
     """The hash of the splits cached under this key: computed once per process and file stamp."""
     from reglab.population._checkpoint import tensor_digest
 
-    splits = _splits_cached(dataset_json, stamp)
+    splits = _splits_cached(dataset_json, stamp, dtype)
     parts = (splits.train, splits.val, splits.test)
     return tensor_digest(*(t for split in parts if split is not None for t in (split.x, split.y)))
 
@@ -207,8 +209,8 @@ def _verified_data(config: StudyConfig, expected: str | None) -> Iterator[None]:
     if expected is None:
         yield
         return
-    dataset, stamp = _data_key(config)
-    found = _fingerprint_cached(dataset, stamp)
+    dataset, stamp, dtype = _data_key(config)
+    found = _fingerprint_cached(dataset, stamp, dtype)
     if found != expected:
         raise UserError(
             f"{data_source(config)} changed while the study ran (its contents hash to {found[:12]}, not "
@@ -609,7 +611,7 @@ def check_params(config: StudyConfig, recipe: str, params: dict[str, Any]) -> No
     model = build_model(config, params, splits).eval()
     try:
         with torch.no_grad():
-            model(splits.train.x[:2])
+            model.to(splits.train.x.dtype)(splits.train.x[:2])  # as the trial will: in the training dtype
     except RuntimeError as exc:
         raise UserError(
             f"recipe {recipe!r}: model family {config.model.family!r} cannot take inputs of shape "

@@ -346,6 +346,26 @@ def test_the_data_fingerprint_is_the_population_checkpoints_digest_computed_once
     assert _fingerprint_cached.cache_info().misses == misses  # hashed once, not per trial
 
 
+def test_a_float64_study_loads_its_data_in_float64_not_rounded_to_float32(tmp_path):
+    """training.dtype float64 trained on inputs the loader had rounded to float32 (then cast back)."""
+    from reglab.data import load
+    from reglab.study.execute import _data_key, _folds_cached, _splits_cached, data_fingerprint
+
+    config32, _ = _csv_config(tmp_path)
+    config64 = parse_config({**config32.model_dump(mode="json"),
+                             "training": {**config32.training.model_dump(mode="json"), "dtype": "float64"}})
+    s32, s64 = load_splits(config32), load_splits(config64)
+    exact = load(str(tmp_path / "d.csv"), target="y", seed=0, dtype=torch.float64)
+    assert s32.train.x.dtype == torch.float32 and s64.train.x.dtype == torch.float64
+    for mine, reference in ((s64.train, exact.train), (s64.val, exact.val), (s64.test, exact.test)):
+        assert torch.equal(mine.x, reference.x) and torch.equal(mine.y, reference.y)
+    assert not torch.equal(s64.train.x, s32.train.x.double())  # float32 rounding, now gone
+    assert data_fingerprint(config64) != data_fingerprint(config32)
+    folds = _folds_cached(*_data_key(config64), 2, 0)
+    assert folds[0][0].x.dtype == torch.float64
+    assert _splits_cached.cache_info().currsize >= 2  # one cache entry per dtype
+
+
 def test_a_trial_refuses_data_edited_after_the_study_started(tmp_path):
     """The split cache reads an edited file again; trials used to train on it without a word while the
     study's stored fingerprint was the old data's."""
