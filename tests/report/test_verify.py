@@ -76,13 +76,19 @@ def _overfit() -> pd.DataFrame:
                          "val_loss": 0.6 + 0.001 * (e - 10) ** 2 + 1.5 * np.exp(-e / 4)})
 
 
-def test_tiny_verification_study_runs_and_judges(tmp_path):
+def _tiny_config(tmp_path, baseline: str):
+    """A one-epoch digits study config whose baseline recipe ``none`` is ``baseline`` (YAML)."""
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(
         "name: tiny\ndataset: {name: digits}\nmodel: {family: mlp, hidden: [8]}\n"
         "training: {epochs: 1, batch_size: 128, optimizer: adam, lr: 0.01}\nseeds: [0, 1]\n"
-        "validation: {kind: holdout}\nbaseline: none\nrecipes:\n  none: {dropout: 0.2}\n"
+        f"validation: {{kind: holdout}}\nbaseline: none\nrecipes:\n  none: {baseline}\n"
     )
+    return cfg
+
+
+def test_tiny_verification_study_runs_and_judges(tmp_path):
+    cfg = _tiny_config(tmp_path, "{dropout: 0.2}")
     d = diagnose(_overfit(), task="text")
     results = verify(d, cfg, out=tmp_path / "v")
     assert [r.action for r in results] == [r.action for r in d.recommendations]
@@ -100,12 +106,7 @@ def test_tiny_verification_study_runs_and_judges(tmp_path):
 def test_an_image_tasks_augmentation_trains_in_the_verification_study(tmp_path):
     """On digits with --task image the augmentation recipe was ``augment: crop``, which no study can build
     (RandomCrop needs its size), so every verification of an image run failed."""
-    cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(
-        "name: tiny\ndataset: {name: digits}\nmodel: {family: mlp, hidden: [8]}\n"
-        "training: {epochs: 1, batch_size: 128, optimizer: adam, lr: 0.01}\nseeds: [0, 1]\n"
-        "validation: {kind: holdout}\nbaseline: none\nrecipes:\n  none: {}\n"
-    )
+    cfg = _tiny_config(tmp_path, "{}")
     d = diagnose(_overfit(), task="image")
     results = verify(d, cfg, out=tmp_path / "v")
     crops = [r for r in results if isinstance(r.recipe, dict) and "augment" in r.recipe]
