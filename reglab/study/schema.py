@@ -325,11 +325,19 @@ class Recipe(_Strict):
 
 class DatasetConfig(_Strict):
     """A built-in dataset (``name``), a CSV / Parquet file (``path`` and its ``target`` column) or a
-    NumPy ``.npz`` archive (``path``; its arrays ``x_key`` and ``y_key``, default ``x`` and ``y``)."""
+    NumPy ``.npz`` archive (``path``; its arrays ``x_key`` and ``y_key``, default ``x`` and ``y``).
+    A file may also name its ``task`` (else inferred from the targets) and, for CSV / Parquet, the
+    ``features`` columns to use (else every other column)."""
 
     name: str | None = None
     path: str | None = None
     target: str | None = None
+    features: list[str] | None = Field(
+        default=None, min_length=1, description="a CSV/Parquet file's input columns (default: all but target)"
+    )
+    task: Literal["classification", "regression"] | None = Field(
+        default=None, description="a file's task (default: inferred from its targets)"
+    )
     x_key: str | None = Field(default=None, description="a .npz file's input array (default: x)")
     y_key: str | None = Field(default=None, description="a .npz file's target array (default: y)")
     val_size: float | None = Field(default=None, gt=0, lt=1, description="default: the dataset's own")
@@ -354,16 +362,22 @@ class DatasetConfig(_Strict):
                              "'target', its label column")
         if self.path is not None and not npz and not self.target:
             raise ValueError("a dataset file needs 'target': the name of its label column")
-        if self.name is not None and (self.target or self.x_key or self.y_key):
-            raise ValueError(f"a built-in dataset ({self.name!r}) has its own target; 'target', 'x_key' and "
-                             "'y_key' go with 'path'")
+        if npz and self.features:
+            raise ValueError("a .npz file has arrays, not columns: 'features' names a CSV/Parquet file's "
+                             "input columns")
+        if self.name is not None and (self.target or self.x_key or self.y_key or self.features or self.task):
+            raise ValueError(f"a built-in dataset ({self.name!r}) has its own target, features and task; "
+                             "'target', 'features', 'task', 'x_key' and 'y_key' go with 'path'")
         return self
 
-    def file_keywords(self) -> dict[str, str]:
+    def file_keywords(self) -> dict[str, Any]:
         """What :func:`reglab.data.load` takes for this file besides the split sizes."""
+        given: dict[str, Any] = {} if self.task is None else {"task": self.task}
         if Path(self.path or "").suffix.lower() == ".npz":
-            return {"x_key": self.x_key or "x", "y_key": self.y_key or "y"}
-        return {"target": self.target or ""}
+            return {"x_key": self.x_key or "x", "y_key": self.y_key or "y", **given}
+        if self.features is not None:
+            given["features"] = list(self.features)
+        return {"target": self.target or "", **given}
 
 
 class ModelConfig(_Strict):
@@ -528,6 +542,22 @@ class StudyConfig(_Strict):
     def canonical_json(self) -> str:
         """The config as sorted JSON: what storage compares to detect a changed study."""
         return json.dumps(self.model_dump(mode="json"), sort_keys=True)
+
+    def same_study(self, stored_json: str) -> bool:
+        """Whether a stored :meth:`canonical_json` is this study's, read with today's schema: a config
+        stored before a setting existed gets its default, so adding a setting never stops a resume.
+
+        Example:
+            >>> cfg = load_config("breast_cancer")
+            >>> old = json.loads(cfg.canonical_json()); del old["dataset"]["features"]  # stored before it
+            >>> cfg.same_study(json.dumps(old)), cfg.same_study("{}")
+            (True, False)
+        """
+        try:
+            stored = type(self).model_validate(json.loads(stored_json))
+        except (ValueError, TypeError):  # a JSON or validation error: not a config of this schema
+            return False
+        return stored.canonical_json() == self.canonical_json()
 
 
 def lower_is_better(metric: str) -> bool:

@@ -50,7 +50,7 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -419,14 +419,15 @@ class StudyStorage:
                 yield conn
 
     # -- config --------------------------------------------------------------------------
-    def save_config(self, name: str, config_json: str) -> None:
-        """Store the config; if one is stored already it must be the same study."""
+    def save_config(self, name: str, config_json: str, *, same: Callable[[str], bool] | None = None) -> None:
+        """Store the config; if one is stored already it must be the same study: the same text, or one
+        that ``same(stored)`` accepts (a config stored before a setting was added, read with its default)."""
         with self._write() as conn:
             row = conn.execute(select(study_table.c.config)).first()
             if row is None:
                 row = dict(id=1, name=name, config=config_json, created=time.time())
                 conn.execute(insert(study_table).values(**row))
-            elif row.config != config_json:
+            elif row.config != config_json and not (same is not None and same(row.config)):
                 raise UserError(
                     f"storage {self._shown!r} holds a different study config; resuming needs the same "
                     "config. Use another --out directory (or --storage) for a changed config."
