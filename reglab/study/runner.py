@@ -175,6 +175,26 @@ def _preflight(config: StudyConfig) -> StudyConfig:
     return config
 
 
+def _survivors(n: int, eta: int) -> int:
+    return max(1, math.ceil(n / eta))
+
+
+def _rung_sizes(n: int, rungs: int, eta: int) -> tuple[list[int], int]:
+    """Successive halving of ``n`` candidates: how many each rung trains, and how many survive the last.
+
+    Example:
+        >>> _rung_sizes(9, 3, 3), _rung_sizes(1, 3, 3)
+        (([9, 3], 1), ([], 1))
+    """
+    sizes: list[int] = []
+    for _ in range(rungs - 1):
+        if n <= 1:
+            break
+        sizes.append(n)
+        n = _survivors(n, eta)
+    return sizes, n
+
+
 class _Runner:
     def __init__(self, config: StudyConfig, store: StudyStorage, out_dir: Path, progress: Any,
                  fingerprint: str | None = None):
@@ -272,14 +292,13 @@ class _Runner:
     def _halve(self, engine: Any, name: str, candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
         b, epochs = self.config.budget, self.config.training.epochs
         seed, fold = self.config.seeds[0], self.folds[0]
-        for rung in range(b.rungs - 1):
-            if len(candidates) <= 1:
-                break
+        sizes, _ = _rung_sizes(len(candidates), b.rungs, b.eta)
+        for rung, size in enumerate(sizes):
             rung_epochs = max(1, epochs // b.eta ** (b.rungs - 1 - rung))
             phase = f"rung{rung}"
             self._execute(engine, [self._spec(phase, name, c, seed, fold, rung_epochs) for c in candidates])
             scored = [(self._score(name, c, [seed], [fold], phase), i) for i, c in enumerate(candidates)]
-            keep = max(1, math.ceil(len(candidates) / b.eta))
+            keep = _survivors(size, b.eta)
             sign = 1.0 if lower_is_better(self.config.search.metric) else -1.0
             ranked = sorted(scored, key=lambda t: (t[0] is None, sign * (t[0] or 0.0), t[1]))
             candidates = [candidates[i] for _, i in sorted(ranked[:keep], key=lambda t: t[1])]
@@ -298,12 +317,9 @@ class _Runner:
         total = 0
         for search in self.searches.values():
             n = search.total
-            if b.halving and not search.sequential and n > 1:
-                for _ in range(b.rungs - 1):  # as _halve: each rung trains its n on one seed and fold
-                    if n <= 1:
-                        break
-                    total += n
-                    n = max(1, math.ceil(n / b.eta))
+            if b.halving and not search.sequential:
+                sizes, n = _rung_sizes(n, b.rungs, b.eta)  # as _halve: each rung on one seed and fold
+                total += sum(sizes)
             total += n * len(cfg.seeds) * len(self.folds)
         return total + len(self.searches) * len(cfg.seeds)
 
