@@ -240,7 +240,7 @@ def _add_to_grads_(params: Sequence[Tensor], terms: list[Tensor], scale: float) 
         if p.grad is None:
             p.grad = t
         elif p.grad.layout != torch.strided:  # sparse (Embedding(sparse=True)): the sum is dense
-            p.grad = p.grad + t
+            p.grad = t + p.grad  # torch adds a sparse tensor to a dense one, not the other way round
         else:
             p.grad.add_(t)
 

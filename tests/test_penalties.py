@@ -392,3 +392,21 @@ def test_l1_and_l2_from_keras_follow_the_keras_formula_and_round_trip():
     assert L1.from_keras(0.01).to_keras() == {"l1": 0.01} and L2.from_keras(0.02).to_keras() == {"l2": 0.02}
     with pytest.raises(ValueError, match="'l2' parameter of from_keras"):
         L2.from_keras(-1.0)
+
+
+@pytest.mark.parametrize(
+    "penalty", [L1(0.3), L2(0.2), ElasticNet(l1=0.1, l2=0.7), GroupLasso(0.4)], ids=repr
+)
+def test_add_grad_on_a_sparse_embedding_gradient_is_autograds_dense_sum(penalty):
+    # Embedding(sparse=True) leaves a sparse .grad; autograd adds the penalty's dense gradient to it.
+    torch.manual_seed(0)
+    emb = nn.Embedding(10, 4, sparse=True).double()
+    ids = torch.tensor([1, 2, 2])
+    (emb(ids).sum() + penalty(emb)).backward()
+    want = emb.weight.grad.clone()
+    emb.zero_grad(set_to_none=True)
+    emb(ids).sum().backward()
+    assert emb.weight.grad.layout == torch.sparse_coo
+    penalty.add_grad_(emb)
+    assert emb.weight.grad.layout == torch.strided
+    torch.testing.assert_close(emb.weight.grad, want, rtol=1e-15, atol=0)
