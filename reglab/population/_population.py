@@ -312,6 +312,7 @@ class Population:
                 (same weights, histories and statuses; ``time`` columns aside). A resumed fit keeps
                 the thread split it was saved with, so ``threads`` is ignored then. The file stays
                 after the fit (a rerun then only finishes it); delete it to train from the start.
+                A checkpoint past ``epochs`` is refused (it holds a longer fit than asked for).
                 A file written by another fit, or holding anything but tensors and plain data,
                 is refused with a ``UserError``.
             progress: ``"auto"`` (a rich live bar on a terminal, one line per epoch otherwise), ``"rich"``,
@@ -356,6 +357,14 @@ class Population:
             fp = _checkpoint.fingerprint(self, (x, y), val_xy, batch_size, early_stopping)
             if os.path.isfile(checkpoint):
                 saved = _checkpoint.read_checkpoint(checkpoint, fp)  # refused before anything changes
+                if int(saved["epoch"]) > epochs:
+                    # Finishing it would return more epochs than asked for; cutting it would not be the
+                    # fit that was asked for either (its weights are those after the later epochs).
+                    raise _checkpoint.CheckpointError(
+                        f"Population.fit: checkpoint {os.fspath(checkpoint)!r} is at epoch {saved['epoch']}, "
+                        f"past epochs={epochs}; pass epochs>={saved['epoch']} to continue it, or delete it "
+                        "to train from the start."
+                    )
         threads = len(saved["shards"]) if saved else self.threads or default_threads(self.device)
         self._start(threads)
         best_theta = self._theta.clone() if stoppers else None

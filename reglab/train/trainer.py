@@ -593,6 +593,12 @@ class Trainer:
                 f"resume_from: {os.fspath(path)!r} is not a reglab checkpoint (no trainer state); "
                 "pass a file ModelCheckpoint wrote."
             )
+        done = int(state["epoch"]) + 1
+        if done > self.epochs:  # finishing would return a longer run than asked for, silently
+            raise UserError(
+                f"resume_from: {os.fspath(path)!r} holds {done} epochs, past epochs={self.epochs}; pass "
+                f"epochs>={done} to continue it, or start a new run."
+            )
         settings = state.get("settings")  # absent from checkpoints written before it was stored
         if isinstance(settings, dict):
             ours_now = self._settings()
@@ -667,7 +673,8 @@ class Trainer:
             val: validation data (same forms) or None.
             test: evaluated once at the end into ``History.test``.
             resume_from: a checkpoint written by :class:`reglab.callbacks.ModelCheckpoint`;
-                training continues at the epoch after it, up to ``epochs``.
+                training continues at the epoch after it, up to ``epochs`` (a checkpoint with
+                more epochs than ``epochs`` is refused).
         """
         hint = getattr(train, "task", None)
         if hasattr(train, "train") and hasattr(train, "val"):

@@ -56,6 +56,19 @@ def test_resume_equals_straight_run(tmp_path):
     assert h_resumed.best_epoch == h_straight.best_epoch
 
 
+def test_a_checkpoint_with_more_epochs_than_asked_is_refused_before_loading(tmp_path):
+    """It returned the checkpoint's 5-epoch history from a fit asked for 3 epochs, without a word."""
+    train, val = _data(40, 0), _data(20, 1)
+    _trainer(5, tmp_path / "b").fit(train, val)
+    short = _trainer(3, tmp_path / "c")
+    before = {k: v.clone() for k, v in short.model.state_dict().items()}
+    with pytest.raises(UserError, match=r"holds 5 epochs, past epochs=3; pass epochs>=5") as err:
+        short.fit(train, val, resume_from=tmp_path / "b" / "last.pt")
+    assert "\n" not in str(err.value)
+    assert all(torch.equal(v, before[k]) for k, v in short.model.state_dict().items())
+    assert len(_trainer(5, tmp_path / "d").fit(train, val, resume_from=tmp_path / "b" / "last.pt")) == 5
+
+
 def test_files_load_with_weights_only_and_hold_the_run(tmp_path):
     trainer = _trainer(3, tmp_path)
     h = trainer.fit(_data(30, 0), _data(10, 1))

@@ -166,6 +166,17 @@ def test_a_finished_checkpoint_only_finishes_and_more_epochs_continue(tmp_path):
     assert_same_fit(longer, want)
 
 
+def test_a_checkpoint_past_the_asked_epochs_is_refused_and_kept(tmp_path):
+    """It finished silently with the checkpoint's longer histories, as if epochs had been larger."""
+    path = tmp_path / "pop.pt"
+    fit(S["make"]("adam", 1), checkpoint=path, epochs=4)
+    before = path.read_bytes()
+    with pytest.raises(CheckpointError, match=r"is at epoch 4, past epochs=3; pass epochs>=4") as err:
+        fit(S["make"]("adam", 1), checkpoint=path, epochs=3)
+    assert "\n" not in str(err.value)
+    assert path.read_bytes() == before
+
+
 def test_statuses_say_how_each_member_ended_after_a_fit_a_refit_and_a_resume(tmp_path):
     """A member that trained every epoch read "active" after fit returned, as if still training. It
     reads "finished" now; its checkpoint keeps "active" (the file's format is unchanged, so older
