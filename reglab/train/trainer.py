@@ -551,6 +551,9 @@ class Trainer:
             "history": self.history_.to_dict(),  # type: ignore[union-attr]
             "callbacks": [{"class": type(cb).__name__, "state": cb.state_dict()} for cb in self.callbacks],
             "settings": self._settings(),
+            # A run stopped at this epoch (early stopping, another callback) ends here when resumed.
+            "stopped": self.should_stop,
+            "stop_reason": self.stop_reason,
         }
 
     def _settings(self) -> dict[str, Any]:
@@ -654,6 +657,9 @@ class Trainer:
         self.history_ = History.from_dict(state["history"])
         for cb, c in zip(self.callbacks, state["callbacks"]):
             cb.load_state_dict(c["state"])
+        # Absent from checkpoints written before it was stored: those resume as a run that did not stop.
+        self.should_stop = bool(state.get("stopped", False))
+        self.stop_reason = state.get("stop_reason")
         return int(state["epoch"]) + 1
 
     # -- fitting ---------------------------------------------------------------------------------
@@ -674,7 +680,8 @@ class Trainer:
             test: evaluated once at the end into ``History.test``.
             resume_from: a checkpoint written by :class:`reglab.callbacks.ModelCheckpoint`;
                 training continues at the epoch after it, up to ``epochs`` (a checkpoint with
-                more epochs than ``epochs`` is refused).
+                more epochs than ``epochs`` is refused); the checkpoint of a run that had stopped
+                (early stopping) trains no further and ends as that run ended.
         """
         hint = getattr(train, "task", None)
         if hasattr(train, "train") and hasattr(train, "val"):
@@ -761,8 +768,10 @@ class Trainer:
             for cb in callbacks:
                 cb.on_fit_start(self)
             start = 0 if resume_from is None else self._load_state(resume_from)
+            # The checkpoint of a run that had stopped ends that run: it trains no further epochs.
+            end = start if resume_from is not None and self.should_stop else self.epochs
             try:
-                for epoch in range(start, self.epochs):
+                for epoch in range(start, end):
                     self.epoch = epoch
                     if not self._run_epoch(epoch, train, val, callbacks):
                         break

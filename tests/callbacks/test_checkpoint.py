@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from reglab._validation import InvalidParameterError
-from reglab.callbacks import EMA, EarlyStopping, ModelCheckpoint, save_atomic
+from reglab.callbacks import EMA, Callback, EarlyStopping, ModelCheckpoint, save_atomic
 from reglab.errors import UserError
 from reglab.models import MLP
 from reglab.train import Trainer
@@ -185,3 +185,34 @@ def test_resuming_with_other_training_settings_is_refused_naming_them(tmp_path):
         with pytest.raises(UserError, match=message):
             run(last, **kwargs)
     assert len(run(last)) == 3  # the same settings resume (more epochs may follow: epochs is not compared)
+
+
+class _Epochs(Callback):  # a plain Callback counting the epochs this process trains
+    def __init__(self):
+        self.started = 0
+
+    def on_epoch_start(self, trainer, epoch):
+        self.started += 1
+
+
+def test_resuming_a_run_that_stopped_early_ends_it_as_the_straight_run_ended(tmp_path):
+    """It trained on past the stop (here 2 epochs became 30), with another History and weights."""
+    train, val = _data(40, 0), _data(20, 1)
+
+    def trainer(folder):
+        torch.manual_seed(0)
+        model = MLP(6, 2, hidden=(12,), dropout=0.2).double()
+        stop = EarlyStopping("val_loss", patience=1, min_delta=10.0, restore_best_weights=True)
+        return Trainer(model, epochs=30, lr=0.02, seed=3, progress="off",
+                       callbacks=[stop, _Epochs(), ModelCheckpoint(folder)])
+
+    straight = trainer(tmp_path / "a")
+    h_straight = straight.fit(train, val, test=val)
+    assert len(h_straight) == 2 and h_straight.stop_reason.startswith("EarlyStopping")
+    resumed = trainer(tmp_path / "b")  # as after a kill between last.pt's write and the end of fit
+    h_resumed = resumed.fit(train, val, test=val, resume_from=tmp_path / "a" / "last.pt")
+    assert resumed.callbacks[1].started == 0
+    assert h_resumed.equals(h_straight) and h_resumed.stop_reason == h_straight.stop_reason
+    assert h_resumed.test == h_straight.test
+    for (k, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), k  # the best epoch's weights, restored by EarlyStopping
