@@ -3,13 +3,15 @@
 A subcommand module defines ``register(subparsers) -> None`` (adds its parser and sets
 ``func``) and a ``run(args) -> int``. User mistakes (``UserError``, ``InvalidParameterError``,
 a missing file, another ``OSError`` about a path, a database that cannot be read) become one line
-on stderr and exit code 2, never a traceback.
+on stderr and exit code 2, never a traceback. Output whose reader stops early (``reglab show S | head -1``)
+ends the command quietly with exit code 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import NoReturn
 
@@ -85,6 +87,23 @@ def _storage_error(exc: BaseException) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        # Output still buffered would otherwise meet the closed pipe in the interpreter's flush at exit,
+        # which prints "Exception ignored ... BrokenPipeError" and exits 120.
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader stopped early (`reglab show S | head -1`): stop quietly, as `git log | head` does.
+        # Python's recipe (signal module docs, "Note on SIGPIPE"): point stdout at devnull, so that the
+        # flush at exit has nowhere to fail.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 0
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = _parse(parser, argv)
     if not getattr(args, "func", None):

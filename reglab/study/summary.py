@@ -55,14 +55,25 @@ def run_environment(threads: int) -> dict[str, str]:
     return out
 
 
+class _Console(Console):
+    """rich's Console, but a closed pipe raises BrokenPipeError.
+
+    rich's own handling exits with status 1 (``raise SystemExit(1)``); the ``reglab`` entry point
+    catches the error instead and exits quietly with 0, as it does for any other write to stdout.
+    """
+
+    def on_broken_pipe(self) -> None:
+        raise  # called inside rich's `except BrokenPipeError`: re-raise that error
+
+
 def console() -> Console:
     """A rich console; when output is not a terminal, wide enough that tables are not wrapped.
 
     Markup is off: recipe names, parameters and paths are the user's text, and ``[red]x`` or ``[/]``
     in one would be styled or raise rich's MarkupError instead of being shown as written.
     """
-    c = Console(markup=False)
-    return c if c.is_terminal else Console(width=220, markup=False)
+    c = _Console(markup=False)
+    return c if c.is_terminal else _Console(width=220, markup=False)
 
 
 def format_ci(stat: dict[str, Any] | None, digits: int = 3) -> str:
