@@ -29,6 +29,7 @@ Documented differences from Keras:
 
 from __future__ import annotations
 
+import difflib
 import math
 from typing import Any
 
@@ -36,6 +37,7 @@ import torch
 
 from reglab._validation import (
     Interval,
+    InvalidParameterError,
     check_bool,
     check_int,
     check_monitor,
@@ -49,6 +51,10 @@ __all__ = ["EarlyStopping", "infer_mode"]
 
 _MAX_HINTS = ("acc", "auc", "precision", "recall", "f1", "r2", "iou")
 _MIN_HINTS = ("loss", "mse", "mae", "error", "crossentropy", "hinge")
+#: The columns a reglab History logs, for a hint when a misspelt monitor reaches :func:`infer_mode`.
+HISTORY_COLUMNS = tuple(
+    f"{split}_{metric}" for split in ("train", "val") for metric in ("loss", "accuracy", "mse", "mae")
+) + ("penalty", "lr", "weight_norm", "zero_fraction", "time")
 
 
 def infer_mode(monitor: str, owner: str = "EarlyStopping") -> str:
@@ -67,12 +73,18 @@ def infer_mode(monitor: str, owner: str = "EarlyStopping") -> str:
         return "max"
     if any(h in name for h in _MIN_HINTS):
         return "min"
-    raise fail(
+    error = fail(
         owner,
         "mode",
         f"'min' or 'max' for monitor {monitor!r} (its direction cannot be inferred from the name)",
         "auto",
     )
+    # A misspelt column ('val_los') lands here before the fit could list the logged names: name the
+    # nearest History column too, or the user is told to set a mode for a metric that does not exist.
+    close = difflib.get_close_matches(monitor, [c for c in HISTORY_COLUMNS if c != monitor], n=1, cutoff=0.6)
+    if close:
+        raise InvalidParameterError(f"{error} Did you mean monitor={close[0]!r}?")
+    raise error
 
 
 class EarlyStopping(Callback):

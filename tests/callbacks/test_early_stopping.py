@@ -261,3 +261,17 @@ def test_a_validation_monitor_without_validation_data_says_so(tmp_path):
     with pytest.raises(ValueError, match="Did you mean 'train_loss'"):  # a misspelling still gets the hint
         reglab.fit(reglab.MLP(4, 2), (x, y), epochs=1, progress="off",
                    callbacks=[EarlyStopping("train_los", mode="min")])
+
+
+@pytest.mark.parametrize(("monitor", "meant"), [("val_los", "val_loss"), ("val_acuracy", "val_accuracy")])
+def test_a_misspelt_monitor_whose_direction_cannot_be_inferred_names_the_column_meant(monitor, meant):
+    # It said only "mode must be 'min' or 'max'", as if the metric existed: a mode then led to a second error.
+    with pytest.raises(InvalidParameterError, match=rf"'mode' .*Did you mean monitor='{meant}'\?$") as err:
+        EarlyStopping(monitor=monitor)
+    assert "\n" not in str(err.value)
+
+
+def test_a_real_column_without_a_direction_gets_no_hint():
+    with pytest.raises(InvalidParameterError) as err:
+        EarlyStopping(monitor="weight_norm")
+    assert "Did you mean" not in str(err.value)
