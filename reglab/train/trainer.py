@@ -455,16 +455,20 @@ class Trainer:
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """Model outputs (logits for classification) for ``x`` in eval mode, batched."""
+        """Model outputs (logits for classification) for ``x`` in eval mode, batched.
+
+        Inputs are cast as in ``fit``: floating ones to the model's dtype, integer ones (token ids
+        for an Embedding) kept as they are; zero rows give zero outputs.
+        """
         x = torch.as_tensor(x)
         was_training = self.model.training
         self.model.eval()
         try:
             dtype = self.dtype or next(self.model.parameters()).dtype
-            outs = [
-                self.model(x[i : i + self.batch_size].to(self.device, dtype=dtype))
-                for i in range(0, x.shape[0], self.batch_size)
-            ]
+            dtype = dtype if torch.is_floating_point(x) else None
+            # range(0, 0) would give no batch: the empty input runs as one (zero-row) batch.
+            starts = range(0, x.shape[0], self.batch_size) if x.shape[0] else [0]
+            outs = [self.model(x[i : i + self.batch_size].to(self.device, dtype=dtype)) for i in starts]
         finally:
             self.model.train(was_training)
         return torch.cat(outs)

@@ -200,6 +200,22 @@ def test_evaluate_uses_eval_mode_and_predict_matches():
     torch.testing.assert_close(trainer.predict(x), logits)
 
 
+def test_predict_keeps_integer_inputs_as_fit_does_and_takes_zero_rows():
+    # predict cast token ids to float (an Embedding refused them after fit had trained on them), and
+    # zero rows ended in torch.cat's "expected a non-empty list of Tensors".
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Embedding(10, 4), nn.Flatten(), nn.Linear(12, 2))
+    x, y = torch.randint(0, 10, (40, 3)), torch.randint(0, 2, (40,))
+    trainer = Trainer(model, epochs=1, batch_size=16, progress="off")
+    trainer.fit((x, y))
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(trainer.predict(x), model(x))
+        assert trainer.predict(x[:0]).shape == (0, 2)
+        empty = Trainer(_mlp(), progress="off").predict(torch.randn(0, 4))  # float32 in, float64 model
+    assert empty.shape == (0, 2) and empty.dtype == torch.float64
+
+
 def test_non_finite_loss_stops_with_reason():
     x, y = _blobs()
     calls = []
