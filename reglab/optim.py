@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from reglab._validation import Interval, check_scalar, fail
-from reglab.penalties import Penalty, Sum
+from reglab.penalties import Attached, Penalty, Sum
 from reglab.selectors import Selector
 
 __all__ = ["param_groups", "proximal", "ProximalOptimizer", "sparsity"]
@@ -182,6 +182,11 @@ def proximal(
         raise fail("proximal", "optimizer", "a torch.optim.Optimizer (not already proximal)", optimizer)
     if not isinstance(penalty, Penalty):
         raise fail("proximal", "penalty", "a reglab penalty (L1, L2, ElasticNet, GroupLasso, ...)", penalty)
+    if any(isinstance(leaf, Attached) for leaf in penalty.leaves()):
+        # Refused here, not at the first step(): attached penalties have no proximal step of their own.
+        allowed = ("a penalty with a proximal step (L1, L2, ElasticNet, GroupLasso); attached penalties "
+                   "act through the gradient: add Attached() to the loss or its add_grad_ after backward()")
+        raise fail("proximal", "penalty", allowed, penalty)
     if model is not None and not isinstance(model, nn.Module):
         raise fail("proximal", "model", "a torch.nn.Module or None", type(model).__name__)
     if model is None:

@@ -341,3 +341,19 @@ def test_proximal_without_the_model_refuses_a_selector_it_cannot_apply():
     opt.step()
     torch.testing.assert_close(model[0].weight, before - 0.1 * model[0].weight.grad)  # plain SGD, no prox
     assert bool((model[1].weight == 0).all())
+
+
+@pytest.mark.parametrize("with_model", [True, False])
+def test_proximal_refuses_attached_penalties_when_built_not_at_the_first_step(with_model):
+    # Accepted with the model, it raised "'prox_' ... must be not called" at the first step(); without
+    # it, the message spoke of "Attached's None" selector.
+    from reglab.penalties import Attached, attach
+
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+    attach(model[0], L1(0.1))
+    for penalty in (Attached(), L2(0.01) + Attached()):
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        with pytest.raises(InvalidParameterError, match=r"'penalty' parameter of proximal .*act through the "
+                                                        r"gradient.*Got .*Attached\(\)\)? instead\.$") as err:
+            proximal(opt, penalty, model if with_model else None)
+        assert "\n" not in str(err.value)
