@@ -377,7 +377,11 @@ class Population:
             where = os.fspath(checkpoint)  # type: ignore[arg-type]
             first = self._restore(saved, where, order_gens, stoppers, best_theta, best_buffers)
         intra = torch.get_num_threads()
-        pool = ThreadPoolExecutor(len(self._shards) - 1) if len(self._shards) > 1 else None
+        pool = None
+        if len(self._shards) > 1:
+            # torch sets a new thread's intra-op (OpenMP, MKL) thread count lazily, at the first op that
+            # asks for it: without this, a pool thread ran the first ops of its first step on two threads.
+            pool = ThreadPoolExecutor(len(self._shards) - 1, initializer=torch.set_num_threads, initargs=(1,))
         bar = None if progress == "off" else ProgressBar(progress)
         if bar is not None:
             bar.on_fit_start(SimpleNamespace(epochs=epochs))

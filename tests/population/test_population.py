@@ -302,6 +302,40 @@ def test_results_do_not_depend_on_the_number_of_threads(dtype, masks):
             assert all(torch.equal(a[n], b[n]) for n in a)
 
 
+def test_every_shard_thread_steps_on_one_intra_op_thread_from_its_first_step(monkeypatch):
+    """torch sets a new thread's OpenMP and MKL thread counts lazily, at the first op that asks: a pool
+    thread ran the first ops of its first step on as many threads as the machine has, next to the
+    main thread's shard (more threads than cores). Read with OpenMP's own call, not torch's, whose
+    first call in a thread is what sets the count."""
+    import ctypes
+    import os
+    import threading
+
+    from reglab.population._shard import Shard
+
+    path = os.path.join(os.path.dirname(torch.__file__), "lib", "libgomp.so.1")
+    if not os.path.exists(path):
+        pytest.skip("torch does not ship libgomp here")
+    omp_max_threads = ctypes.CDLL(path).omp_get_max_threads
+    seen, real_step = [], Shard.step
+
+    def step(shard, *args):
+        seen.append((threading.current_thread() is threading.main_thread(), omp_max_threads()))
+        return real_step(shard, *args)
+
+    monkeypatch.setattr(Shard, "step", step)
+    before = torch.get_num_threads()
+    x, y = make_data(40, 10, 3, seed=0)
+    try:
+        torch.set_num_threads(3)  # what a pool thread starts with, as a fresh thread, where it ran first
+        Population(mlp(), [{"seed": s} for s in range(3)], threads=3).fit((x, y), epochs=1, batch_size=20)
+        assert torch.get_num_threads() == 3  # restored for the caller
+    finally:
+        torch.set_num_threads(before)
+    assert sum(not main for main, _ in seen) == 4  # two pool threads, two steps each
+    assert {count for _, count in seen} == {1}
+
+
 def test_threads_is_validated():
     with pytest.raises(ValueError, match=r"The 'threads' parameter of Population must be an int .* Got 0"):
         Population(mlp(), [{"seed": 0}], threads=0)
