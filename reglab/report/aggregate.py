@@ -154,7 +154,9 @@ def ranking(data: StudyData, *, confidence: float = 0.95) -> pd.DataFrame:
 
     The statistics are the study's own (:mod:`reglab.study.stats`): the difference to the
     baseline pairs trials by ``seed`` (and ``fold`` when present) and reports the mean paired
-    difference, its t CI and the paired t-test p-value (``scipy.stats.ttest_rel``).
+    difference, its t CI and the paired t-test p-value (``scipy.stats.ttest_rel``). Intervals are
+    clipped to the metric's range (:func:`reglab.study.schema.metric_range`): an accuracy's to
+    [0, 1] and a difference of accuracies to [-1, 1], a loss's to >= 0.
 
     Returns:
         Columns ``recipe, n, mean, ci_low, ci_high, diff, diff_low, diff_high, p_value, pairs``.
@@ -165,11 +167,11 @@ def ranking(data: StudyData, *, confidence: float = 0.95) -> pd.DataFrame:
     base = values.get(data.baseline) if data.baseline is not None else None
     rows = []
     for recipe, by_key in values.items():
-        ci = mean_ci(list(by_key.values()), confidence)
+        ci = mean_ci(list(by_key.values()), confidence, metric=data.metric)
         row = {"recipe": recipe, "n": ci["n"], "mean": ci["mean"], "ci_low": ci["low"], "ci_high": ci["high"],
                "diff": np.nan, "diff_low": np.nan, "diff_high": np.nan, "p_value": np.nan, "pairs": 0}
         if base is not None and recipe != data.baseline:
-            d = paired_comparison(by_key, base, confidence)
+            d = paired_comparison(by_key, base, confidence, metric=data.metric)
             row.update(diff=d["diff"], diff_low=d["low"], diff_high=d["high"], p_value=d["p"], pairs=d["n"])
         rows.append(row)
     order = rank_recipes({r["recipe"]: r["mean"] for r in rows}, lower_is_better=not data.higher_is_better)

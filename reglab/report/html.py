@@ -83,7 +83,8 @@ _TEMPLATE = """<!DOCTYPE html>
 <h2 id="ranking">Ranking</h2>
 <p class="note">By <code>{{ data.metric }}</code>
 ({{ "higher" if data.higher_is_better else "lower" }} is better), best first,
-mean ± {{ "%.0f" % (confidence * 100) }}% Student-t interval over trials.
+mean ± {{ "%.0f" % (confidence * 100) }}% Student-t interval over trials, clipped to the metric's range
+(an accuracy's [0, 1], a loss's &ge; 0; -low/+high when clipped).
 {% if data.baseline %}Δ is the mean paired difference against <code>{{ data.baseline }}</code>
 (same seed{% if has_fold %} and fold{% endif %}) with its interval and paired t-test p-value.
 {% if data.baseline in data.unfinished %}The baseline has no result, so no recipe has a Δ.{% endif %}

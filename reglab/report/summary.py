@@ -52,7 +52,8 @@ def ranking_rows(data: StudyData, *, confidence: float = 0.95) -> list[dict[str,
 
     A recipe without a mean has no rank (``-``); one of ``data.unfinished`` says why in its ``mean``
     cell (e.g. ``no result: no candidate finished (diverged)``), as ``reglab show`` does. With one
-    trial (or no spread) there is no interval: the mean is shown alone and the CI as ``-``.
+    trial (or no spread) there is no interval: the mean is shown alone and the CI as ``-``. An
+    interval clipped to the metric's range is no longer centred on the mean: ``0.95 -0.64/+0.05``.
     """
     verdicts = recipe_diagnoses(data)
     rows = []
@@ -70,7 +71,11 @@ def ranking_rows(data: StudyData, *, confidence: float = 0.95) -> list[dict[str,
         if r.recipe in data.unfinished:
             mean = f"no result: {data.unfinished[r.recipe]}"
         elif interval:
-            mean = f"{fmt(r.mean)} ± {fmt((r.ci_high - r.ci_low) / 2, 2)}"
+            below, above = r.mean - r.ci_low, r.ci_high - r.mean
+            if math.isclose(below, above, rel_tol=1e-9, abs_tol=1e-12):
+                mean = f"{fmt(r.mean)} ± {fmt((r.ci_high - r.ci_low) / 2, 2)}"
+            else:  # clipped to the metric's range (an accuracy's [0, 1]): a half-width would shift it
+                mean = f"{fmt(r.mean)} -{fmt(below, 2)}/+{fmt(above, 2)}"
         else:
             mean = fmt(r.mean)
         rows.append(
@@ -98,7 +103,7 @@ def markdown_summary(data: StudyData, *, confidence: float = 0.95) -> str:
     base = f"; differences are paired against `{_md(data.baseline)}`" if data.baseline else ""
     better = "higher" if data.higher_is_better else "lower"
     lines += [f"Ranking by **{_md(data.metric)}** ({better} is better; best first; mean ± {confidence:.0%} "
-              f"t-interval half-width{base}).", ""]
+              f"t-interval half-width, clipped to the metric's range{base}).", ""]
     lines += [
         "| # | recipe | n | mean ± CI | CI | Δ vs baseline [CI] | diagnosis |",
         "|---|---|---|---|---|---|---|",

@@ -12,7 +12,8 @@ The protocol:
 3. Results: mean +- 95 % t-interval over seeds (test) and seeds x folds (validation), a
    paired comparison with the baseline recipe (paired by seed, and by seed and fold), and
    the regularization path (validation score, weight norm, exact-zero fraction against
-   each searched strength).
+   each searched strength). Intervals are clipped to the metric's range (an accuracy's to
+   [0, 1], a difference of accuracies to [-1, 1], a loss's to >= 0).
 
 With ``budget.halving``, candidates of a searched recipe go through successive halving:
 rung ``r`` trains ``epochs / eta**(rungs-1-r)`` epochs on the first seed and fold, and only
@@ -387,15 +388,15 @@ class _Runner:
             if chosen is not None:
                 test = self._by_key("final", name, chosen, [-1], test_metric, by_fold=False)
                 cv = self._by_key("cv", name, chosen, self.folds, metric, by_fold=True)
-                entry["test"] = mean_ci(list(test.values()))
-                entry["validation"] = mean_ci(list(cv.values()))
+                entry["test"] = mean_ci(list(test.values()), metric=test_metric)
+                entry["validation"] = mean_ci(list(cv.values()), metric=metric)
                 finals = self._trials("final", name, chosen, cfg.seeds, [-1])
                 for k in ("weight_norm", "zero_fraction"):
                     entry[k] = mean_ci([r["metrics"].get(k) for r in finals if r["status"] == "done"])["mean"]
                 if name != cfg.baseline and base is not None:
                     entry["vs_baseline"] = {
-                        "test": paired_comparison(test, base_test),
-                        "validation": paired_comparison(cv, base_cv),
+                        "test": paired_comparison(test, base_test, metric=test_metric),
+                        "validation": paired_comparison(cv, base_cv, metric=metric),
                     }
             entry["path"] = self._path(name, cands)
             recipes[name] = entry
@@ -427,7 +428,7 @@ class _Runner:
                      "diverged": sum(r["status"] == "diverged" for r in rows),
                      "failed": sum(r["status"] == "failed" for r in rows)}
             for k in (self.config.search.metric, "weight_norm", "zero_fraction"):
-                point[k] = mean_ci([r["metrics"][k] for r in ok])
+                point[k] = mean_ci([r["metrics"][k] for r in ok], metric=k)
             out.append(point)
         key = searched[0] if searched else None
         return sorted(out, key=lambda p: _sort_value(p["params"].get(key))) if key else out

@@ -29,6 +29,7 @@ from reglab.population._config import MAX_DROPOUT
 
 __all__ = [
     "lower_is_better",
+    "metric_range",
     "StudyConfig",
     "DatasetConfig",
     "ModelConfig",
@@ -568,6 +569,23 @@ def lower_is_better(metric: str) -> bool:
         (True, False)
     """
     return metric.endswith(("loss", "mse", "mae"))
+
+
+def metric_range(metric: str) -> tuple[float, float]:
+    """The values a study metric can take, read from its name as :func:`lower_is_better` reads it.
+
+    Accuracies and the exact-zero fraction lie in [0, 1]; losses, MSE, MAE and the weight norm are
+    never negative; any other metric is unbounded. Confidence intervals are clipped to this range.
+
+    Example:
+        >>> metric_range("test_accuracy"), metric_range("val_mse"), metric_range("val_r2")
+        ((0.0, 1.0), (0.0, inf), (-inf, inf))
+    """
+    if metric.endswith(("accuracy", "zero_fraction")):
+        return 0.0, 1.0
+    if lower_is_better(metric) or metric == "weight_norm":
+        return 0.0, math.inf
+    return -math.inf, math.inf
 
 
 def config_json_schema() -> dict[str, Any]:

@@ -1,9 +1,15 @@
 """Summary statistics of a study: t-intervals and paired comparisons (scipy).
 
+Given the metric's name, an interval is clipped to the values the metric can take
+(:func:`reglab.study.schema.metric_range`): with 2 seeds a t-interval of an accuracy easily passes 1.
+
 Example:
     >>> s = mean_ci([0.70, 0.72, 0.74])
     >>> round(s["mean"], 2), round(s["low"], 3), round(s["high"], 3)
     (0.72, 0.67, 0.77)
+    >>> s = mean_ci([0.9, 1.0], metric="test_accuracy")   # the t-interval is [0.315, 1.585]
+    >>> round(s["low"], 3), s["high"]
+    (0.315, 1.0)
 """
 
 from __future__ import annotations
@@ -15,14 +21,19 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from reglab.study.schema import metric_range
+
 __all__ = ["mean_ci", "paired_comparison"]
 
 
-def mean_ci(values: Sequence[float], confidence: float = 0.95) -> dict[str, Any]:
+def mean_ci(values: Sequence[float], confidence: float = 0.95, *, metric: str | None = None
+            ) -> dict[str, Any]:
     """Mean and two-sided t-interval over ``values`` (seeds, or seeds x folds).
 
     With one value, or values without spread (equal up to rounding), the interval is undefined and
-    reported as ``nan`` (as ``scipy.stats.t.interval`` gives it for a zero spread).
+    reported as ``nan`` (as ``scipy.stats.t.interval`` gives it for a zero spread). With ``metric``,
+    the interval is clipped to the metric's range (:func:`~reglab.study.schema.metric_range`:
+    an accuracy's to [0, 1], a loss's to >= 0); the mean is left as it is.
     """
     x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
     n = int(x.size)
@@ -36,16 +47,19 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> dict[str, Any]
         low = high = math.nan
     else:
         low, high = (float(v) for v in stats.t.interval(confidence, n - 1, loc=mean, scale=sem))
+        low, high = _clip(low, high, metric_range(metric) if metric else (-math.inf, math.inf))
     return {"mean": mean, "low": low, "high": high, "n": n, "std": float(x.std(ddof=1))}
 
 
 def paired_comparison(
-    treatment: Mapping[Any, float], baseline: Mapping[Any, float], confidence: float = 0.95
+    treatment: Mapping[Any, float], baseline: Mapping[Any, float], confidence: float = 0.95, *,
+    metric: str | None = None,
 ) -> dict[str, Any]:
     """Paired difference ``treatment - baseline`` over the keys both share (seed, or (seed, fold)).
 
     Returns the mean difference, its t-interval, the paired t-test p-value
-    (``scipy.stats.ttest_rel``) and the number of pairs.
+    (``scipy.stats.ttest_rel``) and the number of pairs. With ``metric``, the interval is clipped to
+    the differences the metric allows: [-1, 1] for an accuracy; a loss's differences are unbounded.
 
     Example:
         >>> r = paired_comparison({0: 0.8, 1: 0.9, 2: 0.85}, {0: 0.7, 1: 0.8, 2: 0.76})
@@ -59,11 +73,21 @@ def paired_comparison(
     a = np.asarray([treatment[k] for k in keys], dtype=float)
     b = np.asarray([baseline[k] for k in keys], dtype=float)
     ci = mean_ci(list(a - b), confidence)
+    if metric:
+        low, high = metric_range(metric)
+        ci["low"], ci["high"] = _clip(ci["low"], ci["high"], (low - high, high - low))
     # Undefined without spread: scipy gives nan when every pair is equal, but p = 0 for a constant
     # shift, a certainty that 2 seeds moving by the same rounded amount do not give.
     undefined = len(keys) < 2 or _no_spread(a - b)
     p = math.nan if undefined else float(stats.ttest_rel(a, b).pvalue)
     return {"diff": ci["mean"], "low": ci["low"], "high": ci["high"], "p": p, "n": len(keys)}
+
+
+def _clip(low: float, high: float, bounds: tuple[float, float]) -> tuple[float, float]:
+    """``[low, high]`` within ``bounds``; an undefined (nan) interval stays undefined."""
+    if math.isnan(low) or math.isnan(high):
+        return low, high
+    return max(low, bounds[0]), min(high, bounds[1])
 
 
 def _finite(v: Any) -> bool:

@@ -45,6 +45,30 @@ def test_mean_ci_and_paired_difference_by_hand():
     assert list(r.index) == ["l2", "none"]  # higher is better
 
 
+@pytest.mark.parametrize("metric", ["test_accuracy", "test_loss", "test_score"])
+def test_two_seed_intervals_are_clipped_to_the_metrics_range(metric):
+    """A report's ranking gave an accuracy a t-interval past 1 and a difference of accuracies one past +-1."""
+    values = {("none", 0): 0.2, ("none", 1): 0.5, ("l2", 0): 1.0, ("l2", 1): 0.9}
+    trials = pd.DataFrame([{"trial_id": i, "recipe": r, "seed": s} for i, (r, s) in enumerate(values)])
+    results = pd.DataFrame({"trial_id": range(4), metric: list(values.values())})
+    epochs = pd.DataFrame({"trial_id": [0], "epoch": [0], "train_loss": [1.0], "val_loss": [1.0]})
+    r = ranking(StudyData("s", trials, epochs, results, metric=metric, baseline="none")).set_index("recipe")
+    t = math.tan(0.475 * math.pi)  # t_{0.975, 1 df} = 12.706
+    # l2: 0.95 -+ t * 0.05; none: 0.35 -+ t * 0.15; l2 - none (0.8, 0.4): 0.6 -+ t * 0.2.
+    raw = {"l2": (0.95 - t * 0.05, 0.95 + t * 0.05), "none": (0.35 - t * 0.15, 0.35 + t * 0.15),
+           "diff": (0.6 - t * 0.2, 0.6 + t * 0.2)}
+    if metric == "test_accuracy":
+        want = {"l2": (raw["l2"][0], 1.0), "none": (0.0, 1.0), "diff": (-1.0, 1.0)}
+    elif metric == "test_loss":  # >= 0; a difference of losses is unbounded
+        want = {"l2": raw["l2"], "none": (0.0, raw["none"][1]), "diff": raw["diff"]}
+    else:  # a metric of unknown range: as computed
+        want = raw
+    assert tuple(r.loc["l2", ["ci_low", "ci_high"]]) == pytest.approx(want["l2"])
+    assert tuple(r.loc["none", ["ci_low", "ci_high"]]) == pytest.approx(want["none"])
+    assert tuple(r.loc["l2", ["diff", "diff_low", "diff_high"]]) == pytest.approx((0.6, *want["diff"]))
+    assert tuple(r.loc[["l2", "none"], "mean"]) == pytest.approx((0.95, 0.35))
+
+
 def test_lower_is_better_reverses_the_order():
     d = _data()
     d.higher_is_better = False

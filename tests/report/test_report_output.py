@@ -65,3 +65,20 @@ def test_an_earlier_report_or_an_empty_file_is_replaced(tmp_path):
     (tmp_path / "e.html").write_text("")
     write_report(second, tmp_path / "e.html")
     assert (tmp_path / "e.md").read_text().startswith("# Study report: s")
+
+
+def test_an_interval_clipped_to_the_metrics_range_is_shown_as_it_is():
+    """A clipped interval's half-width was shown as mean ± (high - low) / 2: '0.95 ± 0.34', i.e. [0.61, 1.29].
+
+    l2 (0.9, 1.0): 0.95 -+ tan(0.475 pi) * 0.05 = [0.3147, 1.585], clipped to [0.3147, 1]; a loss is
+    clipped only at 0.
+    """
+    data = _data({("none", 0, -1): 0.6, ("l2", 0, -1): 0.9, ("none", 1, -1): 0.7, ("l2", 1, -1): 1.0})
+    rows = {r["recipe"]: r for r in ranking_rows(data)}
+    assert (rows["l2"]["mean"], rows["l2"]["ci"]) == ("0.95 -0.64/+0.05", "[0.3147, 1]")
+    loss = _data({("a", 0, -1): 0.1, ("a", 1, -1): 0.5, ("b", 0, -1): 0.29, ("b", 1, -1): 0.31},
+                 metric="test_loss", higher_is_better=False)
+    rows = {r["recipe"]: r for r in ranking_rows(loss)}
+    # a: 0.3 -+ 12.706 * 0.2 = [-2.241, 2.841] -> [0, 2.841]; b: 0.3 -+ 0.127, inside the range: symmetric.
+    assert (rows["a"]["mean"], rows["a"]["ci"]) == ("0.3 -0.3/+2.5", "[0, 2.841]")
+    assert (rows["b"]["mean"], rows["b"]["ci"]) == ("0.3 ± 0.13", "[0.1729, 0.4271]")

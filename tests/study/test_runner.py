@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
 import reglab.study.backends as backends
 from reglab.errors import UserError
 from reglab.study import Study
+from reglab.study.execute import TrialOutcome
 from reglab.study.export import export, open_storage
 from reglab.study.stats import mean_ci, paired_comparison
 
@@ -32,9 +34,11 @@ def test_study_selects_on_validation_and_summarizes(tiny, tmp_path):
               for t in trials if t["phase"] == "final"}
     assert len(finals) == 4 and all("test_accuracy" not in t["metrics"] for t in cv)
     test = res["recipes"]["l2"]["test"]
-    assert test == pytest.approx(mean_ci([finals[("l2", 0)], finals[("l2", 1)]]), nan_ok=True)
+    assert test == pytest.approx(mean_ci([finals[("l2", 0)], finals[("l2", 1)]], metric="test_accuracy"),
+                                 nan_ok=True)
     cmp = res["recipes"]["l2"]["vs_baseline"]["test"]
-    ref = paired_comparison({s: finals[("l2", s)] for s in (0, 1)}, {s: finals[("none", s)] for s in (0, 1)})
+    ref = paired_comparison({s: finals[("l2", s)] for s in (0, 1)}, {s: finals[("none", s)] for s in (0, 1)},
+                            metric="test_accuracy")
     assert cmp == pytest.approx(ref, nan_ok=True)
     assert res["recipes"]["l2"]["vs_baseline"]["validation"]["n"] == 4
     path = res["recipes"]["l2"]["path"]
@@ -43,6 +47,42 @@ def test_study_selects_on_validation_and_summarizes(tiny, tmp_path):
     assert json.dumps(store.load_results(), sort_keys=True) == json.dumps(res, sort_keys=True)
     assert not (tmp_path / "checkpoints").exists()  # cleaned once the study is complete
     store.close()
+
+
+@pytest.mark.parametrize("metric", ["val_accuracy", "val_loss"])
+def test_two_seed_intervals_in_the_summary_are_clipped_to_the_metrics_range(tiny, tmp_path, monkeypatch,
+                                                                            metric):
+    """With 2 seeds a t-interval of an accuracy passed 1 (and below 0), a difference of accuracies +-1."""
+    score = {("none", 0): 0.2, ("none", 1): 0.5, ("l2", 0): 1.0, ("l2", 1): 0.9}  # accuracies or losses
+
+    def scored(config, specs):  # every metric a trial reports, without training
+        out = []
+        for s in specs:
+            v = score[(s.recipe, s.seed)]
+            m = {"val_accuracy": v, "val_loss": v, "weight_norm": 1.0, "zero_fraction": 0.0}
+            if s.phase == "final":
+                m |= {"test_accuracy": v, "test_loss": v}
+            out.append(TrialOutcome(s, "done", m, [{"epoch": 0, "train_loss": 1.0, "val_loss": v}]))
+        return out
+
+    monkeypatch.setattr(backends, "run_group", scored)
+    tiny |= {"validation": {"kind": "holdout"}, "recipes": {"none": {}, "l2": {"l2": 1e-3}},
+             "search": {"metric": metric}}
+    res = Study(tiny).run(out=tmp_path, progress=False)
+    t = math.tan(0.475 * math.pi)  # t_{0.975, 1 df}: Cauchy's quantile, 12.706
+    l2, none = res["recipes"]["l2"]["test"], res["recipes"]["none"]["test"]
+    diff = res["recipes"]["l2"]["vs_baseline"]["test"]
+    # l2: 0.95 -+ t * 0.05 = [0.315, 1.585]; none: 0.35 -+ t * 0.15 = [-1.56, 2.26]; l2 - none: 0.8 and 0.4,
+    # 0.6 -+ t * 0.2 = [-1.94, 3.14].
+    assert (l2["mean"], l2["low"]) == pytest.approx((0.95, 0.95 - t * 0.05))
+    assert (none["mean"], none["low"], diff["diff"]) == pytest.approx((0.35, 0.0, 0.6))
+    if metric == "val_accuracy":  # in [0, 1], differences in [-1, 1]
+        assert (l2["high"], none["high"], diff["low"], diff["high"]) == (1.0, 1.0, -1.0, 1.0)
+    else:  # a loss is >= 0 and unbounded above; differences of losses are unbounded
+        assert (l2["high"], none["high"]) == pytest.approx((0.95 + t * 0.05, 0.35 + t * 0.15))
+        assert (diff["low"], diff["high"]) == pytest.approx((0.6 - t * 0.2, 0.6 + t * 0.2))
+    assert res["recipes"]["l2"]["validation"] == l2  # hold-out: the same two values
+    assert res["recipes"]["l2"]["vs_baseline"]["validation"] == diff
 
 
 def test_rerun_resumes_without_repeating_finished_trials(tiny, tmp_path, monkeypatch):

@@ -109,3 +109,39 @@ def test_the_verdict_with_only_the_baseline_or_one_seed_reads_right():
     line = verdict_line(summary)
     assert "(paired by seed, 1 pair);" in line and "CI includes 0" not in line
     assert line.endswith("not distinguishable from none (one seed: no interval; add seeds)")
+
+
+# With 2 seeds the t-quantile has 1 degree of freedom, a Cauchy's: t_{0.975, 1} = tan(0.475 pi) = 12.7062...
+T1 = math.tan(0.475 * math.pi)
+
+
+def test_two_seed_intervals_are_clipped_to_the_metrics_range():
+    # Accuracies 0.9 and 1.0: mean 0.95, sem 0.05, t-interval 0.95 -+ 0.635 = [0.315, 1.585]; 1 is the top.
+    acc = mean_ci([0.9, 1.0], metric="test_accuracy")
+    assert acc["mean"] == pytest.approx(0.95) and acc["std"] == pytest.approx(math.sqrt(0.005))
+    assert (acc["low"], acc["high"]) == (pytest.approx(0.95 - T1 * 0.05), 1.0)
+    assert mean_ci([0.9, 1.0])["high"] == pytest.approx(0.95 + T1 * 0.05)  # no metric: unclipped
+    # Losses 0.1 and 0.5: mean 0.3, sem 0.2, [-2.24, 2.84]; a loss is never negative.
+    loss = mean_ci([0.1, 0.5], metric="val_loss")
+    assert (loss["low"], loss["high"]) == (0.0, pytest.approx(0.3 + T1 * 0.2))
+    assert mean_ci([0.1, 0.5], metric="test_mse")["low"] == 0.0
+    assert mean_ci([0.0, 0.3], metric="zero_fraction")["low"] == 0.0
+    assert mean_ci([0.1, 0.5], metric="weight_norm")["low"] == 0.0
+    # An unbounded metric keeps its t-interval: -1 -+ t * 2.
+    r2 = mean_ci([-3.0, 1.0], metric="val_r2")
+    assert (r2["low"], r2["high"]) == pytest.approx((-1.0 - T1 * 2.0, -1.0 + T1 * 2.0))
+    # No spread: still no interval (nan), not a clipped one.
+    assert math.isnan(mean_ci([1.0, 1.0], metric="test_accuracy")["low"])
+
+
+def test_two_seed_paired_differences_of_accuracies_are_clipped_to_plus_minus_1():
+    # Differences 1.0 - 0.2 = 0.8 and 0.9 - 0.5 = 0.4: mean 0.6, sem 0.2, [-1.94, 3.14].
+    treat, base = {0: 1.0, 1: 0.9}, {0: 0.2, 1: 0.5}
+    d = paired_comparison(treat, base, metric="test_accuracy")
+    plain = paired_comparison(treat, base)
+    assert (d["diff"], d["low"], d["high"], d["n"]) == (pytest.approx(0.6), -1.0, 1.0, 2)
+    assert (plain["low"], plain["high"]) == pytest.approx((0.6 - T1 * 0.2, 0.6 + T1 * 0.2))
+    assert d["p"] == plain["p"] == pytest.approx(stats.ttest_rel([1.0, 0.9], [0.2, 0.5]).pvalue)
+    # A difference of two losses can be anything: unclipped.
+    loss = paired_comparison(treat, base, metric="val_loss")
+    assert (loss["low"], loss["high"]) == pytest.approx((plain["low"], plain["high"]))
