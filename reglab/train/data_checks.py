@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from reglab.errors import UserError
-from reglab.models import CNN1D, MLP
+from reglab.models import CNN1D, CNN2D, MLP
 
 __all__ = ["check_tensors"]
 
@@ -22,10 +22,10 @@ def check_tensors(
 ) -> None:
     """Raise a one-line ``UserError`` when ``(x, y)`` cannot train ``model``.
 
-    For a ``reglab.models.MLP`` / ``CNN1D`` ``x`` must be floating-point, with the model's input
-    size of features an example. For classification (integer ``y``) ``y`` holds one class index
-    per example, within the model's outputs for a reglab model (``{0, 1}`` for one output),
-    non-negative otherwise. Floating-point ``x`` must be finite. ``loss`` is the Trainer's loss name
+    For a ``reglab.models.MLP`` / ``CNN1D`` / ``CNN2D`` ``x`` must be floating-point, with the model's
+    input size of features an example (``size * size`` for a ``CNN2D``: ``(N, size**2)`` or images).
+    For classification (integer ``y``) ``y`` holds one class index per example, within the model's
+    outputs for a reglab model (``{0, 1}`` for one output), non-negative otherwise. Floating-point ``x`` must be finite. ``loss`` is the Trainer's loss name
     (``"auto"`` or one of ``reglab.train.trainer.LOSSES``), for the message.
 
     Example:
@@ -41,15 +41,20 @@ def check_tensors(
     features = None
     if isinstance(model, (MLP, CNN1D)):
         features = model.in_features if isinstance(model, MLP) else model.length
+    elif isinstance(model, CNN2D):  # one channel of size x size pixels, flat or as an image
+        features = model.size**2
     if features is not None and not torch.is_floating_point(x):
         raise UserError(
             f"{owner}: {name} x has dtype {x.dtype}; the {kind} takes floating-point features "
             "(convert with x.float())."
         )
     if features is not None and (x.dim() < 2 or x[0].numel() != features):
+        shapes = f"(N, {features})"
+        if isinstance(model, CNN2D):
+            shapes += f" or (N, 1, {model.size}, {model.size})"
         raise UserError(
             f"{owner}: {name} x has shape {tuple(x.shape)}; the {kind} takes {features} features an "
-            f"example (x of shape (N, {features}))."
+            f"example (x of shape {shapes})."
         )
     if task == "classification" and torch.is_floating_point(y) and y.dim() == 1 and len(y):
         # Class indices stored as floats (a CSV's 0.0 / 1.0 / 2.0): the Trainer reads them as integers.
@@ -62,7 +67,7 @@ def check_tensors(
             )
         y = y.long()
     if task == "classification" and not torch.is_floating_point(y) and len(y):
-        outputs = model.out_features if isinstance(model, (MLP, CNN1D)) else None
+        outputs = model.out_features if isinstance(model, (MLP, CNN1D, CNN2D)) else None
         classes = None if outputs is None else max(outputs, 2)  # one output: binary labels 0 and 1
         low, high = int(y.min()), int(y.max())
         if y.dim() != 1 or low < 0 or (classes is not None and high >= classes):
@@ -72,7 +77,7 @@ def check_tensors(
                 expected = f"class indices 0..{classes - 1}"
                 of = f" (the {kind} has {outputs} output{'s' * (outputs > 1)})"
             raise UserError(f"{owner}: {name} y has {found}; expected {expected}{of}, one per example.")
-    if task == "regression" and isinstance(model, (MLP, CNN1D)) and len(y):
+    if task == "regression" and isinstance(model, (MLP, CNN1D, CNN2D)) and len(y):
         targets = 1 if y.dim() == 1 else y[0].numel()
         if model.out_features != targets:
             outputs = model.out_features

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from reglab.errors import UserError
-from reglab.models import CNN1D, MLP
+from reglab.models import CNN1D, CNN2D, MLP
 from reglab.train import Trainer
 
 X, Y = torch.randn(24, 4), torch.arange(24) % 3
@@ -51,6 +51,19 @@ def test_one_output_takes_binary_labels_and_a_cnn_its_length():
     with pytest.raises(UserError, match=r"train x has shape \(24, 1, 30\); the CNN1D takes 40 features"):
         trainer(CNN1D(40, 3, channels=4)).fit((torch.randn(24, 1, 30), Y))
     trainer(CNN1D(40, 3, channels=4)).fit((torch.randn(24, 1, 40), Y))
+
+
+def test_a_cnn2d_gets_the_feature_and_label_checks_of_the_other_reglab_models():
+    # Digits of another size reached torch's "shape '[8, 1, 8, 8]' is invalid for input of size 480".
+    cnn = CNN2D(8, 3, channels=(2, 2))
+    with pytest.raises(UserError, match=r"^Trainer\.fit: train x has shape \(24, 60\); the CNN2D takes 64 "
+                       r"features an example \(x of shape \(N, 64\) or \(N, 1, 8, 8\)\)\.$"):
+        trainer(cnn).fit((torch.randn(24, 60), Y))
+    with pytest.raises(UserError, match=r"train y has labels 0\.\.3; expected class indices 0\.\.2 \(the "
+                       r"CNN2D has 3 outputs\)"):
+        trainer(cnn).fit((torch.randn(24, 1, 8, 8), torch.arange(24) % 4))
+    assert len(trainer(cnn).fit((torch.randn(24, 1, 8, 8), Y))) == 1
+    assert len(trainer(cnn).fit((torch.randn(24, 64), Y))) == 1
 
 
 def test_bool_labels_train_as_the_classes_0_and_1():
