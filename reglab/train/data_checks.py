@@ -25,8 +25,9 @@ def check_tensors(
     For a ``reglab.models.MLP`` / ``CNN1D`` / ``CNN2D`` ``x`` must be floating-point, with the model's
     input size of features an example (``size * size`` for a ``CNN2D``: ``(N, size**2)`` or images).
     For classification (integer ``y``) ``y`` holds one class index per example, within the model's
-    outputs for a reglab model (``{0, 1}`` for one output), non-negative otherwise. Floating-point ``x`` must be finite. ``loss`` is the Trainer's loss name
-    (``"auto"`` or one of ``reglab.train.trainer.LOSSES``), for the message.
+    outputs for a reglab model (``{0, 1}`` for one output), non-negative otherwise. Floating-point
+    ``x`` must be finite. ``loss`` is the Trainer's loss name (``"auto"`` or one of
+    ``reglab.train.trainer.LOSSES``), for the message.
 
     Example:
         >>> y = torch.tensor([0, 3])
