@@ -53,7 +53,8 @@ class ModelCheckpoint(Callback):
     ``Trainer(...).fit(..., resume_from=dir / "last.pt")`` continues the run exactly
     (same weights and History on CPU as an uninterrupted run). The trainer runs checkpoints
     after all other callbacks, so the saved callback states are end-of-epoch states.
-    ``best.pt`` is a strict improvement (first best kept on ties); NaN never counts.
+    ``best.pt`` is a strict improvement (first best kept on ties); NaN never counts. With
+    ``Trainer(restarts=N)`` it is the best epoch of all restarts (``last.pt`` the last restart's end).
 
     Args:
         dir: folder for the files (created).
@@ -113,7 +114,10 @@ class ModelCheckpoint(Callback):
         for path in (self.last_path, self.best_path):
             if path.is_dir():
                 raise UserError(f"ModelCheckpoint: {str(path)!r} is a folder; a checkpoint is written there")
-        self.best, self.best_epoch = None, None
+        # Restarts of one fit share best.pt: a later restart's first epoch replaced the best of an earlier
+        # one, so best.pt held the last restart even when another scored better and was chosen.
+        if getattr(trainer, "restart", 0) == 0:
+            self.best, self.best_epoch = None, None
         names = getattr(trainer, "metric_names", None)
         if self.save_best and names:
             check_monitor(self.monitor, "ModelCheckpoint", names)

@@ -354,6 +354,8 @@ class Trainer:
         self.scheduler_: Any = None
         self.task_: str | None = None
         self.epoch = 0
+        #: The restart being trained (0-based; 0 without restarts), for callbacks that span restarts.
+        self.restart = 0
 
     # -- data and loss ---------------------------------------------------------------------------
     def _resolve_task(self, source: Source, hint: str | None = None) -> str:
@@ -721,6 +723,7 @@ class Trainer:
         runs: list[dict[str, Any]] = []
         best_i, best_state, best_history = -1, None, None
         for r in range(self.restarts):
+            self.restart = r
             if r > 0:
                 reinitialize(self.model, self.seed + r, self.init)
             history = self._fit_once(self.seed + r, train_src, val_src, resume_from, monitor)

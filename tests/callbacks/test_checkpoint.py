@@ -8,6 +8,7 @@ import torch
 from reglab._validation import InvalidParameterError
 from reglab.callbacks import EMA, Callback, EarlyStopping, ModelCheckpoint, save_atomic
 from reglab.errors import UserError
+from reglab.init import reinitialize
 from reglab.models import MLP
 from reglab.train import Trainer
 
@@ -216,3 +217,27 @@ def test_resuming_a_run_that_stopped_early_ends_it_as_the_straight_run_ended(tmp
     assert h_resumed.test == h_straight.test
     for (k, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
         assert torch.equal(a, b), k  # the best epoch's weights, restored by EarlyStopping
+
+
+def test_best_pt_of_a_fit_with_restarts_is_the_best_epoch_of_all_restarts(tmp_path):
+    # Each restart reset the checkpoint's best: best.pt held the last restart's best epoch even when an
+    # earlier restart scored better and was the model fit returned.
+    train, val = _data(40, 0), _data(40, 1)
+    torch.manual_seed(0)
+    model = MLP(6, 2, hidden=(8,)).double()
+    trainer = Trainer(model, epochs=3, restarts=3, lr=0.01, seed=0, progress="off",
+                      callbacks=[ModelCheckpoint(tmp_path, monitor="val_loss")])
+    history = trainer.fit(train, val)
+    runs = {}
+    for r in range(3):  # each restart alone, as the trainer runs it (seed r, reinitialized for r > 0)
+        torch.manual_seed(0)
+        alone = MLP(6, 2, hidden=(8,)).double()
+        if r:
+            reinitialize(alone, r)
+        runs[r] = Trainer(alone, epochs=3, lr=0.01, seed=r, progress="off").fit(train, val)
+    best = min(((h.best("val_loss")["val_loss"], r) for r, h in runs.items()))
+    chosen = next(r["restart"] for r in history.restarts if r["chosen"])
+    assert best[1] != 2 and chosen == best[1]  # the case that failed: the last restart is not the best
+    state = torch.load(tmp_path / "best.pt", weights_only=True)
+    assert state["seed"] == best[1] and state["history"]["rows"][state["epoch"]]["val_loss"] == best[0]
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["seed"] == 2
