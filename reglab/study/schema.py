@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from reglab._validation import Interval, check_int, check_option, check_scalar, did_you_mean, fail
 from reglab.errors import UserError
@@ -324,11 +332,24 @@ class Recipe(_Strict):
         return {k: getattr(self, k) for k in self.searched()}
 
 
+def _read_csv_keyword(key: str) -> str:
+    """A ``dataset.read_options`` key, checked as :func:`reglab.data.load_csv` checks it."""
+    from reglab.data.files import _READ_CSV_KEYWORDS
+
+    if key == "filepath_or_buffer":
+        raise ValueError("the file to read is the dataset's 'path', not one of its read_options")
+    if key not in _READ_CSV_KEYWORDS:
+        raise ValueError(f"{key!r} is not a pandas.read_csv keyword (read_options are passed to "
+                         f"pandas.read_csv).{did_you_mean(key, _READ_CSV_KEYWORDS)}")
+    return key
+
+
 class DatasetConfig(_Strict):
     """A built-in dataset (``name``), a CSV / Parquet file (``path`` and its ``target`` column) or a
     NumPy ``.npz`` archive (``path``; its arrays ``x_key`` and ``y_key``, default ``x`` and ``y``).
     A file may also name its ``task`` (else inferred from the targets) and, for CSV / Parquet, the
-    ``features`` columns to use (else every other column)."""
+    ``features`` columns to use (else every other column); a CSV file its ``read_options``, the
+    ``pandas.read_csv`` keywords :func:`reglab.data.load_csv` passes on (``na_values``, ``comment``, ...)."""
 
     name: str | None = None
     path: str | None = None
@@ -338,6 +359,9 @@ class DatasetConfig(_Strict):
     )
     task: Literal["classification", "regression"] | None = Field(
         default=None, description="a file's task (default: inferred from its targets)"
+    )
+    read_options: dict[Annotated[str, AfterValidator(_read_csv_keyword)], Any] | None = Field(
+        default=None, description="a CSV file's pandas.read_csv keywords, e.g. {na_values: ['?']}"
     )
     x_key: str | None = Field(default=None, description="a .npz file's input array (default: x)")
     y_key: str | None = Field(default=None, description="a .npz file's target array (default: y)")
@@ -366,9 +390,15 @@ class DatasetConfig(_Strict):
         if npz and self.features:
             raise ValueError("a .npz file has arrays, not columns: 'features' names a CSV/Parquet file's "
                              "input columns")
-        if self.name is not None and (self.target or self.x_key or self.y_key or self.features or self.task):
+        if suffix in (".parquet", ".pq", ".npz") and self.read_options is not None:
+            # load_parquet and load_npz take no read_options: the load would fail on the keyword.
+            raise ValueError(f"path {self.path!r}: 'read_options' are pandas.read_csv keywords, for a CSV "
+                             "file (.csv, .tsv) only")
+        if self.name is not None and (self.target or self.x_key or self.y_key or self.features or self.task
+                                      or self.read_options is not None):
             raise ValueError(f"a built-in dataset ({self.name!r}) has its own target, features and task; "
-                             "'target', 'features', 'task', 'x_key' and 'y_key' go with 'path'")
+                             "'target', 'features', 'task', 'read_options', 'x_key' and 'y_key' go with "
+                             "'path'")
         return self
 
     def file_keywords(self) -> dict[str, Any]:
@@ -378,6 +408,10 @@ class DatasetConfig(_Strict):
             return {"x_key": self.x_key or "x", "y_key": self.y_key or "y", **given}
         if self.features is not None:
             given["features"] = list(self.features)
+        if self.read_options is not None:
+            # load() reads a .tsv with sep='\t' only when it is given no read_options of its own.
+            tab = {"sep": "\t"} if Path(self.path or "").suffix.lower() == ".tsv" else {}
+            given["read_options"] = {**tab, **self.read_options}
         return {"target": self.target or "", **given}
 
 

@@ -89,3 +89,81 @@ def test_a_study_stored_before_a_setting_existed_resumes(tmp_path):
     changed = {**config, "seeds": [0, 1]}
     with pytest.raises(UserError, match=r"holds a different study config"):
         Study(changed).run(out=tmp_path / "s", progress=False)
+
+
+def _commented_csv(path, sep=","):
+    """_frame's numbers with '#' comment lines (a header note, one between the rows): pandas reads them as
+    rows unless told comment='#'."""
+    frame = _frame().drop(columns="customer")
+    lines = frame.to_csv(index=False, sep=sep).splitlines()
+    lines = ["# exported 2024-01-01; score is the label", *lines[:60], "# second batch", *lines[60:]]
+    path.write_text("\n".join(lines) + "\n")
+    return frame
+
+
+def test_read_options_reach_the_csv_reader_of_a_study(tmp_path):
+    """A study could not pass pandas.read_csv keywords: a CSV with '#' comment lines could not be studied."""
+    frame = _commented_csv(tmp_path / "d.csv")
+    config = {"name": "opts", "dataset": {"path": str(tmp_path / "d.csv"), "target": "score"},
+              "model": {"hidden": [4]}, "training": {"epochs": 1, "batch_size": 64},
+              "seeds": [0], "validation": {"kind": "holdout"}, "recipes": {"none": {}}}
+    with pytest.raises(UserError, match=r"d\.csv"):  # the comment line is the header: no column 'score'
+        Study(config).run(out=tmp_path / "without", progress=False)
+    config["dataset"]["read_options"] = {"comment": "#"}
+    splits = load_splits(parse_config(config))
+    # The reference: the same numbers with no comment lines, loaded by the library.
+    frame.to_csv(tmp_path / "plain.csv", index=False)
+    reference = load_csv(tmp_path / "plain.csv", "score", seed=0)
+    assert splits.feature_names == ["a", "b"] and len(splits.train) == len(reference.train)
+    assert torch.equal(splits.train.x, reference.train.x) and torch.equal(splits.test.y, reference.test.y)
+    summary = Study(config).run(out=tmp_path / "s", progress=False)
+    assert summary["recipes"]["none"]["status"] == "ok"
+    # A .tsv keeps its tab separator when read_options are given (load() sets it only without them).
+    _commented_csv(tmp_path / "d.tsv", sep="\t")
+    tsv = {**config["dataset"], "path": str(tmp_path / "d.tsv")}
+    tab = load_splits(parse_config({**config, "dataset": tsv}))
+    assert torch.equal(tab.train.x, reference.train.x)
+
+
+def test_read_options_are_part_of_the_study_and_old_studies_resume(tmp_path):
+    _commented_csv(tmp_path / "d.csv")
+    dataset = {"path": str(tmp_path / "d.csv"), "target": "score", "read_options": {"comment": "#"}}
+    config = {"name": "opts", "dataset": dataset, "model": {"hidden": [4]},
+              "training": {"epochs": 1, "batch_size": 64}, "seeds": [0], "validation": {"kind": "holdout"},
+              "recipes": {"none": {}}}
+    Study(config).run(out=tmp_path / "s", progress=False)
+    changed = {**config, "dataset": {**dataset, "read_options": {"comment": "#", "na_values": ["?"]}}}
+    with pytest.raises(UserError, match=r"holds a different study config"):
+        Study(changed).run(out=tmp_path / "s", progress=False)
+    # A study stored before read_options existed: its config has no such key, and it still resumes.
+    (tmp_path / "plain.csv").write_text(_frame().drop(columns="customer").to_csv(index=False))
+    plain = {**config, "dataset": {"path": str(tmp_path / "plain.csv"), "target": "score"}}
+    Study(plain).run(out=tmp_path / "old", progress=False)
+    store = StudyStorage(default_url(tmp_path / "old"))
+    stored = json.loads(store.load_config())
+    assert stored["dataset"].pop("read_options") is None
+    with store._write() as conn:
+        conn.execute(study_table.update().values(config=json.dumps(stored, sort_keys=True)))
+    store.close()
+    assert Study(plain).run(out=tmp_path / "old", progress=False)["recipes"]["none"]["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("dataset", "message"),
+    [
+        ({"path": "d.csv", "target": "y", "read_options": {"na_valus": ["?"]}},
+         r"^config: dataset\.read_options\.na_valus: 'na_valus' is not a pandas\.read_csv keyword .* "
+         r"Did you mean 'na_values'\?$"),
+        ({"path": "d.csv", "target": "y", "read_options": {"filepath_or_buffer": "e.csv"}},
+         r"^config: dataset\.read_options\.filepath_or_buffer: the file to read is the dataset's 'path'"),
+        ({"path": "d.csv", "target": "y", "read_options": ["comment"]},
+         r"^config: dataset\.read_options: Input should be a valid dictionary"),
+        ({"name": "digits", "read_options": {"comment": "#"}}, r"'read_options', 'x_key' and 'y_key' go"),
+        ({"path": "d.npz", "read_options": {"comment": "#"}}, r"for a CSV file \(\.csv, \.tsv\) only"),
+        ({"path": "d.parquet", "target": "y", "read_options": {}}, r"for a CSV file \(\.csv, \.tsv\) only"),
+    ],
+)
+def test_read_options_are_checked_at_config_load(dataset, message):
+    with pytest.raises(UserError, match=message) as caught:
+        parse_config({"name": "x", "dataset": dataset, "recipes": {"none": {}}})
+    assert "\n" not in str(caught.value)
