@@ -19,7 +19,9 @@ def register(subparsers: Any) -> None:
         help="export a study's trials as CSV or JSON",
         description="Write one row per finished trial (phase, recipe, parameters, seed, fold, status, "
         "final metrics), sorted deterministically; wall-clock timings are left out, so the same config "
-        "and seeds export the same bytes.",
+        "and seeds export the same bytes. fold is a selection trial's validation fold (0 .. k-1 with "
+        "kfold, 0 with holdout); -1 marks a final trial: refit on the training split and the only one "
+        "scored on the test split (its test_* columns).",
     )
     p.add_argument("study", metavar="STUDY", help="study directory, its study.db, or a database URL")
     p.add_argument("--format", choices=("csv", "json"), default="csv", help="output format (default: csv)")

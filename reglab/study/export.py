@@ -2,6 +2,12 @@
 
 Each row holds the phase, recipe, parameters (canonical JSON), seed, fold, status and the
 trial's final metrics (:func:`trial_rows`), or one epoch's metrics (:func:`epoch_rows`).
+``phase`` is ``rung<r>`` (a successive-halving rung), ``cv`` (selection) or ``final`` (the
+chosen candidate refit). ``fold`` is a selection trial's validation fold: 0 .. k-1 with
+``validation: kfold``, 0 with ``holdout`` (its one validation split). A ``final`` trial has
+``fold`` -1, no fold: it trains on the training split (the validation split serves only early
+stopping / the best epoch) and is the only trial scored on the test split, so only its rows
+have ``test_*`` metrics.
 Wall-clock timings (a trial's ``duration``, an epoch's ``time``) are left out, so two runs
 of the same config and seeds (local or Ray, one process or several, interrupted and resumed
 or not) export byte-identical files. Non-finite numbers are ``null`` in JSON (RFC 8259) and

@@ -105,3 +105,26 @@ def test_export_into_a_new_folder_reads_back_with_pandas(tmp_path, capsys):
     assert cli.main(["export", str(out), "--format", "json", "--epochs"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["val_loss"] for r in rows] == [1.1, None, 1.1, None]  # inf: null (strict JSON)
+
+
+def test_export_says_what_fold_minus_1_is_and_the_rows_agree(tmp_path, capsys):
+    """Rows with fold -1 were undocumented: they are the final trials, the only ones scored on test."""
+    from reglab.study import Study
+
+    config = {"name": "folds", "dataset": {"name": "breast_cancer"}, "model": {"hidden": [4]},
+              "training": {"epochs": 2, "batch_size": 128}, "seeds": [0, 1],
+              "validation": {"kind": "kfold", "folds": 2}, "budget": {"halving": True, "eta": 2},
+              "recipes": {"none": {}, "l2": {"l2": {"grid": [1e-3, 1e-1]}}}}
+    Study(config).run(out=tmp_path / "s", progress=False)
+    assert cli.main(["export", str(tmp_path / "s")]) == 0
+    rows = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    folds = {phase: sorted(set(group["fold"])) for phase, group in rows.groupby("phase")}
+    assert folds == {"rung0": [0], "cv": [0, 1], "final": [-1]}
+    tested = rows["test_accuracy"].notna()
+    assert (tested == (rows["fold"] == -1)).all() and tested.sum() == 2 * 2  # 2 recipes x 2 seeds
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["export", "--help"])
+    assert exit_.value.code == 0
+    helped = " ".join(capsys.readouterr().out.split())
+    assert ("fold is a selection trial's validation fold (0 .. k-1 with kfold, 0 with holdout); -1 marks a "
+            "final trial: refit on the training split and the only one scored on the test split") in helped
