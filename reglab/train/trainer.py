@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import pickle
@@ -905,13 +906,35 @@ class Trainer:
 
 
 _FIT_KEYS = ("test", "resume_from")
+#: Keras / Lightning / skorch spellings of fit's keywords, and what reglab calls them.
+_FIT_ALIASES = {
+    "learning_rate": "lr", "validation_data": "val", "valid": "val", "x_val": "val", "epoch": "epochs",
+    "max_epochs": "epochs", "n_epochs": "epochs", "callback": "callbacks", "constraint": "constraints",
+    "regularizer": "penalty", "kernel_regularizer": "penalty", "clipnorm": "clip", "global_clipnorm": "clip",
+    "clipvalue": "clip", "verbose": "progress", "lr_scheduler": "scheduler", "random_state": "seed",
+    "accelerator": "device",
+}
+
+
+def _check_fit_keywords(kwargs: dict[str, Any]) -> None:
+    """An unknown keyword of :func:`fit` is one line with reglab's spelling (not Python's TypeError)."""
+    known = [k for k in inspect.signature(Trainer.__init__).parameters if k not in ("self", "model")]
+    known += list(_FIT_KEYS)
+    for key in kwargs:
+        if key in known:
+            continue
+        meant = _FIT_ALIASES.get(key)
+        hint = f" reglab calls it {meant!r}." if meant else did_you_mean(key, known)
+        error = fail("fit", "keyword", f"a Trainer argument or one of {', '.join(_FIT_KEYS)}", key)
+        raise InvalidParameterError(f"{error}{hint}")
 
 
 def fit(model: nn.Module, train: Any, val: Any = None, **kwargs: Any) -> History:
     """Train ``model`` and return its :class:`History`: ``Trainer(model, **kw).fit(train, val)``.
 
     ``test=`` and ``resume_from=`` go to :meth:`Trainer.fit`; every other keyword to
-    :class:`Trainer`.
+    :class:`Trainer`. An unknown keyword (Keras's ``learning_rate``, ``validation_data``) is refused
+    in one line naming reglab's spelling (``lr``, ``val``).
 
     Example:
         >>> import torch
@@ -922,6 +945,7 @@ def fit(model: nn.Module, train: Any, val: Any = None, **kwargs: Any) -> History
         >>> h.columns[:4]
         ['epoch', 'train_loss', 'train_mse', 'train_mae']
     """
+    _check_fit_keywords(kwargs)
     fit_kw = {k: kwargs.pop(k) for k in _FIT_KEYS if k in kwargs}
     return Trainer(model, **kwargs).fit(train, val, **fit_kw)
 

@@ -493,3 +493,20 @@ def test_progress_takes_a_bool_as_study_run_does():
     Trainer(MLP(4, 2, hidden=(3,)), epochs=1, progress=False).fit((x, y))
     with pytest.raises(InvalidParameterError, match="'progress' parameter of Trainer must be one of"):
         Trainer(MLP(4, 2, hidden=(3,)), progress=1)
+
+
+@pytest.mark.parametrize(
+    ("keyword", "hint"),
+    [("learning_rate", "reglab calls it 'lr'."), ("validation_data", "reglab calls it 'val'."),
+     ("max_epochs", "reglab calls it 'epochs'."), ("batchsize", "Did you mean 'batch_size'?"), ("foo", "")],
+)
+def test_fit_names_reglabs_spelling_of_an_unknown_keyword(keyword, hint):
+    # It raised "Trainer.__init__() got an unexpected keyword argument", naming a call the user never made.
+    x, y = _blobs()
+    with pytest.raises(TypeError) as err:  # InvalidParameterError is a TypeError, as Python's was
+        fit(_mlp(), (x, y), progress="off", **{keyword: 1})
+    message = str(err.value)
+    assert isinstance(err.value, InvalidParameterError) and "\n" not in message
+    assert message.startswith("The 'keyword' parameter of fit must be a Trainer argument or one of test, "
+                              f"resume_from. Got {keyword!r} instead.")
+    assert message.endswith(hint)
