@@ -410,3 +410,26 @@ def test_add_grad_on_a_sparse_embedding_gradient_is_autograds_dense_sum(penalty)
     penalty.add_grad_(emb)
     assert emb.weight.grad.layout == torch.strided
     torch.testing.assert_close(emb.weight.grad, want, rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize(
+    ("penalty", "hand"),
+    [(L1(1e-4), lambda w: 1e-4 * w.abs().sum()), (L2(1e-4), lambda w: 1e-4 * w.square().sum()),
+     (GroupLasso(1e-4), lambda w: 1e-4 * w.norm(dim=1).sum()),
+     (ElasticNet(l1=1e-4, l2=1e-4), lambda w: 1e-4 * w.abs().sum() + 1e-4 * w.square().sum())],
+    ids=["L1", "L2", "GroupLasso", "ElasticNet"],
+)
+def test_half_precision_values_are_the_float64_value_rounded_once(penalty, hand, dtype):
+    # The sums ran in float16: past 65504 they were inf, so L2(1e-4) of this 300 x 300 weight (9.01) was
+    # inf, for the History and for a loss holding it.
+    torch.manual_seed(0)
+    layer = nn.Linear(300, 300, bias=False).to(dtype)
+    with torch.no_grad():
+        layer.weight.normal_()
+    want = hand(layer.weight.detach().double())
+    layer(torch.ones(1, 300, dtype=dtype)).sum().backward()
+    for got in (penalty(layer), penalty.value([layer.weight]), penalty.add_grad_(layer, return_value=True)):
+        assert got.dtype == dtype
+        # Rounded once to the dtype, plus float32 summation error (far under a float16 / bfloat16 ulp).
+        torch.testing.assert_close(got.double(), want, rtol=2 * torch.finfo(dtype).eps, atol=0)
