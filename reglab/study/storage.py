@@ -46,6 +46,7 @@ import os
 import re
 import socket
 import sqlite3
+import sys
 import threading
 import time
 import uuid
@@ -81,7 +82,8 @@ from reglab.errors import UserError
 
 __all__ = [
     "StudyStorage", "SCHEMA_VERSION", "TrialKey", "params_key", "default_url", "strict_json",
-    "dumps_exact", "loads_exact", "HEARTBEAT_S", "GRACE_S", "masked_url", "driver_message",
+    "dumps_exact", "loads_exact", "HEARTBEAT_S", "GRACE_S", "masked_url", "driver_message", "BUSY_TIMEOUT_S",
+    "DatabaseLocked",
 ]
 
 SCHEMA_VERSION = 2
@@ -89,6 +91,11 @@ _UPGRADABLE = {1}  # versions this reglab upgrades by adding tables (nothing exi
 # The claims table is added to version-2 databases as well: reglab versions that do not know it ignore it.
 
 HEARTBEAT_S = 10.0  # how often a process refreshes its claims
+# How long a process waits for another process's lock on an SQLite study database before it gives up
+# (SQLite's busy_timeout), and after how long a waiting writer says so on stderr. Read at each
+# connection and transaction, so a test can shorten them.
+BUSY_TIMEOUT_S = 30.0
+BUSY_NOTICE_S = 3.0
 GRACE_S = 60.0  # a claim not refreshed for this long belongs to a dead process and is taken over
 _HOST = socket.gethostname()
 _SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
@@ -173,7 +180,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # busy_timeout first: wait instead of failing when another process holds the lock (also while
     # switching to WAL); WAL: readers (reglab show) do not block the writer; synchronous=FULL: a
     # committed trial survives power loss too.
-    cur.execute("PRAGMA busy_timeout=30000")
+    _busy_timeout(cur, BUSY_TIMEOUT_S)
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
@@ -185,7 +192,7 @@ def _sqlite_reader_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # header of a database not in WAL mode), and query_only makes SQLite refuse any write.
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA busy_timeout=30000")
+    _busy_timeout(cur, BUSY_TIMEOUT_S)
     cur.execute("PRAGMA query_only=ON")
     cur.close()
 
@@ -279,10 +286,55 @@ def driver_message(exc: BaseException) -> str:
     return lines[0].strip() if lines else type(exc).__name__
 
 
+class DatabaseLocked(UserError):
+    """Another process held an SQLite study database's lock for longer than ``BUSY_TIMEOUT_S``."""
+
+
+def _busy_timeout(cursor: Any, seconds: float) -> None:
+    cursor.execute(f"PRAGMA busy_timeout={max(0, round(seconds * 1000))}")
+
+
+def _raise_locked(path: Path) -> Callable[[Any], None]:
+    """A ``handle_error`` listener: SQLite's "database is locked" becomes one line naming the file."""
+
+    def listener(context: Any) -> None:
+        code = getattr(context.original_exception, "sqlite_errorcode", None)
+        if isinstance(code, int) and code & 0xFF in (5, 6):  # SQLITE_BUSY, SQLITE_LOCKED (and extended codes)
+            raise DatabaseLocked(
+                f"the study database {str(path)!r} is locked by another process, which held it for more than "
+                f"{BUSY_TIMEOUT_S:g} s (a program with it open in a transaction, e.g. sqlite3 or a database "
+                "browser, or a stuck process); close that program or wait for it, then rerun"
+            )
+
+    return listener
+
+
 def _sqlite_begin(conn: Connection) -> None:
     # A writer takes the write lock up front (IMMEDIATE): a deferred transaction that read first
     # fails at once, without the busy timeout, when another process wrote in between.
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("reglab_write") else "BEGIN")
+    if not conn.get_execution_options().get("reglab_write"):
+        conn.exec_driver_sql("BEGIN")
+        return
+    # SQLite waits for the lock inside one call: to say that it waits, wait BUSY_NOTICE_S first, then
+    # the rest of BUSY_TIMEOUT_S. A failed BEGIN started no transaction, so it can be tried again.
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    first = min(BUSY_NOTICE_S, BUSY_TIMEOUT_S)
+    try:
+        _busy_timeout(cursor, first)
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except DatabaseLocked:
+            if first >= BUSY_TIMEOUT_S:
+                raise
+        path = _sqlite_path(conn.engine.url)
+        print(f"reglab: waiting for the study database {str(path)!r}: another process holds its write lock "
+              f"(giving up after {BUSY_TIMEOUT_S:g} s)", file=sys.stderr, flush=True)
+        _busy_timeout(cursor, BUSY_TIMEOUT_S - first)
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    finally:
+        _busy_timeout(cursor, BUSY_TIMEOUT_S)
+        cursor.close()
 
 
 def _process_gone(owner: str) -> bool:
@@ -365,6 +417,7 @@ class StudyStorage:
             event.listen(self.engine, "begin", _sqlite_begin)
             if _sqlite_path(self.engine.url) is not None:
                 self._where = str(_sqlite_path(self.engine.url))
+                event.listen(self.engine, "handle_error", _raise_locked(_sqlite_path(self.engine.url)))
         # An in-memory SQLite database lives in one connection per thread: no other process can share it.
         self._shared = not (dialect == "sqlite" and self.engine.url.database in (None, "", ":memory:"))
         try:
