@@ -770,6 +770,8 @@ class Trainer:
             ):
                 raise fail(_OWNER, "scheduler_interval", "'epoch' for ReduceLROnPlateau (it steps on an "
                            "epoch's metric)", "batch")
+            if isinstance(self.scheduler_, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                self._check_scheduler_monitor()  # before the first epoch trains, not at its end
             self.history_ = History(monitor=monitor)
             self.should_stop, self.stop_reason = False, None
             callbacks = self._ordered_callbacks()
@@ -793,6 +795,17 @@ class Trainer:
         if any(isinstance(r.get(monitor), float) and math.isfinite(r[monitor]) for r in history.rows):
             history.best_epoch = history.best(monitor, self.mode)["epoch"]
         return history
+
+    def _check_scheduler_monitor(self) -> None:
+        """Refuse a ``scheduler_monitor`` this fit does not log (``time`` is logged after the step)."""
+        names = [n for n in self.metric_names if n != "time"]
+        monitor = self.scheduler_monitor
+        if monitor.startswith("val_") and not any(n.startswith("val_") for n in names):
+            listed = ", ".join(repr(n) for n in names)
+            allowed = (f"one of {listed} (this fit has no validation data: pass val to fit to step "
+                       f"ReduceLROnPlateau on {monitor!r})")
+            raise fail(_OWNER, "scheduler_monitor", allowed, monitor)
+        check_option(monitor, "scheduler_monitor", owner=_OWNER, options=names)
 
     def _ordered_callbacks(self) -> list[Callback]:
         from reglab.callbacks.checkpoint import ModelCheckpoint

@@ -428,6 +428,27 @@ def test_optimizer_and_scheduler_mistakes_are_one_clear_error():
         Trainer(MLP(4, 3, hidden=(5,)), scheduler_monitor=3)
 
 
+@pytest.mark.parametrize(
+    ("val", "monitor", "message"),
+    [(False, "val_loss", r"'zero_fraction' \(this fit has no validation data: pass "
+                         r"val to fit to step ReduceLROnPlateau on 'val_loss'\)\. Got 'val_loss' instead\.$"),
+     (True, "val_acc", r"'zero_fraction'\. Got 'val_acc' instead\. Did you mean 'val_accuracy'\?$"),
+     (True, "time", r"'zero_fraction'\. Got 'time' instead\.$")],
+)
+def test_a_plateau_scheduler_monitor_the_fit_does_not_log_is_refused_before_any_epoch(val, monitor, message):
+    # Refused at the first epoch's end, after that epoch had trained the model (and without validation data
+    # the hint was "Did you mean 'train_loss'?").
+    x, y = _blobs()
+    model = _mlp()
+    before = [p.detach().clone() for p in model.parameters()]
+    trainer = Trainer(model, epochs=2, progress="off", scheduler_monitor=monitor,
+                      scheduler=torch.optim.lr_scheduler.ReduceLROnPlateau)
+    with pytest.raises(InvalidParameterError, match=r"^The 'scheduler_monitor' parameter of Trainer must be "
+                       r"one of 'epoch', .*" + message):
+        trainer.fit((x, y), (x, y) if val else None)
+    assert all(torch.equal(p, b) for p, b in zip(model.parameters(), before))
+
+
 def test_batchnorm_skips_a_last_batch_of_one_example_and_refuses_batches_of_one():
     # torch's BatchNorm refuses one value per channel in training ("Expected more than 1 value per channel").
     torch.manual_seed(0)
