@@ -338,6 +338,9 @@ def _read_csv_keyword(key: str) -> str:
 
     if key == "filepath_or_buffer":
         raise ValueError("the file to read is the dataset's 'path', not one of its read_options")
+    if key in ("chunksize", "iterator"):  # load_csv would get a reader, not a table, and fail on it
+        raise ValueError(f"{key!r} makes pandas.read_csv return the file in pieces; a study reads the whole "
+                         "file")
     if key not in _READ_CSV_KEYWORDS:
         raise ValueError(f"{key!r} is not a pandas.read_csv keyword (read_options are passed to "
                          f"pandas.read_csv).{did_you_mean(key, _READ_CSV_KEYWORDS)}")

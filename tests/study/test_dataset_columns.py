@@ -156,6 +156,8 @@ def test_read_options_are_part_of_the_study_and_old_studies_resume(tmp_path):
          r"Did you mean 'na_values'\?$"),
         ({"path": "d.csv", "target": "y", "read_options": {"filepath_or_buffer": "e.csv"}},
          r"^config: dataset\.read_options\.filepath_or_buffer: the file to read is the dataset's 'path'"),
+        ({"path": "d.csv", "target": "y", "read_options": {"chunksize": 10}},  # load_csv: an AttributeError
+         r"^config: dataset\.read_options\.chunksize: .chunksize. makes pandas\.read_csv return the file"),
         ({"path": "d.csv", "target": "y", "read_options": ["comment"]},
          r"^config: dataset\.read_options: Input should be a valid dictionary"),
         ({"name": "digits", "read_options": {"comment": "#"}}, r"'read_options', 'x_key' and 'y_key' go"),
