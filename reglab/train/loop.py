@@ -182,7 +182,17 @@ def weight_stats(model: nn.Module) -> tuple[float, float]:
 
 
 def decay_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Optimizer groups from :func:`reglab.optim.param_groups`: decay on weights, none on biases / norms."""
+    """Optimizer groups from :func:`reglab.optim.param_groups`: decay on weights, none on biases / norms.
+
+    A nonzero ``weight_decay`` for a model with no weight to decay is refused: it was dropped without a word.
+    """
     if not Selector().partition(model)[0]:
+        if weight_decay:
+            shapes = ", ".join(f"{n} {tuple(p.shape)}" for n, p in list(model.named_parameters())[:5])
+            allowed = (f"0 for a model with no weight to decay (decay goes to parameters with ndim >= 2 "
+                       f"outside normalization layers; this model has {shapes or 'no parameters'}); to "
+                       "decay every parameter pass optimizer=lambda p: torch.optim.SGD(p, lr=..., "
+                       "weight_decay=...)")
+            raise fail("Trainer", "weight_decay", allowed, weight_decay)
         return [{"params": [p for p in model.parameters() if p.requires_grad], "weight_decay": 0.0}]
     return param_groups(model, weight_decay=weight_decay)

@@ -531,3 +531,32 @@ def test_fit_names_reglabs_spelling_of_an_unknown_keyword(keyword, hint):
     assert message.startswith("The 'keyword' parameter of fit must be a Trainer argument or one of test, "
                               f"resume_from. Got {keyword!r} instead.")
     assert message.endswith(hint)
+
+
+class _VectorRegression(nn.Module):
+    """``x @ w + b`` with a 1-D weight: nothing the default selection decays."""
+
+    def __init__(self):
+        super().__init__()
+        self.w, self.b = nn.Parameter(torch.ones(4, dtype=D)), nn.Parameter(torch.zeros((), dtype=D))
+
+    def forward(self, x):
+        return x @ self.w + self.b
+
+
+def test_weight_decay_on_a_model_with_no_weight_to_decay_is_refused_not_dropped():
+    # weight_decay=100 trained exactly as weight_decay=0 (the History's weight_norm read 0.0), silently.
+    x = torch.randn(32, 4, dtype=D)
+    y = x @ torch.tensor([1.0, -2.0, 0.5, 0.0], dtype=D)
+    model = _VectorRegression()
+    with pytest.raises(InvalidParameterError, match=r"^The 'weight_decay' parameter of Trainer must be 0 for "
+                       r"a model with no weight to decay .*this model has w \(4,\), b \(\)\).*Got 100\.0 "
+                       r"instead\.$"):
+        fit(model, (x, y), optimizer="sgd", lr=0.01, weight_decay=100.0, epochs=1, progress="off")
+    assert torch.equal(model.w.detach(), torch.ones(4, dtype=D))
+    # The factory the message names decays every parameter, as torch's SGD does.
+    decayed, plain = _VectorRegression(), _VectorRegression()
+    fit(decayed, (x, y), optimizer=lambda p: torch.optim.SGD(p, lr=0.01, weight_decay=1.0), epochs=1,
+        progress="off")
+    fit(plain, (x, y), optimizer="sgd", lr=0.01, epochs=1, progress="off")
+    assert float(decayed.w.detach().norm()) < float(plain.w.detach().norm())
