@@ -131,6 +131,7 @@ def verify(diagnosis: Diagnosis, config: str | Path, *, out: str | Path) -> list
     """
     from reglab.study import Study, StudyConfig, load_config
     from reglab.study.execute import load_splits
+    from reglab.study.schema import lower_is_better
 
     cfg = load_config(config)
     # crop needs the images' size: only an image task loads the data for it (the study loads it anyway).
@@ -154,7 +155,7 @@ def verify(diagnosis: Diagnosis, config: str | Path, *, out: str | Path) -> list
     data = cfg.model_dump(mode="json")
     data.update(name=f"{cfg.name}-verify", recipes=recipes, baseline="as-is")
     summary = Study(StudyConfig.model_validate(data)).run(out=out, progress=False)
-    higher = not summary["metric"].endswith("loss")
+    higher = not lower_is_better(summary["metric"])  # MSE and MAE too, not only losses
     results = []
     for rec, name, recipe in tried:
         if name is None:

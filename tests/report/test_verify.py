@@ -103,6 +103,24 @@ def test_tiny_verification_study_runs_and_judges(tmp_path):
     assert (tmp_path / "v" / "study.db").is_file()
 
 
+@pytest.mark.parametrize(("metric", "diff", "outcome"), [
+    ("test_mse", -0.3, "helped"), ("test_mse", 0.3, "hurt"), ("test_mae", -0.3, "helped"),
+    ("test_loss", 0.3, "hurt"), ("test_accuracy", 0.3, "helped"),
+])
+def test_the_judgement_reads_the_metrics_direction_mse_included(tmp_path, monkeypatch, metric, diff, outcome):
+    """Only names ending in 'loss' were lower-is-better: a regression study's lower MSE read as 'hurt'."""
+    from reglab.study import Study
+
+    def run(self, **_):
+        compared = {"diff": diff, "low": diff - 0.1, "high": diff + 0.1, "n": 3}
+        return {"metric": metric, "recipes": {name: {"vs_baseline": {"test": compared}}
+                                              for name in self.config.recipes}}
+
+    monkeypatch.setattr(Study, "run", run)
+    results = verify(diagnose(_overfit(), task="text"), _tiny_config(tmp_path, "{}"), out=tmp_path / "v")
+    assert {r.outcome for r in results if r.recipe is not None} == {outcome}
+
+
 def test_an_image_tasks_augmentation_trains_in_the_verification_study(tmp_path):
     """On digits with --task image the augmentation recipe was ``augment: crop``, which no study can build
     (RandomCrop needs its size), so every verification of an image run failed."""
