@@ -234,6 +234,8 @@ def _no_rows(path: Path, kind: str) -> UserError:
 
 #: pandas.read_csv's keywords, which ``read_options`` may hold (the path is load_csv's own).
 _READ_CSV_KEYWORDS = [p for p in inspect.signature(pd.read_csv).parameters if p != "filepath_or_buffer"]
+#: read_csv keywords that make it return a reader of pieces instead of the table.
+_PIECEWISE_KEYWORDS = ("chunksize", "iterator")
 #: Separators tried when a file read with commas has a single column (csv.Sniffer picks among them).
 _OTHER_SEPARATORS = ";\t|"
 
@@ -250,6 +252,12 @@ def _read_options(options: object) -> dict:
             raise InvalidParameterError(
                 f"The 'read_options' parameter of load_csv must be a dict of pandas.read_csv keywords; "
                 f"{key!r} is not one.{did_you_mean(str(key), _READ_CSV_KEYWORDS)}"
+            )
+        if key in _PIECEWISE_KEYWORDS and options[key] not in (None, False):
+            # read_csv then returns a reader, not a table, and loading failed on it with AttributeError.
+            raise InvalidParameterError(
+                f"The 'read_options' parameter of load_csv cannot hold {key}={options[key]!r}: it makes "
+                "pandas.read_csv return the file in pieces, and load_csv reads the whole file."
             )
     # "a, b, label": spaces after the separator belong to neither names nor values.
     return {"skipinitialspace": True, **options}

@@ -52,6 +52,18 @@ def test_a_separator_given_in_read_options_is_kept(tmp_path):
         load_csv(tmp_path / "d.csv", target="species", read_options={"sep": ","})
 
 
+@pytest.mark.parametrize("options", [{"chunksize": 2}, {"iterator": True}])
+def test_read_options_that_read_the_file_in_pieces_are_refused_in_one_line(tmp_path, options):
+    """read_csv returned a reader, and load_csv failed on it with an AttributeError traceback."""
+    FRAME.to_csv(tmp_path / "d.csv", index=False)
+    key = next(iter(options))
+    with pytest.raises(InvalidParameterError, match=rf"cannot hold {key}=.*return the file in pieces") as err:
+        load_csv(tmp_path / "d.csv", target="species", read_options=options)
+    assert "\n" not in str(err.value)
+    whole = load_csv(tmp_path / "d.csv", target="species", read_options={"iterator": False})
+    _same(whole, _reference(tmp_path))
+
+
 def test_spaces_after_the_separator_are_not_part_of_names_or_values(tmp_path):
     text = "a, b, species\n" + "".join(f"{r.a}, {r.b}, {r.species}\n" for r in FRAME.itertuples())
     (tmp_path / "d.csv").write_text(text)
