@@ -77,12 +77,18 @@ def _beta(alpha: float, generator: torch.Generator | None) -> float:
     # torch.distributions.Beta samples through torch._standard_gamma, which takes no generator.
     # Inverting the Beta CDF (scipy) at one uniform drawn from the caller's generator keeps the draw
     # tied to that generator, costs one random number, and is exact.
-    u = float(torch.rand((), generator=generator, dtype=torch.float64))
+    u = float(torch.rand((), generator=generator, dtype=torch.float64, device=_device(generator)))
     return float(scipy.special.betaincinv(alpha, alpha, u))
 
 
+def _device(generator: torch.Generator | None) -> torch.device | None:
+    # A draw takes place on its generator's device: the Trainer's is on the training device (CUDA
+    # there), and torch refuses a CUDA generator for a CPU draw. None: the global RNG, on the CPU.
+    return None if generator is None else generator.device
+
+
 def _perm(n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
-    return torch.randperm(n, generator=generator).to(device)
+    return torch.randperm(n, generator=generator, device=_device(generator)).to(device)
 
 
 def label_smoothing(y: torch.Tensor, eps: float, num_classes: int, *, dtype: torch.dtype | None = None):
@@ -164,7 +170,7 @@ def cutmix(
     box: list[slice] = []
     for size in sizes:
         cut = int(size * (1.0 - lam) ** (1.0 / len(sizes)))
-        centre = int(torch.randint(size, (), generator=generator))
+        centre = int(torch.randint(size, (), generator=generator, device=_device(generator)))
         lo = centre - cut // 2
         box.append(slice(max(lo, 0), min(lo + cut, size)))
     index = (slice(None),) * (x.ndim - len(sizes)) + tuple(box)

@@ -95,7 +95,8 @@ class KorniaTransform:
         x = check_batch(x, self.owner, (2, 3, 4), "(N, C, H, W), (N, H, W) or (N, H*W) with shape=")
         images = self._images(x)
         self._check_images(images)
-        seed = int(torch.randint(0, 2**63 - 1, (1,), generator=generator))
+        # Drawn on the generator's device (a Trainer's is on the training device, CUDA there).
+        seed = int(torch.randint(0, 2**63 - 1, (1,), generator=generator, device=generator.device))
         devices = [images.device.index or 0] if images.is_cuda else []
         # kornia samples from the global RNG: seed a forked copy so the caller's state is untouched.
         with torch.random.fork_rng(devices=devices):

@@ -31,7 +31,8 @@ def _rng(generator: random.Random | torch.Generator, owner: str) -> random.Rando
     check_generator(generator, owner, allow_random=True, required=True)
     if isinstance(generator, random.Random):
         return generator
-    return random.Random(int(torch.randint(0, 2**63 - 1, (1,), generator=generator)))
+    # Drawn on the generator's device (a Trainer's is on the training device, CUDA there).
+    return random.Random(int(torch.randint(0, 2**63 - 1, (1,), generator=generator, device=generator.device)))
 
 
 def _check_tokens(batch: Any, owner: str) -> list[Tokens]:
