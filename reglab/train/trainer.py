@@ -28,7 +28,7 @@ from reglab._validation import (
     fail,
 )
 from reglab.callbacks.base import Callback
-from reglab.callbacks.early_stopping import infer_mode
+from reglab.callbacks.early_stopping import EarlyStopping, infer_mode
 from reglab.errors import UserError
 from reglab.init import SCHEMES, check_resettable, reinitialize
 from reglab.optim import proximal
@@ -195,7 +195,8 @@ class Trainer:
             (initialize the model the same way with ``seed`` for restart 0); ``None``: the
             layers' own ``reset_parameters()`` only.
         monitor, mode: the History column (and direction) that picks the best epoch and
-            the best restart; default ``"val_loss"`` (``"train_loss"`` without validation).
+            the best restart; default: an ``EarlyStopping`` callback's monitor and direction,
+            else ``"val_loss"`` (``"train_loss"`` without validation).
         progress: ``"auto"`` (rich live bar on a terminal, one line per epoch otherwise),
             ``"rich"``, ``"plain"`` or ``"off"``; ``True`` / ``False`` are ``"auto"`` / ``"off"``.
         task: ``"auto"`` (the named loss's task, else integer targets: classification),
@@ -715,9 +716,16 @@ class Trainer:
             has_batch_norm(self.model), train_n, self.batch_size, "Trainer.fit"
         )
         self.metric_names = self._metric_names(val_src is not None)
-        monitor = self.monitor or ("val_loss" if val_src is not None else "train_loss")
+        stopper = next((cb for cb in self.callbacks if isinstance(cb, EarlyStopping)), None)
+        if self.monitor is None and stopper is not None:
+            # The best epoch (and restart) is the one early stopping judges by, whose weights
+            # restore_best_weights brings back: not the best val_loss beside a val_accuracy rule.
+            monitor, direction = stopper.monitor, stopper.direction if self.mode == "auto" else self.mode
+        else:
+            monitor = self.monitor or ("val_loss" if val_src is not None else "train_loss")
+            direction = infer_mode(monitor, owner=_OWNER) if self.mode == "auto" else self.mode
         check_monitor(monitor, _OWNER, self.metric_names)
-        direction = infer_mode(monitor, owner=_OWNER) if self.mode == "auto" else self.mode
+        self._direction = direction
 
         if self.restarts > 1 and not monitor.startswith(("train_", "val_")):
             raise fail(_OWNER, "monitor", "a train_* or val_* metric when restarts > 1", monitor)
@@ -793,7 +801,7 @@ class Trainer:
         history = self.history_
         history.stop_reason = self.stop_reason
         if any(isinstance(r.get(monitor), float) and math.isfinite(r[monitor]) for r in history.rows):
-            history.best_epoch = history.best(monitor, self.mode)["epoch"]
+            history.best_epoch = history.best(monitor, self._direction)["epoch"]
         return history
 
     def _check_scheduler_monitor(self) -> None:

@@ -275,3 +275,30 @@ def test_a_real_column_without_a_direction_gets_no_hint():
     with pytest.raises(InvalidParameterError) as err:
         EarlyStopping(monitor="weight_norm")
     assert "Did you mean" not in str(err.value)
+
+
+def _noisy_fit(**trainer_kwargs):
+    from reglab.models import MLP
+    from reglab.train import Trainer
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(120, 6, generator=g)
+    y = ((x[:, 0] + 0.8 * torch.randn(120, generator=g)) > 0).long()  # noisy labels: val metrics disagree
+    torch.manual_seed(0)
+    trainer = Trainer(MLP(6, 2, hidden=(32,)), epochs=25, batch_size=16, lr=0.02, seed=0, progress="off",
+                      **trainer_kwargs)
+    return trainer, trainer.fit((x[:80], y[:80]), (x[80:], y[80:])), (x[80:], y[80:])
+
+
+def test_the_trainers_best_epoch_follows_the_early_stopping_rule_unless_told_otherwise():
+    """With EarlyStopping('val_accuracy', restore_best_weights=True) and no Trainer monitor, the weights
+    were the best val_accuracy epoch's while History.best_epoch named the best val_loss epoch."""
+    rule = EarlyStopping("val_accuracy", patience=100, restore_best_weights=True)
+    trainer, history, val = _noisy_fit(callbacks=[rule])
+    accuracy, loss = history["val_accuracy"], history["val_loss"]
+    best_accuracy = accuracy.index(max(accuracy))  # the first best, as the rule keeps it
+    assert best_accuracy != loss.index(min(loss))  # the two rules disagree on this run
+    assert history.best_epoch == best_accuracy == rule.best_epoch
+    assert trainer.evaluate(val)["accuracy"] == accuracy[best_accuracy]  # the weights fit returned
+    _, told, _ = _noisy_fit(callbacks=[EarlyStopping("val_accuracy", patience=100)], monitor="val_loss")
+    assert told.best_epoch == told["val_loss"].index(min(told["val_loss"]))
