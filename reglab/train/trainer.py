@@ -75,6 +75,20 @@ _REGRESSION_LOSSES: dict[str, Callable[..., torch.Tensor]] = {
 }
 
 
+def _probability_rows(y: torch.Tensor) -> bool:
+    """Whether float targets ``(N, C)``, C >= 2, are rows of class probabilities (one-hot or soft):
+    each in [0, 1] and summing to 1 (to float32 rounding). Several regression outputs rarely are.
+
+    Example:
+        >>> _probability_rows(torch.tensor([[0.0, 1.0], [0.3, 0.7]])), _probability_rows(torch.ones(2, 2))
+        (True, False)
+    """
+    if y.ndim != 2 or y.shape[1] < 2 or y.shape[0] == 0:
+        return False
+    y = y.detach().double()
+    return bool(((y >= 0) & (y <= 1)).all()) and bool(((y.sum(1) - 1).abs() <= 1e-5).all())
+
+
 def _loss_task(name: str) -> str:
     return "regression" if name in _REGRESSION_LOSSES else "classification"
 
@@ -153,8 +167,9 @@ class Trainer:
 
     Args:
         model: any ``nn.Module``; the caller owns its initialization.
-        loss: ``"auto"`` (cross-entropy for integer or soft targets, binary cross-entropy
-            with logits for one output column and integer targets, MSE for float targets),
+        loss: ``"auto"`` (cross-entropy for integer labels or soft targets, float rows of
+            class probabilities such as one-hot; binary cross-entropy with logits for one output
+            column and integer targets; MSE for other float targets),
             a name from :data:`LOSSES` (``"cross_entropy"``, ``"bce"``, ``"mse"``, ``"mae"``,
             ``"huber"``, ``"smooth_l1"`` and Keras' names for them), which also sets the task
             (a regression loss: regression, integer targets too), or a callable
@@ -368,7 +383,9 @@ class Trainer:
         if hint in ("classification", "regression"):
             return hint
         y = source.first_targets()
-        return "regression" if torch.is_floating_point(y) else "classification"
+        if not torch.is_floating_point(y) or _probability_rows(y):
+            return "classification"  # integer labels, or one-hot / soft targets (rows of probabilities)
+        return "regression"
 
     def _to_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         dtype = self.dtype or next(self.model.parameters()).dtype

@@ -200,3 +200,25 @@ def test_a_callable_loss_still_reads_its_labels_its_own_way():
 
     history = Trainer(_mlp(3), loss=folded, epochs=1, progress="off").fit((x, y))
     assert len(history) == 1
+
+
+def test_auto_reads_one_hot_and_soft_float_targets_as_classification_as_documented():
+    """loss='auto' trained float one-hot / soft targets as regression (MSE), where the README promised
+    cross-entropy; rows that are not probabilities (several regression outputs) stay regression."""
+    x, labels = _x(), torch.randint(0, 3, (48,), generator=torch.Generator().manual_seed(1))
+    onehot = F.one_hot(labels, 3).to(D)
+    as_labels = _history(_mlp(3), (x, labels), (x, labels))
+    as_onehot = _history(_mlp(3), (x, onehot), (x, onehot))
+    for column in ("train_loss", "val_loss", "train_accuracy", "val_accuracy"):
+        assert as_onehot[column] == pytest.approx(as_labels[column], rel=1e-12, abs=1e-12), column
+    soft = 0.8 * onehot + 0.2 / 3
+    model = _mlp(3)
+    with torch.no_grad():
+        want = F.cross_entropy(model(x), soft).item()  # one batch: the loss logged is before its step
+    trainer = Trainer(model, epochs=1, batch_size=48, progress="off")
+    history = trainer.fit((x, soft))
+    assert trainer.task_ == "classification" and history["train_loss"][0] == pytest.approx(want, rel=1e-12)
+    outputs = torch.rand(48, 3, generator=torch.Generator().manual_seed(2), dtype=D)  # rows not summing to 1
+    regression = Trainer(_mlp(3), epochs=1, batch_size=16, progress="off")
+    regression.fit((x, outputs))
+    assert regression.task_ == "regression"
