@@ -72,12 +72,23 @@ class Constraint:
         self.selector = selector if selector is not None else Selector()
 
     def __call__(self, module: nn.Module) -> None:
-        selected = self.selector.select(module, type(self).__name__)
-        for name, param in selected:  # check every tensor first: never leave a model half-projected
-            self._check(param, name)
+        selected = self.check(module)  # every tensor first: never leave a model half-projected
         with torch.no_grad():
             for _, param in selected:
                 self.project_(param)
+
+    def check(self, module: nn.Module) -> list[tuple[str, nn.Parameter]]:
+        """The parameters this constraint projects in ``module``; raises, as a call would, when the
+        selector picks none or an argument does not fit one (the Trainer asks before the first step).
+
+        Example:
+            >>> [name for name, _ in MaxNorm(3.0).check(nn.Linear(3, 2))]
+            ['weight']
+        """
+        selected = self.selector.select(module, type(self).__name__)
+        for name, param in selected:
+            self._check(param, name)
+        return selected
 
     def _check(self, param: torch.Tensor, name: str) -> None:
         pass

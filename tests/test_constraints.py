@@ -171,3 +171,21 @@ def test_an_axis_given_twice_is_refused():
         MaxNorm(axis=(1, 1))
     with pytest.raises(InvalidParameterError, match=r"must be distinct dims of every selected parameter"):
         MaxNorm(axis=(1, -1))(nn.Sequential(nn.Linear(3, 2)))  # the same dim of a matrix, written twice
+
+
+@pytest.mark.parametrize("constraint", [
+    MaxNorm(2.0, selector=Selector(include="nope*")),  # picks nothing
+    MaxNorm(2.0, axis=(1, 2)),  # a dim the weight matrices do not have
+])
+def test_the_trainer_refuses_a_constraint_that_cannot_apply_before_the_first_step(constraint):
+    """It was refused after the first optimizer step, which had already moved the weights."""
+    from reglab.train import Trainer
+
+    torch.manual_seed(0)
+    model = MLP(4, 2, hidden=(8,))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x, y = torch.randn(32, 4), torch.randint(0, 2, (32,))
+    trainer = Trainer(model, epochs=1, batch_size=8, progress="off", constraints=[constraint])
+    with pytest.raises(InvalidParameterError, match=r"parameter of MaxNorm"):
+        trainer.fit((x, y))
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

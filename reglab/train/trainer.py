@@ -29,6 +29,7 @@ from reglab._validation import (
 )
 from reglab.callbacks.base import Callback
 from reglab.callbacks.early_stopping import EarlyStopping, infer_mode
+from reglab.constraints import Constraint
 from reglab.errors import UserError
 from reglab.init import SCHEMES, check_resettable, reinitialize
 from reglab.optim import proximal
@@ -797,6 +798,9 @@ class Trainer:
                            "epoch's metric)", "batch")
             if isinstance(self.scheduler_, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 self._check_scheduler_monitor()  # before the first epoch trains, not at its end
+            for constraint in self.constraints:
+                if isinstance(constraint, Constraint):
+                    constraint.check(self.model)  # a selector picking nothing: before the first step moves it
             self.history_ = History(monitor=monitor)
             self.should_stop, self.stop_reason = False, None
             callbacks = self._ordered_callbacks()
