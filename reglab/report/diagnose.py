@@ -340,6 +340,11 @@ def measure(history: pd.DataFrame, thresholds: Thresholds = Thresholds()) -> Evi
             raise UserError(f"the history's {column} column holds text ({first!r} in row "
                             f"{int(bad.idxmax())}), not numbers; read files with read_history().")
         history = history.assign(**{column: values})
+    repeated = history["epoch"][history["epoch"].duplicated()]
+    if len(repeated):
+        # Sorted, two runs' rows would interleave into one zig-zag curve.
+        raise UserError(f"the history repeats epoch {repeated.iloc[0]:g}: diagnose judges one run, one row "
+                        "per epoch; keep one run's rows (read_history merges a Lightning log's rows).")
     ordered = history.sort_values("epoch")
     train_all = pd.to_numeric(ordered["train_loss"], errors="coerce").to_numpy(dtype=float)
     # A diverged run's last row holds its NaN / inf training loss (a reglab History, Keras's CSVLogger);
@@ -588,10 +593,11 @@ def _as_frame(history: Any) -> pd.DataFrame:
     """The history as a DataFrame: a DataFrame as it is, a reglab ``History`` via ``to_pandas()``, a mapping
     of column -> per-epoch values via ``pandas.DataFrame`` (then named as :func:`read_history` names a file's
     columns: Keras's ``loss``, ``epoch`` 0, 1, ... when absent)."""
-    from reglab.report.histories import normalize_history
+    from reglab.report.histories import _one_run, normalize_history
     from reglab.train.history import History
 
     if isinstance(history, pd.DataFrame):
+        _one_run(history, "the history")
         return history
     if isinstance(history, History):
         return history.to_pandas()

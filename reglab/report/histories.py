@@ -14,6 +14,10 @@
   non-empty cells in that epoch (Lightning's own ``on_epoch=True`` reduction), and a
   ``<name>_epoch`` column, when present, wins over ``<name>`` / ``<name>_step``.
 
+A table of several runs (a study's ``reglab export --epochs``: rows that differ in ``phase``, ``recipe``,
+``params``, ``seed`` or ``fold``) is refused, as is a trials export without ``--epochs``: merged per epoch
+they would make one curve no run had.
+
 The result always has ``epoch``, ``train_loss`` and ``val_loss``, plus ``train_accuracy`` and
 ``val_accuracy`` when the file holds them. Epoch numbers are kept as the file numbers them
 (Keras and Lightning count from 0).
@@ -185,6 +189,7 @@ def normalize_history(frame: pd.DataFrame, *, source: str = "history") -> pd.Dat
     marked = _WRITTEN_NONFINITE in frame.columns  # read_history's mark (a plain DataFrame has none)
     if frame.empty:
         raise UserError(f"{source} has no rows; {_FIX}.")
+    _one_run(frame, source)
     if "epoch" in frame.columns and (
         "step" in frame.columns or frame["epoch"].duplicated().any()
     ):
@@ -234,6 +239,28 @@ def normalize_history(frame: pd.DataFrame, *, source: str = "history") -> pd.Dat
     if np.all(np.mod(out["epoch"], 1) == 0):
         out["epoch"] = out["epoch"].astype(int)
     return out
+
+
+# The columns that tell one trial of a `reglab export` from another. A file holding several trials would
+# be merged per epoch (or, without --epochs, read one trial per epoch) into a curve no run ever had.
+_RUN_COLUMNS = ("phase", "recipe", "params", "seed", "fold")
+
+
+def _one_run(frame: pd.DataFrame, source: str) -> None:
+    """Refuse a table of several runs (a study's export), which diagnose would judge as one averaged run."""
+    keys = [c for c in _RUN_COLUMNS if c in frame.columns]
+    if keys and "epoch" not in frame.columns:
+        raise UserError(
+            f"{source} holds one row per trial (a `reglab export` without --epochs), not one row per epoch; "
+            "export the epochs with `reglab export STUDY --epochs` and keep one trial's rows."
+        )
+    runs = len(frame[keys].astype(str).drop_duplicates()) if keys else 1
+    if runs > 1:
+        raise UserError(
+            f"{source} holds {runs} runs (rows differ in {', '.join(keys)}: a `reglab export --epochs` of a "
+            "study); diagnose judges one run: keep the rows of one trial (one phase, recipe, seed and fold), "
+            "or see each recipe's diagnosis in `reglab report`."
+        )
 
 
 def _diverged_from_the_start(train_loss: np.ndarray, source: str) -> None:

@@ -156,3 +156,58 @@ def test_a_converged_run_at_a_loss_floor_is_under_fitting_at_a_high_loss(tmp_pat
     assert [r["change"] for r in data["recommendations"]] == [{"regularization_factor": 0.5},
                                                                {"capacity_factor": 2}, {}]
     assert data["thresholds"]["recent_share"] == 0.1 and 0 <= data["evidence"]["train_recent_share"] < 0.1
+
+
+def _two_trial_study(out):
+    """A stored study (no training) with two final trials: one over-fits (val loss rises from epoch 3),
+    the other is still improving; their per-epoch mean is neither run."""
+    from reglab.study.storage import StudyStorage, default_url
+
+    out.mkdir(parents=True)
+    store = StudyStorage(default_url(out))
+    store.save_config("mini", json.dumps({"name": "mini", "dataset": {"name": "digits"}, "seeds": [0, 1],
+                                          "recipes": {"none": {}, "l2": {}}}))
+    e = np.arange(10.0)
+    curves = {"none": (2.0 * np.exp(-e / 2) + 0.05, 0.6 + 0.05 * (e - 3) ** 2),
+              "l2": (2.0 - 0.15 * e, 2.1 - 0.15 * e)}
+    for recipe, (train, val) in curves.items():
+        tid = store.start(("final", recipe, "{}", 0, -1), epochs_budget=10)
+        rows = [{"epoch": int(i), "train_loss": float(t), "val_loss": float(v)}
+                for i, t, v in zip(e, train, val)]
+        store.finish(tid, "done", {"test_accuracy": 0.75, "best_epoch": 3}, rows, duration=0.1)
+    store.close()
+    return out
+
+
+def test_a_study_export_is_refused_and_one_trial_of_it_is_diagnosed(tmp_path, monkeypatch, capsys):
+    """`reglab export --epochs` of a study was read as one run: the rows were averaged per epoch over every
+    trial (and a trials export without --epochs read one trial per epoch) and given a verdict."""
+    import pandas as pd
+
+    monkeypatch.setattr(cli, "COMMANDS", ("diagnose", "export"))
+    study = _two_trial_study(tmp_path / "s")
+    epochs, trials = tmp_path / "epochs.csv", tmp_path / "trials.json"
+    assert cli.main(["export", str(study), "--epochs", "--out", str(epochs)]) == 0
+    assert cli.main(["export", str(study), "--format", "json", "--out", str(trials)]) == 0
+    capsys.readouterr()
+    assert cli.main(["diagnose", str(epochs)]) == 2
+    err = capsys.readouterr().err
+    assert "epochs.csv holds 2 runs (rows differ in phase, recipe, params, seed, fold" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert cli.main(["diagnose", str(trials)]) == 2
+    assert "holds one row per trial (a `reglab export` without --epochs)" in capsys.readouterr().err
+    # One trial's rows, as the error says: that run's own verdict (val loss lowest at epoch 3, then rising).
+    table = pd.read_csv(epochs)
+    one = tmp_path / "none.csv"
+    table[table["recipe"] == "none"].to_csv(one, index=False)
+    assert cli.main(["diagnose", str(one), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["verdict"], data["evidence"]["best_epoch"], data["evidence"]["epochs"]) == ("overfit", 3, 10)
+    # The same table handed to diagnose() in Python is refused too, not sorted into a zig-zag curve.
+    from reglab.errors import UserError
+    from reglab.report import diagnose
+
+    with pytest.raises(UserError, match="the history holds 2 runs"):
+        diagnose(table)
+    with pytest.raises(UserError, match="the history repeats epoch 0: diagnose judges one run"):
+        diagnose(table.drop(columns=["phase", "recipe", "params", "seed", "fold"]))
