@@ -148,14 +148,29 @@ def _nonfinite_leaves(data: Any, depth: int) -> Any:
 
 def _frame_from_csv(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
     try:
+        sep = _delimiter(path)
         # Keras writes "NA" for a missing value; pandas reads that (and empty cells) as NaN.
-        frame = pd.read_csv(path, sep=None, engine="python")
+        frame = pd.read_csv(path, sep=sep, engine="python")
         # The cells as written, to tell a loss written "nan" / "inf" from a missing one.
-        text = pd.read_csv(path, sep=None, engine="python", dtype=str, keep_default_na=False)
+        text = pd.read_csv(path, sep=sep, engine="python", dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
         first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         raise UserError(f"history file {path} is not a readable CSV ({first}); {_FIX}.") from None
     return frame, _written_nonfinite_csv(text)
+
+
+def _delimiter(path: Path) -> str:
+    """The file's delimiter among those CSV writers use (``,`` when there is none, one column).
+
+    pandas' ``sep=None`` sniffs any character of the header line: a one-column file ``loss`` split at
+    its ``s`` into columns ``lo`` and two unnamed ones, which the missing-column error then listed.
+    """
+    with path.open(encoding="utf-8", newline="") as f:
+        sample = "".join(line for _, line in zip(range(50), f))
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
 
 
 def _written_nonfinite_csv(text: pd.DataFrame) -> np.ndarray:
@@ -194,6 +209,7 @@ def normalize_history(frame: pd.DataFrame, *, source: str = "history") -> pd.Dat
         "step" in frame.columns or frame["epoch"].duplicated().any()
     ):
         frame = _merge_rows_per_epoch(frame, source)
+    columns = [c for c in frame.columns if c != _WRITTEN_NONFINITE]  # as the file names them
     if "epoch" not in frame.columns:
         frame.insert(0, "epoch", np.arange(len(frame)))
     out = pd.DataFrame({"epoch": _numeric(frame["epoch"], "epoch", source)})
@@ -207,7 +223,7 @@ def normalize_history(frame: pd.DataFrame, *, source: str = "history") -> pd.Dat
         # A History of a run that blew up in its first epoch: one row, no validation loss.
         _diverged_from_the_start(out["train_loss"].to_numpy(dtype=float), source)
     if missing:
-        found = ", ".join(c for c in frame.columns if c != _WRITTEN_NONFINITE)
+        found = ", ".join(columns)
         raise UserError(
             f"{source} lacks the column(s) {', '.join(missing)} (found: {found}); "
             f"name the training loss 'train_loss' or 'loss' and the validation loss 'val_loss'."

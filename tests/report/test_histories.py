@@ -141,6 +141,25 @@ def test_bad_files_give_one_line_user_errors(tmp_path, content, message):
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("content", "found"),
+    [
+        ("loss\n1.0\n0.5\n", "(found: loss)"),  # pandas' sniffer split it at the 's': 'epoch, lo, Unnamed: 1'
+        ("train_loss\n1.0\n0.5\n", "(found: train_loss)"),
+        ("epoch,loss\n0,1.0\n1,0.5\n", "(found: epoch, loss)"),
+        ("epoch;loss\n0;1.0\n1;0.5\n", "(found: epoch, loss)"),
+        ("epoch\tloss\n0\t1.0\n1\t0.5\n", "(found: epoch, loss)"),
+    ],
+)
+def test_a_file_without_validation_loss_names_the_columns_it_has(tmp_path, content, found):
+    """The error lists the file's own columns: one column is not split at a letter, no 'epoch' is added."""
+    p = tmp_path / "h.csv"
+    p.write_text(content)
+    with pytest.raises(UserError, match="lacks the column") as info:
+        read_history(p)
+    assert found in str(info.value)
+
+
 def test_reglab_history_files_round_trip(tmp_path):
     from reglab.train.history import History
 
