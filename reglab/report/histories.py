@@ -224,10 +224,14 @@ def normalize_history(frame: pd.DataFrame, *, source: str = "history") -> pd.Dat
         _diverged_from_the_start(out["train_loss"].to_numpy(dtype=float), source)
     if missing:
         found = ", ".join(columns)
-        raise UserError(
-            f"{source} lacks the column(s) {', '.join(missing)} (found: {found}); "
-            f"name the training loss 'train_loss' or 'loss' and the validation loss 'val_loss'."
+        # A run fit without validation data has a training loss only: renaming a column cannot fix that.
+        fix = (
+            "diagnose compares training with validation loss: log one every epoch (reglab.fit with "
+            "validation data, Keras validation_data=, a Lightning validation_step) or name it 'val_loss'"
+            if missing == ["val_loss"]
+            else "name the training loss 'train_loss' or 'loss' and the validation loss 'val_loss'"
         )
+        raise UserError(f"{source} lacks the column(s) {', '.join(missing)} (found: {found}); {fix}.")
     used = {a for aliases in _ALIASES.values() for a in aliases} | {"epoch", "step", _WRITTEN_NONFINITE}
     for col in frame.columns:
         if col not in used and pd.api.types.is_numeric_dtype(frame[col]):

@@ -160,6 +160,23 @@ def test_a_file_without_validation_loss_names_the_columns_it_has(tmp_path, conte
     assert found in str(info.value)
 
 
+def test_a_history_fit_without_validation_data_says_to_log_a_validation_loss(tmp_path):
+    """The error told a user whose run had no validation data to rename a column."""
+    import torch
+
+    import reglab
+
+    splits = reglab.load_data("digits", seed=0)
+    torch.manual_seed(0)
+    history = reglab.fit(reglab.MLP(64, 10, hidden=(8,)), splits.train, epochs=2, seed=0, progress="off")
+    with pytest.raises(UserError) as info:
+        read_history(history.to_csv(tmp_path / "h.csv"))
+    message = str(info.value)
+    assert "lacks the column(s) val_loss (found: epoch, train_loss, train_accuracy," in message
+    assert "log one every epoch (reglab.fit with validation data" in message
+    assert "name the training loss" not in message
+
+
 def test_reglab_history_files_round_trip(tmp_path):
     from reglab.train.history import History
 
