@@ -100,7 +100,8 @@ def format_params(params: dict[str, Any] | None) -> str:
 
 def verdict_line(summary: dict[str, Any]) -> str:
     """One line answering a study's question: the best recipe against the baseline on the test metric,
-    with the paired difference's 95 % CI and p-value (the direction of the metric respected).
+    with the paired difference's 95 % CI and p-value (the direction of the metric respected). When the
+    baseline itself has the best mean, the line says so and compares the next best recipe with it.
 
     Example:
         >>> s = {"test_metric": "test_accuracy", "baseline": "none", "seeds": [0, 1, 2], "recipes": {
@@ -129,6 +130,13 @@ def verdict_line(summary: dict[str, Any]) -> str:
     params = format_params(r["best_params"])
     shown = "" if params == "(none)" else f" ({params})"  # "none ((none))" before
     head = f"best recipe: {best}{shown}, {metric} {format_ci(r['test'])}"
+    if base in recipes and best != base:
+        base_mean, mean = recipes[base]["test"]["mean"], r["test"]["mean"]
+        if (base_mean < mean) if lower else (base_mean > mean):
+            # The results table just above lists the baseline first: naming another recipe "best" read as
+            # a contradiction. Say so, and compare the next best as before.
+            head = (f"best recipe: {base} (the baseline: no other recipe has a better mean); next best: "
+                    f"{best}{shown}, {metric} {format_ci(r['test'])}")
     cmp = (r.get("vs_baseline") or {}).get("test")
     if best == base:  # no other recipe finished
         return head + " (the baseline; no other recipe finished to compare with it)"

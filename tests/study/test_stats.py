@@ -145,3 +145,29 @@ def test_two_seed_paired_differences_of_accuracies_are_clipped_to_plus_minus_1()
     # A difference of two losses can be anything: unclipped.
     loss = paired_comparison(treat, base, metric="val_loss")
     assert (loss["low"], loss["high"]) == pytest.approx((plain["low"], plain["high"]))
+
+
+@pytest.mark.parametrize(("metric", "none", "es", "lower"), [
+    ("test_accuracy", [0.97, 0.96, 0.965], [0.962, 0.963, 0.964], False),
+    ("test_mse", [0.40, 0.42, 0.41], [0.43, 0.44, 0.42], True),
+])
+def test_the_verdict_says_when_the_baseline_has_the_best_mean(metric, none, es, lower):
+    """'best recipe: es ...' was printed under a results table that listed none first (none's mean higher)."""
+    from reglab.study.summary import rank_recipes, verdict_line
+
+    ok = {"status": "ok"}
+    cmp = paired_comparison(dict(enumerate(es)), dict(enumerate(none)))
+    summary = {"test_metric": metric, "baseline": "none", "lower_is_better": lower, "recipes": {
+        "none": {**ok, "best_params": {}, "test": mean_ci(none)},
+        "es": {**ok, "best_params": {"dropout": 0.1}, "test": mean_ci(es), "vs_baseline": {"test": cmp}}}}
+    assert rank_recipes({"none": np.mean(none), "es": np.mean(es)}, lower_is_better=lower)[0] == "none"
+    line = verdict_line(summary)
+    head = ("best recipe: none (the baseline: no other recipe has a better mean); "
+            "next best: es (dropout=0.1), ")
+    assert line.startswith(head + metric)
+    d = np.subtract(es, none)
+    assert f"difference {d.mean():+.3f} [" in line and f"p = {stats.ttest_rel(es, none).pvalue:.2g}" in line
+    # A recipe ahead of the baseline keeps the plain wording.
+    ahead = np.mean(none) + (-1e-3 if lower else 1e-3)
+    summary["recipes"]["es"]["test"] = mean_ci(es) | {"mean": ahead}
+    assert verdict_line(summary).startswith("best recipe: es (dropout=0.1), ")
