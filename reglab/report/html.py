@@ -90,7 +90,8 @@ mean ± {{ "%.0f" % (confidence * 100) }}% Student-t interval over trials, clipp
 {% if data.baseline in data.unfinished %}The baseline has no result, so no recipe has a Δ.{% endif %}
 {% endif %}
 {% if data.unfinished %}Recipes with no result (no finished final trial) are listed last, without a rank.
-{% endif %}The diagnosis column is <code>reglab diagnose</code> on each recipe's mean curves.
+{% endif %}The diagnosis column is <code>reglab diagnose</code> on each recipe's mean curves, over the epochs
+all its trials reached (- for fewer than 5).
 The charts list recipes in this order, labelled with their rank. Click a header to sort.</p>
 <table class="sortable" id="ranking-table"><thead><tr><th>#</th><th>recipe</th><th>n</th><th>mean ± CI</th>
 <th>CI</th><th>Δ vs baseline [CI]</th><th>diagnosis</th></tr></thead><tbody>

@@ -36,10 +36,19 @@ def fmt(x: Any, digits: int = 4) -> str:
 
 
 def recipe_diagnoses(data: StudyData) -> dict[str, str]:
-    """The :func:`~reglab.report.diagnose.diagnose` verdict of each recipe's mean curves."""
+    """The :func:`~reglab.report.diagnose.diagnose` verdict of each recipe's mean curves, over the epochs
+    that every one of the recipe's trials reached."""
     out = {}
     curves = mean_curves(data)
+    # Early stopping ends trials at different epochs. Past the first stop the mean is over the trials left,
+    # and the curve steps where one drops out: a recipe whose every trial stopped on a rising validation
+    # loss read as "under-fitting, still improving".
+    merged = data.epochs.merge(data.trials[["trial_id", "recipe"]], on="trial_id")
+    merged["recipe"] = merged["recipe"].astype(str)
+    runs = merged.groupby("recipe")["trial_id"].nunique()
+    reached = merged.groupby(["recipe", "epoch"])["trial_id"].nunique()
     for recipe, c in curves.groupby(curves["recipe"].astype(str), sort=False):
+        c = c[[reached[(recipe, e)] == runs[recipe] for e in c["epoch"]]]
         try:
             out[recipe] = diagnose(c).label
         except UserError:

@@ -82,3 +82,31 @@ def test_an_interval_clipped_to_the_metrics_range_is_shown_as_it_is():
     # a: 0.3 -+ 12.706 * 0.2 = [-2.241, 2.841] -> [0, 2.841]; b: 0.3 -+ 0.127, inside the range: symmetric.
     assert (rows["a"]["mean"], rows["a"]["ci"]) == ("0.3 -0.3/+2.5", "[0, 2.841]")
     assert (rows["b"]["mean"], rows["b"]["ci"]) == ("0.3 ± 0.13", "[0.1729, 0.4271]")
+
+
+def test_the_diagnosis_of_early_stopped_trials_uses_the_epochs_all_of_them_reached():
+    """Three trials that each over-fit and stop 2 epochs after their best (later ones lower): past the first
+    stop the mean was over the trials left, fell where one dropped out, and read 'under-fitting'."""
+    import numpy as np
+
+    from reglab.report.diagnose import diagnose
+    from reglab.report.summary import recipe_diagnoses
+
+    rows = []
+    for tid, (best, floor) in enumerate([(5, 0.20), (9, 0.17), (12, 0.15)]):
+        e = np.arange(best + 3)
+        val = floor + 0.4 * np.exp(-e / 1.5) + 0.003 * np.maximum(e - best, 0) ** 2
+        rows += [{"trial_id": tid, "epoch": int(i), "train_loss": t, "val_loss": v}
+                 for i, t, v in zip(e, 1.2 * np.exp(-e / 1.5) + 0.01, val)]
+    epochs = pd.DataFrame(rows)
+    trials = pd.DataFrame({"trial_id": [0, 1, 2], "recipe": "es", "seed": [0, 1, 2]})
+    data = StudyData("s", trials, epochs, pd.DataFrame({"trial_id": [0, 1, 2], "test_accuracy": 0.9}))
+    # The reference: each trial alone, and the mean over epochs 0..7 (the first trial's last), by hand.
+    assert {diagnose(g).verdict for _, g in epochs.groupby("trial_id")} == {"overfit"}
+    common = epochs[epochs["epoch"] <= 7].groupby("epoch", as_index=False)[["train_loss", "val_loss"]].mean()
+    assert diagnose(common).label == "over-fitting"
+    assert recipe_diagnoses(data) == {"es": "over-fitting"}
+    assert "mean curves, over the epochs all its trials reached" in " ".join(render_html(data).split())
+    # A recipe whose trials share fewer than 5 epochs has no diagnosis rather than one of the survivors'.
+    short = epochs[~((epochs["trial_id"] == 0) & (epochs["epoch"] > 3))]
+    assert recipe_diagnoses(StudyData("s", trials, short, data.results)) == {"es": "-"}
