@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from reglab.cli.study import _positive_int  # --workers 0: one line naming the option, as `reglab study` says
+
 __all__ = ["register", "run", "quick_config"]
 
 # --quick keeps one recipe per stage of the pipeline: the baseline, a searched strength (grid, so a
@@ -36,7 +38,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--quick", action="store_true", help="a small version that exercises every stage")
     p.add_argument("--out", metavar="DIR",
                    help="study directory (default: studies/demo or studies/demo-quick)")
-    p.add_argument("--workers", type=int, default=2, metavar="N",
+    p.add_argument("--workers", type=_positive_int, default=2, metavar="N",
                    help="parallel worker processes (default 2)")
     p.add_argument("--quiet", action="store_true", help="no live progress")
     p.set_defaults(func=run)

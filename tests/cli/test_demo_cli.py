@@ -27,3 +27,16 @@ def test_quick_demo_writes_the_report_and_resumes(tmp_path, capsys, monkeypatch)
     store.close()
     assert after == before  # no new trial, none rerun
     assert line in capsys.readouterr().out  # same results, same answer
+
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "two"])
+def test_a_bad_workers_count_is_one_line_naming_the_option(tmp_path, capsys, value):
+    """`--workers 0` reached the backend after the banner: 'The 'workers' parameter of LocalBackend ...'."""
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "--quick", "--out", str(tmp_path / "d"), "--workers", value])
+    out, err = capsys.readouterr()
+    assert exc.value.code == 2 and out == ""
+    assert err == f"reglab demo: error: argument --workers: must be an int >= 1, got {value!r} " \
+                  "(see reglab demo --help)\n"
+    assert not (tmp_path / "d").exists()
