@@ -16,7 +16,8 @@
 
 A table of several runs (a study's ``reglab export --epochs``: rows that differ in ``phase``, ``recipe``,
 ``params``, ``seed`` or ``fold``) is refused, as is a trials export without ``--epochs``: merged per epoch
-they would make one curve no run had.
+they would make one curve no run had. So is a file that numbers an epoch twice without Lightning's ``step``
+column (two Keras runs appended to one ``CSVLogger(append=True)`` log).
 
 The result always has ``epoch``, ``train_loss`` and ``val_loss``, plus ``train_accuracy`` and
 ``val_accuracy`` when the file holds them. Epoch numbers are kept as the file numbers them
@@ -205,10 +206,22 @@ def normalize_history(frame: pd.DataFrame, *, source: str = "history") -> pd.Dat
     if frame.empty:
         raise UserError(f"{source} has no rows; {_FIX}.")
     _one_run(frame, source)
-    if "epoch" in frame.columns and (
-        "step" in frame.columns or frame["epoch"].duplicated().any()
-    ):
-        frame = _merge_rows_per_epoch(frame, source)
+    if "epoch" in frame.columns:
+        numbered = pd.to_numeric(frame["epoch"], errors="coerce")
+        repeated = numbered[numbered.duplicated() & numbered.notna()]
+        if len(repeated) and "step" not in frame.columns:
+            # Only Lightning logs several rows per epoch, always with a step column. Without one, a repeated
+            # epoch is a second run in the same file (Keras's CSVLogger(append=True) when a script is rerun):
+            # merged, the two runs averaged into a curve neither had.
+            first = int(np.flatnonzero(numbered.to_numpy() == repeated.iloc[0])[0])
+            again = int(repeated.index[0])
+            raise UserError(
+                f"{source} numbers epoch {repeated.iloc[0]:g} twice (rows {first + 1} and {again + 1}) and "
+                "has no 'step' column: two runs appended to one log (Keras CSVLogger(append=True))? keep one "
+                "run's rows."
+            )
+        if "step" in frame.columns or numbered.duplicated().any():
+            frame = _merge_rows_per_epoch(frame, source)
     columns = [c for c in frame.columns if c != _WRITTEN_NONFINITE]  # as the file names them
     if "epoch" not in frame.columns:
         frame.insert(0, "epoch", np.arange(len(frame)))

@@ -215,3 +215,24 @@ def test_a_malformed_nonfinite_block_is_one_user_error_naming_the_file(tmp_path,
     with pytest.raises(UserError, match=f"history file {p}: {message}") as info:
         read_history(p)
     assert "\n" not in str(info.value)
+
+
+def test_two_keras_runs_appended_to_one_log_are_refused_not_averaged(tmp_path):
+    """CSVLogger(append=True) and a rerun script: epochs 0..9 twice, no step column. The rows were merged per
+    epoch as if Lightning had logged them, and diagnose judged the mean of the two runs (its lowest validation
+    loss was neither run's)."""
+    p = tmp_path / "training.log"
+    first = [{"loss": t, "val_loss": v} for t, v in zip(TRAIN, VAL)]
+    _write_keras_csvlogger(p, first)
+    again = tmp_path / "again.log"
+    _write_keras_csvlogger(again, [{"loss": t, "val_loss": v + 0.5} for t, v in zip(TRAIN, VAL)])
+    # What Keras appends on the second run: the rows without the header (the file is not empty).
+    p.write_text(p.read_text() + "".join(again.read_text().splitlines(keepends=True)[1:]))
+    with pytest.raises(UserError) as info:
+        read_history(p)
+    assert str(info.value) == (
+        f"{p} numbers epoch 0 twice (rows 1 and 11) and has no 'step' column: two runs appended to one log "
+        "(Keras CSVLogger(append=True))? keep one run's rows."
+    )
+    # Each run alone reads as written.
+    np.testing.assert_allclose(read_history(again)["val_loss"], np.add(VAL, 0.5))
