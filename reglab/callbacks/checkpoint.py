@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import tempfile
@@ -21,7 +22,8 @@ __all__ = ["ModelCheckpoint", "save_atomic"]
 def save_atomic(obj: Any, path: str | os.PathLike) -> Path:
     """``torch.save`` to a temporary file in the same folder, then ``os.replace``.
 
-    A crash mid-write leaves the previous file intact, never a truncated one.
+    A crash mid-write leaves the previous file intact, never a truncated one. A write the disk
+    refuses (full, quota, read-only) raises ``OSError`` with its ``errno`` and ``filename`` set to ``path``.
 
     Example:
         >>> import tempfile, torch
@@ -31,15 +33,21 @@ def save_atomic(obj: Any, path: str | os.PathLike) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Serialized in memory first: torch.save writing to the file turns a full disk into a RuntimeError
+    # ("unexpected pos ..."), and a study must tell a full disk (stop, retry on resume) from a bad trial.
+    data = io.BytesIO()
+    torch.save(obj, data)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            f.write(data.getbuffer())
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:  # a failed write or fsync names no file
+            exc.filename = str(path)
         raise
     return path
 

@@ -35,6 +35,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
 import math
@@ -694,11 +695,41 @@ def _check_batch_norm(config: StudyConfig, recipe: str, params: dict[str, Any]) 
                         f"{hint}, or use norm 'layer'.")
 
 
+# Errors of a write the machine refuses: the disk or quota is full, the file system went read-only or
+# failed, the folder's permissions changed. None is the trial's fault, so none is recorded as its failure.
+_REFUSED_WRITE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO, errno.EACCES,
+                            errno.EPERM})
+
+
+def refused_write(exc: BaseException) -> UserError | None:
+    """The one-line error that stops a study whose checkpoint write the machine refused, else None.
+
+    Recorded as ``failed``, such a trial would stay failed on every resume (finished trials are
+    never rerun) and put its candidate out of the selection; stopped, it reruns once there is space.
+
+    Example:
+        >>> print(refused_write(OSError(errno.ENOSPC, "No space left on device", "ck/last.pt")))
+        ... # doctest: +ELLIPSIS
+        cannot write the study checkpoint 'ck/last.pt': No space left on device. No trial is recorded ...
+        >>> refused_write(ValueError("a bug")) is None
+        True
+    """
+    if not isinstance(exc, OSError) or exc.errno not in _REFUSED_WRITE:
+        return None
+    where = f" {str(exc.filename)!r}" if exc.filename is not None else ""
+    return UserError(
+        f"cannot write the study checkpoint{where}: {exc.strerror or exc}. No trial is recorded as failed "
+        "for it and finished trials are kept: free space (or fix the folder) and run the same command "
+        "again to resume."
+    )
+
+
 def run_trial(config: StudyConfig, spec: TrialSpec) -> TrialOutcome:
     """Train one trial through :class:`reglab.Trainer`, resuming from ``spec.checkpoint`` when present.
 
     A trial whose training loss becomes non-finite ends with status ``diverged``; any other
-    exception (except user errors and Ctrl-C) with status ``failed`` and its last line.
+    exception (except user errors, Ctrl-C and a write the disk refused: :func:`refused_write`)
+    with status ``failed`` and its last line.
     """
     start = time.perf_counter()
     torch.set_num_threads(config.training.threads)  # a fixed thread count: the same numbers in every worker
@@ -708,6 +739,9 @@ def run_trial(config: StudyConfig, spec: TrialSpec) -> TrialOutcome:
     except (UserError, KeyboardInterrupt):
         raise
     except Exception as exc:  # one bad trial must not end the study: it is recorded as failed
+        refused = refused_write(exc)
+        if refused is not None:
+            raise refused from None
         line = traceback.format_exception_only(type(exc), exc)[-1].strip()
         return TrialOutcome(spec, "failed", {}, [], time.perf_counter() - start, line)
     return TrialOutcome(spec, result["status"], result["metrics"], result["history"],
@@ -912,6 +946,9 @@ def run_group(config: StudyConfig, specs: list[TrialSpec]) -> list[TrialOutcome]
         except (UserError, KeyboardInterrupt):
             raise
         except Exception as exc:  # record the group as failed; the study goes on
+            refused = refused_write(exc)
+            if refused is not None:
+                raise refused from None
             line = traceback.format_exception_only(type(exc), exc)[-1].strip()
             # The time the group trained before it failed, split as a finished group's.
             seconds = (time.perf_counter() - start) / len(specs)
