@@ -129,7 +129,8 @@ _CAPTIONS = {
     "gap": "Validation minus training loss at the last epoch: bar = mean, dots = trials.",
     "paths": "Mean over trials at each strength; log x axis. Exact zeros come from proximal updates.",
     "weights": "Final weights of one trial per recipe, shared bins, log counts.",
-    "norms": "Mean loss per epoch grouped by normalization layer (log y axis).",
+    "norms": "Mean loss per epoch of the baseline (no normalization layer) and of each recipe with BatchNorm "
+    "or LayerNorm, labelled with its rank (log y axis).",
 }
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "generalization_gap",
     "regularization_paths",
     "weight_histograms",
+    "norm_lines",
     "convergence_by_norm",
 ]
 
@@ -304,31 +305,72 @@ def _binned_histograms(hists: dict, labels: dict[str, str]) -> Figure:
     return fig
 
 
-def convergence_by_norm(data: StudyData) -> Figure | None:
-    """Mean training and validation loss per epoch with no norm, BatchNorm and LayerNorm."""
+def norm_lines(data: StudyData, *, max_lines: int = 8) -> dict[str, list[str]]:
+    """The convergence chart's lines: label -> the recipes averaged into it.
+
+    The line without normalization is the baseline recipe when it has none (every recipe without a norm
+    layer otherwise, labelled with their count); then one line per recipe with BatchNorm or LayerNorm, in
+    the ranking's order, labelled with its rank and norm. Averaging every recipe without a norm layer
+    mixed penalties, dropout, augmentation and mixup into the line BatchNorm was compared with.
+
+    Example:
+        >>> import pandas as pd
+        >>> t = pd.DataFrame({"trial_id": [0, 1, 2], "recipe": ["none", "l2", "bn"], "seed": 0,
+        ...                   "norm": ["none", "none", "batch"]})
+        >>> e = pd.DataFrame({"trial_id": [0, 1, 2], "epoch": 0, "train_loss": 1.0, "val_loss": 1.0})
+        >>> r = pd.DataFrame({"trial_id": [0, 1, 2], "test_accuracy": [0.6, 0.7, 0.8]})
+        >>> norm_lines(StudyData("s", t, e, r, baseline="none"))
+        {'3. none (no norm)': ['none'], '1. bn (batch)': ['bn']}
+    """
     if "norm" not in data.trials.columns:
+        return {}
+    norms = data.trials.assign(norm=data.trials["norm"].fillna("none").astype(str),
+                               recipe=data.trials["recipe"].astype(str))
+    by_recipe = norms.groupby("recipe")["norm"].agg(lambda n: n.iloc[0] if n.nunique() == 1 else "mixed")
+    with_curves = set(norms.loc[norms["trial_id"].isin(data.epochs["trial_id"]), "recipe"])
+    labels = {r: label for r, label in recipe_labels(data).items() if r in with_curves}
+    plain = [r for r in labels if by_recipe.get(r) == "none"]
+    lines: dict[str, list[str]] = {}
+    if data.baseline in plain:
+        lines[f"{labels[data.baseline]} (no norm)"] = [data.baseline]
+    elif len(plain) == 1:
+        lines[f"{labels[plain[0]]} (no norm)"] = plain
+    elif plain:
+        lines[f"no norm (mean of {len(plain)} recipes)"] = plain
+    for r in labels:
+        if by_recipe.get(r, "none") != "none" and len(lines) < max_lines:
+            lines[f"{labels[r]} ({by_recipe[r]})"] = [r]
+    return lines if len(lines) >= 2 else {}  # one line per norm at most, so two lines hold a norm layer
+
+
+def convergence_by_norm(data: StudyData) -> Figure | None:
+    """Mean training and validation loss per epoch: the baseline without normalization against each recipe
+    with BatchNorm or LayerNorm (:func:`norm_lines`)."""
+    lines = norm_lines(data)
+    if not lines:
         return None
-    trials = data.trials.assign(norm=data.trials["norm"].fillna("none").astype(str))
-    if trials["norm"].nunique() < 2:
-        return None
+    line_of = {r: label for label, recipes in lines.items() for r in recipes}
+    trials = data.trials.assign(line=data.trials["recipe"].astype(str).map(line_of)).dropna(subset=["line"])
     curves = mean_curves(
-        StudyData(data.name, trials, data.epochs, data.results, metric=data.metric), by="norm"
+        StudyData(data.name, trials, data.epochs, data.results, metric=data.metric), by="line"
     ).replace([np.inf, -np.inf], np.nan)
     with mpl.rc_context(_RC):
         fig = Figure(figsize=(7.5, 3.0), layout="constrained")
         axes = fig.subplots(1, 2)
-        for i, (norm, c) in enumerate(curves.groupby("norm", sort=True)):
+        for i, label in enumerate(lines):
+            c = curves[curves["line"] == label]
             for ax, col in zip(axes, ("train_loss", "val_loss")):
                 ax.plot(
                     c["epoch"],
                     c[col],
                     color=OKABE_ITO[i % 8],
                     linestyle=["-", "--", "-.", ":"][i % 4],
-                    label=norm,
+                    label=label,
                 )
         for ax, title in zip(axes, ("training loss", "validation loss")):
             ax.set_title(title)
             ax.set_xlabel("epoch")
+            ax.set_ylabel("loss (mean over trials)")
             ax.set_yscale("log")
-            _legend(ax, fontsize=7, title="norm")
+            _legend(ax, fontsize=7, title="recipe (norm)")
     return fig

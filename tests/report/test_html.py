@@ -6,6 +6,7 @@ import base64
 import hashlib
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -85,3 +86,28 @@ def test_a_recipe_whose_validation_loss_is_nan_throughout_still_reports():
     assert plots._best_epochs(d) == {"none": 1.0}
     assert plots.learning_curves(d) is not None
     assert "<svg" in render_html(d) or "data:image" in render_html(d)
+
+
+def test_the_normalization_chart_compares_the_baseline_with_each_norm_recipe():
+    """The 'none' line averaged every recipe without a norm layer (L1, L2 whose penalty raises the training
+    loss, dropout), so BatchNorm was compared with a mix of regularizers, not with the same net without it."""
+    data = synthetic_study(seeds=2, epochs=12, evil_name=False)
+    fig = plots.convergence_by_norm(data)
+    train_ax, val_ax = fig.axes
+    lines = {line.get_label(): line for line in train_ax.get_lines()}
+    rank = plots.recipe_labels(data)  # "<rank>. <name>", ranking order
+    norm = {"batchnorm": "batch", "layernorm": "layer"}
+    base = f"{rank['none']} (no norm)"
+    assert list(lines) == [base] + [f"{label} ({norm[r]})" for r, label in rank.items() if r in norm]
+    assert [ax.get_ylabel() for ax in fig.axes] == ["loss (mean over trials)"] * 2
+    joined = data.epochs.merge(data.trials, on="trial_id")
+    by_hand = joined[joined["recipe"] == "none"].groupby("epoch")["train_loss"].mean().to_numpy()
+    np.testing.assert_allclose(lines[base].get_ydata(), by_hand, rtol=1e-12)
+    mixed = joined[joined["norm"] == "none"].groupby("epoch")["train_loss"].mean().to_numpy()
+    assert mixed[-1] > 1.1 * by_hand[-1]  # what the old line drew: the penalties' share, not convergence
+    bn = joined[joined["recipe"] == "batchnorm"].groupby("epoch")["val_loss"].mean().to_numpy()
+    bn_line = next(line for line in val_ax.get_lines() if line.get_label().endswith("batchnorm (batch)"))
+    np.testing.assert_allclose(bn_line.get_ydata(), bn, rtol=1e-12)
+    # Without a baseline, the line without a norm layer says how many recipes it averages.
+    data.baseline = None
+    assert list(plots.norm_lines(data))[0] == "no norm (mean of 8 recipes)"
