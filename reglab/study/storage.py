@@ -205,6 +205,24 @@ def _sqlite_path(url: Any) -> Path | None:
     return Path(database)
 
 
+def _cannot_share_memory(path: Path) -> bool:
+    """Whether SQLite cannot open this WAL study for reading: its folder is not writable (a read-only
+    mount, another user's or an archived study) and no writer left a ``-wal`` file there.
+
+    A reader of a WAL database creates its ``-shm`` file beside it, so in such a folder SQLite refused
+    it ("attempt to write a readonly database"). Without a ``-wal`` file every commit is in the database
+    file itself, and no writer can be at work there, so it is read as an immutable file.
+    """
+    return not os.access(path.parent, os.W_OK) and not Path(f"{path}-wal").exists()
+
+
+def _immutable_url(path: Path) -> str:
+    """An SQLAlchemy URL that reads ``path`` as an immutable file (SQLite's ``immutable=1`` URI)."""
+    from urllib.parse import quote
+
+    return f"sqlite:///file:{quote(str(path.resolve()))}?immutable=1&uri=true"
+
+
 def _check_sqlite_target(path: Path) -> None:
     """A writer's SQLite file: missing, empty, or a reglab study; anything else is refused unchanged."""
     try:
@@ -407,19 +425,23 @@ class StudyStorage:
         except Exception as exc:  # sqlalchemy's errors for bad URLs / missing drivers vary
             raise UserError(f"cannot open storage {self._shown!r}: {exc}") from None
         dialect = self.engine.dialect.name
+        # An in-memory SQLite database lives in one connection per thread: no other process can share it.
+        self._shared = not (dialect == "sqlite" and self.engine.url.database in (None, "", ":memory:"))
         if dialect == "sqlite":
+            file = _sqlite_path(self.engine.url)
             # SQLite would create a missing file, and the writer's pragmas (WAL) alter a foreign database.
             if readonly:
                 _check_sqlite_file(self.engine.url)
-            elif _sqlite_path(self.engine.url) is not None:
-                _check_sqlite_target(_sqlite_path(self.engine.url))  # type: ignore[arg-type]
+                if file is not None and _cannot_share_memory(file):
+                    self.engine.dispose()
+                    self.engine = create_engine(_immutable_url(file), future=True)
+            elif file is not None:
+                _check_sqlite_target(file)
             event.listen(self.engine, "connect", _sqlite_reader_pragmas if readonly else _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
-            if _sqlite_path(self.engine.url) is not None:
-                self._where = str(_sqlite_path(self.engine.url))
-                event.listen(self.engine, "handle_error", _raise_locked(_sqlite_path(self.engine.url)))
-        # An in-memory SQLite database lives in one connection per thread: no other process can share it.
-        self._shared = not (dialect == "sqlite" and self.engine.url.database in (None, "", ":memory:"))
+            if file is not None:
+                self._where = str(file)
+                event.listen(self.engine, "handle_error", _raise_locked(file))
         try:
             self._open()
         except BaseException as exc:
