@@ -22,7 +22,7 @@ from typing import Any
 
 import optuna
 
-from reglab.study.schema import BudgetConfig, Recipe, SearchConfig, Space
+from reglab.study.schema import BudgetConfig, Recipe, SearchConfig, Space, lower_is_better
 
 __all__ = ["RecipeSearch"]
 
@@ -95,7 +95,7 @@ class RecipeSearch:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(4, self.total))
-        direction = "minimize" if self.search.metric.endswith("loss") else "maximize"
+        direction = "minimize" if lower_is_better(self.search.metric) else "maximize"  # val_mse too
         study = optuna.create_study(sampler=sampler, direction=direction)
         dists = {n: _distribution(s) for n, s in self.spaces.items()}
         for params, score in history:
