@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Hashable
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -714,6 +715,15 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                     )
                 seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+# YAML 1.2 reads 1e-3, 1E3 and 1.0e3 as numbers; PyYAML (YAML 1.1) reads them as text, so `l2: 1e-3` was
+# refused as "must be a float ... Got '1e-3'" while `lr: 1e-3` passed (pydantic turned that text into
+# a number). The config loader reads them as numbers everywhere.
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 def load_config(path: str | Path) -> StudyConfig:

@@ -323,3 +323,19 @@ def test_batch_norm_with_batch_size_1_is_refused_naming_both_fields(tiny, norm):
     assert parse_config(tiny).training.batch_size == 1
     tiny["training"]["batch_size"], tiny["recipes"]["bn"] = 2, {"norm": norm}
     assert parse_config(tiny).training.batch_size == 2
+
+
+def test_numbers_written_with_an_exponent_are_numbers_in_a_yaml_config(tmp_path):
+    # YAML 1.2 numbers; PyYAML read 1e-3 as text and the recipe refused it ("Got '1e-3' instead").
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\ndataset: {name: digits}\ntraining: {lr: 3E-3}\nrecipes:\n  none: {}\n"
+                    "  l2: {l2: {grid: [1e-4, 1.0e-3, +2E-2]}, l1: 1e-3, max_norm: 3e0}\n"
+                    "  noise: {augment: {name: feature_noise, sigma: 1e-1}}\n")
+    cfg = load_config(path)
+    assert cfg.training.lr == 0.003
+    assert cfg.recipes["l2"].l2.grid == [1e-4, 1e-3, 0.02]
+    assert (cfg.recipes["l2"].l1, cfg.recipes["l2"].max_norm) == (0.001, 3.0)
+    assert cfg.recipes["noise"].augment == {"name": "feature_noise", "sigma": 0.1}
+    path.write_text("name: s\ndataset: {name: digits}\nrecipes: {none: {}, l2: {l2: '1e-3'}}\n")
+    with pytest.raises(UserError, match=r"recipes\.l2: .*'l2'.* must be a float"):  # quoted: text
+        load_config(path)
