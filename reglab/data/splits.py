@@ -393,12 +393,12 @@ def split_arrays(
 
 
 def kfold(
-    splits: DataSplits, k: int = 5, seed: int = 0, *, include_val: bool = True
+    splits: DataSplits, k: int = 5, seed: int = 0, *, include_val: bool = True, stratified: bool = True
 ) -> Iterator[tuple[TensorSplit, TensorSplit]]:
     """Yield ``k`` ``(train, val)`` folds of the development data (train + val; test untouched).
 
-    Folds come from scikit-learn's ``StratifiedKFold`` (classification) or ``KFold``
-    (regression), shuffled with ``seed``. When ``splits`` was scaled, a fresh scaler is
+    Folds come from scikit-learn's ``StratifiedKFold`` (classification, unless ``stratified=False``)
+    or ``KFold`` (regression), shuffled with ``seed``. When ``splits`` was scaled, a fresh scaler is
     fitted on each fold's training part only (the same for ``scale_y``).
 
     Args:
@@ -407,6 +407,8 @@ def kfold(
         seed: seed of the fold assignment.
         include_val: pool the validation split with train before folding (default); with
             ``False`` only the training split is folded.
+        stratified: for classification, keep each class's share in every fold (``StratifiedKFold``);
+            ``False`` folds as ``KFold`` does.
 
     Example:
         >>> from reglab.data import load
@@ -420,12 +422,13 @@ def kfold(
     k = check_int(k, "k", owner=owner, interval=Interval(2, None))
     seed = check_int(seed, "seed", owner=owner, interval=Interval(0, 2**32 - 1))
     include_val = check_bool(include_val, "include_val", owner=owner)
+    stratified = check_bool(stratified, "stratified", owner=owner)
     parts = ["train"] + (["val"] if include_val and "val" in splits._raw else [])
     x = np.concatenate([splits._raw[p][0] for p in parts])
     y = np.concatenate([splits._raw[p][1] for p in parts])
     if len(y) < k:
         raise UserError(f"Dataset {splits.name!r} has {len(y)} development rows, too few for k={k} folds.")
-    if splits.task == "classification":
+    if splits.task == "classification" and stratified:
         smallest = int(np.bincount(y).min())
         if smallest < k:
             raise UserError(

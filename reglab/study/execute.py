@@ -172,11 +172,11 @@ def _data_key(config: StudyConfig) -> tuple[str, tuple[int, int] | None, str]:
 
 @functools.lru_cache(maxsize=4)
 def _folds_cached(
-    dataset_json: str, stamp: tuple[int, int] | None, dtype: str, k: int, seed: int
+    dataset_json: str, stamp: tuple[int, int] | None, dtype: str, k: int, seed: int, stratified: bool = True
 ) -> list[tuple[Any, Any]]:
     from reglab.data import kfold
 
-    return list(kfold(_splits_cached(dataset_json, stamp, dtype), k=k, seed=seed))
+    return list(kfold(_splits_cached(dataset_json, stamp, dtype), k=k, seed=seed, stratified=stratified))
 
 
 @functools.lru_cache(maxsize=4)
@@ -236,7 +236,8 @@ def fold_data(config: StudyConfig, spec: TrialSpec) -> tuple[Any, Any, Any]:
         return splits.train, splits.val, splits.test
     if config.validation.kind == "holdout":
         return splits.train, splits.val, None
-    folds = _folds_cached(*_data_key(config), config.validation.folds, config.dataset.split_seed)
+    folds = _folds_cached(*_data_key(config), config.validation.folds, config.dataset.split_seed,
+                           config.validation.stratified)
     train, val = folds[spec.fold]
     return train, val, None
 
@@ -686,7 +687,7 @@ def _check_batch_norm(config: StudyConfig, recipe: str, params: dict[str, Any]) 
     sizes = [(len(splits.train), "the training split", "lower dataset.val_size / test_size")]
     if config.validation.kind == "kfold":
         v = config.validation
-        folds = _folds_cached(*_data_key(config), v.folds, config.dataset.split_seed)
+        folds = _folds_cached(*_data_key(config), v.folds, config.dataset.split_seed, v.stratified)
         sizes.append((min(len(train) for train, _ in folds),
                       f"a fold's training part (validation.folds {v.folds})", "raise validation.folds"))
     n, where, hint = min(sizes)

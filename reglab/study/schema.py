@@ -465,11 +465,13 @@ class TrainingConfig(_Strict):
 
 
 class ValidationConfig(_Strict):
-    """Model selection on the training split: ``kfold`` CV (stratified for classification) or ``holdout``."""
+    """Model selection on the training split: ``kfold`` CV (scikit-learn's ``StratifiedKFold`` for
+    classification, ``KFold`` with ``stratified: false`` and for regression) or ``holdout``."""
 
     kind: Literal["kfold", "holdout"] = "kfold"
     folds: int = Field(default=3, ge=2)
-    stratified: bool = True
+    stratified: bool = Field(default=True, description="k-fold of classification data keeps each class's "
+                             "share in every fold (StratifiedKFold); false: KFold")
 
 
 class SearchConfig(_Strict):

@@ -407,3 +407,19 @@ def test_a_cnn2d_on_inputs_that_are_no_square_image_is_one_line(tiny):
     message = r"cnn2d takes one-channel square images .* 'wine' has inputs of shape \(13,\)\. Use family mlp"
     with pytest.raises(UserError, match=message):
         Study(config).run(out=None, progress=False)
+
+
+@pytest.mark.parametrize("stratified", [True, False])
+def test_cv_folds_are_sklearns_for_the_split_seed_and_validation_stratified(stratified):
+    # validation.stratified: false was accepted and ignored (the folds stayed stratified).
+    import numpy as np
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    cfg = parse_config({"name": "f", "dataset": {"name": "wine", "split_seed": 7}, "recipes": {"none": {}},
+                        "validation": {"kind": "kfold", "folds": 4, "stratified": stratified}})
+    splits = load_splits(cfg)
+    y = np.concatenate([splits._raw["train"][1], splits._raw["val"][1]])
+    folder = (StratifiedKFold if stratified else KFold)(n_splits=4, shuffle=True, random_state=7)
+    for f, (_, val_idx) in enumerate(folder.split(np.zeros(len(y)), y)):
+        train, val, _ = fold_data(cfg, spec({}, fold=f))
+        assert val.y.tolist() == y[val_idx].tolist() and len(train) == len(y) - len(val_idx)
