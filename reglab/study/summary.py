@@ -125,7 +125,8 @@ def verdict_line(summary: dict[str, Any]) -> str:
     if not recipes:
         return f"no recipe finished on {metric}"
     others = {n: r for n, r in recipes.items() if n != base} or recipes
-    best = (min if lower else max)(others, key=lambda n: others[n]["test"]["mean"])
+    # The results table's order (rank_recipes): on equal means the table and this line name the same recipe.
+    best = rank_recipes({n: r["test"]["mean"] for n, r in others.items()}, lower_is_better=lower)[0]
     r = recipes[best]
     params = format_params(r["best_params"])
     shown = "" if params == "(none)" else f" ({params})"  # "none ((none))" before

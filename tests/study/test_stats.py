@@ -171,3 +171,17 @@ def test_the_verdict_says_when_the_baseline_has_the_best_mean(metric, none, es, 
     ahead = np.mean(none) + (-1e-3 if lower else 1e-3)
     summary["recipes"]["es"]["test"] = mean_ci(es) | {"mean": ahead}
     assert verdict_line(summary).startswith("best recipe: es (dropout=0.1), ")
+
+
+def test_on_equal_test_means_the_verdict_names_the_recipe_the_results_table_lists_first():
+    """A running study's summary lists recipes in config order: the verdict named l2 (first written) while
+    the table above it, ordered by name on equal means, listed l1 first."""
+    from reglab.study.summary import recipe_order, verdict_line
+
+    cmp = paired_comparison({0: 0.93, 1: 0.93}, {0: 0.92, 1: 0.93})
+    tied = {"status": "ok", "test": mean_ci([0.93, 0.93]), "vs_baseline": {"test": cmp}}
+    summary = {"test_metric": "test_accuracy", "baseline": "none", "recipes": {
+        "none": {"status": "ok", "best_params": {}, "test": mean_ci([0.92, 0.93])},
+        "l2": {**tied, "best_params": {"l2": 0.001}}, "l1": {**tied, "best_params": {"l1": 0.01}}}}
+    assert recipe_order(summary)[0] == "l1"
+    assert verdict_line(summary).startswith("best recipe: l1 (l1=0.01), test_accuracy 0.930")
