@@ -175,6 +175,11 @@ TECHNIQUES: dict[str, tuple[str, Any, str]] = {
 }
 
 
+# Recipe keys that only shape others: each needs one of its partners set.
+_SHAPES = {"l1_ratio": ("elastic_net",), "dropout_variant": ("dropout",),
+           "proximal": ("l1", "elastic_net", "group_lasso", "l2")}
+
+
 class EarlyStoppingConfig(_Strict):
     """Stop when ``monitor`` has not improved for ``patience`` epochs; restore the best epoch.
 
@@ -313,6 +318,16 @@ class Recipe(_Strict):
                     _check_value(self.name or "?", key, v)
             else:
                 object.__setattr__(self, key, _check_value(self.name or "?", key, value))
+        # A setting that only shapes another one would be ignored without a word when that one is not set
+        # (`{l1_ratio: 0.5, l1: 0.01}` trained plain L1).
+        for key, partners in _SHAPES.items():
+            value = getattr(self, key)
+            if value in (None, False, "standard") or any(getattr(self, p) is not None for p in partners):
+                continue
+            shown = value.kind if isinstance(value, Space) else repr(value)
+            names = " or ".join(partners)
+            raise ValueError(f"{key} ({shown}) only acts on {names}, which this recipe does not set, so it "
+                             f"would be ignored; set {names}, or remove {key}")
         return self
 
     def fixed(self) -> dict[str, Any]:

@@ -339,3 +339,27 @@ def test_numbers_written_with_an_exponent_are_numbers_in_a_yaml_config(tmp_path)
     path.write_text("name: s\ndataset: {name: digits}\nrecipes: {none: {}, l2: {l2: '1e-3'}}\n")
     with pytest.raises(UserError, match=r"recipes\.l2: .*'l2'.* must be a float"):  # quoted: text
         load_config(path)
+
+
+@pytest.mark.parametrize(("recipe", "message"), [
+    ({"l1_ratio": 0.5, "l1": 0.01},
+     r"recipes\.r: l1_ratio \(0\.5\) only acts on elastic_net, which this recipe does not set, so it "
+     r"would be ignored; set elastic_net, or remove l1_ratio"),
+    ({"proximal": True},
+     r"recipes\.r: proximal \(True\) only acts on l1 or elastic_net or group_lasso or l2"),
+    ({"dropout_variant": "gaussian"}, r"recipes\.r: dropout_variant \('gaussian'\) only acts on dropout"),
+    ({"dropout_variant": {"choice": ["gaussian", "alpha"]}},
+     r"dropout_variant \(choice\) only acts on dropout"),
+])
+def test_a_setting_that_only_shapes_one_the_recipe_does_not_set_is_refused(tiny, recipe, message):
+    # Each trained exactly as the recipe without it, silently.
+    tiny["recipes"]["r"] = recipe
+    with pytest.raises(UserError, match=message):
+        parse_config(tiny)
+
+
+def test_settings_with_what_they_shape_are_accepted(tiny):
+    tiny["recipes"].update({"en": {"elastic_net": 0.01, "l1_ratio": {"grid": [0.2, 0.8]}, "proximal": True},
+                            "gd": {"dropout": 0.2, "dropout_variant": "gaussian"},
+                            "off": {"proximal": False, "dropout_variant": "standard"}})
+    assert parse_config(tiny).recipes["en"].searched() == ["l1_ratio"]
