@@ -313,10 +313,17 @@ def _busy_timeout(cursor: Any, seconds: float) -> None:
 
 
 def _raise_locked(path: Path) -> Callable[[Any], None]:
-    """A ``handle_error`` listener: SQLite's "database is locked" becomes one line naming the file."""
+    """A ``handle_error`` listener: SQLite's "database is locked" and "database or disk is full" become one
+    line naming the file."""
 
     def listener(context: Any) -> None:
         code = getattr(context.original_exception, "sqlite_errorcode", None)
+        if isinstance(code, int) and code & 0xFF == 13:  # SQLITE_FULL: the transaction rolled back
+            # The CLI said "the study database cannot be read: database or disk is full".
+            raise UserError(
+                f"the study database {str(path)!r} cannot be written: the disk (or quota) is full. Finished "
+                "trials are kept: free space and run the same command again to resume"
+            )
         if isinstance(code, int) and code & 0xFF in (5, 6):  # SQLITE_BUSY, SQLITE_LOCKED (and extended codes)
             raise DatabaseLocked(
                 f"the study database {str(path)!r} is locked by another process, which held it for more than "

@@ -108,3 +108,33 @@ def test_a_full_disk_raises_one_line_from_the_python_api(tmp_path, tiny, full_di
     full_disk_after(0)
     with pytest.raises(UserError, match=r"cannot write the study checkpoint '.*': No space left on device"):
         Study(tiny).run(out=tmp_path / "s", progress=False)
+
+
+def test_a_full_disk_under_the_study_database_is_one_line_and_the_rerun_resumes(tmp_path, tiny, monkeypatch,
+                                                                                 capsys):
+    import reglab.study.storage as storage
+
+    real = storage._sqlite_pragmas
+
+    def capped(conn, record):  # SQLite's own "database or disk is full" once the file reaches 20 pages
+        real(conn, record)
+        conn.execute("PRAGMA max_page_count=20")
+
+    monkeypatch.setattr(storage, "_sqlite_pragmas", capped)
+    config = write_yaml(tmp_path / "tiny.yaml", {**tiny, "seeds": [0, 1, 2, 3]})
+    out = tmp_path / "s"
+    code, _, err = run_cli(["study", str(config), "--out", str(out), "--workers", "1", "--quiet"], capsys)
+    # It said "the study database cannot be read: database or disk is full".
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"the study database '{out / 'study.db'}' cannot be written: the disk (or quota) is full" in err
+    assert "run the same command again to resume" in err and "cannot be read" not in err
+    monkeypatch.setattr(storage, "_sqlite_pragmas", real)
+    code, _, err = run_cli(["study", str(config), "--out", str(out), "--workers", "1", "--quiet"], capsys)
+    assert code == 0, err
+    Study({**tiny, "seeds": [0, 1, 2, 3]}).run(out=tmp_path / "clean", progress=False)
+    resumed, clean = open_storage(out), open_storage(tmp_path / "clean")
+    try:
+        assert export(resumed, "csv") == export(clean, "csv")
+    finally:
+        resumed.close()
+        clean.close()
