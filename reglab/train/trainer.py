@@ -739,10 +739,11 @@ class Trainer:
             # The best epoch (and restart) is the one early stopping judges by, whose weights
             # restore_best_weights brings back: not the best val_loss beside a val_accuracy rule.
             monitor, direction = stopper.monitor, stopper.direction if self.mode == "auto" else self.mode
+            check_monitor(monitor, "EarlyStopping", self.metric_names)  # the user named it there
         else:
             monitor = self.monitor or ("val_loss" if val_src is not None else "train_loss")
             direction = infer_mode(monitor, owner=_OWNER) if self.mode == "auto" else self.mode
-        check_monitor(monitor, _OWNER, self.metric_names)
+            check_monitor(monitor, _OWNER, self.metric_names)
         self._direction = direction
 
         if self.restarts > 1 and not monitor.startswith(("train_", "val_")):

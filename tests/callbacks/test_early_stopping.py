@@ -300,5 +300,7 @@ def test_the_trainers_best_epoch_follows_the_early_stopping_rule_unless_told_oth
     assert best_accuracy != loss.index(min(loss))  # the two rules disagree on this run
     assert history.best_epoch == best_accuracy == rule.best_epoch
     assert trainer.evaluate(val)["accuracy"] == accuracy[best_accuracy]  # the weights fit returned
+    with pytest.raises(InvalidParameterError, match=r"'monitor' parameter of EarlyStopping .*no validation"):
+        trainer.fit(val)  # the rule's monitor, not a Trainer setting the user never made, is named
     _, told, _ = _noisy_fit(callbacks=[EarlyStopping("val_accuracy", patience=100)], monitor="val_loss")
     assert told.best_epoch == told["val_loss"].index(min(told["val_loss"]))
