@@ -65,7 +65,14 @@ def _split(data: Any, name: str, owner: str) -> tuple[torch.Tensor, torch.Tensor
         allowed += " (the population engine indexes its data as tensors: pass (x, y) rather than a Dataset)"
         raise fail(owner, name, allowed, type(data).__name__)
     x, y = (torch.from_numpy(v) if isinstance(v, np.ndarray) else v for v in (x, y))  # as the Trainer
-    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor) or len(x) != len(y) or len(x) == 0:
+    if (
+        not isinstance(x, torch.Tensor)
+        or not isinstance(y, torch.Tensor)
+        or x.dim() == 0  # no length: len() would raise a bare TypeError
+        or y.dim() == 0
+        or len(x) != len(y)
+        or len(x) == 0
+    ):
         raise fail(owner, name, f"{allowed} of equal, non-zero length", data)
     if y.is_floating_point():
         if y.dim() == 1 and bool((y == y.round()).all()):

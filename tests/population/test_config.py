@@ -282,3 +282,23 @@ def test_dataclass_configs_read_as_their_fields_and_a_data_frame_is_refused_with
     with pytest.raises(InvalidParameterError, match=r"Got 'a pandas Series' instead"):
         Population(arch, [row for _, row in frame.iterrows()])  # iterrows made the seeds floats
     assert Population(arch, frame.to_dict("records")).configs == want
+
+
+@pytest.mark.parametrize(
+    "train",
+    [
+        (torch.tensor(1.0), torch.tensor(0)),
+        (torch.randn(8, 4), torch.tensor(0)),
+        (torch.tensor(1.0), torch.zeros(8, dtype=torch.long)),
+    ],
+    ids=["both", "y", "x"],
+)
+def test_zero_dimensional_tensors_are_refused_in_one_line_not_with_a_type_error(train):
+    pop = Population(MLP(4, 2, hidden=(8,)), [{}])
+    for call, name in ((lambda: pop.fit(train, epochs=1, progress="off"), "train"),
+                       (lambda: pop.evaluate(train), "data")):
+        with pytest.raises(InvalidParameterError) as info:
+            call()
+        message = str(info.value)
+        assert message.startswith(f"The '{name}' parameter of Population.") and "\n" not in message
+        assert "tensors or arrays of equal, non-zero length. Got (" in message
