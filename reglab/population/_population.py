@@ -30,6 +30,7 @@ from reglab.callbacks.early_stopping import EarlyStopping
 from reglab.callbacks.progress import ProgressBar
 from reglab.errors import UserError
 from reglab.models import CNN1D, MLP
+from reglab.penalties import Attached
 from reglab.population import _checkpoint
 from reglab.population._config import MemberConfig, parse_configs
 from reglab.population._loss import correct, cross_entropy
@@ -89,6 +90,41 @@ def _split(data: Any, name: str, owner: str) -> tuple[torch.Tensor, torch.Tensor
     return x, y
 
 
+def _check_template(arch: MLP | CNN1D) -> None:
+    """Refuse a template the members would not reproduce: they are built as ``MLP(...)`` / ``CNN1D(...)``
+    from its settings, so a subclass's code, a changed layer or an attached penalty would be left out."""
+    cls, kwargs = arch_kwargs(arch)
+    allowed = (
+        f"a reglab.models.MLP or CNN1D as its constructor builds it (members are built as "
+        f"{cls.__name__}(...) from its settings: a subclass's code or a changed layer would be left out)"
+    )
+    if type(arch) is not cls:
+        raise fail(_OWNER, "arch", allowed, f"{type(arch).__name__}, a subclass of {cls.__name__}")
+    with torch.random.fork_rng(devices=[]):  # leave the caller's global RNG untouched
+        plain = cls(**kwargs)
+    want = dict(plain.named_modules())
+    for name, module in arch.named_modules():
+        has = f"has {type(want[name]).__name__}" if name in want else "has no such layer"
+        if name not in want or type(module) is not type(want[name]):
+            raise fail(_OWNER, "arch", allowed, f"{cls.__name__} with {name}: {type(module).__name__} where "
+                                                f"{cls.__name__}(...) {has}")
+    shapes = {n: tuple(t.shape) for n, t in plain.state_dict().items()}
+    for name, tensor in arch.state_dict().items():
+        if shapes.get(name) != tuple(tensor.shape):
+            raise fail(_OWNER, "arch", allowed, f"{cls.__name__} with {name} of shape {tuple(tensor.shape)} "
+                                                f"where {cls.__name__}(...) has {shapes.get(name)}")
+    if len(shapes) != len(arch.state_dict()):  # a layer deleted
+        missing = next(n for n in shapes if n not in arch.state_dict())
+        raise fail(_OWNER, "arch", allowed, f"{cls.__name__} without {missing}")
+    pairs = Attached().pairs(arch)
+    if pairs:
+        # The Trainer applies a penalty attached to a layer; a member's penalty is its config's.
+        layer, penalty = pairs[0]
+        where = next(n for n, m in arch.named_modules() if m is layer)
+        allowed = "a template without attached penalties (each member's is its config's 'l1' / 'l2')"
+        raise fail(_OWNER, "arch", allowed, f"{cls.__name__} with {penalty!r} attached to {where}")
+
+
 class Population:
     """K members of one architecture, each with its own hyperparameters, trained as one stacked model.
 
@@ -102,6 +138,8 @@ class Population:
         arch: A template ``reglab.models.MLP`` or ``CNN1D`` (its layout is copied, its weights are not
             used). Built with ``dropout=0``: each member's rate is its config's, so a template with
             dropout is refused rather than silently trained without it.
+            Members are built from its settings, so a subclass, a changed layer or an attached
+            penalty is refused likewise.
         configs: One dict (keys of :class:`MemberConfig`), dataclass (its fields are the keys) or
             ``MemberConfig`` per member; for a pandas DataFrame pass ``df.to_dict("records")``. Member k
             is initialized as ``torch.manual_seed(configs[k]["seed"]); type(arch)(...)``. A key the
@@ -175,6 +213,7 @@ class Population:
             # Each member's rate is its config's: a template's own rate would be silently dropped.
             allowed = "a template with dropout=0 (each member's rate is its config's 'dropout')"
             raise fail(_OWNER, "arch", allowed, f"{type(arch).__name__} with dropout={arch.dropout:g}")
+        _check_template(arch)
         self.arch = arch
         self.configs = parse_configs(configs)
         self.optimizer = check_option(optimizer, "optimizer", owner=_OWNER, options=("adam", "sgd"))

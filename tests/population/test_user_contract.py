@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from reglab._validation import InvalidParameterError
 from reglab.errors import UserError
 from reglab.models import MLP
+from reglab.penalties import L2, attach
 from reglab.population import Population
 from reglab.population._shard import Shard
 from reglab.train.trainer import NON_FINITE_WEIGHTS, Trainer
@@ -105,6 +106,62 @@ def test_a_template_with_dropout_is_refused_since_each_member_has_its_own_rate()
         "The 'arch' parameter of Population must be a template with dropout=0 (each member's rate is its "
         "config's 'dropout'). Got 'MLP with dropout=0.2' instead."
     )
+
+
+class _ScaledInputs(MLP):
+    def forward(self, x):
+        return super().forward(100 * x)
+
+
+def _replaced_head():
+    model = template()
+    model.out = torch.nn.Sequential(torch.nn.Linear(8, 3), torch.nn.Softmax(1))
+    return model
+
+
+def _weight_normed():
+    model = template()
+    torch.nn.utils.parametrizations.weight_norm(model.out)
+    return model
+
+
+@pytest.mark.parametrize(
+    "build,got",
+    [
+        (lambda: _ScaledInputs(6, 3, hidden=(8,)), "'_ScaledInputs, a subclass of MLP'"),
+        (_replaced_head, "'MLP with out: Sequential where MLP(...) has Linear'"),
+        (_weight_normed, "'MLP with out: ParametrizedLinear where MLP(...) has Linear'"),
+    ],
+    ids=["subclass", "replaced-layer", "parametrized"],
+)
+def test_a_template_that_is_not_the_plain_architecture_is_refused_not_trained_as_one(build, got):
+    """Members are built as MLP(...) / CNN1D(...) from the template's settings: a subclass's code or a
+    changed layer would be silently left out of every member."""
+    with pytest.raises(InvalidParameterError) as info:
+        Population(build(), [{}])
+    message = str(info.value)
+    assert message.startswith("The 'arch' parameter of Population must be a reglab.models.MLP or CNN1D")
+    assert message.endswith(f"Got {got} instead.") and "\n" not in message
+
+
+def test_a_template_with_an_attached_penalty_is_refused_since_the_trainer_would_apply_it():
+    x, y = blobs()
+    torch.manual_seed(0)
+    model = template().double()
+    attach(model.hidden[0].linear, L2(1.0))
+    with pytest.raises(InvalidParameterError) as info:
+        Population(model, [{"lr": 1e-2}], dtype=torch.float64)
+    assert str(info.value) == (
+        "The 'arch' parameter of Population must be a template without attached penalties (each member's "
+        "is its config's 'l1' / 'l2'). Got 'MLP with L2(1.0) attached to hidden.0.linear' instead."
+    )
+    # What the population would have trained: the Trainer applies the attached penalty, so a member
+    # built from this template without it is not the model the user set up.
+    plain = template().double()
+    plain.load_state_dict(model.state_dict())
+    for m in (model, plain):
+        Trainer(m, lr=1e-2, epochs=1, batch_size=16, progress="off").fit((x.double(), y))
+    assert not torch.allclose(model.hidden[0].linear.weight, plain.hidden[0].linear.weight)
 
 
 def test_the_population_takes_the_templates_dtype_unless_told_as_the_trainer_does():
