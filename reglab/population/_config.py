@@ -33,7 +33,9 @@ class MemberConfig:
     * ``max_norm``: Keras ``MaxNorm`` per output unit, ``w·clip(n, 0, c)/(1e-7 + n)``; ``None`` is off.
     * ``dropout``: rate after every hidden activation (MLP) / before the head (CNN1D).
     * ``noise``: standard deviation of additive Gaussian noise on the inputs (training only).
-    * ``label_smoothing``: as ``torch.nn.functional.cross_entropy(label_smoothing=)``.
+    * ``label_smoothing``: as ``torch.nn.functional.cross_entropy(label_smoothing=)``, in the training
+      loss only: ``val_loss`` and ``evaluate`` are plain cross-entropy (as the Trainer's with
+      ``augment=reglab.LabelSmoothing``), so members with different rates compare on one scale.
     * ``seed``: member initialization: the member is built under ``torch.manual_seed(seed)``; with
       ``data_order="per_member"`` it also seeds the member's batch order.
 

@@ -15,6 +15,7 @@ from reglab.models import MLP
 from reglab.penalties import L2, attach
 from reglab.population import Population
 from reglab.population._shard import Shard
+from reglab.targets import LabelSmoothing
 from reglab.train.trainer import NON_FINITE_WEIGHTS, Trainer
 
 
@@ -274,3 +275,24 @@ def test_member_is_an_eval_mode_copy_in_the_populations_dtype_that_the_user_may_
     fresh = Population(template(norm="batch"), [{"seed": 0}, {"seed": 1}], dtype=torch.float64).member(1)
     pairs = zip(untouched.state_dict().values(), fresh.state_dict().values())
     assert all(torch.equal(a, b) for a, b in pairs)  # the copy taken before fit is the initialization
+
+
+def test_label_smoothing_smooths_the_training_loss_only_as_the_trainers_label_smoothing_augment():
+    """train_loss is the smoothed loss; val_loss and evaluate are plain cross-entropy (one scale for all
+    members), as the Trainer logs them with augment=LabelSmoothing."""
+    x, y = blobs()
+    xv, yv = blobs(24, seed=1)
+    config = {"lr": 1e-2, "seed": 3, "label_smoothing": 0.3}
+    pop = Population(template(), [config], seed=2, dtype=torch.float64)
+    got = pop.fit((x.double(), y), (xv.double(), yv), epochs=2, batch_size=16, progress="off")[0]
+    torch.manual_seed(3)
+    model = template().double()
+    want = Trainer(model, lr=1e-2, augment=LabelSmoothing(0.3, 3), epochs=2, batch_size=16, seed=2,
+                   progress="off").fit((x.double(), y), val=(xv.double(), yv))
+    for a, b in zip(got.rows, want.rows, strict=True):
+        for key in ("train_loss", "val_loss", "train_accuracy", "val_accuracy"):
+            assert a[key] == pytest.approx(b[key], abs=1e-12), key
+    with torch.no_grad():
+        plain = torch.nn.functional.cross_entropy(model.eval()(xv.double()), yv).item()
+    assert pop.evaluate((xv.double(), yv))[0]["loss"] == pytest.approx(plain, abs=1e-12)
+    assert got.rows[-1]["val_loss"] == pytest.approx(plain, abs=1e-12)
