@@ -94,7 +94,7 @@ def as_source(data: Any, *, owner: str = "Trainer", name: str = "train") -> Sour
         data = (data.x, data.y)
     if isinstance(data, (tuple, list)) and len(data) == 2:
         x, y = (torch.as_tensor(v) for v in data)
-        if x.shape[0] != y.shape[0] or x.shape[0] == 0:
+        if x.ndim == 0 or y.ndim == 0 or x.shape[0] != y.shape[0] or x.shape[0] == 0:  # 0-d: no rows at all
             raise fail(
                 owner,
                 name,

@@ -560,3 +560,12 @@ def test_weight_decay_on_a_model_with_no_weight_to_decay_is_refused_not_dropped(
         progress="off")
     fit(plain, (x, y), optimizer="sgd", lr=0.01, epochs=1, progress="off")
     assert float(decayed.w.detach().norm()) < float(plain.w.detach().norm())
+
+
+@pytest.mark.parametrize("data", [(torch.tensor(1.0), torch.tensor(0)), (torch.ones(3, 4), torch.tensor(0)),
+                                  (torch.tensor(2.0), torch.zeros(3, dtype=torch.long))])
+def test_zero_dimensional_x_or_y_is_refused_in_one_line(data):
+    """A 0-d x or y reached x.shape[0] and raised IndexError: tuple index out of range."""
+    with pytest.raises(InvalidParameterError, match=r"same non-zero number of rows") as err:
+        Trainer(MLP(4, 2), epochs=1, progress="off").fit(data)
+    assert "\n" not in str(err.value)
