@@ -22,6 +22,7 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -171,6 +172,29 @@ def _worker_start(parent: int, sigint_ignored: bool = False) -> None:
     threading.Thread(target=watch, name="reglab-parent-watch", daemon=True).start()
 
 
+def _refuse_unreachable(ray: Any, address: str, timeout: float = 5.0) -> None:
+    """Refuse in one line a Ray address where nothing accepts a connection: ``ray.init`` tries 20 times for
+    about 40 s each (some 14 minutes) before it raises a ``RuntimeError``. ``auto``, ``local`` and Ray
+    Client addresses (``ray://``) are left to Ray, as is an address this cannot parse."""
+    if address in ("auto", "local") or "://" in address:
+        return
+    addresses = [address]
+    with contextlib.suppress(Exception):  # Ray connects to this form (a loopback host becomes the node's IP)
+        addresses.append(ray._private.services.canonicalize_bootstrap_address(address))
+    error: OSError | None = None
+    for a in addresses:
+        host, _, port = str(a).rpartition(":")
+        if not host or not port.isdigit():
+            return
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+            return
+        except OSError as exc:
+            error = error or exc
+    raise UserError(f"cannot reach the Ray cluster at {address!r}: nothing answers there ({error}); "
+                    "start one with `ray start --head --port PORT` or check --address")
+
+
 class RayBackend:
     """Run each group as one Ray task on a cluster (``address``) or a local Ray instance.
 
@@ -190,6 +214,7 @@ class RayBackend:
         if not self.ray.is_initialized():
             kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
             if self.address:
+                _refuse_unreachable(self.ray, self.address)
                 kw["address"] = self.address
             elif self.workers:
                 kw["num_cpus"] = self.workers

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from reglab._validation import InvalidParameterError
@@ -195,3 +197,51 @@ def test_a_dead_pool_worker_is_one_line_saying_how_to_resume(monkeypatch):
             backend.run(None, iter([["a"]]), lambda outcomes: None)
     finally:
         backend.pool.shutdown()
+
+
+class _RayInitCalled(Exception):
+    pass
+
+
+def _fake_ray_init(monkeypatch):
+    ray = pytest.importorskip("ray")
+    calls = []
+
+    def init(**kw):
+        calls.append(kw)
+        raise _RayInitCalled
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", init)
+    return calls
+
+
+def test_a_ray_address_where_nothing_listens_is_refused_in_one_line_without_waiting_for_ray(monkeypatch):
+    """`reglab study my.yaml --backend ray --address 127.0.0.1:6379` with no cluster there: ray.init tried
+    20 times for about 40 s each (about 14 minutes), then raised a RuntimeError (a traceback)."""
+    import socket
+
+    from reglab.errors import UserError
+    from reglab.study.backends import RayBackend
+
+    calls = _fake_ray_init(monkeypatch)
+    with socket.socket() as s:  # a port nothing listens on once closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.monotonic()
+    with pytest.raises(UserError, match=rf"cannot reach the Ray cluster at '127.0.0.1:{port}'"):
+        RayBackend(address=f"127.0.0.1:{port}").__enter__()
+    assert calls == [] and time.monotonic() - t0 < 10
+
+
+def test_a_ray_address_that_answers_goes_to_ray_init(monkeypatch):
+    import socket
+
+    from reglab.study.backends import RayBackend
+
+    calls = _fake_ray_init(monkeypatch)
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        address = f"127.0.0.1:{server.getsockname()[1]}"
+        with pytest.raises(_RayInitCalled):
+            RayBackend(address=address).__enter__()
+    assert calls == [{"include_dashboard": False, "log_to_driver": False, "address": address}]
