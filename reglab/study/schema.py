@@ -350,11 +350,11 @@ class Recipe(_Strict):
 
 def _read_csv_keyword(key: str) -> str:
     """A ``dataset.read_options`` key, checked as :func:`reglab.data.load_csv` checks it."""
-    from reglab.data.files import _READ_CSV_KEYWORDS
+    from reglab.data.files import _PIECEWISE_KEYWORDS, _READ_CSV_KEYWORDS
 
     if key == "filepath_or_buffer":
         raise ValueError("the file to read is the dataset's 'path', not one of its read_options")
-    if key in ("chunksize", "iterator"):  # load_csv would get a reader, not a table, and fail on it
+    if key in _PIECEWISE_KEYWORDS:  # load_csv refuses them too: a reader of pieces, not a table
         raise ValueError(f"{key!r} makes pandas.read_csv return the file in pieces; a study reads the whole "
                          "file")
     if key not in _READ_CSV_KEYWORDS:

@@ -312,9 +312,9 @@ def _busy_timeout(cursor: Any, seconds: float) -> None:
     cursor.execute(f"PRAGMA busy_timeout={max(0, round(seconds * 1000))}")
 
 
-def _raise_locked(path: Path) -> Callable[[Any], None]:
+def _sqlite_error_lines(path: Path) -> Callable[[Any], None]:
     """A ``handle_error`` listener: SQLite's "database is locked" and "database or disk is full" become one
-    line naming the file."""
+    line naming the file (a locked one as :class:`DatabaseLocked`)."""
 
     def listener(context: Any) -> None:
         code = getattr(context.original_exception, "sqlite_errorcode", None)
@@ -448,7 +448,7 @@ class StudyStorage:
             event.listen(self.engine, "begin", _sqlite_begin)
             if file is not None:
                 self._where = str(file)
-                event.listen(self.engine, "handle_error", _raise_locked(file))
+                event.listen(self.engine, "handle_error", _sqlite_error_lines(file))
         try:
             self._open()
         except BaseException as exc:

@@ -937,8 +937,7 @@ class Trainer:
         )
         if self.scheduler_ is not None and self.scheduler_interval == "epoch":
             if isinstance(self.scheduler_, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                check_option(self.scheduler_monitor, "scheduler_monitor", owner=_OWNER, options=list(row))
-                self.scheduler_.step(row[self.scheduler_monitor])
+                self.scheduler_.step(row[self.scheduler_monitor])  # checked before the first epoch
             else:
                 self.scheduler_.step()
         row["time"] = time.perf_counter() - t0
