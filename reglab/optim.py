@@ -221,6 +221,9 @@ def proximal(
 def sparsity(model: nn.Module, selector: Selector | None = None) -> dict[str, float]:
     """Fraction of exact zeros in the selected weights of each layer, plus ``"overall"``.
 
+    Layers are keyed by their module name (``"hidden.0.linear"``); a parameter of ``model`` itself (a bare
+    ``nn.Linear``) by its parameter name (``"weight"``), since the root module's name is empty.
+
     Example:
         >>> layer = nn.Linear(2, 2)
         >>> with torch.no_grad():
@@ -232,7 +235,8 @@ def sparsity(model: nn.Module, selector: Selector | None = None) -> dict[str, fl
     zeros: dict[str, list[int]] = {}
     with torch.no_grad():
         for name, p in selected:
-            layer = name.rpartition(".")[0]
+            # The root module's own parameters would share the empty name "": key them by parameter name.
+            layer = name.rpartition(".")[0] or name
             counts = zeros.setdefault(layer, [0, 0])
             counts[0] += int((p == 0).sum())
             counts[1] += p.numel()

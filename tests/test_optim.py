@@ -311,6 +311,17 @@ def test_sparsity_counts_exact_zeros_per_layer():
     assert sparsity(model) == {"hidden.0.linear": 0.75, "out": 0.0, "overall": 3 / 8}
 
 
+def test_sparsity_keys_a_bare_layer_by_its_parameter_name():
+    layer = nn.Linear(2, 2)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[0.0, 1.0], [0.0, 2.0]]))
+    assert sparsity(layer) == {"weight": 0.5, "overall": 0.5}
+    conv = nn.Conv1d(1, 1, 4)
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor([[[0.0, 1.0, 0.0, 0.0]]]))
+    assert sparsity(conv) == {"weight": 0.75, "overall": 0.75}
+
+
 @pytest.mark.parametrize("with_model", [True, False])
 def test_proximal_leaves_frozen_parameters_alone(with_model):
     # torch's optimizers skip a tensor with requires_grad=False (a frozen backbone); so must the prox.
