@@ -38,6 +38,9 @@ class ProgressBar(Callback):
         mode: ``"auto"`` (rich when ``file`` is a terminal, else plain), ``"rich"`` or ``"plain"``.
         file: where to write (default ``sys.stdout``).
 
+    With ``Trainer(restarts=N)``, ``N > 1``, each line starts with the restart it belongs to
+    (``"restart 2/3  epoch 1/5  ..."``).
+
     Example:
         >>> import io
         >>> out = io.StringIO()
@@ -56,12 +59,16 @@ class ProgressBar(Callback):
         self._progress: Progress | None = None
         self._task: Any = None
         self._epochs = 0
+        self._label = ""
 
     def _use_rich(self, console: Console) -> bool:
         return self.mode == "rich" or (self.mode == "auto" and console.is_terminal)
 
     def on_fit_start(self, trainer: Any) -> None:
         self._epochs = int(trainer.epochs)
+        # With Trainer(restarts=N > 1) each restart prints its own epochs 1..E: say which restart they are.
+        restarts = getattr(trainer, "restarts", 1)
+        self._label = f"restart {getattr(trainer, 'restart', 0) + 1}/{restarts}  " if restarts > 1 else ""
         file = self.file if self.file is not None else sys.stdout
         # rich is imported here, not at `import reglab`, and with Python's `random` state kept:
         # importing rich.style draws from the global `random` generator (getrandbits), which would
@@ -76,7 +83,7 @@ class ProgressBar(Callback):
         console = Console(file=file, force_terminal=True if self.mode == "rich" else None)
         if self._use_rich(console):
             self._progress = Progress(
-                TextColumn("epoch"),
+                TextColumn(f"{self._label}epoch"),
                 BarColumn(bar_width=20),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
@@ -99,7 +106,8 @@ class ProgressBar(Callback):
             self._progress.update(self._task, completed=epoch + 1, metrics=metrics, refresh=True)
             return
         file = self.file if self.file is not None else sys.stdout
-        print(f"epoch {epoch + 1}/{self._epochs}  {metrics}  ({seconds:.2g} s)", file=file, flush=True)
+        line = f"{self._label}epoch {epoch + 1}/{self._epochs}  {metrics}  ({seconds:.2g} s)"
+        print(line, file=file, flush=True)
 
     def on_fit_end(self, trainer: Any) -> None:
         if self._progress is not None:
@@ -107,4 +115,5 @@ class ProgressBar(Callback):
             self._progress = None
         reason = getattr(trainer, "stop_reason", None)
         if reason:
-            print(f"stopped: {reason}", file=self.file if self.file is not None else sys.stdout, flush=True)
+            file = self.file if self.file is not None else sys.stdout
+            print(f"{self._label}stopped: {reason}", file=file, flush=True)

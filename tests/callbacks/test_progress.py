@@ -65,3 +65,18 @@ def test_importing_reglab_and_showing_progress_leave_pythons_random_state_alone(
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_plain_lines_name_the_restart_only_when_there_are_several():
+    torch.manual_seed(0)
+    x, y = torch.randn(20, 3), torch.randint(0, 2, (20,))
+    out = io.StringIO()
+    Trainer(MLP(3, 2, hidden=()), epochs=2, restarts=3, progress="off",
+            callbacks=[ProgressBar("plain", file=out)]).fit((x, y), (x, y))
+    heads = [line.split("  train_loss")[0] for line in out.getvalue().splitlines()]
+    assert heads == [f"restart {r}/3  epoch {e}/2" for r in (1, 2, 3) for e in (1, 2)]
+    out = io.StringIO()
+    Trainer(MLP(3, 2, hidden=()), epochs=2, restarts=1, progress="off",
+            callbacks=[ProgressBar("plain", file=out)]).fit((x, y), (x, y))
+    heads = [line.split("  train_loss")[0] for line in out.getvalue().splitlines()]
+    assert heads == ["epoch 1/2", "epoch 2/2"]
