@@ -33,7 +33,7 @@ from reglab.errors import UserError
 from reglab.study.stats import mean_ci, paired_comparison
 from reglab.study.summary import rank_recipes
 
-__all__ = ["StudyData", "ranking", "recipe_order", "mean_curves"]
+__all__ = ["StudyData", "ranking", "recipe_order", "mean_curves", "shared_mean_curves"]
 
 _REQUIRED = {
     "trials": ("trial_id", "recipe", "seed"),
@@ -202,3 +202,28 @@ def mean_curves(data: StudyData, by: str = "recipe") -> pd.DataFrame:
         if c not in ("trial_id", by, "epoch") and pd.api.types.is_numeric_dtype(merged[c])
     ]
     return merged.groupby([by, "epoch"], sort=False)[numeric].mean().reset_index()
+
+
+def shared_mean_curves(data: StudyData, by: str = "recipe") -> pd.DataFrame:
+    """:func:`mean_curves` over only the epochs that every trial of the group reached, with ``trials``.
+
+    Early stopping ends trials at different epochs: past the first stop a plain mean is over the trials
+    still running and steps where one drops out (a survivor bias). Here each group's mean ends at the
+    last epoch all its trials logged; ``trials`` is how many trials each mean covers.
+
+    Example:
+        >>> import pandas as pd
+        >>> t = pd.DataFrame({"trial_id": [0, 1], "recipe": ["a", "a"], "seed": [0, 1]})
+        >>> e = pd.DataFrame({"trial_id": [0, 0, 1], "epoch": [0, 1, 0], "train_loss": [1.0, 0.5, 3.0],
+        ...                   "val_loss": [2.0, 1.0, 2.0]})
+        >>> r = pd.DataFrame({"trial_id": [0, 1], "test_accuracy": [0.5, 0.5]})
+        >>> shared_mean_curves(StudyData("s", t, e, r))[["epoch", "train_loss", "trials"]].values.tolist()
+        [[0.0, 2.0, 2.0]]
+    """
+    curves = mean_curves(data, by=by)
+    merged = data.epochs.merge(data.trials[["trial_id", by]], on="trial_id")
+    runs = merged.groupby(by, sort=False)["trial_id"].nunique()
+    reached = merged.groupby([by, "epoch"], sort=False)["trial_id"].nunique()
+    counts = reached.reindex(pd.MultiIndex.from_frame(curves[[by, "epoch"]])).to_numpy()
+    keep = counts == runs.reindex(curves[by]).to_numpy()
+    return curves[keep].assign(trials=counts[keep]).reset_index(drop=True)

@@ -124,13 +124,16 @@ The charts list recipes in this order, labelled with their rank. Click a header 
 """
 
 _CAPTIONS = {
-    "curves": "Mean over trials. Solid blue: training loss; dashed vermillion: validation loss; "
-    "grey: the gap; dotted black: the best (early-stopping) epoch, averaged over trials.",
+    "curves": "Mean over each recipe's trials, drawn over the epochs all of them reached: a trial that "
+    "stopped early ends the mean there (past it, a mean of the trials left would jump as each one stops). "
+    "Solid blue: training loss; dashed vermillion: validation loss; grey: the gap; dotted black: the best "
+    "(early-stopping) epoch, averaged over trials. Where trials stopped at different epochs, thin faint "
+    "lines draw each trial on its own, to its last epoch.",
     "gap": "Validation minus training loss at the last epoch: bar = mean, dots = trials.",
     "paths": "Mean over trials at each strength; log x axis. Exact zeros come from proximal updates.",
     "weights": "Final weights of one trial per recipe, shared bins, log counts.",
     "norms": "Mean loss per epoch of the baseline (no normalization layer) and of each recipe with BatchNorm "
-    "or LayerNorm, labelled with its rank (log y axis).",
+    "or LayerNorm, labelled with its rank (log y axis), over the epochs all of a line's trials reached.",
 }
 
 

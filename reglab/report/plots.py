@@ -30,7 +30,7 @@ import matplotlib as mpl
 import numpy as np
 from matplotlib.figure import Figure
 
-from reglab.report.aggregate import StudyData, mean_curves, ranking
+from reglab.report.aggregate import StudyData, mean_curves, ranking, shared_mean_curves
 from reglab.study.schema import lower_is_better
 
 __all__ = [
@@ -140,7 +140,7 @@ def _best_epochs(data: StudyData) -> dict[str, float]:
     if "best_epoch" in data.results.columns:
         j = data.joined()
         return j.groupby(j["recipe"].astype(str))["best_epoch"].mean().to_dict()
-    curves = mean_curves(data)
+    curves = shared_mean_curves(data)  # a survivors' mean can dip where a trial stops
     # A recipe whose validation loss is NaN throughout (every run diverged at once) has no best epoch.
     return {
         r: float(g.loc[g["val_loss"].idxmin(), "epoch"])
@@ -150,20 +150,37 @@ def _best_epochs(data: StudyData) -> dict[str, float]:
 
 
 def learning_curves(data: StudyData, *, max_recipes: int = 12) -> Figure | None:
-    """Training vs validation loss per recipe (mean over trials), the gap shaded, the best epoch marked."""
+    """Training vs validation loss per recipe, the gap shaded, the best epoch marked.
+
+    The mean is over the epochs every trial of the recipe reached (:func:`shared_mean_curves`): past the
+    first early stop a mean over the trials left would step as each one stops. When trials stopped at
+    different epochs, each trial is also drawn on its own (thin, faint) to its last epoch.
+    """
     curves = mean_curves(data)
     if curves.empty:
         return None
+    shared = shared_mean_curves(data)
+    per_trial = data.epochs.merge(data.trials[["trial_id", "recipe"]], on="trial_id")
+    per_trial = per_trial.assign(recipe=per_trial["recipe"].astype(str)).replace([np.inf, -np.inf], np.nan)
     recipes, _ = curve_recipes(data, max_recipes=max_recipes)
     labels = recipe_labels(data)
     best = _best_epochs(data)
     with mpl.rc_context(_RC):
         fig, axes = _grid(len(recipes))
         for ax, recipe in zip(axes, recipes):
+            runs = per_trial[per_trial["recipe"] == recipe]
+            n = runs["trial_id"].nunique()
+            if runs.groupby("trial_id")["epoch"].max().nunique() > 1:
+                for i, (_, run) in enumerate(runs.sort_values("epoch").groupby("trial_id")):
+                    one = {"linewidth": 0.7, "alpha": 0.35}
+                    ax.plot(run["epoch"], run["train_loss"], color=TRAIN_STYLE["color"], linestyle="-", **one)
+                    ax.plot(run["epoch"], run["val_loss"], color=VAL_STYLE["color"], linestyle="--", **one,
+                            label="" if i else "one trial (to its stop)")
             # An infinite loss (a run that blew up at an epoch) is a gap in the line, not a broken axis.
-            c = curves[curves["recipe"].astype(str) == recipe].replace([np.inf, -np.inf], np.nan)
-            ax.plot(c["epoch"], c["train_loss"], **TRAIN_STYLE)
-            ax.plot(c["epoch"], c["val_loss"], **VAL_STYLE)
+            c = shared[shared["recipe"].astype(str) == recipe].replace([np.inf, -np.inf], np.nan)
+            mean = f" (mean of {n})" if n > 1 else ""
+            ax.plot(c["epoch"], c["train_loss"], **(TRAIN_STYLE | {"label": TRAIN_STYLE["label"] + mean}))
+            ax.plot(c["epoch"], c["val_loss"], **(VAL_STYLE | {"label": VAL_STYLE["label"] + mean}))
             ax.fill_between(
                 c["epoch"],
                 c["train_loss"],
@@ -344,14 +361,15 @@ def norm_lines(data: StudyData, *, max_lines: int = 8) -> dict[str, list[str]]:
 
 
 def convergence_by_norm(data: StudyData) -> Figure | None:
-    """Mean training and validation loss per epoch: the baseline without normalization against each recipe
-    with BatchNorm or LayerNorm (:func:`norm_lines`)."""
+    """Mean training and validation loss per epoch, over the epochs all of a line's trials reached: the
+    baseline without normalization against each recipe with BatchNorm or LayerNorm (:func:`norm_lines`)."""
     lines = norm_lines(data)
     if not lines:
         return None
     line_of = {r: label for label, recipes in lines.items() for r in recipes}
     trials = data.trials.assign(line=data.trials["recipe"].astype(str).map(line_of)).dropna(subset=["line"])
-    curves = mean_curves(
+    # Over the epochs all of a line's trials reached, as the learning curves (no survivors' mean).
+    curves = shared_mean_curves(
         StudyData(data.name, trials, data.epochs, data.results, metric=data.metric), by="line"
     ).replace([np.inf, -np.inf], np.nan)
     with mpl.rc_context(_RC):

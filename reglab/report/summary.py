@@ -20,7 +20,7 @@ import re
 from typing import Any
 
 from reglab.errors import UserError
-from reglab.report.aggregate import StudyData, mean_curves, ranking
+from reglab.report.aggregate import StudyData, ranking, shared_mean_curves
 from reglab.report.diagnose import diagnose
 
 __all__ = ["ranking_rows", "recipe_diagnoses", "markdown_summary", "fmt"]
@@ -39,16 +39,11 @@ def recipe_diagnoses(data: StudyData) -> dict[str, str]:
     """The :func:`~reglab.report.diagnose.diagnose` verdict of each recipe's mean curves, over the epochs
     that every one of the recipe's trials reached."""
     out = {}
-    curves = mean_curves(data)
     # Early stopping ends trials at different epochs. Past the first stop the mean is over the trials left,
     # and the curve steps where one drops out: a recipe whose every trial stopped on a rising validation
     # loss read as "under-fitting, still improving".
-    merged = data.epochs.merge(data.trials[["trial_id", "recipe"]], on="trial_id")
-    merged["recipe"] = merged["recipe"].astype(str)
-    runs = merged.groupby("recipe")["trial_id"].nunique()
-    reached = merged.groupby(["recipe", "epoch"])["trial_id"].nunique()
+    curves = shared_mean_curves(data)
     for recipe, c in curves.groupby(curves["recipe"].astype(str), sort=False):
-        c = c[[reached[(recipe, e)] == runs[recipe] for e in c["epoch"]]]
         try:
             out[recipe] = diagnose(c).label
         except UserError:
