@@ -652,6 +652,7 @@ def diagnose(
         'fine'
     """
     history = _as_frame(history)
+    read_as = history.attrs.get("loss_columns") or {}
     if not isinstance(thresholds, Thresholds):
         raise fail("diagnose", "thresholds", "a reglab.report.diagnose.Thresholds", thresholds)
     ctx = Context(task=task, features=features, samples=samples, params=params, batchnorm=batchnorm)
@@ -661,9 +662,17 @@ def diagnose(
         verdict=verdict,
         rule=rule,
         evidence=ev,
-        findings=_findings(ev, thresholds),
+        findings=_loss_source(read_as) + _findings(ev, thresholds),
         recommendations=recommend(verdict, rule, ev, ctx),
         context=ctx,
         thresholds=thresholds,
         notes=_notes(ev),
     )
+
+
+def _loss_source(read_as: Mapping[str, str]) -> list[str]:
+    """Say which columns stand for the losses when the file had none (read_history's ``loss_columns``)."""
+    if not read_as:
+        return []
+    train, val = read_as["train_loss"], read_as["val_loss"]
+    return [f"no loss columns: {train} and {val} are read as the training and validation loss"]

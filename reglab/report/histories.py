@@ -19,6 +19,12 @@ A table of several runs (a study's ``reglab export --epochs``: rows that differ 
 they would make one curve no run had. So is a file that numbers an epoch twice without Lightning's ``step``
 column (two Keras runs appended to one ``CSVLogger(append=True)`` log).
 
+A regression log with no loss columns but a pair of error columns, ``train_mse`` / ``val_mse`` (Keras:
+``mse`` / ``val_mse``, ``mean_squared_error`` / ``val_mean_squared_error``) or else ``train_mae`` /
+``val_mae``, is read with that pair as its losses (they are the L2 and L1 losses); the frame's
+``attrs["loss_columns"]`` names the columns read, and ``diagnose`` says so in a note. Other metrics (an RMSE,
+an R², an accuracy) are not losses whose rises the rules measure: such a file is refused.
+
 The result always has ``epoch``, ``train_loss`` and ``val_loss``, plus ``train_accuracy`` and
 ``val_accuracy`` when the file holds them. Epoch numbers are kept as the file numbers them
 (Keras and Lightning count from 0).
@@ -64,6 +70,14 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "val_accuracy": ("val_accuracy", "val_accuracy_epoch", "val_acc", "val_acc_epoch", "valid_acc"),
 }
 
+# A regression log without loss columns: its first complete (training, validation) error pair is its loss.
+_ERROR_PAIRS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (("train_mse", "train_mse_epoch", "mse", "mean_squared_error"),
+     ("val_mse", "val_mse_epoch", "valid_mse", "val_mean_squared_error")),
+    (("train_mae", "train_mae_epoch", "mae", "mean_absolute_error"),
+     ("val_mae", "val_mae_epoch", "valid_mae", "val_mean_absolute_error")),
+)
+
 _FIX = "pass a CSV or JSON file with columns epoch, train_loss, val_loss (Keras: loss, val_loss)"
 
 # read_history's per-row mark: 1 where the file wrote a loss as a non-finite number (``nan``/``inf`` text,
@@ -71,6 +85,22 @@ _FIX = "pass a CSV or JSON file with columns epoch, train_loss, val_loss (Keras:
 # pandas reads both as NaN; only the first is a divergence.
 _WRITTEN_NONFINITE = "__reglab_written_nonfinite__"
 _LOSS_NAMES = frozenset(_ALIASES["train_loss"] + _ALIASES["val_loss"])
+
+
+def _loss_pair(columns) -> tuple[str, str] | None:
+    """The columns read as (training, validation) loss: the loss columns, else the first error pair."""
+    names = [str(c).strip() for c in columns]
+    for train, val in ((_ALIASES["train_loss"], _ALIASES["val_loss"]), *_ERROR_PAIRS):
+        found = [next((a for a in aliases if a in names), None) for aliases in (train, val)]
+        if None not in found:
+            return found[0], found[1]
+    return None
+
+
+def _loss_names(columns) -> frozenset[str]:
+    """The names whose non-finite cells mark a divergence: the error pair's when it stands for the losses."""
+    pair = _loss_pair(columns)
+    return _LOSS_NAMES if pair is None or pair[0] in _LOSS_NAMES else frozenset(pair)
 _NONFINITE_TEXT = frozenset(
     sign + word for sign in ("", "+", "-") for word in ("nan", "inf", "infinity")
 )
@@ -133,7 +163,8 @@ def _frame_from_json(text: str, path: Path) -> tuple[pd.DataFrame, np.ndarray]:
             f"history file {path} holds JSON that is not a table (a list of records or a dict of "
             f"equal-length lists); {_FIX}."
         ) from None
-    losses = [c for c in marks.columns if str(c).strip() in _LOSS_NAMES]
+    names = _loss_names(marks.columns)
+    losses = [c for c in marks.columns if str(c).strip() in names]
     written = marks[losses].eq(True).any(axis=1).to_numpy()
     return frame, written
 
@@ -183,7 +214,8 @@ def _written_nonfinite_csv(text: pd.DataFrame) -> np.ndarray:
     """
     text = text.rename(columns=lambda c: str(c).strip()).fillna("")  # a short row's missing cells: ""
     text = text.apply(lambda col: col.astype(str).str.strip().str.lower())
-    losses = [c for c in text.columns if c in _LOSS_NAMES]
+    names = _loss_names(text.columns)
+    losses = [c for c in text.columns if c in names]
     written = text[losses].isin(_NONFINITE_TEXT).any(axis=1).to_numpy()
     if {"train_loss", "val_loss", "time"} <= set(text.columns) and "step" not in text.columns:
         reglab = (text["train_loss"] == "") & (text["val_loss"] == "") & (text["time"] != "")
@@ -231,6 +263,13 @@ def normalize_history(frame: pd.DataFrame, *, source: str = "history") -> pd.Dat
         if found is not None:
             out[name] = _numeric(frame[found], found, source)
     written = (frame[_WRITTEN_NONFINITE].to_numpy(dtype=float) > 0) if marked else None
+    pair = _loss_pair(frame.columns)
+    read_as_losses = None
+    if pair is not None and pair[0] not in _LOSS_NAMES:
+        # No loss columns, an error pair instead: a regression run's MSE (or MAE) is its loss.
+        out["train_loss"] = _numeric(frame[pair[0]], pair[0], source)
+        out["val_loss"] = _numeric(frame[pair[1]], pair[1], source)
+        read_as_losses = {"train_loss": pair[0], "val_loss": pair[1]}
     missing = [c for c in ("train_loss", "val_loss") if c not in out.columns]
     if missing == ["val_loss"] and written is not None and written.any():
         # A History of a run that blew up in its first epoch: one row, no validation loss.
@@ -242,12 +281,13 @@ def normalize_history(frame: pd.DataFrame, *, source: str = "history") -> pd.Dat
             "diagnose compares training with validation loss: log one every epoch (reglab.fit with "
             "validation data, Keras validation_data=, a Lightning validation_step) or name it 'val_loss'"
             if missing == ["val_loss"]
-            else "name the training loss 'train_loss' or 'loss' and the validation loss 'val_loss'"
+            else "name the training loss 'train_loss' or 'loss' and the validation loss 'val_loss' (a "
+            "regression log without them is read from its train_mse / val_mse or train_mae / val_mae pair)"
         )
         raise UserError(f"{source} lacks the column(s) {', '.join(missing)} (found: {found}); {fix}.")
     used = {a for aliases in _ALIASES.values() for a in aliases} | {"epoch", "step", _WRITTEN_NONFINITE}
     for col in frame.columns:
-        if col not in used and pd.api.types.is_numeric_dtype(frame[col]):
+        if col not in used and col not in out.columns and pd.api.types.is_numeric_dtype(frame[col]):
             out[col] = frame[col].to_numpy()
     if written is not None:
         out[_WRITTEN_NONFINITE] = written
@@ -271,6 +311,8 @@ def normalize_history(frame: pd.DataFrame, *, source: str = "history") -> pd.Dat
         raise UserError(f"{source} repeats epoch numbers after merging; write one row per epoch.")
     if np.all(np.mod(out["epoch"], 1) == 0):
         out["epoch"] = out["epoch"].astype(int)
+    if read_as_losses:
+        out.attrs["loss_columns"] = read_as_losses
     return out
 
 

@@ -13,7 +13,7 @@ from reglab._json import dumps_exact, loads_exact
 from reglab._validation import check_option
 from reglab.errors import UserError
 
-__all__ = ["History", "COLUMNS", "HistoryFileError"]
+__all__ = ["History", "COLUMNS", "RUN_COLUMNS", "HistoryFileError"]
 
 #: Column order of the CSV; ``reglab diagnose`` reads these names (and Keras / Lightning CSVs).
 COLUMNS = (
@@ -32,6 +32,10 @@ COLUMNS = (
     "zero_fraction",
     "time",
 )
+
+
+#: Run-level facts the CSV carries as trailing columns, the same value on every row (an empty cell for None).
+RUN_COLUMNS = ("best_epoch", "monitor", "stop_reason")
 
 
 class HistoryFileError(UserError, ValueError):
@@ -167,9 +171,20 @@ class History:
         return pd.DataFrame(self.rows, columns=self.columns)
 
     def to_csv(self, path: str | os.PathLike) -> Path:
-        """Write the per-epoch rows (run-level facts live in :meth:`to_json`)."""
+        """Write the per-epoch rows as a plain CSV (one header line, one line per epoch).
+
+        When ``best_epoch``, ``monitor`` or ``stop_reason`` is set, the three follow as last columns
+        (:data:`RUN_COLUMNS`), each holding the same value on every row (empty for None), so that
+        :meth:`from_csv` reads them back and any CSV reader sees ordinary columns. ``restarts`` and
+        ``test`` live in :meth:`to_json` only.
+        """
         path = Path(path)
-        self.to_pandas().to_csv(path, index=False)
+        frame = self.to_pandas()
+        facts = {"best_epoch": self.best_epoch, "monitor": self.monitor, "stop_reason": self.stop_reason}
+        if len(frame) and any(v is not None for v in facts.values()):
+            for name, value in facts.items():
+                frame[name] = [value] * len(frame)  # None writes an empty cell
+        frame.to_csv(path, index=False)
         return path
 
     @classmethod
@@ -178,11 +193,18 @@ class History:
         import pandas as pd
 
         frame = pd.read_csv(path)
+        facts: dict[str, Any] = {}
+        for name in RUN_COLUMNS:
+            if name in frame.columns:
+                values = frame.pop(name).dropna()
+                facts[name] = _plain(values.iloc[0]) if len(values) else None
+        if isinstance(facts.get("best_epoch"), float) and facts["best_epoch"].is_integer():
+            facts["best_epoch"] = int(facts["best_epoch"])
         rows = [{k: _plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
         for r in rows:
             if "epoch" in r and isinstance(r["epoch"], float) and r["epoch"].is_integer():
                 r["epoch"] = int(r["epoch"])
-        return cls(rows)
+        return cls(rows, **facts)
 
     def to_json(self, path: str | os.PathLike) -> Path:
         """Write rows and run-level facts as strict JSON, which any parser reads: a NaN or infinite

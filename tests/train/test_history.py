@@ -55,7 +55,33 @@ def test_csv_and_json_round_trips(tmp_path):
     )
     csv = History.from_csv(h.to_csv(tmp_path / "h.csv"))
     assert csv.equals(h, ignore=()) and isinstance(csv["epoch"][0], int)
-    assert (tmp_path / "h.csv").read_text().splitlines()[0] == "epoch,train_loss,val_loss,val_accuracy,time"
+    assert (csv.stop_reason, csv.best_epoch, csv.monitor) == ("EarlyStopping: x", 1, "val_loss")
+    assert (tmp_path / "h.csv").read_text().splitlines()[0] == (
+        "epoch,train_loss,val_loss,val_accuracy,time,best_epoch,monitor,stop_reason"
+    )
+
+
+def test_csv_keeps_run_facts_as_plain_columns_that_pandas_and_diagnose_read(tmp_path):
+    import pandas as pd
+
+    from reglab.report.histories import read_history
+
+    reason = 'EarlyStopping: val_loss did not improve for 2 epochs (best 0.7, "x")'  # a comma and quotes
+    path = History(ROWS, stop_reason=reason, best_epoch=1, monitor="val_loss").to_csv(tmp_path / "h.csv")
+    frame = pd.read_csv(path)  # no comment= or skiprows: one header, one line per epoch
+    assert frame.shape == (4, 8) and frame["best_epoch"].tolist() == [1] * 4
+    assert frame["stop_reason"].tolist() == [reason] * 4 and frame["val_loss"].iloc[1] == 0.7
+    back = History.from_csv(path)
+    assert (back.stop_reason, back.best_epoch, back.monitor) == (reason, 1, "val_loss")
+    assert type(back.best_epoch) is int and back.columns == History(ROWS).columns
+    assert read_history(path)["val_loss"].tolist()[:3] == [0.9, 0.7, 0.8]
+    # A run that ran all its epochs: stop_reason is an empty cell and reads back as None.
+    back = History.from_csv(History(ROWS, best_epoch=1, monitor="val_loss").to_csv(tmp_path / "full.csv"))
+    assert (back.stop_reason, back.best_epoch) == (None, 1)
+    # Without run facts (a hand-built History) the CSV is as before: per-epoch columns only.
+    header = History(ROWS).to_csv(tmp_path / "rows.csv").read_text().splitlines()[0]
+    assert header == "epoch,train_loss,val_loss,val_accuracy,time"
+    assert History.from_csv(tmp_path / "rows.csv").best_epoch is None
 
 
 def test_to_pandas():
