@@ -39,7 +39,7 @@ from reglab.population._shard import Shard
 from reglab.population._stack import StackedNet, arch_kwargs
 from reglab.train.data_checks import check_tensors
 from reglab.train.history import History
-from reglab.train.loop import check_batch_norm_batches, has_batch_norm
+from reglab.train.loop import as_tensor, check_batch_norm_batches, has_batch_norm
 from reglab.train.trainer import NON_FINITE_WEIGHTS
 
 __all__ = ["Population", "train_population"]
@@ -65,7 +65,9 @@ def _split(data: Any, name: str, owner: str) -> tuple[torch.Tensor, torch.Tensor
         # Every member indexes the same tensors by its own batch order: nothing to stream from.
         allowed += " (the population engine indexes its data as tensors: pass (x, y) rather than a Dataset)"
         raise fail(owner, name, allowed, type(data).__name__)
-    x, y = (torch.from_numpy(v) if isinstance(v, np.ndarray) else v for v in (x, y))  # as the Trainer
+    if isinstance(x, (list, tuple, np.ndarray)) or isinstance(y, (list, tuple, np.ndarray)):
+        # Lists and NumPy arrays convert as the Trainer converts them (torch.as_tensor).
+        x, y = (v if v is None else as_tensor(v, owner=owner, name=name) for v in (x, y))
     if (
         not isinstance(x, torch.Tensor)
         or not isinstance(y, torch.Tensor)
@@ -308,8 +310,8 @@ class Population:
 
     @torch.no_grad()
     def evaluate(self, data: Any, *, batch_size: int = 1024) -> list[dict[str, float]]:
-        """Per-member ``{"loss", "accuracy"}`` on ``data`` (a TensorSplit or ``(x, y)`` tensors or arrays),
-        eval mode.
+        """Per-member ``{"loss", "accuracy"}`` on ``data`` (a TensorSplit or ``(x, y)`` tensors, arrays or
+        lists), eval mode.
 
         Uses the members' current weights: their initial weights before :meth:`fit`, their final
         weights after it.
@@ -341,7 +343,8 @@ class Population:
         continues from the last finished epoch.
 
         Args:
-            train: A ``TensorSplit`` (``.x``, ``.y``), ``(x, y)`` tensors or NumPy arrays, or a
+            train: A ``TensorSplit`` (``.x``, ``.y``), ``(x, y)`` tensors, NumPy arrays or lists
+                (converted by ``torch.as_tensor``, as the Trainer), or a
                 ``TensorDataset`` of the two; floating-point features, integer class labels (float
                 targets are refused: the engine trains classifiers). A ``DataSplits`` gives its
                 ``train`` split, and its ``val`` unless ``val`` is given (as the Trainer).

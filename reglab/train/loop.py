@@ -16,12 +16,15 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, default_collate
 
-from reglab._validation import fail
+from reglab._validation import InvalidParameterError, fail, shown
 from reglab.errors import UserError
 from reglab.optim import param_groups, sparsity
 from reglab.selectors import Selector, weight_norm
 
-__all__ = ["Source", "as_source", "as_pair", "epoch_order", "epoch_batches", "weight_stats", "decay_groups"]
+__all__ = [
+    "Source", "as_tensor", "as_source", "as_pair", "epoch_order", "epoch_batches", "weight_stats",
+    "decay_groups",
+]
 
 
 @dataclass
@@ -74,6 +77,28 @@ def as_pair(batch: Any, what: str) -> tuple[torch.Tensor, torch.Tensor]:
     raise UserError(f"{what} {shape}; the Trainer takes (x, y) pairs: make each item (input, target).")
 
 
+def as_tensor(value: Any, *, owner: str, name: str) -> torch.Tensor:
+    """``torch.as_tensor(value)`` (a list of floats: float32, of ints: int64; a NumPy array keeps its dtype),
+    refused in one line when ``value`` is not numbers (ragged rows, strings, object arrays).
+
+    Example:
+        >>> as_tensor([[0.5, 1.0]], owner="Trainer", name="train").dtype
+        torch.float32
+    """
+    if isinstance(value, torch.Tensor):
+        return value
+    try:
+        return torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        allowed = "(x, y) of numbers: tensors, NumPy arrays or (nested) lists with rows of equal length"
+        reason = str(exc).splitlines()[0].split(". ")[0] if str(exc) else type(exc).__name__
+        # fail()'s format, with torch's reason after it (fail would cut a long "got" short).
+        raise InvalidParameterError(
+            f"The {name!r} parameter of {owner} must be {allowed}. Got {shown(value)} instead "
+            f"(torch.as_tensor: {reason[:100]})."
+        ) from None
+
+
 def as_source(data: Any, *, owner: str = "Trainer", name: str = "train") -> Source:
     """Accept ``(x, y)`` tensors or arrays, a ``TensorSplit`` (``.x``, ``.y``), a Dataset or a DataLoader."""
     if isinstance(data, Source):
@@ -93,7 +118,7 @@ def as_source(data: Any, *, owner: str = "Trainer", name: str = "train") -> Sour
     if plain or (splits is not None and isinstance(data, splits.TensorSplit)):
         data = (data.x, data.y)
     if isinstance(data, (tuple, list)) and len(data) == 2:
-        x, y = (torch.as_tensor(v) for v in data)
+        x, y = (as_tensor(v, owner=owner, name=name) for v in data)
         if x.ndim == 0 or y.ndim == 0 or x.shape[0] != y.shape[0] or x.shape[0] == 0:  # 0-d: no rows at all
             raise fail(
                 owner,
