@@ -155,10 +155,12 @@ class Population:
         seed: Seeds the shared batch order (as ``reglab.Trainer(seed=seed)``) and the dropout / noise draws.
         data_order: ``"shared"`` (all members see the same batches, from ``seed``) or ``"per_member"``
             (member k's order comes from its own config ``seed``, as ``Trainer(seed=configs[k].seed)``).
-        dropout_masks: ``"independent"`` (one mask per member, as separate runs) or ``"common"``
-            (common random numbers; see ``reglab.population._dropout.Dropout``). Either way every
-            draw is per member (member k's own generator, seeded from ``(seed, k)``), so results do
-            not depend on ``threads``.
+        dropout_masks: ``"independent"`` (member k's masks from its own generator, seeded from
+            ``(seed, k)``, as separate runs) or ``"common"`` (common random numbers: one draw per layer
+            and step, shared by all members, each keeping its own rate; see
+            ``reglab.population._dropout.Dropout``). ``"common"`` covers dropout masks only: input
+            noise (``noise``) is drawn per member from member k's own generator either way, and the
+            batch order is ``data_order``'s. Results do not depend on ``threads``.
         dtype, device: Of the stacked tensors and of :meth:`member`'s modules; ``dtype=None`` is the
             template's (as the Trainer's ``dtype=None`` keeps the model's); ``device`` is ``"cpu"``,
             ``"cuda"`` (``"cuda:N"``), ``"auto"`` (CUDA when available) or a ``torch.device``. A
