@@ -1,9 +1,9 @@
 """reglab: regularization for neural-network training, exact, measurable and fast.
 
 The public API is re-exported here by hand; see ``docs/architecture.md`` for the layout and the
-contracts between modules. The core (penalties, layers, models, training) is imported eagerly; the
-heavier parts (data, augmentation, population, studies, reports) load on first use, so
-``import reglab`` costs little more than ``import torch``.
+contracts between modules. Every name loads its module on first use (``reglab.L2`` imports
+``reglab.penalties``, and torch with it), so ``import reglab`` alone imports no torch and the
+``reglab`` command starts without the modules its subcommand does not need.
 
 Example:
     >>> import torch, reglab
@@ -17,47 +17,59 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from reglab import conventions
+# The two exception types are light (no torch): the CLI needs them before it knows which command runs.
 from reglab._validation import InvalidParameterError
-from reglab.callbacks import EMA, SWA, Callback, EarlyStopping, ModelCheckpoint, ProgressBar
-from reglab.clipping import ClipGradNorm, ClipGradNormPerTensor, ClipGradValue
-from reglab.constraints import MaxNorm, NonNeg, UnitNorm
 from reglab.errors import UserError
-from reglab.init import initialize, reinitialize
-from reglab.layers import DropConnect, DropPath, GaussianDropout, GaussianNoise, mc_predict
-from reglab.models import CNN1D, CNN2D, MLP
-from reglab.optim import ProximalOptimizer, param_groups, proximal, sparsity
-from reglab.penalties import L1, L2, ElasticNet, GroupLasso, Penalty, Sum, attach, attached
-from reglab.selectors import Selection, Selector, weight_norm
-from reglab.targets import CutMix, LabelSmoothing, Mixup
-from reglab.train import History, HistoryFileError, Trainer, fit
 
 if TYPE_CHECKING:  # the lazy names below, for type checkers and IDEs
-    from reglab import augment, data, population, report, study
+    from reglab import augment, conventions, data, population, report, study
+    from reglab.callbacks import EMA, SWA, Callback, EarlyStopping, ModelCheckpoint, ProgressBar
+    from reglab.clipping import ClipGradNorm, ClipGradNormPerTensor, ClipGradValue
+    from reglab.constraints import MaxNorm, NonNeg, UnitNorm
     from reglab.data import DataSplits, TensorSplit, kfold
     from reglab.data import load as load_data
+    from reglab.init import initialize, reinitialize
+    from reglab.layers import DropConnect, DropPath, GaussianDropout, GaussianNoise, mc_predict
+    from reglab.models import CNN1D, CNN2D, MLP
+    from reglab.optim import ProximalOptimizer, param_groups, proximal, sparsity
+    from reglab.penalties import L1, L2, ElasticNet, GroupLasso, Penalty, Sum, attach, attached
     from reglab.population import MemberConfig, Population, train_population
+    from reglab.selectors import Selection, Selector, weight_norm
     from reglab.study import Study, StudyConfig, config_json_schema
+    from reglab.targets import CutMix, LabelSmoothing, Mixup
+    from reglab.train import History, HistoryFileError, Trainer, fit
 
 __version__ = "0.1.0"
 
+
+def _from(module: str, *names: str) -> dict[str, tuple[str, str | None]]:
+    return {name: (module, name) for name in names}
+
+
 # name -> (module, attribute or None for the module itself); resolved on first access.
 _LAZY: dict[str, tuple[str, str | None]] = {
+    "conventions": ("reglab.conventions", None),
+    **_from("reglab.callbacks", "EMA", "SWA", "Callback", "EarlyStopping", "ModelCheckpoint", "ProgressBar"),
+    **_from("reglab.clipping", "ClipGradNorm", "ClipGradNormPerTensor", "ClipGradValue"),
+    **_from("reglab.constraints", "MaxNorm", "NonNeg", "UnitNorm"),
+    **_from("reglab.init", "initialize", "reinitialize"),
+    **_from("reglab.layers", "DropConnect", "DropPath", "GaussianDropout", "GaussianNoise", "mc_predict"),
+    **_from("reglab.models", "CNN1D", "CNN2D", "MLP"),
+    **_from("reglab.optim", "ProximalOptimizer", "param_groups", "proximal", "sparsity"),
+    **_from("reglab.penalties", "L1", "L2", "ElasticNet", "GroupLasso", "Penalty", "Sum", "attach",
+            "attached"),
+    **_from("reglab.selectors", "Selection", "Selector", "weight_norm"),
+    **_from("reglab.targets", "CutMix", "LabelSmoothing", "Mixup"),
+    **_from("reglab.train", "History", "HistoryFileError", "Trainer", "fit"),
     "data": ("reglab.data", None),
     "augment": ("reglab.augment", None),
     "population": ("reglab.population", None),
     "study": ("reglab.study", None),
     "report": ("reglab.report", None),
     "load_data": ("reglab.data", "load"),
-    "DataSplits": ("reglab.data", "DataSplits"),
-    "TensorSplit": ("reglab.data", "TensorSplit"),
-    "kfold": ("reglab.data", "kfold"),
-    "Population": ("reglab.population", "Population"),
-    "MemberConfig": ("reglab.population", "MemberConfig"),
-    "train_population": ("reglab.population", "train_population"),
-    "Study": ("reglab.study", "Study"),
-    "StudyConfig": ("reglab.study", "StudyConfig"),
-    "config_json_schema": ("reglab.study", "config_json_schema"),
+    **_from("reglab.data", "DataSplits", "TensorSplit", "kfold"),
+    **_from("reglab.population", "Population", "MemberConfig", "train_population"),
+    **_from("reglab.study", "Study", "StudyConfig", "config_json_schema"),
 }
 
 

@@ -4,7 +4,7 @@ A subcommand module defines ``register(subparsers) -> None`` (adds its parser an
 ``func``) and a ``run(args) -> int``. User mistakes (``UserError``, ``InvalidParameterError``,
 a missing file, another ``OSError`` about a path, a database that cannot be read) become one line
 on stderr and exit code 2, never a traceback. Output whose reader stops early (``reglab show S | head -1``)
-ends the command quietly with exit code 0.
+ends the command quietly with exit code 0. Ctrl-C at any moment ends it with one line and exit code 130.
 """
 
 from __future__ import annotations
@@ -100,6 +100,11 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
         return 0
+    except KeyboardInterrupt:
+        # Ctrl-C before the command ran (while its modules import) or while it reported one: no traceback.
+        # (A command's own run() catches it first and says what was kept.)
+        print("reglab: interrupted", file=sys.stderr)
+        return 130
     return code
 
 

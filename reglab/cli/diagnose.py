@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from reglab.errors import UserError
-from reglab.report.diagnose import TASKS, diagnose, json_safe
-from reglab.report.histories import read_history
+
+# reglab.report.diagnose's TASKS, spelled here so that building the parser (every `reglab` command) does
+# not import reglab.report, pandas and matplotlib; tests/cli/test_startup_cli.py checks they agree.
+TASKS = ("image", "text", "tabular", "signal")
 
 __all__ = ["register", "run"]
 
@@ -58,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
     if given and not args.verify:
         verb = "applies" if len(given) == 1 else "apply"
         raise UserError(f"{' and '.join(given)} only {verb} with --verify; add --verify to check the advice")
+    from reglab.report.diagnose import diagnose, json_safe
+    from reglab.report.histories import read_history
+
     history = read_history(args.history)
     result = diagnose(
         history,

@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from reglab.cli._output import prepare_output
-from reglab.report.from_study import load_study
-from reglab.report.html import write_report
 
 __all__ = ["register", "run"]
 
@@ -33,6 +31,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from reglab.report.from_study import load_study  # here: matplotlib and pandas load only for this command
+    from reglab.report.html import write_report
+
     data = load_study(args.study, describe=not args.no_describe)
     out = Path(args.out) if args.out else _default_out(args.study)
     # A folder is refused first; other names than *.html write_report refuses itself, before any mkdir.
