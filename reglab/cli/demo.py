@@ -59,11 +59,12 @@ def quick_config() -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from reglab.cli.study import failure_line
+    from reglab.errors import UserError
     from reglab.report.from_study import load_study
     from reglab.report.html import write_report
     from reglab.study.runner import Study, check_study_dir
     from reglab.study.schema import load_config
-    from reglab.study.storage import default_url
+    from reglab.study.storage import OtherStudyError, default_url
     from reglab.study.summary import console, results_table, verdict_line
 
     config = quick_config() if args.quick else load_config("mnist1d")
@@ -77,6 +78,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"reglab demo: interrupted; finished trials are kept in {out}. Run {again} again to resume.",
               file=sys.stderr)
         return 130
+    except OtherStudyError as exc:  # its own line: the demo has no --storage to suggest
+        where = f"--out {str(out)!r}" if args.out else f"the default study folder {str(out)!r}"
+        raise UserError(f"{where} holds another study ({exc.stored_name!r}), not this demo; give the demo a "
+                        "folder of its own with --out DIR") from None
     console().print(results_table(summary))
     print(verdict_line(summary))
     failed = failure_line(default_url(out), summary)

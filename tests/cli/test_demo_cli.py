@@ -40,3 +40,23 @@ def test_a_bad_workers_count_is_one_line_naming_the_option(tmp_path, capsys, val
     assert err == f"reglab demo: error: argument --workers: must be an int >= 1, got {value!r} " \
                   "(see reglab demo --help)\n"
     assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("given", [True, False])
+def test_a_folder_holding_another_study_is_refused_with_an_option_demo_has(tmp_path, capsys, monkeypatch,
+                                                                             given):
+    """The line said "Use another --out directory (or --storage)": `reglab demo` has no --storage."""
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "mine" if given else tmp_path / "studies" / "demo-quick"
+    out.mkdir(parents=True)
+    store = StudyStorage(default_url(out))
+    store.save_config("my-study", '{"name": "my-study"}')
+    store.close()
+    argv = ["demo", "--quick", "--quiet", "--workers", "1"] + (["--out", str(out)] if given else [])
+    assert main(argv) == 2
+    where = f"--out {str(out)!r}" if given else "the default study folder 'studies/demo-quick'"
+    assert capsys.readouterr().err == (f"reglab demo: error: {where} holds another study ('my-study'), not "
+                                       "this demo; give the demo a folder of its own with --out DIR\n")
+    store = StudyStorage(default_url(out))
+    assert store.trials() == [] and store.load_config() == '{"name": "my-study"}'  # left as it was
+    store.close()
