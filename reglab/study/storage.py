@@ -308,6 +308,14 @@ class DatabaseLocked(UserError):
     """Another process held an SQLite study database's lock for longer than ``BUSY_TIMEOUT_S``."""
 
 
+class OtherStudyError(UserError):
+    """The storage holds another study config than the one run (``stored_name``: that study's name)."""
+
+    def __init__(self, message: str, stored_name: str) -> None:
+        super().__init__(message)
+        self.stored_name = stored_name
+
+
 def _busy_timeout(cursor: Any, seconds: float) -> None:
     cursor.execute(f"PRAGMA busy_timeout={max(0, round(seconds * 1000))}")
 
@@ -320,14 +328,6 @@ def _sqlite_error_lines(path: Path) -> Callable[[Any], None]:
         code = getattr(context.original_exception, "sqlite_errorcode", None)
         if isinstance(code, int) and code & 0xFF == 13:  # SQLITE_FULL: the transaction rolled back
             # The CLI said "the study database cannot be read: database or disk is full".
-class OtherStudyError(UserError):
-    """The storage holds another study config than the one run (``stored_name``: that study's name)."""
-
-    def __init__(self, message: str, stored_name: str) -> None:
-        super().__init__(message)
-        self.stored_name = stored_name
-
-
             raise UserError(
                 f"the study database {str(path)!r} cannot be written: the disk (or quota) is full. Finished "
                 "trials are kept: free space and run the same command again to resume"
@@ -518,7 +518,7 @@ class StudyStorage:
                 row = dict(id=1, name=name, config=config_json, created=time.time())
                 conn.execute(insert(study_table).values(**row))
             elif row.config != config_json and not (same is not None and same(row.config)):
-                raise UserError(
+                raise OtherStudyError(
                     f"storage {self._shown!r} holds a different study config; resuming needs the same "
                     "config. Use another --out directory (or --storage) for a changed config.", row.name
                 )
@@ -534,7 +534,7 @@ class StudyStorage:
             if row is None:  # a new study, or one started before reglab stored the hash
                 conn.execute(insert(results).values(key="data", value=json.dumps(fingerprint)))
             elif json.loads(row.value) != fingerprint:
-                raise OtherStudyError(
+                raise UserError(
                     f"storage {self._shown!r} was filled from other data: {source} changed since the study "
                     "started (its contents hash differently); resuming needs the same data. Restore it, or "
                     "use another --out directory (or --storage) for the new data."
