@@ -246,6 +246,18 @@ def _check_sqlite_target(path: Path) -> None:
     _check_no_clash(names, str(path))
 
 
+def _check_sqlite_writable(path: Path) -> None:
+    """A writer's SQLite file and its folder must be writable: SQLite said only "attempt to write a readonly
+    database" or "unable to open database file", naming neither. (Root passes; so does SQLite for it.)"""
+    folder = path.parent
+    if path.is_file() and not os.access(path, os.W_OK):
+        raise UserError(f"the study database {str(path)!r} is not writable (read-only for this user); make "
+                        "it writable or use another study folder")
+    if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"the study folder {str(folder)!r} is not writable (the study database {path.name} "
+                        "and its journal are written there); make it writable or use another study folder")
+
+
 def _check_sqlite_file(url: Any) -> None:
     """A reader's SQLite file must exist and be an SQLite database (SQLite creates a missing one)."""
     path = _sqlite_path(url)
@@ -451,6 +463,7 @@ class StudyStorage:
                     self.engine.dispose()
                     self.engine = create_engine(_immutable_url(file), future=True)
             elif file is not None:
+                _check_sqlite_writable(file)  # first: reading a WAL database creates files beside it
                 _check_sqlite_target(file)
             event.listen(self.engine, "connect", _sqlite_reader_pragmas if readonly else _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)

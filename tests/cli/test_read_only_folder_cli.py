@@ -93,3 +93,41 @@ def test_show_export_and_ls_read_a_study_in_a_folder_they_cannot_write(shared_tm
     assert listed.returncode == 0, listed.stderr
     assert "unreadable" not in listed.stdout and "complete" in listed.stdout
     assert {p.name: p.read_bytes() for p in study.iterdir()} == before  # nothing created or changed
+
+
+@pytest.mark.parametrize("case", ["new study, folder read-only", "resume, folder read-only",
+                                  "resume, database file read-only"])
+def test_study_into_a_folder_it_cannot_write_says_which_path_in_one_line(shared_tmp, case):
+    """SQLite's "attempt to write a readonly database" (or "unable to open database file") named no path."""
+    home = shared_tmp / "home"
+    home.mkdir(mode=0o777)
+    home.chmod(0o777)
+    config = shared_tmp / "tiny.yaml"
+    config.write_text("name: tiny\ndataset: {name: breast_cancer}\nmodel: {family: mlp, hidden: [4]}\n"
+                      "training: {epochs: 1}\nseeds: [0]\nvalidation: {kind: holdout}\nrecipes: {none: {}}\n")
+    config.chmod(0o644)
+    study = shared_tmp / "study"
+    study.mkdir()
+    if case != "new study, folder read-only":
+        StudyStorage(default_url(study)).close()  # an empty study database, as a crash right away leaves
+        (study / "study.db").chmod(0o666)  # writable by all: only what the case makes read-only is
+    if case == "resume, database file read-only":
+        study.chmod(0o777)
+        (study / "study.db").chmod(0o444)
+        expected = (f"reglab study: error: the study database {str(study / 'study.db')!r} is not writable "
+                    "(read-only for this user); make it writable or use another study folder\n")
+    else:
+        study.chmod(0o555)
+        expected = (f"reglab study: error: the study folder {str(study)!r} is not writable (the study "
+                    "database study.db and its journal are written there); make it writable or use another "
+                    "study folder\n")
+    before = sorted(p.name for p in study.iterdir())
+    try:
+        probe = _reglab("--version", home=home)
+    except FileNotFoundError:  # no setpriv
+        pytest.skip("running as root without setpriv: no user here lacks write access")
+    if probe.returncode != 0:
+        pytest.skip(f"cannot run reglab as another user here: {probe.stderr.strip()[-200:]}")
+    ran = _reglab("study", str(config), "--out", str(study), "--quiet", "--workers", "1", home=home)
+    assert (ran.returncode, ran.stderr) == (2, expected)
+    assert sorted(p.name for p in study.iterdir()) == before
