@@ -325,9 +325,17 @@ class Trainer:
             if not callable(c):
                 raise fail(_OWNER, "constraints", "a list of callables c(model)", c)
         augment = _augment(augment)
+        # Keras passes clipnorm=1.0 and a built scheduler object: name the callable reglab takes instead.
+        wanted = {
+            "clip": "None or a callable clip(parameters) -> norm, e.g. reglab.ClipGradNorm(1.0) (Keras "
+                    "global_clipnorm), ClipGradValue(0.5) (clipvalue) or ClipGradNormPerTensor(1.0) "
+                    "(clipnorm)",
+            "scheduler": "None or a factory optimizer -> scheduler (the Trainer builds its optimizer), e.g. "
+                         "lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=10)",
+        }
         for name, value in (("clip", clip), ("scheduler", scheduler)):
             if value is not None and not callable(value):
-                raise fail(_OWNER, name, "None or a callable", value)
+                raise fail(_OWNER, name, wanted[name], value)
         self.clip, self.augment, self.scheduler = clip, augment, scheduler
         self.scheduler_interval = check_option(
             scheduler_interval, "scheduler_interval", owner=_OWNER, options=("epoch", "batch")
