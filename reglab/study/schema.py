@@ -703,9 +703,20 @@ def parse_config(data: Any, source: str = "config") -> StudyConfig:
         kind = type(data).__name__
         raise UserError(f"{source}: a study config must be a mapping of keys to values; got {kind}")
     try:
-        return StudyConfig.model_validate(data)
+        config = StudyConfig.model_validate(data)
     except ValidationError as exc:
         raise UserError(format_validation_error(exc, source)) from None
+    # A k-fold setting given with hold-out validation (the dataset's own validation split) was ignored
+    # without a word. Checked on what the user wrote, not in the model: a stored config (canonical_json)
+    # carries every default, folds and stratified included, and must still load and resume.
+    given = data.get("validation")
+    if config.validation.kind == "holdout" and isinstance(given, dict):
+        for key in ("folds", "stratified"):
+            if key in given:
+                raise UserError(f"{source}: validation.{key} ({given[key]!r}) only acts on kind: kfold, and "
+                                "this config sets kind: holdout (the dataset's own validation split), so it "
+                                f"would be ignored; set kind: kfold, or remove {key}")
+    return config
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

@@ -363,3 +363,47 @@ def test_settings_with_what_they_shape_are_accepted(tiny):
                             "gd": {"dropout": 0.2, "dropout_variant": "gaussian"},
                             "off": {"proximal": False, "dropout_variant": "standard"}})
     assert parse_config(tiny).recipes["en"].searched() == ["l1_ratio"]
+
+
+@pytest.mark.parametrize("extra", [{"folds": 5}, {"folds": 3}, {"stratified": False}])
+def test_a_kfold_setting_with_holdout_validation_is_refused_in_one_line(tiny, tmp_path, extra):
+    """`validation: {kind: holdout, folds: 5}` validated on the dataset's own split, ignoring folds."""
+    tiny["validation"] = {"kind": "holdout", **extra}
+    (key, value), = extra.items()
+    expected = (f"s.yaml: validation.{key} ({value!r}) only acts on kind: kfold, and this config sets kind: "
+                "holdout (the dataset's own validation split), so it would be ignored; set kind: kfold, or "
+                f"remove {key}")
+    with pytest.raises(UserError) as err:
+        parse_config(tiny, "s.yaml")
+    assert str(err.value) == expected
+    path = tmp_path / "s.yaml"
+    path.write_text(json.dumps(tiny))  # JSON is YAML
+    with pytest.raises(UserError, match=r"only acts on kind: kfold"):
+        load_config(path)
+    tiny["validation"]["kind"] = "kfold"
+    assert parse_config(tiny).validation.model_dump() == {"kind": "kfold", "folds": 3, "stratified": True,
+                                                          **extra}
+
+
+def test_a_stored_holdout_study_whose_config_holds_the_default_folds_still_resumes_and_reads(tiny, tmp_path):
+    """The stored config (canonical_json) carries folds and stratified with their defaults: refusing them
+    with holdout must not stop such a study from resuming or being read."""
+    from reglab.report.from_study import load_study
+    from reglab.study import Study
+    from reglab.study.export import export, open_storage
+
+    tiny["validation"] = {"kind": "holdout"}
+    tiny["recipes"] = {"none": {}, "l2": {"l2": 1e-3}}
+    first = Study(tiny).run(out=tmp_path, progress=False)
+    store = open_storage(tmp_path)
+    stored, before = store.load_config(), export(store, "csv")
+    store.close()
+    assert json.loads(stored)["validation"] == {"kind": "holdout", "folds": 3, "stratified": True}
+    assert StudyConfig.model_validate_json(stored).validation.kind == "holdout"
+    assert parse_config(tiny).same_study(stored)
+    again = Study(tiny).run(out=tmp_path, progress=False)  # resume: same config accepted, nothing rerun
+    store = open_storage(tmp_path)
+    assert export(store, "csv") == before
+    store.close()
+    assert again["recipes"]["l2"]["test"] == first["recipes"]["l2"]["test"]
+    assert load_study(tmp_path, describe=False).config["validation"]["kind"] == "holdout"
