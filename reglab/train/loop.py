@@ -135,6 +135,13 @@ def as_source(data: Any, *, owner: str = "Trainer", name: str = "train") -> Sour
             raise fail(owner, name, "a non-empty Dataset", "an empty one")
         return Source(dataset=data)
     allowed = "(x, y) tensors, a TensorSplit, a DataSplits, a map-style torch Dataset or a DataLoader"
+    if isinstance(data, float) and not isinstance(data, bool):
+        # Keras' validation_split habit: say how reglab holds out a fraction.
+        error = fail(owner, name, allowed, data)
+        raise InvalidParameterError(
+            f"{error} To hold out a fraction, split first: splits = reglab.data.from_tensors(x, y, "
+            f"val_size={data:g}, test_size=0), then fit(splits)."
+        )
     raise fail(owner, name, allowed, type(data).__name__)
 
 
