@@ -699,6 +699,9 @@ def format_validation_error(
 
 def parse_config(data: Any, source: str = "config") -> StudyConfig:
     """Validate a mapping into a :class:`StudyConfig`; errors become one-line ``UserError``."""
+    if data is None:  # an empty (or all-comment) YAML file; it said "... got NoneType"
+        raise UserError(f"{source}: the config is empty; a study config is a mapping of keys to values "
+                        "(name, dataset, recipes, ...)")
     if not isinstance(data, dict):
         kind = type(data).__name__
         raise UserError(f"{source}: a study config must be a mapping of keys to values; got {kind}")

@@ -407,3 +407,14 @@ def test_a_stored_holdout_study_whose_config_holds_the_default_folds_still_resum
     store.close()
     assert again["recipes"]["l2"]["test"] == first["recipes"]["l2"]["test"]
     assert load_study(tmp_path, describe=False).config["validation"]["kind"] == "holdout"
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "---\n"])
+def test_an_empty_config_file_says_it_is_empty(tmp_path, text):
+    """It said "a study config must be a mapping of keys to values; got NoneType"."""
+    path = tmp_path / "empty.yaml"
+    path.write_text(text)
+    with pytest.raises(UserError) as err:
+        load_config(path)
+    assert str(err.value) == (f"{path}: the config is empty; a study config is a mapping of keys to values "
+                              "(name, dataset, recipes, ...)")
