@@ -215,7 +215,8 @@ class Evidence:
     last ``window`` epochs (a tenth of the run), and the rises are measured from the lowest mean of
     ``window`` consecutive epochs, so that one noisy epoch moves neither. ``train_recent_share``
     is the part of the training loss's fall from the first epoch to the end made in the last
-    quarter (0 when the training loss did not fall over the run).
+    quarter (0 when the training loss did not fall over the run). ``nan_train_epochs`` / ``nan_val_epochs``
+    are the epochs left out because that loss was NaN or infinite there while later epochs were finite.
     """
 
     epochs: int
@@ -240,6 +241,8 @@ class Evidence:
     final_val_accuracy: float | None = None
     window: int = 1
     train_recent_share: float = 0.0
+    nan_train_epochs: tuple = ()
+    nan_val_epochs: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -354,7 +357,29 @@ def measure(history: pd.DataFrame, thresholds: Thresholds = Thresholds()) -> Evi
         raise UserError(
             "the history holds NaN or infinite losses: the run diverged; lower the learning rate."
         )
-    h = history.dropna(subset=["train_loss", "val_loss"]).sort_values("epoch")
+    val_all = pd.to_numeric(ordered["val_loss"], errors="coerce").to_numpy(dtype=float)
+    epochs_all = ordered["epoch"].to_numpy(dtype=float)
+    bad_val = ~np.isfinite(val_all)
+    if len(val_all) and bad_val[-1]:
+        # The model of the last epoch(s) gives a NaN / inf validation loss: judging the epochs before it would
+        # advise on a run whose end is broken.
+        first = len(bad_val) - int(np.argmin(bad_val[::-1])) if not bad_val.all() else 0
+        what = _nonfinite_word(val_all[first:])
+        if first == 0:
+            raise UserError(
+                f"the validation loss is {what} at every epoch while the training loss is finite: check the "
+                "validation data (a NaN input or target) and how val_loss is computed."
+            )
+        last = len(bad_val) - first
+        raise UserError(
+            f"the validation loss is {what} from epoch {_epoch_number(epochs_all[first]):g} on (the last "
+            f"{f'{last} epochs' if last > 1 else 'epoch'}; the training loss is finite): the run diverged at "
+            "its end; lower the learning rate."
+        )
+    bad_train = np.isnan(train_all)
+    nan_train = tuple(_epoch_number(e) for e in epochs_all[bad_train])
+    nan_val = tuple(_epoch_number(e) for e in epochs_all[bad_val])
+    h = ordered[~(bad_train | bad_val)]
     n = len(h)
     if n < thresholds.min_epochs:
         raise UserError(
@@ -413,7 +438,14 @@ def measure(history: pd.DataFrame, thresholds: Thresholds = Thresholds()) -> Evi
         best_in_last_fifth=ibest >= math.floor(0.8 * (n - 1)),
         **acc,
         window=k,
+        nan_train_epochs=nan_train,
+        nan_val_epochs=nan_val,
     )
+
+
+def _nonfinite_word(values: np.ndarray) -> str:
+    nan, inf = np.isnan(values).any(), np.isinf(values).any()
+    return "NaN or infinite" if nan and inf else "NaN" if nan else "infinite"
 
 
 def classify(ev: Evidence, t: Thresholds = Thresholds()) -> tuple[str, str]:
@@ -485,6 +517,12 @@ def _findings(ev: Evidence, t: Thresholds) -> list[str]:
         f"({_trend(ev, t)}), {ev.train_recent_share:.0%} of its whole fall made in the last quarter, "
         f"{ev.train_rise:+.1%} above its {low}",
     ]
+    skipped = [f"{name} loss NaN or infinite at epoch{'s' * (len(e) > 1)} {_epochs(e)}"
+               for name, e in (("training", ev.nan_train_epochs), ("validation", ev.nan_val_epochs)) if e]
+    if skipped:
+        out.insert(1, f"{' and '.join(skipped)}, finite after: left out of this diagnosis; a loss that is "
+                   "non-finite mid-run and recovers points to a logging bug or a batch that blew up: check "
+                   "the logging and those epochs")
     if ev.best_val_accuracy is not None:
         out.append(
             f"best validation accuracy {ev.best_val_accuracy:.4g} at epoch {ev.best_val_accuracy_epoch:g}"
@@ -495,6 +533,11 @@ def _findings(ev: Evidence, t: Thresholds) -> list[str]:
             )
         )
     return out
+
+
+def _epochs(epochs: tuple) -> str:
+    shown = ", ".join(f"{e:g}" for e in epochs[:8])
+    return shown + (f", ... ({len(epochs)} in all)" if len(epochs) > 8 else "")
 
 
 def recommend(verdict: str, rule: str, ev: Evidence, ctx: Context = Context()) -> list[Recommendation]:
@@ -653,6 +696,7 @@ def diagnose(
     """
     history = _as_frame(history)
     read_as = history.attrs.get("loss_columns") or {}
+    missing = history.attrs.get("missing_losses") or {}
     if not isinstance(thresholds, Thresholds):
         raise fail("diagnose", "thresholds", "a reglab.report.diagnose.Thresholds", thresholds)
     ctx = Context(task=task, features=features, samples=samples, params=params, batchnorm=batchnorm)
@@ -662,12 +706,34 @@ def diagnose(
         verdict=verdict,
         rule=rule,
         evidence=ev,
-        findings=_loss_source(read_as) + _findings(ev, thresholds),
+        findings=_loss_source(read_as) + _with_missing(_findings(ev, thresholds), missing, ev.last_epoch),
         recommendations=recommend(verdict, rule, ev, ctx),
         context=ctx,
         thresholds=thresholds,
         notes=_notes(ev),
     )
+
+
+def _with_missing(findings: list[str], missing: Mapping[str, Any], last: float) -> list[str]:
+    """Name the epochs read_history dropped for an empty loss cell (``attrs["missing_losses"]``): pandas
+    writes a NaN as an empty cell, so each may be a NaN. ``last`` is the last epoch judged."""
+    names = {"train_loss": "training", "val_loss": "validation"}
+    said = []
+    for column, epochs in missing.items():
+        mid, end = [e for e in epochs if e < last], [e for e in epochs if e > last]
+        for part, where in ((mid, "mid"), (end, "end")):
+            if not part:
+                continue
+            at = f"{names[column]} loss missing at epoch{'s' * (len(part) > 1)} {_epochs(tuple(part))}"
+            if where == "mid":
+                said.append(f"{at} (an empty or NA cell; pandas writes a NaN so): left out of this "
+                            "diagnosis; a NaN mid-run points to a logging bug or a batch that blew up: check "
+                            "those epochs")
+            else:
+                said.append(f"{at}, after the last epoch judged (an empty or NA cell; pandas writes a NaN "
+                            "so): if it was a NaN, the run diverged at its end and this diagnosis is of the "
+                            "epochs before; lower the learning rate")
+    return findings[:1] + said + findings[1:]
 
 
 def _loss_source(read_as: Mapping[str, str]) -> list[str]:

@@ -209,8 +209,8 @@ def _written_nonfinite_csv(text: pd.DataFrame) -> np.ndarray:
     """Per row: True where a loss cell is written as a non-finite number.
 
     Keras's and Lightning's loggers write a NaN loss as ``nan``. A reglab History CSV (pandas) writes it
-    as an empty cell; its rows always hold ``time``, so the epoch that blew up is a row with both losses
-    empty and its ``time`` present (a missing or half-written row has no time).
+    as an empty cell; its rows always hold ``time`` and, with validation data, both losses, so a loss cell
+    that is empty in a row whose ``time`` is present is a NaN (a missing or half-written row has no time).
     """
     text = text.rename(columns=lambda c: str(c).strip()).fillna("")  # a short row's missing cells: ""
     text = text.apply(lambda col: col.astype(str).str.strip().str.lower())
@@ -218,7 +218,7 @@ def _written_nonfinite_csv(text: pd.DataFrame) -> np.ndarray:
     losses = [c for c in text.columns if c in names]
     written = text[losses].isin(_NONFINITE_TEXT).any(axis=1).to_numpy()
     if {"train_loss", "val_loss", "time"} <= set(text.columns) and "step" not in text.columns:
-        reglab = (text["train_loss"] == "") & (text["val_loss"] == "") & (text["time"] != "")
+        reglab = ((text["train_loss"] == "") | (text["val_loss"] == "")) & (text["time"] != "")
         written = written | reglab.to_numpy()
     return written
 
@@ -294,16 +294,22 @@ def normalize_history(frame: pd.DataFrame, *, source: str = "history") -> pd.Dat
     out = out.sort_values("epoch").reset_index(drop=True)
     if written is not None:
         written = out.pop(_WRITTEN_NONFINITE).to_numpy(dtype=bool)
-    complete = out[["train_loss", "val_loss"]].notna().all(axis=1).to_numpy().copy()
-    # Rows missing a loss are dropped, except the first one after the last finite training loss when
-    # that loss is a divergence (Keras's CSVLogger and a reglab History log it so), which diagnose must
-    # see rather than judge the epochs before the blow-up. From a file, only a loss written as NaN / inf
-    # counts: an empty cell, NA or null (a Lightning test row, a cut-off last line) is just missing.
-    finite = np.flatnonzero(np.isfinite(out["train_loss"].to_numpy(dtype=float)))
-    after = int(finite[-1]) + 1 if len(finite) else 0
-    if after < len(out) and (written[after] if written is not None else len(finite) > 0):
+    # Rows missing a loss are dropped; a loss that is NaN / inf is kept for diagnose to judge: at the end a
+    # divergence (Keras's CSVLogger and a reglab History log the blow-up's row), mid-run one it names. From a
+    # file, only a loss written as NaN / inf counts: an empty cell, NA or null (a Lightning test row, a
+    # cut-off last line, a validation run every other epoch) is just missing. In a table or mapping given
+    # in Python, a NaN is a NaN.
+    complete = out[["train_loss", "val_loss"]].notna().all(axis=1).to_numpy()
+    complete = complete | (written if written is not None else True)
+    finite = np.isfinite(out["train_loss"].to_numpy(dtype=float))
+    if complete.any() and not finite[complete].any():
         _diverged_from_the_start(out["train_loss"].to_numpy(dtype=float), source)
-        complete[after] = True
+    # A row with one loss and the other cell empty is dropped too, but named: pandas writes a NaN as an
+    # empty cell, so it may be a NaN (a row with neither loss, a Lightning test row, stays silent).
+    present = out[["train_loss", "val_loss"]].notna().to_numpy()
+    half = ~complete & (present.sum(axis=1) == 1)
+    missing = {c: [_epoch_value(e) for e in out.loc[half & ~present[:, i], "epoch"]]
+               for i, c in enumerate(("train_loss", "val_loss"))}
     out = out[complete].reset_index(drop=True)
     if out.empty:
         raise UserError(f"{source} has no epoch with both train_loss and val_loss; {_FIX}.")
@@ -313,7 +319,13 @@ def normalize_history(frame: pd.DataFrame, *, source: str = "history") -> pd.Dat
         out["epoch"] = out["epoch"].astype(int)
     if read_as_losses:
         out.attrs["loss_columns"] = read_as_losses
+    if any(missing.values()):
+        out.attrs["missing_losses"] = {c: e for c, e in missing.items() if e}
     return out
+
+
+def _epoch_value(e: float) -> int | float:
+    return int(e) if float(e).is_integer() else float(e)
 
 
 # The columns that tell one trial of a `reglab export` from another. A file holding several trials would
