@@ -183,8 +183,9 @@ class EarlyStopping(Callback):
             return False
         if self.wait >= self.patience and epoch > 0:
             self.stopped, self.stopped_epoch = True, epoch
+            epochs = f"{self.wait} epoch{'s' * (self.wait != 1)}"
             self.reason = (
-                f"EarlyStopping: {self.monitor} did not improve for {self.wait} epochs "
+                f"EarlyStopping: {self.monitor} did not improve for {epochs} "
                 f"(best {self.best:.6g} at epoch {self.best_epoch}"
                 + ("" if self.baseline is None else f", baseline {self.baseline:.6g}")
                 + ")"

@@ -304,3 +304,13 @@ def test_the_trainers_best_epoch_follows_the_early_stopping_rule_unless_told_oth
         trainer.fit(val)  # the rule's monitor, not a Trainer setting the user never made, is named
     _, told, _ = _noisy_fit(callbacks=[EarlyStopping("val_accuracy", patience=100)], monitor="val_loss")
     assert told.best_epoch == told["val_loss"].index(min(told["val_loss"]))
+
+
+def test_stop_reason_counts_epochs_in_english():
+    from reglab.callbacks import EarlyStopping as ES
+
+    one, two = ES(patience=1), ES(patience=2)
+    assert [one.update(v) for v in (1.0, 2.0)] == [False, True]
+    assert one.reason == "EarlyStopping: val_loss did not improve for 1 epoch (best 1 at epoch 0)"
+    assert [two.update(v) for v in (1.0, 2.0, 3.0)] == [False, False, True]
+    assert two.reason == "EarlyStopping: val_loss did not improve for 2 epochs (best 1 at epoch 0)"
