@@ -139,7 +139,9 @@ def _main(argv: list[str] | None) -> int:
         print(f"reglab {args.command}: error: {_one_line(line)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"reglab {args.command}: interrupted; finished results are kept.", file=sys.stderr)
+        # Only study and demo write results: `reglab ls` said "interrupted; finished results are kept."
+        kept = "; finished results are kept." if args.command in ("study", "demo") else ""
+        print(f"reglab {args.command}: interrupted{kept}", file=sys.stderr)
         return 130
 
 
