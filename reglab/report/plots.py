@@ -195,7 +195,8 @@ def learning_curves(data: StudyData, *, max_recipes: int = 12) -> Figure | None:
                     color="black",
                     linestyle=":",
                     linewidth=1.2,
-                    label=f"best / stop epoch ({best[recipe]:.0f})",
+                    # A mean over trials (3.5): rounded to a whole epoch the label disagreed with the line.
+                    label=f"best / stop epoch ({round(best[recipe], 1):g})",
                 )
             _plain(ax.set_title(labels[recipe], fontsize=9))
             ax.set_xlabel("epoch")

@@ -70,3 +70,12 @@ def test_the_normalization_chart_ends_each_line_at_its_shared_epochs():
     bn = next(v for k, v in lines.items() if "bn" in k)
     assert list(es.get_xdata()) == [0, 1, 2, 3] and list(bn.get_xdata()) == [0, 1, 2, 3, 4]
     np.testing.assert_allclose(bn.get_ydata(), [1.5 - 0.1 * e for e in range(5)], rtol=1e-12)
+
+
+def test_the_best_epoch_label_says_the_mean_the_line_marks():
+    """Best epochs 3 and 4 average to 3.5: the label said 4 (rounded half to even) beside a line at 3.5."""
+    data = _study()
+    data.results = data.results.assign(best_epoch=[3, 4, 4, 2, 3])
+    ax = next(a for a in plots.learning_curves(data).axes if a.get_title().endswith(". bn"))
+    marker = next(line for line in ax.get_lines() if line.get_label().startswith("best / stop epoch"))
+    assert marker.get_label() == "best / stop epoch (2.5)" and list(marker.get_xdata()) == [2.5, 2.5]
