@@ -11,7 +11,15 @@ import pandas as pd
 
 from reglab._validation import InvalidParameterError, did_you_mean, fail
 from reglab.data.builtin import BUILTINS
-from reglab.data.files import _existing, _read_options, _sniffed_separator, load_csv, load_npz, load_parquet
+from reglab.data.files import (
+    COMPRESSIONS,
+    _existing,
+    _read_options,
+    _sniffed_separator,
+    load_csv,
+    load_npz,
+    load_parquet,
+)
 from reglab.data.splits import DataSplits
 from reglab.errors import UserError
 
@@ -24,6 +32,14 @@ FILE_LOADERS = {
     ".parquet": load_parquet,
     ".pq": load_parquet,
 }
+
+
+def _kind(path: Path) -> str:
+    """The suffix that picks a file's loader, ``.csv`` for a compressed ``data.csv.gz`` too."""
+    last = path.suffixes[-2:]
+    if len(last) == 2 and last[1].lower() in COMPRESSIONS and last[0].lower() in (".csv", ".tsv"):
+        return last[0].lower()
+    return path.suffix.lower()
 
 
 def _check_keywords(owner: str, loader, kwargs: dict[str, Any]) -> None:
@@ -77,7 +93,8 @@ def _not_a_directory(path: Path) -> None:
 def load(name: str | os.PathLike, /, **kwargs: Any) -> DataSplits:
     """Load a built-in dataset by name, or a user file by path (dispatched on its suffix).
 
-    Built-in names are listed by :func:`reglab.data.available`. Files: ``.csv`` / ``.tsv``
+    Built-in names are listed by :func:`reglab.data.available`. Files: ``.csv`` / ``.tsv``, also
+    compressed (``.csv.gz``, ``.bz2``, ``.xz``, ``.zip``, as pandas reads them)
     (:func:`~reglab.data.load_csv`, needs ``target=``), ``.parquet`` / ``.pq``
     (:func:`~reglab.data.load_parquet`, needs ``target=``), ``.npz``
     (:func:`~reglab.data.load_npz`). Common keywords: ``seed``, ``val_size``, ``test_size``,
@@ -89,13 +106,13 @@ def load(name: str | os.PathLike, /, **kwargs: Any) -> DataSplits:
         >>> d.num_classes, len(d.feature_names)
         (2, 30)
     """
-    if isinstance(name, os.PathLike) or (isinstance(name, str) and Path(name).suffix.lower() in FILE_LOADERS):
+    if isinstance(name, os.PathLike) or (isinstance(name, str) and _kind(Path(name)) in FILE_LOADERS):
         path = Path(name)
-        loader = FILE_LOADERS.get(path.suffix.lower())
+        loader = FILE_LOADERS.get(_kind(path))
         if loader is None:
             _not_a_directory(path)
             raise fail("load", "name", f"a file ending in {', '.join(FILE_LOADERS)}", str(name))
-        if path.suffix.lower() == ".tsv":
+        if _kind(path) == ".tsv":
             kwargs.setdefault("read_options", {"sep": "\t"})
         _check_keywords(f"load({path.name!r})", loader, kwargs)
         _check_required(f"load({path.name!r})", path, loader, kwargs)

@@ -15,8 +15,11 @@ ints); any other numeric target is regression.
 
 from __future__ import annotations
 
+import bz2
 import csv
+import gzip
 import inspect
+import lzma
 import os
 import re
 import zipfile
@@ -263,14 +266,30 @@ def _read_options(options: object) -> dict:
     return {"skipinitialspace": True, **options}
 
 
+#: Compressions of a CSV that pandas.read_csv infers from its last suffix (data.csv.gz), and their openers.
+COMPRESSIONS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open, ".zip": None}
+
+
+def _text_sample(path: Path, encoding: str) -> str:
+    """The first 64 KiB of a CSV as text, read through its compression as pandas reads it."""
+    suffix = path.suffix.lower()
+    if suffix == ".zip":  # pandas reads the archive's only member
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            raw = archive.read(names[0])[: 64 * 1024] if len(names) == 1 else b""
+        return raw.decode(encoding, errors="replace")
+    opener = COMPRESSIONS.get(suffix) or open
+    with opener(path, "rt", encoding=encoding, errors="replace", newline="") as fh:
+        return fh.read(64 * 1024)
+
+
 def _sniffed_separator(path: Path, frame: pd.DataFrame, options: dict) -> str | None:
     """The separator of a file that commas split into one column: ``;``, tab or ``|`` (csv.Sniffer)."""
     if frame.shape[1] != 1 or "sep" in options or "delimiter" in options:
         return None
     if not any(c in str(frame.columns[0]) for c in _OTHER_SEPARATORS):
         return None
-    with open(path, encoding=options.get("encoding") or "utf-8", errors="replace", newline="") as fh:
-        sample = fh.read(64 * 1024)
+    sample = _text_sample(path, options.get("encoding") or "utf-8")
     try:
         return csv.Sniffer().sniff(sample, delimiters=_OTHER_SEPARATORS).delimiter
     except csv.Error:  # no consistent separator: the comma reading stands, and its errors
