@@ -213,6 +213,14 @@ def from_frame(
     )
 
 
+def _one_hot(y: np.ndarray | torch.Tensor) -> bool:
+    """Whether a 2-D ``y`` holds one 1 and otherwise 0s in every row (NumPy array or tensor)."""
+    values = np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y)
+    if not np.issubdtype(values.dtype, np.number) and values.dtype != bool:
+        return False
+    return bool(np.isin(values, (0, 1)).all() and (values.sum(axis=1) == 1).all())
+
+
 def _existing(path: PathLike, kind: str) -> Path:
     path = Path(path).expanduser()
     if path.is_dir():
@@ -426,6 +434,9 @@ def _from_arrays(
         y = y.reshape(-1)
     if x.ndim < 2 or y.ndim != 1 or len(x) != len(y):
         hint = " For one feature per row, reshape x to (n, 1): x.reshape(-1, 1)." if x.ndim == 1 else ""
+        if y.ndim == 2 and len(x) == len(y) and x.ndim >= 2 and _one_hot(y):
+            hint = (f" y looks one-hot ({y.shape[1]} columns of 0/1, one 1 a row): use the class indices "
+                    "y.argmax(1).")
         raise UserError(
             f"{name} must hold inputs of shape (n, ...) and targets of shape (n,); got x {tuple(x.shape)} "
             f"and y {tuple(y.shape)}.{hint}"
