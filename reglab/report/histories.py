@@ -235,6 +235,7 @@ def normalize_history(frame: pd.DataFrame, *, source: str = "history") -> pd.Dat
     frame = frame.copy()
     frame.columns = [str(c).strip() for c in frame.columns]
     marked = _WRITTEN_NONFINITE in frame.columns  # read_history's mark (a plain DataFrame has none)
+    lightning = "step" in frame.columns  # writes NaN as 'nan': its empty cells are only metrics not logged
     if frame.empty:
         raise UserError(f"{source} has no rows; {_FIX}.")
     _one_run(frame, source)
@@ -305,9 +306,10 @@ def normalize_history(frame: pd.DataFrame, *, source: str = "history") -> pd.Dat
     if complete.any() and not finite[complete].any():
         _diverged_from_the_start(out["train_loss"].to_numpy(dtype=float), source)
     # A row with one loss and the other cell empty is dropped too, but named: pandas writes a NaN as an
-    # empty cell, so it may be a NaN (a row with neither loss, a Lightning test row, stays silent).
+    # empty cell, so it may be a NaN (a row with neither loss, a Lightning test row, stays silent, as does
+    # a Lightning epoch without validation, check_val_every_n_epoch).
     present = out[["train_loss", "val_loss"]].notna().to_numpy()
-    half = ~complete & (present.sum(axis=1) == 1)
+    half = ~complete & (present.sum(axis=1) == 1) & (not lightning)
     missing = {c: [_epoch_value(e) for e in out.loc[half & ~present[:, i], "epoch"]]
                for i, c in enumerate(("train_loss", "val_loss"))}
     out = out[complete].reset_index(drop=True)

@@ -109,3 +109,13 @@ def test_an_empty_last_validation_cell_is_named_and_the_epochs_before_are_judged
     _same_judgement(d, _without([19]))
     assert d.findings[1].startswith("validation loss missing at epoch 19, after the last epoch judged")
     assert "if it was a NaN, the run diverged at its end" in d.findings[1]
+
+
+def test_a_lightning_log_validating_every_other_epoch_names_no_missing_epoch(tmp_path):
+    """Lightning writes a NaN as 'nan'; its empty cells are epochs without validation, not NaNs."""
+    rows = [f"{e},{2 * e},{t},\n" for e, t in zip(E, TRAIN)]
+    rows += [f"{e},{2 * e + 1},,{v}\n" for e, v in zip(E, VAL) if e % 2]
+    path = tmp_path / "metrics.csv"
+    path.write_text("epoch,step,train_loss,val_loss\n" + "".join(rows))
+    d = diagnose(read_history(path))
+    assert d.evidence.epochs == 10 and not any("missing" in f for f in d.findings)
