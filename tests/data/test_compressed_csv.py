@@ -1,4 +1,4 @@
-"""data.load reads a compressed CSV / TSV (data.csv.gz, ...) as pandas does, the same splits as the plain file."""
+"""data.load reads a compressed CSV / TSV (data.csv.gz, ...) as pandas does: the plain file's splits."""
 
 import numpy as np
 import pandas as pd
@@ -20,7 +20,8 @@ def frame():
 def test_compressed_files_load_as_the_plain_csv(tmp_path, frame, name, sep):
     frame.to_csv(tmp_path / "plain.csv", index=False)
     plain = data.load(tmp_path / "plain.csv", target="label", seed=0)
-    frame.to_csv(tmp_path / name, index=False, sep=sep, compression="gzip" if name.endswith("GZ") else "infer")
+    compression = "gzip" if name.endswith("GZ") else "infer"  # pandas infers from lower-case suffixes
+    frame.to_csv(tmp_path / name, index=False, sep=sep, compression=compression)
     got = data.load(str(tmp_path / name), target="label", seed=0)  # a str path: dispatched on its suffixes
     assert got.input_shape == (2,) and got.num_classes == 2
     for split in ("train", "val", "test"):
