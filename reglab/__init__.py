@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
 # The two exception types are light (no torch): the CLI needs them before it knows which command runs.
@@ -75,7 +76,11 @@ _LAZY: dict[str, tuple[str, str | None]] = {
 
 def __getattr__(name: str) -> Any:
     if name not in _LAZY:
-        raise AttributeError(f"module 'reglab' has no attribute {name!r}")
+        # A submodule (``reglab.penalties``, ``reglab.train``) is an attribute once imported, as it was
+        # while ``import reglab`` imported the core eagerly.
+        if name.startswith("__") or importlib.util.find_spec(f"{__name__}.{name}") is None:
+            raise AttributeError(f"module 'reglab' has no attribute {name!r}")
+        return importlib.import_module(f"{__name__}.{name}")
     module_name, attribute = _LAZY[name]
     module = importlib.import_module(module_name)
     value = module if attribute is None else getattr(module, attribute)

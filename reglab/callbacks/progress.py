@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import random
 import sys
 from typing import IO, TYPE_CHECKING, Any
 
@@ -70,15 +69,15 @@ class ProgressBar(Callback):
         restarts = getattr(trainer, "restarts", 1)
         self._label = f"restart {getattr(trainer, 'restart', 0) + 1}/{restarts}  " if restarts > 1 else ""
         file = self.file if self.file is not None else sys.stdout
-        # rich is imported here, not at `import reglab`, and with Python's `random` state kept:
-        # importing rich.style draws from the global `random` generator (getrandbits), which would
-        # shift the stream of a user who seeded it.
-        state = random.getstate()
-        try:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-        finally:
-            random.setstate(state)
+        # rich is imported here, not at `import reglab` (reglab._rich keeps Python's `random` stream).
+        from reglab._rich import (
+            BarColumn,
+            Console,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         console = Console(file=file, force_terminal=True if self.mode == "rich" else None)
         if self._use_rich(console):

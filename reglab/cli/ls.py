@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
+from reglab._rich import Table
 
 __all__ = ["register", "run", "find_studies"]
 

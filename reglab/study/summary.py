@@ -19,8 +19,7 @@ from collections.abc import Mapping
 from importlib import metadata
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
+from reglab._rich import Console, Table
 
 __all__ = ["results_table", "format_ci", "format_params", "console", "run_environment", "verdict_line",
            "rank_recipes", "recipe_order"]
