@@ -711,11 +711,12 @@ def parse_config(data: Any, source: str = "config") -> StudyConfig:
         raise UserError(format_validation_error(exc, source)) from None
     # A k-fold setting given with hold-out validation (the dataset's own validation split) was ignored
     # without a word. Checked on what the user wrote, not in the model: a stored config (canonical_json)
-    # carries every default, folds and stratified included, and must still load and resume.
+    # carries every default, folds and stratified included, and must still load and resume; and only a
+    # value other than the default, so that a config's model_dump() validates again.
     given = data.get("validation")
     if config.validation.kind == "holdout" and isinstance(given, dict):
         for key in ("folds", "stratified"):
-            if key in given:
+            if key in given and getattr(config.validation, key) != ValidationConfig.model_fields[key].default:
                 raise UserError(f"{source}: validation.{key} ({given[key]!r}) only acts on kind: kfold, and "
                                 "this config sets kind: holdout (the dataset's own validation split), so it "
                                 f"would be ignored; set kind: kfold, or remove {key}")

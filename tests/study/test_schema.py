@@ -365,7 +365,7 @@ def test_settings_with_what_they_shape_are_accepted(tiny):
     assert parse_config(tiny).recipes["en"].searched() == ["l1_ratio"]
 
 
-@pytest.mark.parametrize("extra", [{"folds": 5}, {"folds": 3}, {"stratified": False}])
+@pytest.mark.parametrize("extra", [{"folds": 5}, {"folds": 2}, {"stratified": False}])
 def test_a_kfold_setting_with_holdout_validation_is_refused_in_one_line(tiny, tmp_path, extra):
     """`validation: {kind: holdout, folds: 5}` validated on the dataset's own split, ignoring folds."""
     tiny["validation"] = {"kind": "holdout", **extra}
@@ -383,6 +383,14 @@ def test_a_kfold_setting_with_holdout_validation_is_refused_in_one_line(tiny, tm
     tiny["validation"]["kind"] = "kfold"
     assert parse_config(tiny).validation.model_dump() == {"kind": "kfold", "folds": 3, "stratified": True,
                                                           **extra}
+
+
+def test_a_holdout_config_dump_with_its_default_folds_validates_again(tiny):
+    tiny["validation"] = {"kind": "holdout"}
+    config = parse_config(tiny)
+    dumped = config.model_dump(mode="json")
+    assert dumped["validation"] == {"kind": "holdout", "folds": 3, "stratified": True}
+    assert parse_config(dumped) == config
 
 
 def test_a_stored_holdout_study_whose_config_holds_the_default_folds_still_resumes_and_reads(tiny, tmp_path):
