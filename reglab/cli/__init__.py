@@ -12,7 +12,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
+import threading
+from types import FrameType
 from typing import NoReturn
 
 from reglab._validation import InvalidParameterError
@@ -86,7 +89,46 @@ def _storage_error(exc: BaseException) -> str | None:
     return f"the study database cannot be read: {driver_message(exc)}"
 
 
+# The line a Ctrl-C inside an import prints (set to name the command once it is known).
+_interrupted_line = ["reglab: interrupted"]
+
+
+def _on_sigint(signum: int, frame: FrameType | None) -> None:
+    """Python's SIGINT handler (raise KeyboardInterrupt), except inside an import: exit 130 at once.
+
+    A KeyboardInterrupt raised inside an import was swallowed by some libraries (the command then ran
+    to its end) or left a module half-initialized, whose next use recursed (numpy's ``__getattr__``:
+    a RecursionError traceback). A study's database is safe at any instant (it survives kill -9).
+    """
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib."):
+            for stream, text in ((sys.stdout, ""), (sys.stderr, _interrupted_line[0] + "\n")):
+                try:
+                    stream.write(text)
+                    stream.flush()
+                except (OSError, ValueError):  # a closed or broken stream: nothing more to say
+                    pass
+            os._exit(130)
+        frame = frame.f_back
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    # Only where Python's own handler is in place (not under SIG_IGN, a background job's, nor another
+    # program's), and only in the main thread, where signal handlers can be set.
+    ours = threading.current_thread() is threading.main_thread() and \
+        signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    _interrupted_line[0] = "reglab: interrupted"
+    if ours:
+        signal.signal(signal.SIGINT, _on_sigint)
+    try:
+        return _guarded_main(argv)
+    finally:
+        if ours:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _guarded_main(argv: list[str] | None) -> int:
     try:
         code = _main(argv)
         # Output still buffered would otherwise meet the closed pipe in the interpreter's flush at exit,
@@ -111,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = _parse(parser, argv)
+    if args.command:
+        kept = "; finished results are kept." if args.command in ("study", "demo") else ""
+        _interrupted_line[0] = f"reglab {args.command}: interrupted{kept}"
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -140,8 +185,7 @@ def _main(argv: list[str] | None) -> int:
         return 2
     except KeyboardInterrupt:
         # Only study and demo write results: `reglab ls` said "interrupted; finished results are kept."
-        kept = "; finished results are kept." if args.command in ("study", "demo") else ""
-        print(f"reglab {args.command}: interrupted{kept}", file=sys.stderr)
+        print(_interrupted_line[0], file=sys.stderr)
         return 130
 
 
