@@ -116,7 +116,8 @@ class Study:
         out_dir = Path(out) if out is not None else default_out(self.config)
         make_study_dir(out_dir)
         store = StudyStorage(storage or default_url(out_dir))
-        store.save_config(self.config.name, self.config.canonical_json(), same=self.config.same_study)
+        store.save_config(self.config.name, self.config.canonical_json(), same=self.config.same_study,
+                          differences=self.config.differences)
         fingerprint = data_fingerprint(self.config)
         store.save_data_fingerprint(fingerprint, data_source(self.config))
         # Every trial carries the fingerprint and refuses data that hashes otherwise (a file edited mid-run).

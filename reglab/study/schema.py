@@ -599,6 +599,24 @@ class StudyConfig(_Strict):
         """The config as sorted JSON: what storage compares to detect a changed study."""
         return json.dumps(self.model_dump(mode="json"), sort_keys=True)
 
+    def differences(self, stored_json: str, limit: int = 3) -> list[str]:
+        """Where a stored config differs from this one, read as :meth:`same_study` reads it: up to ``limit``
+        ``"path: stored -> now"`` entries, sorted by path; empty when the stored config cannot be read.
+
+        Example:
+            >>> cfg = load_config("breast_cancer")
+            >>> old = json.loads(cfg.canonical_json()); old["training"]["epochs"] = 5
+            >>> cfg.differences(json.dumps(old))
+            ['training.epochs: 5 -> 15']
+        """
+        try:
+            stored = json.loads(type(self).model_validate(json.loads(stored_json)).canonical_json())
+        except (ValueError, TypeError):
+            return []
+        found: list[str] = []
+        _differences(stored, json.loads(self.canonical_json()), "", found)
+        return found[:limit]
+
     def same_study(self, stored_json: str) -> bool:
         """Whether a stored :meth:`canonical_json` is this study's, read with today's schema: a config
         stored before a setting existed gets its default, so adding a setting never stops a resume.
@@ -614,6 +632,25 @@ class StudyConfig(_Strict):
         except (ValueError, TypeError):  # a JSON or validation error: not a config of this schema
             return False
         return stored.canonical_json() == self.canonical_json()
+
+
+def _differences(old: Any, new: Any, path: str, found: list[str]) -> None:
+    """Append ``"path: old -> new"`` for each leaf where two canonical configs differ, ``"path: added"`` or
+    ``"path: removed"`` for a key (a recipe) only one of them has."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new)):
+            where = f"{path}.{key}" if path else str(key)
+            if key not in old or key not in new:
+                found.append(f"{where}: {'added' if key in new else 'removed'}")
+            else:
+                _differences(old[key], new[key], where, found)
+    elif old != new:
+        found.append(f"{path}: {_short(old)} -> {_short(new)}")
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def lower_is_better(metric: str) -> bool:

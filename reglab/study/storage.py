@@ -522,17 +522,21 @@ class StudyStorage:
                 yield conn
 
     # -- config --------------------------------------------------------------------------
-    def save_config(self, name: str, config_json: str, *, same: Callable[[str], bool] | None = None) -> None:
+    def save_config(self, name: str, config_json: str, *, same: Callable[[str], bool] | None = None,
+                    differences: Callable[[str], list[str]] | None = None) -> None:
         """Store the config; if one is stored already it must be the same study: the same text, or one
-        that ``same(stored)`` accepts (a config stored before a setting was added, read with its default)."""
+        that ``same(stored)`` accepts (a config stored before a setting was added, read with its default).
+        Otherwise :class:`OtherStudyError`, naming what ``differences(stored)`` lists."""
         with self._write() as conn:
             row = conn.execute(select(study_table.c.name, study_table.c.config)).first()
             if row is None:
                 row = dict(id=1, name=name, config=config_json, created=time.time())
                 conn.execute(insert(study_table).values(**row))
             elif row.config != config_json and not (same is not None and same(row.config)):
+                diff = differences(row.config) if differences is not None else []
+                shown = f" ({'; '.join(diff)})" if diff else ""
                 raise OtherStudyError(
-                    f"storage {self._shown!r} holds a different study config; resuming needs the same "
+                    f"storage {self._shown!r} holds a different study config{shown}; resuming needs the same "
                     "config. Use another --out directory (or --storage) for a changed config.", row.name
                 )
 

@@ -165,8 +165,24 @@ def test_changed_config_in_the_same_directory_is_refused(tiny, tmp_path):
     tiny["recipes"] = {"none": {}}
     Study(tiny).run(out=tmp_path, progress=False)
     tiny["seeds"] = [0]
-    with pytest.raises(UserError, match=r"holds a different study config"):
+    with pytest.raises(UserError, match=r"holds a different study config \(seeds: \[0,1\] -> \[0\]\); "):
         Study(tiny).run(out=tmp_path, progress=False)
+
+
+def test_a_changed_config_is_refused_naming_what_changed(tiny, tmp_path):
+    """It said only "holds a different study config": the user had to diff the YAML against the study."""
+    tiny["recipes"] = {"none": {}, "l2": {"l2": 1e-3}}
+    Study(tiny).run(out=tmp_path, progress=False)
+    tiny["recipes"] = {"none": {}, "l2": {"l2": 1e-2}, "l1": {"l1": 1e-3}}
+    tiny["training"]["epochs"] = 3
+    tiny["training"]["lr"] = 0.1
+    with pytest.raises(UserError) as err:
+        Study(tiny).run(out=tmp_path, progress=False)
+    # Sorted by path, three at most (training.lr is the fourth).
+    assert str(err.value) == (
+        f"storage {'sqlite:///' + str(tmp_path / 'study.db')!r} holds a different study config (recipes.l1: "
+        "added; recipes.l2.l2: 0.001 -> 0.01; training.epochs: 2 -> 3); resuming needs the same config. Use "
+        "another --out directory (or --storage) for a changed config.")
 
 
 def test_a_npz_file_studies_as_the_same_data_in_a_csv_file(tiny, tmp_path):
