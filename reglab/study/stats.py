@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from reglab._validation import Interval, check_scalar
 from reglab.study.schema import metric_range
 
 __all__ = ["mean_ci", "paired_comparison"]
@@ -33,8 +34,10 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95, *, metric: str | 
     With one value, or values without spread (equal up to rounding), the interval is undefined and
     reported as ``nan`` (as ``scipy.stats.t.interval`` gives it for a zero spread). With ``metric``,
     the interval is clipped to the metric's range (:func:`~reglab.study.schema.metric_range`:
-    an accuracy's to [0, 1], a loss's to >= 0); the mean is left as it is.
+    an accuracy's to [0, 1], a loss's to >= 0); the mean is left as it is. ``confidence`` is a
+    fraction in (0, 1), e.g. 0.95.
     """
+    confidence = _check_confidence(confidence, "mean_ci")
     x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
     n = int(x.size)
     if n == 0:
@@ -66,6 +69,7 @@ def paired_comparison(
         >>> round(r["diff"], 3), r["n"]
         (0.097, 3)
     """
+    confidence = _check_confidence(confidence, "paired_comparison")
     keys = sorted(
         k for k in treatment
         if k in baseline and _finite(treatment[k]) and _finite(baseline[k])
@@ -81,6 +85,11 @@ def paired_comparison(
     undefined = len(keys) < 2 or _no_spread(a - b)
     p = math.nan if undefined else float(stats.ttest_rel(a, b).pvalue)
     return {"diff": ci["mean"], "low": ci["low"], "high": ci["high"], "p": p, "n": len(keys)}
+
+
+def _check_confidence(confidence: Any, owner: str) -> float:
+    # 95 for 95 % reached scipy, which named its own 'alpha'; 0 gave a zero-width interval.
+    return check_scalar(confidence, "confidence", owner=owner, interval=Interval(0, 1, closed="neither"))
 
 
 def _clip(low: float, high: float, bounds: tuple[float, float]) -> tuple[float, float]:

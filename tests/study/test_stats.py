@@ -185,3 +185,22 @@ def test_on_equal_test_means_the_verdict_names_the_recipe_the_results_table_list
         "l2": {**tied, "best_params": {"l2": 0.001}}, "l1": {**tied, "best_params": {"l1": 0.01}}}}
     assert recipe_order(summary)[0] == "l1"
     assert verdict_line(summary).startswith("best recipe: l1 (l1=0.01), test_accuracy 0.930")
+
+
+@pytest.mark.parametrize("confidence", [95, 0.0, 1.0, -0.5, float("nan"), "0.95", True])
+def test_a_confidence_outside_0_1_is_refused_in_one_line_naming_it(confidence):
+    # 95 (for 95 %) reached scipy's "alpha must be between 0 and 1 inclusive"; 0 gave a zero-width interval.
+    from reglab._validation import InvalidParameterError
+
+    for call in (lambda: mean_ci([0.7, 0.8, 0.9], confidence),
+                 lambda: paired_comparison({0: 0.8, 1: 0.9}, {0: 0.7, 1: 0.85}, confidence)):
+        with pytest.raises(InvalidParameterError, match=r"'confidence' parameter .* range \(0, 1\)"):
+            call()
+
+
+def test_other_confidences_match_scipy():
+    x = [0.61, 0.64, 0.66, 0.70, 0.58]
+    for confidence in (0.5, 0.9, 0.99):
+        ref = stats.t.interval(confidence, 4, loc=np.mean(x), scale=stats.sem(x))
+        s = mean_ci(x, confidence)
+        assert (s["low"], s["high"]) == pytest.approx(ref, rel=1e-12)
