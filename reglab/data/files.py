@@ -215,7 +215,7 @@ def from_frame(
 
 def _one_hot(y: np.ndarray | torch.Tensor) -> bool:
     """Whether a 2-D ``y`` holds one 1 and otherwise 0s in every row (NumPy array or tensor)."""
-    values = np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y)
+    values = _numpy(y)
     if not np.issubdtype(values.dtype, np.number) and values.dtype != bool:
         return False
     return bool(np.isin(values, (0, 1)).all() and (values.sum(axis=1) == 1).all())
@@ -500,12 +500,21 @@ def from_tensors(
         ...              dtype=torch.float64).train.x.dtype
         torch.float64
     """
-    x = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    y = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+    x, y = _numpy(x), _numpy(y)
     return _from_arrays(
         x, y, task=task, name=name, feature_names=feature_names, seed=seed,
         val_size=val_size, test_size=test_size, scale=scale, scale_y=scale_y, dtype=dtype,
     )
+
+
+def _numpy(a: torch.Tensor | np.ndarray | object) -> np.ndarray:
+    """A tensor (any device) or array-like as a NumPy array."""
+    if not isinstance(a, torch.Tensor):
+        return np.asarray(a)
+    a = a.detach().cpu()
+    if a.is_floating_point() and a.dtype not in (torch.float16, torch.float32, torch.float64):
+        a = a.float()  # bfloat16 / float8 have no NumPy dtype (Tensor.numpy raised); float32 is exact
+    return a.numpy()
 
 
 def _describe_item(item: object) -> str:
@@ -515,7 +524,7 @@ def _describe_item(item: object) -> str:
 
 def _stack(values: list, role: str, name: str) -> np.ndarray:
     """Stack one entry of every item (tensors, NumPy values, lists, numbers, strings) as rows."""
-    arrays = [v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v) for v in values]
+    arrays = [_numpy(v) for v in values]
     first = arrays[0].shape
     odd = next((i for i, a in enumerate(arrays) if a.shape != first), None)
     if odd is not None:
