@@ -149,6 +149,19 @@ def _check_column(series: pd.Series, where: str, role: str) -> None:
             )
 
 
+def _column(frame: pd.DataFrame, name: object) -> object:
+    """``name``, or the one column whose name reads as ``name``: a header-less CSV's columns are the ints
+    0, 1, ... (``read_options={'header': None}``), and ``target='2'`` (a CLI's or config's text) is column 2.
+    """
+    try:
+        if name in frame.columns:
+            return name
+    except TypeError:  # an unhashable name: the missing-column error names it
+        return name
+    matches = [c for c in frame.columns if str(c) == str(name)]
+    return matches[0] if len(matches) == 1 else name
+
+
 def _check_feature_list(features: Sequence[str], target: str, where: str) -> None:
     """Refuse the target among the features (the label would leak into the inputs) and repeated names."""
     if isinstance(features, str):
@@ -192,10 +205,13 @@ def from_frame(
     if len(frame) == 0:
         raise UserError(f"{where} has no rows; a dataset needs one row per example.")
     columns = [str(c) for c in frame.columns]
+    target = _column(frame, target)
     if target not in frame.columns:
         raise _missing_column(target, columns, where, "target")
     if features is None:
         features = [c for c in frame.columns if c != target]
+    elif not isinstance(features, str):
+        features = [_column(frame, f) for f in features]
     _check_feature_list(features, target, where)
     for column in features:
         if column not in frame.columns:
@@ -308,6 +324,15 @@ def _numeric_columns(frame: pd.DataFrame) -> int:
     return sum(pd.api.types.is_numeric_dtype(dtype) for dtype in frame.dtypes)
 
 
+#: A number as a CSV header cell, with the ".1" pandas appends to a repeated name.
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?(\.\d+)?")
+
+
+def _numeric_header(frame: pd.DataFrame) -> bool:
+    """Every column name of a CSV is a number (its first row was data, not names)."""
+    return all(isinstance(c, str) and _NUMBER.fullmatch(c.strip()) for c in frame.columns)
+
+
 def _unnamed_column(frame: pd.DataFrame, target: str, where: str) -> UserError | None:
     """A feature column the header leaves unnamed (pandas' 'Unnamed: 0'), most often to_csv's index."""
     for position, column in enumerate(frame.columns):
@@ -374,6 +399,14 @@ def load_csv(
         raise _no_rows(path, "CSV")
     if features is None and (error := _unnamed_column(frame, target, path.name)) is not None:
         raise error
+    if _column(frame, target) not in frame.columns and _numeric_header(frame):
+        # The first row was data: pandas made it the header, and the columns are named by its values.
+        raise UserError(
+            f"The target column {target!r} is not in {path.name}, whose header is all numbers "
+            f"({', '.join(repr(str(c)) for c in frame.columns)}): the file may have no header. If so, pass "
+            "read_options={'header': None} and name the column by position (0 first), e.g. "
+            f"target='{frame.shape[1] - 1}' for the last."
+        )
     return from_frame(
         frame, target, features=features, task=task, name=path.name, seed=seed,
         val_size=val_size, test_size=test_size, scale=scale, scale_y=scale_y, dtype=dtype,
