@@ -203,6 +203,8 @@ class ColorJitter(KorniaTransform):
     """Random brightness, contrast, saturation and hue changes (kornia's ``ColorJitter``).
 
     Saturation and hue need 3-channel (RGB) images; brightness and contrast work on any.
+    Images must hold values in [0, 1]: kornia clips its output to that range, so standardized
+    inputs (``scale=True``) are refused rather than losing every negative value.
 
     Example:
         >>> t = ColorJitter(brightness=0.2, contrast=0.2)
@@ -231,6 +233,12 @@ class ColorJitter(KorniaTransform):
         super().__init__(aug, shape)
 
     def _check_images(self, images: torch.Tensor) -> None:
+        low, high = (float(v) for v in torch.aminmax(images))
+        if low < 0 or high > 1:
+            raise fail(self.owner, "x", "images with values in [0, 1] (kornia clips the jittered images to "
+                       "[0, 1]); load them unscaled and divided by their largest value, e.g. "
+                       "from_tensors(x / 16, y, scale=False) for digits",
+                       f"values in [{low:.3g}, {high:.3g}]")
         # kornia raises for hue and silently skips saturation on images that are not RGB.
         if (self.saturation or self.hue) and images.shape[1] != 3:
             raise fail(self.owner, "saturation / hue", "0 for images that are not 3-channel RGB",
