@@ -128,6 +128,13 @@ def _values(data: StudyData) -> tuple[list[str], dict[str, dict[Any, float]]]:
     return keys, values
 
 
+def _fold_ratio(data: StudyData) -> float:
+    """``1 / (k - 1)`` for scores of k >= 2 cross-validation folds (fold ids >= 0), else 0: a study's
+    final trials carry fold -1, one per seed, and train on the same data."""
+    folds = {int(f) for f in data.joined()["fold"].dropna() if int(f) >= 0}
+    return 1 / (len(folds) - 1) if len(folds) > 1 else 0.0
+
+
 def recipe_order(data: StudyData) -> list[str]:
     """``data.recipes`` in the ranking's order (:func:`ranking`): best mean first, equal means by name,
     recipes without a mean last (by name). The report's tables and charts all use it.
@@ -156,22 +163,25 @@ def ranking(data: StudyData, *, confidence: float = 0.95) -> pd.DataFrame:
     baseline pairs trials by ``seed`` (and ``fold`` when present) and reports the mean paired
     difference, its t CI and the paired t-test p-value (``scipy.stats.ttest_rel``). Intervals are
     clipped to the metric's range (:func:`reglab.study.schema.metric_range`): an accuracy's to
-    [0, 1] and a difference of accuracies to [-1, 1], a loss's to >= 0.
+    [0, 1] and a difference of accuracies to [-1, 1], a loss's to >= 0. Scores of k >= 2
+    cross-validation folds (``fold`` 0..k-1) share training data: their intervals and tests take
+    Nadeau and Bengio's correction with ``test_to_train = 1 / (k - 1)`` (:func:`~reglab.study.stats.mean_ci`).
 
     Returns:
         Columns ``recipe, n, mean, ci_low, ci_high, diff, diff_low, diff_high, p_value, pairs``.
     """
     confidence = check_scalar(confidence, "confidence", owner="ranking", interval=Interval(0, 1, "neither"))
-    _, values = _values(data)
+    keys, values = _values(data)
+    ratio = _fold_ratio(data) if "fold" in keys else 0.0
     values |= {name: {} for name in data.unfinished}
     base = values.get(data.baseline) if data.baseline is not None else None
     rows = []
     for recipe, by_key in values.items():
-        ci = mean_ci(list(by_key.values()), confidence, metric=data.metric)
+        ci = mean_ci(list(by_key.values()), confidence, metric=data.metric, test_to_train=ratio)
         row = {"recipe": recipe, "n": ci["n"], "mean": ci["mean"], "ci_low": ci["low"], "ci_high": ci["high"],
                "diff": np.nan, "diff_low": np.nan, "diff_high": np.nan, "p_value": np.nan, "pairs": 0}
         if base is not None and recipe != data.baseline:
-            d = paired_comparison(by_key, base, confidence, metric=data.metric)
+            d = paired_comparison(by_key, base, confidence, metric=data.metric, test_to_train=ratio)
             row.update(diff=d["diff"], diff_low=d["low"], diff_high=d["high"], p_value=d["p"], pairs=d["n"])
         rows.append(row)
     order = rank_recipes({r["recipe"]: r["mean"] for r in rows}, lower_is_better=not data.higher_is_better)

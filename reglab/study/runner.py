@@ -376,6 +376,10 @@ class _Runner:
         base = best.get(cfg.baseline)
         base_test = self._by_key("final", cfg.baseline, base, [-1], test_metric, by_fold=False)
         base_cv = self._by_key("cv", cfg.baseline, base, self.folds, metric, by_fold=True)
+        # k-fold scores share training data: their intervals and tests take Nadeau and Bengio's
+        # correction, each fold validating on 1/k of the pool and training on the rest (stats.mean_ci).
+        k = len(self.folds)
+        ratio = 1 / (k - 1) if k > 1 else 0.0
         recipes = {}
         for name, cands in candidates.items():
             search = self.searches[name]
@@ -390,14 +394,14 @@ class _Runner:
                 test = self._by_key("final", name, chosen, [-1], test_metric, by_fold=False)
                 cv = self._by_key("cv", name, chosen, self.folds, metric, by_fold=True)
                 entry["test"] = mean_ci(list(test.values()), metric=test_metric)
-                entry["validation"] = mean_ci(list(cv.values()), metric=metric)
+                entry["validation"] = mean_ci(list(cv.values()), metric=metric, test_to_train=ratio)
                 finals = self._trials("final", name, chosen, cfg.seeds, [-1])
                 for k in ("weight_norm", "zero_fraction"):
                     entry[k] = mean_ci([r["metrics"].get(k) for r in finals if r["status"] == "done"])["mean"]
                 if name != cfg.baseline and base is not None:
                     entry["vs_baseline"] = {
                         "test": paired_comparison(test, base_test, metric=test_metric),
-                        "validation": paired_comparison(cv, base_cv, metric=metric),
+                        "validation": paired_comparison(cv, base_cv, metric=metric, test_to_train=ratio),
                     }
             entry["path"] = self._path(name, cands)
             recipes[name] = entry

@@ -204,3 +204,44 @@ def test_other_confidences_match_scipy():
         ref = stats.t.interval(confidence, 4, loc=np.mean(x), scale=stats.sem(x))
         s = mean_ci(x, confidence)
         assert (s["low"], s["high"]) == pytest.approx(ref, rel=1e-12)
+
+
+# Nadeau and Bengio's corrected resampled t-test, computed by hand from its formula (scikit-learn's
+# "Statistical comparison of models using grid search" example writes it the same way): for k-fold
+# scores the variance of the mean is (1/n + n_test/n_train) s^2, t on n - 1 degrees of freedom.
+_FOLD_DIFFS = [0.021, 0.004, 0.013, -0.006, 0.017, 0.009, 0.011, 0.002, 0.015, -0.001]  # 2 seeds x 5 folds
+
+
+def test_the_fold_correction_widens_the_interval_as_nadeau_and_bengio_write_it():
+    x = np.array(_FOLD_DIFFS)
+    n, ratio = len(x), 1 / 4  # 5 folds: each trains on 4/5 and validates on 1/5
+    se = x.std(ddof=1) * np.sqrt(1 / n + ratio)
+    q = stats.t.ppf(0.975, n - 1)
+    got = mean_ci(list(x), test_to_train=ratio)
+    assert got["low"] == pytest.approx(x.mean() - q * se, rel=1e-12)
+    assert got["high"] == pytest.approx(x.mean() + q * se, rel=1e-12)
+    plain = mean_ci(list(x))
+    widening = (got["high"] - got["low"]) / (plain["high"] - plain["low"])
+    assert widening == pytest.approx(np.sqrt(1 + n * ratio))
+
+
+def test_the_corrected_paired_test_matches_the_formula_and_is_the_plain_one_without_folds():
+    base = {(s, f): 0.80 + 0.01 * f + 0.003 * s for s in range(2) for f in range(5)}
+    treat = {key: base[key] + d for key, d in zip(sorted(base), _FOLD_DIFFS)}
+    d = np.array([treat[k] - base[k] for k in sorted(base)])
+    t = d.mean() / (d.std(ddof=1) * np.sqrt(1 / 10 + 1 / 4))
+    got = paired_comparison(treat, base, test_to_train=1 / 4)
+    assert got["p"] == pytest.approx(2 * stats.t.sf(abs(t), 9), rel=1e-10)
+    plain = paired_comparison(treat, base)
+    reference = stats.ttest_rel(list(treat.values()), list(base.values())).pvalue
+    assert plain["p"] == pytest.approx(reference, rel=1e-12)
+    assert got["p"] > 10 * plain["p"]  # 0.128 against 0.012 here: folds are not independent evidence
+    assert paired_comparison(treat, base, test_to_train=0.0) == plain
+
+
+@pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf"), "0.25", None])
+def test_a_bad_test_to_train_ratio_is_one_line_naming_it(bad):
+    with pytest.raises(ValueError, match="test_to_train"):
+        mean_ci([0.1, 0.2, 0.3], test_to_train=bad)
+    with pytest.raises(ValueError, match="test_to_train"):
+        paired_comparison({0: 0.1, 1: 0.2}, {0: 0.0, 1: 0.3}, test_to_train=bad)
