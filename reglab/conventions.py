@@ -135,33 +135,45 @@ def to_sklearn_elastic_net(l1: float, l2: float) -> dict[str, float]:
     return {"alpha": alpha, "l1_ratio": ratio}
 
 
-def from_glmnet(lambda_: float, alpha: float = 1.0) -> Strengths:
+def from_glmnet(lambda_: float, alpha: float = 1.0, *, y_std: float = 1.0) -> Strengths:
     """glmnet ``(lambda, alpha)``: ``1/(2n)·RSS + λ[(1-α)/2·||β||² + α·||β||₁]`` (gaussian family).
 
-    The same mapping holds for the binomial family, whose data term is the mean
-    log-loss. glmnet's ``alpha`` is scikit-learn's ``l1_ratio`` and its ``lambda``
-    is scikit-learn's ``alpha``. See docs/conventions.md for glmnet's internal
-    standardization, which changes the effective penalty unless ``X`` and ``y`` are
-    already scaled.
+    glmnet's gaussian fit always divides ``y`` by its standard deviation ``s`` (1/n
+    formula, about the mean when it fits an intercept), solves with ``λ/s`` and scales
+    the coefficients back (``vlam=ulam/ys`` in its Fortran), whatever ``standardize``
+    says. In terms of the unscaled ``y`` the lasso part is unchanged and the ridge part
+    is divided by ``s``: pass ``y_std=s`` to get ``l2 = λ(1-α)/(2s)``. The default 1
+    is exact for an already standardized ``y`` and for the binomial family (mean
+    log-loss, no scaling). glmnet's ``alpha`` is scikit-learn's ``l1_ratio`` and its
+    ``lambda`` is scikit-learn's ``alpha``. See docs/conventions.md for ``X``.
 
     Example:
         >>> from_glmnet(lambda_=1.0, alpha=1.0)
         Strengths(l1=1.0, l2=0.0)
+        >>> from_glmnet(lambda_=1.0, alpha=0.0, y_std=2.0)
+        Strengths(l1=0.0, l2=0.25)
     """
     lambda_ = check_scalar(lambda_, "lambda_", owner="ElasticNet.from_glmnet", interval=_NONNEG)
     alpha = check_scalar(alpha, "alpha", owner="ElasticNet.from_glmnet", interval=_RATIO)
-    return Strengths(lambda_ * alpha, lambda_ * (1 - alpha) / 2)
+    y_std = check_scalar(y_std, "y_std", owner="ElasticNet.from_glmnet", interval=_POS)
+    strengths = Strengths(lambda_ * alpha, lambda_ * (1 - alpha) / (2 * y_std))
+    if math.isinf(strengths.l2):
+        raise fail("ElasticNet.from_glmnet", "y_std", "large enough that λ(1-α)/(2·y_std) is finite", y_std)
+    return strengths
 
 
-def to_glmnet(l1: float, l2: float) -> dict[str, float]:
-    """Inverse of :func:`from_glmnet`: ``lambda = l1 + 2·l2``, ``alpha = l1/lambda``.
+def to_glmnet(l1: float, l2: float, *, y_std: float = 1.0) -> dict[str, float]:
+    """Inverse of :func:`from_glmnet`: ``lambda = l1 + 2·y_std·l2``, ``alpha = l1/lambda``.
 
     Example:
         >>> to_glmnet(0.5, 0.25)
         {'lambda_': 1.0, 'alpha': 0.5}
     """
     l1, l2 = _strengths(l1, l2, "to_glmnet")
-    lam, ratio = _ratio(l1, l2, 1.0, 2.0)
+    y_std = check_scalar(y_std, "y_std", owner="to_glmnet", interval=_POS)
+    lam, ratio = _ratio(l1, l2, 1.0, 2.0 * y_std)
+    if math.isinf(lam):
+        raise fail("to_glmnet", "l1 + 2·y_std·l2", "a finite float", lam)
     return {"lambda_": lam, "alpha": ratio}
 
 

@@ -485,9 +485,9 @@ class L2(Penalty):
         """scikit-learn ``ElasticNet`` keyword arguments (``l1_ratio=0``)."""
         return conv.to_sklearn_elastic_net(0.0, self.strength)
 
-    def to_glmnet(self) -> dict[str, float]:
-        """glmnet ``(lambda_, alpha=0)``."""
-        return conv.to_glmnet(0.0, self.strength)
+    def to_glmnet(self, *, y_std: float = 1.0) -> dict[str, float]:
+        """glmnet ``(lambda_, alpha=0)``; ``y_std`` as in :meth:`ElasticNet.from_glmnet`."""
+        return conv.to_glmnet(0.0, self.strength, y_std=y_std)
 
     def to_ridge(self, *, n_samples: int) -> dict[str, float]:
         """scikit-learn ``Ridge`` keyword arguments for ``n_samples`` rows."""
@@ -715,10 +715,15 @@ class ElasticNet(Sum):
 
     @classmethod
     def from_glmnet(
-        cls, lambda_: float, alpha: float = 1.0, *, selector: Selector | None = None
+        cls, lambda_: float, alpha: float = 1.0, *, y_std: float = 1.0, selector: Selector | None = None
     ) -> ElasticNet:
-        """glmnet ``(lambda, alpha)``: ``l1 = λ·α``, ``l2 = λ·(1 - α)/2``."""
-        return cls(*conv.from_glmnet(lambda_, alpha), selector=selector)
+        """glmnet ``(lambda, alpha)``: ``l1 = λ·α``, ``l2 = λ·(1 - α)/(2·y_std)``.
+
+        ``y_std``: the 1/n standard deviation of ``y`` for glmnet's gaussian family, which
+        scales ``y`` internally (see :func:`reglab.conventions.from_glmnet`); 1 for a
+        standardized ``y`` or the binomial family.
+        """
+        return cls(*conv.from_glmnet(lambda_, alpha, y_std=y_std), selector=selector)
 
     @classmethod
     def from_logistic_regression(
@@ -735,9 +740,9 @@ class ElasticNet(Sum):
         """scikit-learn ``ElasticNet`` keyword arguments ``{"alpha", "l1_ratio"}``."""
         return conv.to_sklearn_elastic_net(self.l1, self.l2)
 
-    def to_glmnet(self) -> dict[str, float]:
-        """glmnet ``{"lambda_", "alpha"}``."""
-        return conv.to_glmnet(self.l1, self.l2)
+    def to_glmnet(self, *, y_std: float = 1.0) -> dict[str, float]:
+        """glmnet ``{"lambda_", "alpha"}``; ``y_std`` as in :meth:`from_glmnet`."""
+        return conv.to_glmnet(self.l1, self.l2, y_std=y_std)
 
     def to_weight_decay(self) -> float:
         """PyTorch's coupled ``weight_decay``; raises unless ``l1 == 0``."""

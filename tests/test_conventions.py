@@ -227,3 +227,49 @@ def test_conversions_refuse_what_has_no_finite_counterpart(call, message):
     strength became C = inf, which reads as no penalty at all."""
     with pytest.raises(InvalidParameterError, match=message):
         call()
+
+
+def _glmnet_gaussian(X, y, lam, a):
+    """glmnet's gaussian fit (intercept, standardize=FALSE), step by step as its Fortran does it:
+    y -> (y - ȳ)/s with s the 1/n standard deviation, solve with λ/s (vlam=ulam/ys), coefficients × s.
+    scikit-learn's ElasticNet, whose objective is glmnet's documented one, is the inner solver."""
+    from sklearn.linear_model import ElasticNet as SkElasticNet
+
+    s = y.std()
+    inner = SkElasticNet(alpha=lam / s, l1_ratio=a, tol=1e-14, max_iter=100_000).fit(X, (y - y.mean()) / s)
+    return inner.coef_ * s, s
+
+
+@pytest.mark.parametrize("a", [0.0, 0.4])
+def test_from_glmnet_y_std_matches_glmnets_internal_y_scaling(regression, a):
+    X, y = regression
+    y = 25.0 * y + 7.0  # far from unit variance, so glmnet's scaling of y matters
+    n, lam = len(y), 3.0
+    beta, s = _glmnet_gaussian(X, y, lam, a)
+
+    def stationarity_gap(penalty) -> float:
+        # Optimality of 0.5·MSE + l1·|β|₁ + l2·|β|² at glmnet's β (X and the intercept are centred).
+        r = X.T @ (X @ beta - (y - y.mean())) / n + 2 * penalty.l2 * beta
+        nonzero = beta != 0
+        gap = np.abs(r[nonzero] + penalty.l1 * np.sign(beta[nonzero]))
+        return float(max(gap.max(initial=0.0), (np.abs(r[~nonzero]) - penalty.l1).max(initial=0.0)))
+
+    penalty = ElasticNet.from_glmnet(lambda_=lam, alpha=a, y_std=s)
+    assert penalty.l2 == pytest.approx(lam * (1 - a) / (2 * s), rel=1e-15)
+    assert stationarity_gap(penalty) < 1e-9
+    # The documented objective taken literally (y_std=1) is not what glmnet minimized.
+    assert stationarity_gap(ElasticNet.from_glmnet(lambda_=lam, alpha=a)) > 1e-2
+    back = penalty.to_glmnet(y_std=s)
+    assert back == pytest.approx({"lambda_": lam, "alpha": a if a else 0.0}, rel=1e-14)
+    if a == 0.0:
+        assert L2(penalty.l2).to_glmnet(y_std=s) == pytest.approx({"lambda_": lam, "alpha": 0.0}, rel=1e-14)
+
+
+def test_glmnet_y_std_bad_input():
+    message = r"^The 'y_std' parameter of ElasticNet.from_glmnet must be a float in the range \(0, inf\)\."
+    with pytest.raises(InvalidParameterError, match=message + r" Got 0\.0 instead\.$"):
+        ElasticNet.from_glmnet(lambda_=1.0, alpha=0.5, y_std=0.0)
+    with pytest.raises(InvalidParameterError, match=r"'y_std' parameter of to_glmnet .* Got nan"):
+        ElasticNet(l1=0.1, l2=0.1).to_glmnet(y_std=math.nan)
+    with pytest.raises(InvalidParameterError, match=r"'y_std' parameter of ElasticNet.from_glmnet .* finite"):
+        ElasticNet.from_glmnet(lambda_=1.0, alpha=0.0, y_std=1e-310)
