@@ -12,8 +12,9 @@ computes it directly:
 
 Other activations take their derivative from the backward op autograd runs for them
 (``gelu_backward``, ``tanh_backward``, ...), so every activation of ``reglab.models.MLP`` is
-covered; BatchNorm and LayerNorm call ``native_batch_norm`` / ``native_layer_norm`` and their
-backward ops, as autograd does. The 1-D CNN uses autograd (``StackedNet.forward``). Measured on
+covered; LayerNorm calls ``native_layer_norm`` and its backward op, as autograd does; BatchNorm is
+written out with torch's formulas (``_stack.batch_norm_train``: torch's CPU kernel's sums depend on
+the thread count). The 1-D CNN uses autograd (``StackedNet.forward``). Measured on
 one CPU thread, 16 members of MLP 40-256-256-10, batch 100: 22.5 ms a step through autograd,
 19.1 ms with this path (see benchmarks/RESULTS.md). The results equal autograd's to rounding
 (tests/population/test_backprop.py).
@@ -33,7 +34,7 @@ import torch
 from reglab.models import MLP
 from reglab.population._dropout import Dropout, fill_mask
 from reglab.population._loss import correct, nll
-from reglab.population._stack import StackedNet
+from reglab.population._stack import StackedNet, batch_norm_train
 from reglab.population._torchscript import Kernel
 
 __all__ = ["Tape", "Workspace", "supports", "forward", "backward"]
@@ -125,14 +126,15 @@ def _normalize(
     if norm == "layer":
         normalized, mean, rstd = torch.native_layer_norm(pre, [features], None, None, eps)
         return normalized * params[0].unsqueeze(1) + params[1].unsqueeze(1), [pre, normalized, mean, rstd]
-    # BatchNorm over K*F features of (B, K*F) is BatchNorm over F features of every member.
+    # BatchNorm over K*F features of (B, K*F) is BatchNorm over F features of every member (written
+    # out, not torch's kernel, whose sums depend on the thread count: see batch_norm_train).
     flat = pre.transpose(0, 1).reshape(batch, k * features)
     params[4].add_(1)
-    out, save_mean, save_invstd = torch.native_batch_norm(
-        flat, params[0].reshape(-1), params[1].reshape(-1), params[2].view(-1), params[3].view(-1), True,
+    out, centered, invstd = batch_norm_train(
+        flat, params[0].reshape(-1), params[1].reshape(-1), params[2].view(-1), params[3].view(-1),
         momentum, eps,
     )  # fmt: skip
-    return out.view(batch, k, features).transpose(0, 1), [flat, save_mean, save_invstd]
+    return out.view(batch, k, features).transpose(0, 1), [centered, invstd]
 
 
 def _normalize_backward(
@@ -155,16 +157,17 @@ def _normalize_backward(
         grad_pre = result[0]
         assert grad_pre is not None
         return grad_pre
-    flat, save_mean, save_invstd = saved[0], saved[1], saved[2]
-    result = torch.ops.aten.native_batch_norm_backward(
-        grad.transpose(0, 1).reshape(batch, k * features), flat, params[0].reshape(-1), params[2].view(-1),
-        params[3].view(-1), save_mean, save_invstd, True, eps, [True, True, True],
-    )  # fmt: skip
-    grad_flat, grad_weight, grad_bias = result[0], result[1], result[2]
-    assert grad_flat is not None and grad_weight is not None and grad_bias is not None
-    grads[0].copy_(grad_weight.view(k, features))
-    grads[1].copy_(grad_bias.view(k, features))
-    return grad_flat.view(batch, k, features).transpose(0, 1)
+    # torch's BatchNorm backward formulas (native_batch_norm_backward's), with sums over dim 0, whose
+    # order does not depend on the thread count.
+    centered, invstd = saved[0], saved[1]
+    dy = grad.transpose(0, 1).reshape(batch, k * features).to(centered.dtype)
+    sum_dy = dy.sum(0)
+    dotp = (dy * centered).sum(0)
+    grads[0].copy_((dotp * invstd).view(k, features))
+    grads[1].copy_(sum_dy.view(k, features))
+    grad_flat = (dy - sum_dy / batch).addcmul_(centered, dotp * invstd * invstd / batch, value=-1)
+    grad_flat.mul_(invstd * params[0].reshape(-1))
+    return grad_flat.to(grad.dtype).view(batch, k, features).transpose(0, 1)
 
 
 def _forward_kernel(

@@ -220,12 +220,16 @@ class StackedNet:
         eps = self.eps[name]
         if self.norm == "layer":
             return F.layer_norm(y, y.shape[-1:], eps=eps) * w + b
-        # BatchNorm over K*F features of (B, K*F) is BatchNorm over F features of every member, with
-        # torch's own kernel (running statistics included), so results equal BatchNorm1d's exactly.
+        # BatchNorm over K*F features of (B, K*F) is BatchNorm over F features of every member.
         k, b_size, f = y.shape
         flat = y.transpose(0, 1).reshape(b_size, k * f)
         if train:
             self.buffers[f"{name}.num_batches_tracked"].add_(1)
+            out = batch_norm_train(
+                flat, w.reshape(-1), b.reshape(-1), self.buffers[f"{name}.running_mean"].view(-1),
+                self.buffers[f"{name}.running_var"].view(-1), self.momentum[name], eps,
+            )[0]  # fmt: skip
+            return out.view(b_size, k, f).transpose(0, 1)
         out = F.batch_norm(
             flat,
             self.buffers[f"{name}.running_mean"].view(-1),
@@ -281,6 +285,10 @@ class StackedNet:
             return F.group_norm(h, self.k, w, b, self.eps[name])
         if train:
             self.buffers[f"{name}.num_batches_tracked"].add_(1)
+        if train and h.shape[2] == 1:  # torch's kernel takes (B, K*C, 1) as (B, K*C): see batch_norm_train
+            mean, var = (self.buffers[f"{name}.running_{s}"].view(-1) for s in ("mean", "var"))
+            out = batch_norm_train(h.flatten(1), w, b, mean, var, self.momentum[name], self.eps[name])[0]
+            return out.unsqueeze(2)
         # BatchNorm over K*C channels is BatchNorm over C channels of every member.
         return F.batch_norm(
             h,
@@ -292,6 +300,37 @@ class StackedNet:
             momentum=self.momentum[name],
             eps=self.eps[name],
         )
+
+
+def batch_norm_train(
+    flat: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    running_mean: torch.Tensor,
+    running_var: torch.Tensor,
+    momentum: float,
+    eps: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Training-mode BatchNorm of ``flat (B, C)`` over its batch, equal to ``F.batch_norm`` to rounding,
+    running statistics updated in place (as torch's, the variance unbiased there); returns the output and,
+    for the backward, ``flat - mean`` and ``1 / sqrt(var + eps)`` (in float32 for float16 / bfloat16).
+
+    Written out because that kernel splits a (B, C) batch among the intra-op threads and adds their
+    partial sums, so a population's results depended on its shards' thread count (``threads=1`` against
+    ``2``, 6e-10 in float64 after 12 Adam steps); a sum over dim 0 is one order whatever the threads.
+    """
+    batch = flat.shape[0]
+    # float16 / bfloat16 in float32, as torch's kernel computes them (the statistics would lose digits).
+    half = flat.dtype == torch.float16 or flat.dtype == torch.bfloat16
+    x = flat.float() if half else flat
+    mean = x.sum(0) / batch
+    centered = x - mean
+    var_sum = (centered * centered).sum(0)
+    invstd = 1 / torch.sqrt(var_sum / batch + eps)
+    out = torch.addcmul(bias.to(x.dtype), centered, invstd * weight.to(x.dtype)).to(flat.dtype)
+    running_mean.mul_(1 - momentum).add_(mean.detach() * momentum)
+    running_var.mul_(1 - momentum).add_(var_sum.detach() / (batch - 1) * momentum)
+    return out, centered, invstd
 
 
 _NARROW = 32  # output widths below this use the transposed product (measured at 10, 32, 64 outputs)
