@@ -11,7 +11,10 @@ Axis semantics (where Keras and PyTorch disagree):
     stores ``Linear.weight`` as ``(out, in)`` and ``Conv*.weight`` as ``(out, in, *k)``,
     so the same per-unit constraint is a norm over dim 1, or over every dim but 0 for a
     convolution. Here ``axis=None`` (the default) means exactly that: per output unit,
-    the dropout paper's max-norm. An explicit ``axis`` is in PyTorch's layout: the dims
+    the dropout paper's max-norm. A ``ConvTranspose*.weight`` is ``(in, out/groups, *k)``:
+    there ``axis=None`` takes each output channel's weights (dims 0 and 2.. within its
+    group), found from the module, so only a call on the model sees that layout (``project_``
+    alone takes dim 0 as the unit). An explicit ``axis`` is in PyTorch's layout: the dims
     the norm is taken over (``axis=0`` on a Linear weight constrains each *input*
     feature's outgoing weights, which is Keras's ``axis=1``). A 1-D parameter (when a
     selector picks biases) is normed as a whole.
@@ -127,6 +130,30 @@ class _NormConstraint(Constraint):
         dims = self.axis if self.axis is not None else (tuple(range(1, param.ndim)) or (0,))
         return torch.linalg.vector_norm(param, dim=dims, keepdim=True)
 
+    def _scale_(self, param: torch.Tensor, norms: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    def project_(self, param: torch.Tensor) -> None:
+        self._scale_(param, self._norms(param))
+
+    def __call__(self, module: nn.Module) -> None:
+        selected = self.check(module)
+        # A transposed conv's output channels are its weight's dim 1 (per group), not dim 0.
+        transposed = {
+            id(m.weight): m.groups
+            for m in module.modules()
+            if isinstance(m, nn.modules.conv._ConvTransposeNd) and isinstance(m.weight, torch.Tensor)
+        }
+        with torch.no_grad():
+            for _, param in selected:
+                groups = transposed.get(id(param)) if self.axis is None else None
+                if groups is None:
+                    self.project_(param)
+                else:
+                    units = param.unflatten(0, (groups, -1))  # a view for any strides
+                    dims = (1, *range(3, units.ndim))
+                    self._scale_(units, torch.linalg.vector_norm(units, dim=dims, keepdim=True))
+
 
 class MaxNorm(_NormConstraint):
     """Rescale each unit's weight vector whose L2 norm exceeds ``c`` back to norm ``c``.
@@ -155,8 +182,7 @@ class MaxNorm(_NormConstraint):
         super().__init__(axis, selector)
         self.c = check_scalar(c, "c", owner="MaxNorm", interval=Interval(0, None, closed="neither"))
 
-    def project_(self, param: torch.Tensor) -> None:
-        norms = self._norms(param)
+    def _scale_(self, param: torch.Tensor, norms: torch.Tensor) -> None:
         param.mul_(norms.clamp(0.0, self.c) / (KERAS_EPSILON + norms))
 
     def __repr__(self) -> str:
@@ -173,8 +199,8 @@ class UnitNorm(_NormConstraint):
         True
     """
 
-    def project_(self, param: torch.Tensor) -> None:
-        param.div_(KERAS_EPSILON + self._norms(param))
+    def _scale_(self, param: torch.Tensor, norms: torch.Tensor) -> None:
+        param.div_(KERAS_EPSILON + norms)
 
     def __repr__(self) -> str:
         return f"UnitNorm(axis={self.axis})"

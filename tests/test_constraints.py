@@ -189,3 +189,36 @@ def test_the_trainer_refuses_a_constraint_that_cannot_apply_before_the_first_ste
     with pytest.raises(InvalidParameterError, match=r"parameter of MaxNorm"):
         trainer.fit((x, y))
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def _feeding_masks(layer: nn.Module, in_channels: int) -> list[torch.Tensor]:
+    """For each output channel, the weights it depends on, read off autograd (no layout assumed)."""
+    x = torch.randn(1, in_channels, 5, 5)
+    masks = []
+    for o in range(layer.out_channels):
+        (g,) = torch.autograd.grad(layer(x)[:, o].sum(), layer.weight)
+        masks.append(g != 0)
+    return masks
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [nn.ConvTranspose2d(3, 4, 2), nn.ConvTranspose2d(4, 6, 2, groups=2), nn.Conv2d(4, 6, 2, groups=2)],
+    ids=["conv_transpose", "conv_transpose_groups", "conv_groups"],
+)
+@pytest.mark.parametrize("constraint", [MaxNorm(1.0), UnitNorm()], ids=["max_norm", "unit_norm"])
+def test_norm_constraints_act_per_output_channel_of_any_conv_layout(layer, constraint):
+    torch.manual_seed(0)
+    masks = _feeding_masks(layer, layer.in_channels)
+    with torch.no_grad():
+        layer.weight.mul_(50.0)
+    w0 = layer.weight.detach().double().clone()
+    expected = w0.clone()
+    for mask in masks:  # Keras's formula on each output unit's incoming weights
+        norm = w0[mask].norm()
+        target = min(float(norm), constraint.c) if isinstance(constraint, MaxNorm) else 1.0
+        expected[mask] = w0[mask] * (target / (1e-7 + norm))
+    constraint(layer)
+    torch.testing.assert_close(layer.weight.detach().double(), expected, rtol=1e-6, atol=1e-7)
+    for mask in masks:
+        assert float(layer.weight.detach()[mask].norm()) == pytest.approx(1.0, rel=1e-5)
