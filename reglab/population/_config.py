@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -30,7 +32,8 @@ class MemberConfig:
     * ``decoupled_decay``: AdamW-style ``w <- w - lr·wd·w`` outside the adaptive scaling.
     * ``prox_l1``, ``prox_l2``: proximal step of ``lr·(l1·Σ|w| + l2·Σw²)`` after each update
       (exact zeros), as ``reglab.optim.proximal``.
-    * ``max_norm``: Keras ``MaxNorm`` per output unit, ``w·clip(n, 0, c)/(1e-7 + n)``; ``None`` is off.
+    * ``max_norm``: Keras ``MaxNorm`` per output unit, ``w·clip(n, 0, c)/(1e-7 + n)``; ``None`` is off (as
+      is NaN, a DataFrame's empty cell, so a grid's rows from ``df.to_dict("records")`` may leave it out).
     * ``dropout``: rate after every hidden activation (MLP) / before the head (CNN1D).
     * ``noise``: standard deviation of additive Gaussian noise on the inputs (training only).
     * ``label_smoothing``: as ``torch.nn.functional.cross_entropy(label_smoothing=)``, in the training
@@ -83,11 +86,22 @@ def _checked(raw: Mapping[str, Any], owner: str, prefix: str) -> dict[str, Any]:
         name = prefix + key
         if key == "seed":  # torch.manual_seed takes 64-bit seeds
             values[key] = check_int(value, name, owner=owner, interval=Interval(0, 2**63 - 1))
-        elif key == "max_norm" and value is None:
+        elif key == "max_norm" and (value is None or _is_nan(value)):
+            # Off. A DataFrame holds a missing bound as NaN, and df.to_dict("records") passes it on.
             values[key] = None
+        elif key == "max_norm":
+            try:
+                values[key] = check_scalar(value, name, owner=owner, interval=_INTERVALS[key])
+            except InvalidParameterError:
+                allowed = "a float in the range (0, inf), or None (or NaN, a DataFrame's empty cell) for none"
+                raise fail(owner, name, allowed, value) from None
         else:
             values[key] = check_scalar(value, name, owner=owner, interval=_INTERVALS.get(key, _NONNEG))
     return values
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isnan(value)
 
 
 # Keys that Keras, the Trainer or a tuner's search space spell differently: what a member's config calls them.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -25,7 +26,7 @@ def test_configs_become_member_configs():
         ({"lr": -1.0}, "The 'lr' parameter of MemberConfig must be a float in the range (0, inf). Got -1.0"),
         ({"dropout": 1}, "The 'dropout' parameter of MemberConfig must be a float in the range [0, 0.99999"),
         ({"seed": 1.5}, "The 'seed' parameter of MemberConfig must be an int in the range [0, 92233720"),
-        ({"max_norm": 0}, "The 'max_norm' parameter of MemberConfig must be a float in the range (0, inf)."),
+        ({"max_norm": 0}, "'max_norm' parameter of MemberConfig must be a float in the range (0, inf), or"),
         ({"l2": float("nan")}, "The 'l2' parameter of MemberConfig must be a float in the range [0, inf)."),
     ],
 )
@@ -302,3 +303,21 @@ def test_zero_dimensional_tensors_are_refused_in_one_line_not_with_a_type_error(
         message = str(info.value)
         assert message.startswith(f"The '{name}' parameter of Population.") and "\n" not in message
         assert "tensors or arrays of equal, non-zero length. Got (" in message
+
+
+def test_a_dataframe_grid_may_leave_max_norm_out_for_some_rows():
+    """pandas holds a missing max_norm as NaN, and df.to_dict("records") passes it on: it means none."""
+    pd = pytest.importorskip("pandas")
+    grid = pd.DataFrame({"lr": [1e-2, 2e-2], "seed": [0, 1], "max_norm": [None, 0.5]})
+    records = grid.to_dict("records")
+    assert math.isnan(records[0]["max_norm"])  # what the user hands over
+    x, y = torch.randn(32, 4, generator=torch.Generator().manual_seed(0)), torch.arange(32) % 2
+    got = Population(MLP(4, 2, hidden=(8,)), records, dtype=torch.float64)
+    configs = [{"lr": 1e-2, "seed": 0}, {"lr": 2e-2, "seed": 1, "max_norm": 0.5}]
+    want = Population(MLP(4, 2, hidden=(8,)), configs, dtype=torch.float64)
+    assert got.configs == want.configs and got.configs[0].max_norm is None
+    got.fit((x, y), epochs=2, batch_size=8, progress="off")
+    want.fit((x, y), epochs=2, batch_size=8, progress="off")
+    for k in range(2):
+        for name, tensor in want.member(k).state_dict().items():
+            assert torch.equal(got.member(k).state_dict()[name], tensor), (k, name)
