@@ -8,9 +8,10 @@ module or an iterable of parameters; parameters without a gradient are skipped.
 Where frameworks disagree:
     Keras ``global_clipnorm=c`` and PyTorch ``clip_grad_norm_(max_norm=c)`` both scale
     all gradients together, Keras by ``c / max(norm, c)`` and PyTorch by
-    ``min(1, c / (norm + 1e-6))``: the same up to 1e-6. Keras ``clipnorm=c`` clips each
-    variable's gradient on its own (:class:`ClipGradNormPerTensor`), which changes the
-    direction of the whole update. Keras ``clipvalue`` is :class:`ClipGradValue`.
+    ``min(1, c / (norm + 1e-6))``: where clipping acts (norm > c) the two factors differ by the
+    relative amount ``1e-6 / norm``, below ``1e-6 / c`` (so above 1e-6 for ``c < 1``). Keras
+    ``clipnorm=c`` clips each variable's gradient on its own (:class:`ClipGradNormPerTensor`),
+    which changes the direction of the whole update. Keras ``clipvalue`` is :class:`ClipGradValue`.
 
 A non-finite norm (a NaN or inf gradient) is counted in ``nonfinite_steps_`` and,
 with ``on_nonfinite="warn"`` (the default), reported by a ``RuntimeWarning``;
@@ -91,7 +92,8 @@ class ClipGradNorm(_Clipper):
     """Scale all gradients together so that their global norm is at most ``max_norm``.
 
     Calls ``torch.nn.utils.clip_grads_with_norm_`` (PyTorch's ``clip_grad_norm_``
-    semantics); equivalent to Keras ``global_clipnorm`` up to 1e-6.
+    semantics); equivalent to Keras ``global_clipnorm`` up to a relative ``1e-6 / max_norm``
+    (PyTorch adds an absolute 1e-6 to the norm it divides by).
 
     Args:
         max_norm: the largest allowed global norm.

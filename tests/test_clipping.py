@@ -127,3 +127,15 @@ def test_sparse_gradients_and_non_tensors_are_one_clear_error(clipper):
     for bad in (5, [1, 2]):
         with pytest.raises(InvalidParameterError, match=r"'parameters' parameter of \w+ must be a module"):
             clipper(bad)
+
+
+def test_the_gap_to_keras_global_clipnorm_is_a_relative_1e_6_over_the_norm():
+    """As the docstring says: Keras scales by c / norm, PyTorch by c / (norm + 1e-6), so they differ by a
+    relative 1e-6 / norm, which passes 1e-6 when a small max_norm (c < 1) clips a norm below 1."""
+    for c, grad in ((6.5, [3.0, 4.0, 12.0]), (0.01, [0.03, 0.04])):  # global norms 13 and 0.05
+        (p,) = params_with_grads(grad)
+        norm = float(ClipGradNorm(c)([p]))
+        keras = torch.tensor(grad, dtype=torch.float64) * c / max(norm, c)
+        gap = float((keras / p.grad - 1).abs().max())
+        assert gap == pytest.approx(1e-6 / norm, rel=1e-6)
+    assert gap > 1e-6  # c = 0.01: 2e-5
