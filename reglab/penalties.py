@@ -506,7 +506,10 @@ class GroupLasso(Penalty):
     """Group lasso ``strength · Σ_g c_g·‖w_g‖₂`` over units: the slices ``w[i]`` of each weight.
 
     A unit's group is its incoming weights: a row of a Linear weight ``(out, in)``, an
-    output channel of a Conv weight ``(out, in, *k)``, a row of an Embedding. With
+    output channel of a Conv weight ``(out, in, *k)``, a row of an Embedding. A ConvTranspose
+    weight is laid out ``(in, out / groups, *k)``, so there a slice is an *input* channel's
+    outgoing weights, and the penalty prunes input channels (unlike ``MaxNorm``, which finds
+    the output channels of a transposed convolution from its module). With
     ``size_scaled=True``, ``c_g = sqrt(group size)`` as in Yuan & Lin (2006), so that
     layers with more inputs per unit are not favoured; otherwise ``c_g = 1``. The
     proximal step shrinks each group's norm by ``lr·strength·c_g`` and zeroes whole

@@ -433,3 +433,12 @@ def test_half_precision_values_are_the_float64_value_rounded_once(penalty, hand,
         assert got.dtype == dtype
         # Rounded once to the dtype, plus float32 summation error (far under a float16 / bfloat16 ulp).
         torch.testing.assert_close(got.double(), want, rtol=2 * torch.finfo(dtype).eps, atol=0)
+
+
+def test_group_lasso_groups_a_transposed_convolution_by_input_channel_as_documented():
+    layer = nn.ConvTranspose1d(3, 4, kernel_size=2, bias=False)  # weight (in=3, out=4, k=2)
+    w = layer.weight.detach()
+    by_input = sum(float(w[i].norm()) for i in range(3))
+    assert float(GroupLasso(1.0)(layer).detach()) == pytest.approx(by_input, rel=1e-6)
+    by_output = sum(float(w[:, j].norm()) for j in range(4))
+    assert abs(by_input - by_output) > 1e-3
