@@ -16,7 +16,7 @@ import warnings
 from typing import Any
 
 import torch
-from torch.optim.swa_utils import SWALR, AveragedModel, get_ema_multi_avg_fn, get_swa_multi_avg_fn, update_bn
+from torch.optim.swa_utils import SWALR, AveragedModel, update_bn
 
 from reglab._validation import Interval, check_bool, check_int, check_option, check_scalar
 from reglab.callbacks.base import Callback
@@ -32,6 +32,28 @@ def _copy_average_into(trainer: Any, averaged: AveragedModel, with_buffers: bool
     trainer.model.load_state_dict(src, strict=with_buffers)
 
 
+def _ema_update(decay: float) -> Any:
+    """``get_ema_multi_avg_fn(decay)``, except that integer buffers are copied, as timm's ModelEmaV3 does:
+    torch's averages them in integers, which truncates (BatchNorm's ``num_batches_tracked`` stayed at 1
+    for decay 0.99 after 15 steps)."""
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n_averaged: Any) -> None:
+        if torch.is_floating_point(averaged[0]) or torch.is_complex(averaged[0]):
+            torch._foreach_lerp_(averaged, current, 1.0 - decay)
+        else:
+            torch._foreach_copy_(averaged, current)
+
+    return update
+
+
+@torch.no_grad()
+def _swa_update(averaged: list[torch.Tensor], current: list[torch.Tensor], n_averaged: Any) -> None:
+    """The running mean ``avg += (w - avg) / (n + 1)``. torch's ``get_swa_multi_avg_fn`` computes
+    ``1 / (n + 1)`` as a float32 tensor, so a float64 average was off the exact mean by ~1e-9."""
+    torch._foreach_lerp_(averaged, current, 1.0 / (int(n_averaged) + 1))
+
+
 def _update_bn(trainer: Any) -> None:
     source = getattr(trainer, "train_source_", None)
     if source is not None:
@@ -42,8 +64,9 @@ class EMA(Callback):
     """Exponential moving average of the weights, updated after every optimizer step.
 
     ``avg = decay * avg + (1 - decay) * w`` (``get_ema_multi_avg_fn``; the first step copies
-    the weights); buffers (BatchNorm
-    running statistics) are averaged too (``use_buffers=True``). At the end of training
+    the weights, where timm's ModelEmaV2/V3 start from the weights at creation; no warmup); float
+    buffers (BatchNorm running statistics) are averaged too (``use_buffers=True``), integer ones
+    (``num_batches_tracked``) copied, as timm's ModelEmaV3 does. At the end of training
     the average is copied into the model; ``update_bn=True`` then recomputes BatchNorm
     statistics with one pass over the training data.
 
@@ -65,7 +88,7 @@ class EMA(Callback):
 
     def on_fit_start(self, trainer: Any) -> None:
         self.averaged_ = AveragedModel(
-            trainer.model, multi_avg_fn=get_ema_multi_avg_fn(self.decay), use_buffers=True
+            trainer.model, multi_avg_fn=_ema_update(self.decay), use_buffers=True
         )
 
     def on_batch_end(self, trainer: Any, batch: int, logs: dict[str, float]) -> None:
@@ -86,6 +109,8 @@ class EMA(Callback):
 
 class SWA(Callback):
     """Stochastic weight averaging: equal-weight mean of the weights at each epoch end from ``start_epoch``.
+
+    The mean is exact in float64 (to rounding, 1e-16), as ``AveragedModel``'s default on CPU.
 
     With ``lr`` given, ``torch.optim.swa_utils.SWALR`` anneals the learning rate to
     ``lr`` over ``anneal_epochs`` from ``start_epoch`` (do not also pass a trainer
@@ -138,7 +163,7 @@ class SWA(Callback):
                 "nothing is averaged and the model keeps its last epoch's weights.",
                 UserWarning, stacklevel=2,
             )
-        self.averaged_ = AveragedModel(trainer.model, multi_avg_fn=get_swa_multi_avg_fn())
+        self.averaged_ = AveragedModel(trainer.model, multi_avg_fn=_swa_update)
         self.scheduler_, self._pending_scheduler_state = None, None
 
     def on_epoch_start(self, trainer: Any, epoch: int) -> None:
