@@ -234,7 +234,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="processes for reglab's study and GridSearchCV's n_jobs (default: the CPUs)")
     args = parser.parse_args()
-    import skorch
+    try:
+        import skorch
+    except ImportError:  # an optional extra: say how to get it rather than show a traceback
+        parser.exit(2, "peers.py: needs skorch (the `bench` extra): pip install -e '.[bench]'\n")
 
     sizes = dict(SMOKE if args.smoke else FULL)
     if args.epochs:
