@@ -146,6 +146,9 @@ class EarlyStopping(Callback):
         self.stopped = False
         self.reason: str | None = None
         self.best_weights: dict[str, torch.Tensor] | None = None
+        #: The epoch whose weights ``on_fit_end`` loaded into the model (None: nothing restored).
+        self.restored_epoch: int | None = None
+        self._weights_epoch: int | None = None
         self._next_epoch = 0
         self._improved = False
 
@@ -209,6 +212,7 @@ class EarlyStopping(Callback):
         if self.restore_best_weights and (self._improved or first):
             # Keras keeps the first monitored epoch's weights even before any improvement.
             self.best_weights = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+            self._weights_epoch = epoch
         if stop:
             trainer.should_stop = True
             trainer.stop_reason = self.reason
@@ -220,6 +224,7 @@ class EarlyStopping(Callback):
             and (self.stopped or self.restore_without_stop)
         ):
             trainer.model.load_state_dict(self.best_weights)
+            self.restored_epoch = self._weights_epoch
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -231,6 +236,7 @@ class EarlyStopping(Callback):
             "reason": self.reason,
             "next_epoch": self._next_epoch,
             "best_weights": self.best_weights,
+            "weights_epoch": self._weights_epoch,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -241,6 +247,9 @@ class EarlyStopping(Callback):
             state["reason"],
         )
         self._next_epoch, self.best_weights = state["next_epoch"], state["best_weights"]
+        # Absent from checkpoints written before it was stored: the best epoch's, as they mostly were.
+        fallback = None if self.best_weights is None else self.best_epoch
+        self._weights_epoch = state.get("weights_epoch", fallback)
 
 
 def _as_number(value: Any) -> float:

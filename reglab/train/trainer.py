@@ -832,6 +832,13 @@ class Trainer:
         history.stop_reason = self.stop_reason
         if any(isinstance(r.get(monitor), float) and math.isfinite(r[monitor]) for r in history.rows):
             history.best_epoch = history.best(monitor, self._direction)["epoch"]
+        stopper = next((cb for cb in self.callbacks if isinstance(cb, EarlyStopping)), None)
+        if stopper is not None and stopper.restored_epoch is not None and (
+            (stopper.monitor, stopper.direction) == (monitor, self._direction)
+        ):
+            # The epoch whose weights the rule restored: with min_delta or start_from_epoch it is not
+            # always the History's best value (0.99 after 1.0 is no improvement with min_delta=0.05).
+            history.best_epoch = stopper.restored_epoch
         return history
 
     def _check_scheduler_monitor(self) -> None:

@@ -314,3 +314,38 @@ def test_stop_reason_counts_epochs_in_english():
     assert one.reason == "EarlyStopping: val_loss did not improve for 1 epoch (best 1 at epoch 0)"
     assert [two.update(v) for v in (1.0, 2.0, 3.0)] == [False, False, True]
     assert two.reason == "EarlyStopping: val_loss did not improve for 2 epochs (best 1 at epoch 0)"
+
+
+@pytest.mark.parametrize(
+    ("rule", "flip", "history_best", "restored"),
+    [  # val_loss falls by < 0.5 per epoch late on: epoch 7 is lowest, but only 6 improved by min_delta
+        ({"min_delta": 0.5}, False, 7, 6),
+        # val on (x, -y): val_loss rises from epoch 0, which start_from_epoch=3 ignores: epoch 3 is kept
+        ({"start_from_epoch": 3}, True, 0, 3),
+    ],
+)
+def test_history_best_epoch_is_the_epoch_whose_weights_were_restored(rule, flip, history_best, restored):
+    """History.best_epoch named the lowest val_loss while the weights restored were another epoch's."""
+    from reglab.callbacks import Callback
+    from reglab.models import MLP
+    from reglab.train import Trainer
+
+    snaps = []
+
+    class Snap(Callback):
+        def on_epoch_end(self, trainer, epoch, logs):
+            snaps.append({k: v.clone() for k, v in trainer.model.state_dict().items()})
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 4, generator=g, dtype=torch.float64)
+    y = x @ torch.tensor([1.0, -2.0, 0.5, 0.0], dtype=torch.float64)
+    torch.manual_seed(0)
+    model = MLP(4, 1, hidden=(8,)).double()
+    es = EarlyStopping("val_loss", patience=2, restore_best_weights=True, **rule)
+    trainer = Trainer(model, lr=0.01, epochs=8, batch_size=16, callbacks=[Snap(), es], progress="off")
+    history = trainer.fit((x, y), val=(x, -y if flip else y))
+    losses = history["val_loss"]
+    assert losses.index(min(losses)) == history_best != restored  # the History's best is not the rule's
+    final = model.state_dict()
+    assert [e for e, s in enumerate(snaps) if all(torch.equal(s[k], final[k]) for k in s)] == [restored]
+    assert history.best_epoch == es.best_epoch == es.restored_epoch == restored
