@@ -225,6 +225,9 @@ class RayBackend:
             self.started = True
         self.remote = self.ray.remote(num_cpus=1)(run_group)
         self.slots = self.workers or max(1, int(self.ray.cluster_resources().get("CPU", 1)))
+        self.gcs: str | None = None  # the head node's address, watched while tasks run
+        with contextlib.suppress(Exception):
+            self.gcs = self.ray.get_runtime_context().gcs_address
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -239,9 +242,15 @@ class RayBackend:
                 pending += [self.remote.remote(config, g) for g in _take(todo, self.slots - len(pending))]
             if not pending:
                 break
-            ready, pending = self.ray.wait(pending, num_returns=1)
+            ready, pending = self._wait(pending)
             try:
                 outcomes = self.ray.get(ready[0])
+            except _ray_lost(self.ray) as exc:
+                # Ray retried the task and gave up (its worker or node kept dying, out of memory):
+                # a traceback of Ray's internals; as a dead pool worker, finished trials are kept.
+                why = (str(exc).strip().splitlines() or ["no reason given"])[0]
+                raise UserError(f"a Ray worker of the study died ({type(exc).__name__}: {why}); finished "
+                                "trials are kept: run the same command again to resume.") from None
             except UserError as exc:
                 # As the local pool: the study stops (its data changed, say), but the tasks still
                 # running finish and are stored first. Ray raises a RayTaskError that is also a
@@ -251,6 +260,50 @@ class RayBackend:
             record(outcomes)
         if refused is not None:
             raise refused
+
+
+    def _wait(self, pending: list[Any]) -> tuple[list[Any], list[Any]]:
+        """``ray.wait`` for one task, checking every ``RAY_POLL_S`` that the cluster's head still answers.
+
+        A head node that went away (``ray stop``, a crash) left the driver waiting 60 s, after which Ray
+        ended the process itself: exit 1, Ray's log line and nothing about the trials.
+        """
+        while True:
+            ready, rest = self.ray.wait(pending, num_returns=1, timeout=RAY_POLL_S)
+            if ready:
+                return ready, rest
+            _check_head(self.gcs, self.address)
+
+
+RAY_POLL_S = 2.0  # how often a waiting driver checks that the Ray head still answers
+RAY_HEAD_TRIES = 3  # connection attempts, RAY_POLL_S apart, before the head counts as gone
+
+
+def _check_head(gcs: str | None, address: str | None) -> None:
+    """Raise a :class:`UserError` when nothing accepts a connection at the Ray head's address ``gcs``
+    (``host:port``) in ``RAY_HEAD_TRIES`` attempts; do nothing when ``gcs`` is unknown."""
+    host, _, port = (gcs or "").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    for attempt in range(RAY_HEAD_TRIES):
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=5.0).close()
+            return
+        except OSError as exc:
+            error = exc
+        if attempt + 1 < RAY_HEAD_TRIES:
+            time.sleep(RAY_POLL_S)
+    shown = address or gcs
+    raise UserError(f"the Ray cluster at {shown!r} stopped answering ({error}): it was stopped or its head "
+                    "node died; finished trials are kept: start it again and run the same command to resume.")
+
+
+def _ray_lost(ray: Any) -> tuple[type[BaseException], ...]:
+    """Ray's errors for a task whose worker, node or result is gone (not an error raised by the task)."""
+    names = ("WorkerCrashedError", "NodeDiedError", "OutOfMemoryError", "ObjectLostError",
+             "LocalRayletDiedError")
+    exceptions = getattr(ray, "exceptions", None)
+    return tuple(c for n in names if isinstance(c := getattr(exceptions, n, None), type))
 
 
 def _take(groups: Iterator[list[TrialSpec]], n: int) -> list[list[TrialSpec]]:

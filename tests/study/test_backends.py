@@ -158,7 +158,7 @@ def test_a_refused_ray_task_stops_the_study_after_the_running_tasks_are_stored_w
             self.submitted.append(group)
             return group
 
-        def wait(self, pending, num_returns):
+        def wait(self, pending, num_returns, timeout=None):
             return pending[:1], pending[1:]  # in submission order
 
         def get(self, ref):
@@ -175,6 +175,83 @@ def test_a_refused_ray_task_stops_the_study_after_the_running_tasks_are_stored_w
         backend.run(None, groups, recorded.append)
     assert info.value is cause
     assert recorded == [["running"]] and FakeRay.submitted == [["refused"], ["running"]]
+
+
+class _StalledRay:
+    """A Ray whose tasks never finish (their cluster is gone): ``wait`` without a timeout blocks forever."""
+
+    def __init__(self, exceptions=None):
+        self.exceptions = exceptions
+
+    def remote(self, config, group):
+        return group
+
+    def wait(self, pending, num_returns, timeout=None):
+        if timeout is None:
+            raise AssertionError("ray.wait without a timeout: the driver would wait for a dead cluster")
+        return [], pending
+
+    def get(self, ref):
+        raise AssertionError("nothing is ready")
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on once closed
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_ray_head_that_went_away_is_one_line_saying_how_to_resume(monkeypatch):
+    """`ray stop --force` (or a crashed head) mid-study: the driver waited 60 s, then Ray ended it with exit 1
+    and its own log line. Now the waiting driver checks the head's port and stops in one line."""
+    import reglab.study.backends as backends
+    from reglab.errors import UserError
+    from reglab.study.backends import RayBackend
+
+    monkeypatch.setattr(backends, "RAY_POLL_S", 0.01)
+    backend = RayBackend.__new__(RayBackend)
+    backend.ray, backend.slots, backend.address = _StalledRay(), 2, "127.0.0.1:6379"
+    backend.remote, backend.gcs = backend.ray, f"127.0.0.1:{_closed_port()}"
+    t0 = time.monotonic()
+    with pytest.raises(UserError, match=r"^the Ray cluster at '127.0.0.1:6379' stopped answering \(.*\): "
+                       r"it was stopped or its head node died; finished trials are kept: start it again and "
+                       r"run the same command to resume\.$"):
+        backend.run(None, iter([["a"], ["b"]]), lambda outcomes: None)
+    assert time.monotonic() - t0 < 5
+
+
+def test_a_ray_head_that_answers_is_waited_for():
+    import socket
+
+    from reglab.study.backends import _check_head
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        assert _check_head(f"127.0.0.1:{server.getsockname()[1]}", None) is None
+    assert _check_head(None, None) is None  # the head's address unknown: nothing to check
+
+
+def test_a_ray_worker_that_kept_dying_is_one_line_saying_how_to_resume():
+    """Ray retries a task whose worker died, then raises WorkerCrashedError: a traceback of Ray internals."""
+    ray = pytest.importorskip("ray")
+    from reglab.errors import UserError
+    from reglab.study.backends import RayBackend
+
+    class CrashingRay(_StalledRay):
+        def wait(self, pending, num_returns, timeout=None):
+            return pending[:1], pending[1:]
+
+        def get(self, ref):
+            raise ray.exceptions.WorkerCrashedError()
+
+    backend = RayBackend.__new__(RayBackend)
+    backend.ray, backend.slots, backend.address = CrashingRay(ray.exceptions), 2, None
+    backend.remote, backend.gcs = backend.ray, None
+    with pytest.raises(UserError, match=r"^a Ray worker of the study died \(WorkerCrashedError: The worker "
+                       r"died unexpectedly .*\); finished trials are kept: run the same command again to "
+                       r"resume\.$"):
+        backend.run(None, iter([["a"]]), lambda outcomes: None)
 
 
 def test_a_dead_pool_worker_is_one_line_saying_how_to_resume(monkeypatch):
