@@ -71,7 +71,13 @@ def _describe(outcome: Any) -> str:
     # The candidate's parameters (as the results table shows them), so two grid points read apart.
     params = f" {format_params(s.params)}" if s.params else ""
     fold = "" if s.fold < 0 else f" fold={s.fold}"
-    return f"{s.phase} {s.recipe}{params} {outcome.status}{shown} seed={s.seed}{fold} ({_timing(outcome)})"
+    line = f"{s.phase} {s.recipe}{params} {outcome.status}{shown} seed={s.seed}{fold} ({_timing(outcome)})"
+    # Why it failed or diverged: the line said only "failed", the error was only in the database.
+    why = getattr(outcome, "error", None) if outcome.status != "done" else None
+    if why:
+        first = str(why).strip().splitlines()[0] if str(why).strip() else ""
+        line += ": " + "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in first)
+    return line
 
 
 def _timing(outcome: Any) -> str:
@@ -158,7 +164,10 @@ class RichProgress(SilentProgress):
 
     def advance(self, outcome: Any) -> None:
         super().advance(outcome)
-        self.bar.update(self.task, completed=self.finished, description=_describe(outcome))
+        line = _describe(outcome)
+        if outcome.status != "done":  # kept above the bar: the next trial's line replaces the description
+            self.bar.console.print(line, markup=False, highlight=False)
+        self.bar.update(self.task, completed=self.finished, description=line)
 
     def elsewhere(self, count: int) -> None:
         super().elsewhere(count)

@@ -83,3 +83,35 @@ def test_a_resumed_study_keeps_its_total(tiny, tmp_path, monkeypatch):
     lines, progress = _study_lines(tiny, tmp_path, monkeypatch)  # everything stored: nothing runs
     assert lines == []
     assert (progress.total, progress.finished, progress.resumed) == (16, 16, 16)
+
+
+def test_a_failed_or_diverged_trial_says_why():
+    """A failed trial's line said only "failed": its error was in the database, nowhere on screen."""
+    stream = io.StringIO()
+    progress = PlainProgress(stream)
+    progress.add(0, 2)
+    spec = TrialSpec("cv", "l2", {"l2": 0.1}, 1, 0, 5, None)
+    error = "RuntimeError: mat1 and mat2 shapes cannot be multiplied\nTraceback (most recent call last): ..."
+    progress.advance(SimpleNamespace(spec=spec, metrics={}, status="failed", duration=0.5, error=error))
+    progress.advance(SimpleNamespace(spec=spec, metrics={}, status="done", duration=0.5, error=None))
+    lines = [line.split("] ", 1)[1] for line in stream.getvalue().splitlines()]
+    assert lines == ["cv l2 l2=0.1 failed seed=1 fold=0 (500ms): RuntimeError: mat1 and mat2 shapes cannot "
+                     "be multiplied", "cv l2 l2=0.1 done seed=1 fold=0 (500ms)"]
+
+
+def test_the_rich_bar_keeps_a_failed_trials_line_above_it():
+    """The bar's description is the last trial's line: a failure vanished with the next trial."""
+    from reglab._rich import Console
+    from reglab.study.progress import RichProgress
+
+    progress = RichProgress()
+    progress.bar.stop()
+    stream = io.StringIO()
+    progress.bar.live.console = Console(file=stream, width=200, force_terminal=False)
+    progress.add(0, 2)
+    spec = TrialSpec("cv", "l2", {"l2": 0.1}, 1, 0, 5, None)
+    progress.advance(SimpleNamespace(spec=spec, metrics={}, status="diverged", duration=0.5,
+                                     error="train loss is nan at epoch 2, batch 3"))
+    progress.advance(SimpleNamespace(spec=spec, metrics={}, status="done", duration=0.5, error=None))
+    assert stream.getvalue().splitlines() == [
+        "cv l2 l2=0.1 diverged seed=1 fold=0 (500ms): train loss is nan at epoch 2, batch 3"]
