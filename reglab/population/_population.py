@@ -741,6 +741,12 @@ class Population:
                 h.best_epoch = h.best(h.monitor, mode)["epoch"]
             else:
                 h.best_epoch = None
+            restored = (es is not None and es.restore_best_weights and es.best is not None
+                        and (self._status[k] == "stopped" or es.restore_without_stop))
+            if restored:
+                # As the Trainer: the epoch whose weights were restored, which with min_delta or
+                # start_from_epoch is not always the History's best value.
+                h.best_epoch = es.best_epoch
 
 
 def default_threads(device: torch.device) -> int:
