@@ -75,8 +75,9 @@ def _one_line(text: str) -> str:
     return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode() for c in text)
 
 
-def _storage_error(exc: BaseException) -> str | None:
-    """The line for a database that cannot be read (corrupt, locked, gone), else None.
+def _storage_error(exc: BaseException, where: str | None = None) -> str | None:
+    """The line for a database that cannot be read (corrupt, locked, gone), naming ``where`` (the study
+    folder, file or URL the command was given) when known, else None.
 
     Only sqlalchemy's ``OperationalError`` and plain ``DatabaseError`` count: an ``IntegrityError`` or a
     ``ProgrammingError`` is a bug in reglab and keeps its traceback.
@@ -86,7 +87,8 @@ def _storage_error(exc: BaseException) -> str | None:
         return None
     from reglab.study.storage import driver_message
 
-    return f"the study database cannot be read: {driver_message(exc)}"
+    at = f" at {where!r}" if where else ""
+    return f"the study database{at} cannot be read: {driver_message(exc)}"
 
 
 # The line a Ctrl-C inside an import prints (set to name the command once it is known).
@@ -178,7 +180,10 @@ def _main(argv: list[str] | None) -> int:
               file=sys.stderr)
         return 2
     except Exception as exc:
-        line = _storage_error(exc)
+        # The database the command opened: a STUDY argument, or `reglab study`'s --storage / --out.
+        given = (getattr(args, name, None) for name in ("study", "storage", "out"))
+        where = next((str(value) for value in given if value), None)
+        line = _storage_error(exc, where)
         if line is None:
             raise
         print(f"reglab {args.command}: error: {_one_line(line)}", file=sys.stderr)

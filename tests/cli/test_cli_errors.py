@@ -280,10 +280,33 @@ def test_a_corrupt_study_database_is_one_line(study_dir, capsys):
     data = bytearray(db.read_bytes())
     data[4096:] = b"\xff" * (len(data) - 4096)  # keep the header, damage every other page
     db.write_bytes(bytes(data))
-    for command in ("show", "export"):
+    for command in ("show", "export", "report"):
         assert cli.main([command, str(study_dir)]) == 2
-        assert "database disk image is malformed" in one_line_error(capsys, command)
+        line = one_line_error(capsys, command)
+        assert "database disk image is malformed" in line
+        assert str(study_dir) in line
     assert os.path.getsize(db) == len(data)
+
+
+def test_a_database_damaged_past_its_opening_pages_is_one_line_naming_it(study_dir, capsys):
+    """Damage that SQLite meets only when a command reads on said 'the study database cannot be read:
+    database disk image is malformed', naming no file."""
+    db = study_dir / "study.db"
+    data = bytearray(db.read_bytes())
+    named = 0
+    for page in range(2, len(data) // 4096):  # the damaged page the opening reads skip
+        bad = bytearray(data)
+        bad[page * 4096:(page + 1) * 4096] = b"\xff" * 4096
+        db.write_bytes(bytes(bad))
+        for command in ("show", "export"):
+            if cli.main([command, str(study_dir)]) == 2:
+                line = one_line_error(capsys, command)
+                if "cannot be read" in line:
+                    assert f"the study database at {str(study_dir)!r} cannot be read" in line
+                    named += 1
+            capsys.readouterr()
+    db.write_bytes(bytes(data))
+    assert named  # some damaged page reached the "cannot be read" line
 
 
 @pytest.mark.parametrize(
