@@ -49,6 +49,15 @@ def _reglab(*args: str, home: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
+def _skip_unless_another_user_can_run_reglab(home: Path) -> None:
+    try:
+        probe = _reglab("--version", home=home)
+    except FileNotFoundError:  # no setpriv
+        pytest.skip("running as root without setpriv: no user here lacks write access")
+    if probe.returncode != 0:
+        pytest.skip(f"cannot run reglab as another user here: {probe.stderr.strip()[-200:]}")
+
+
 @pytest.fixture
 def shared_tmp():
     """A folder outside pytest's private tmp_path, so that nobody can reach it; writable back at the end."""
@@ -67,12 +76,7 @@ def test_show_export_and_ls_read_a_study_in_a_folder_they_cannot_write(shared_tm
     home = shared_tmp / "home"
     home.mkdir(mode=0o777)
     home.chmod(0o777)
-    try:
-        probe = _reglab("--version", home=home)
-    except FileNotFoundError:  # no setpriv
-        pytest.skip("running as root without setpriv: no user here lacks write access")
-    if probe.returncode != 0:
-        pytest.skip(f"cannot run reglab as another user here: {probe.stderr.strip()[-200:]}")
+    _skip_unless_another_user_can_run_reglab(home)
     store = open_storage(study)
     try:
         expected = export(store, "csv")
@@ -122,12 +126,7 @@ def test_study_into_a_folder_it_cannot_write_says_which_path_in_one_line(shared_
                     "database study.db and its journal are written there); make it writable or use another "
                     "study folder\n")
     before = sorted(p.name for p in study.iterdir())
-    try:
-        probe = _reglab("--version", home=home)
-    except FileNotFoundError:  # no setpriv
-        pytest.skip("running as root without setpriv: no user here lacks write access")
-    if probe.returncode != 0:
-        pytest.skip(f"cannot run reglab as another user here: {probe.stderr.strip()[-200:]}")
+    _skip_unless_another_user_can_run_reglab(home)
     ran = _reglab("study", str(config), "--out", str(study), "--quiet", "--workers", "1", home=home)
     assert (ran.returncode, ran.stderr) == (2, expected)
     assert sorted(p.name for p in study.iterdir()) == before
