@@ -239,11 +239,19 @@ def _check_sqlite_target(path: Path) -> None:
         con = sqlite3.connect(f"{path.resolve().as_uri().replace('file://', 'file:', 1)}?mode=ro", uri=True)
         try:
             names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            # Damage SQLite meets only on the pages a run happens to read let a study resume (exit 0) and
+            # write on into a broken file. quick_check reads every page: about 40 ms for a 1 MB study.
+            problems = [r[0] for r in con.execute("PRAGMA quick_check(3)")] if names else ["ok"]
         finally:
             con.close()
     except sqlite3.Error:
         return  # SQLite reports it again, in one line, when the writer opens it
     _check_no_clash(names, str(path))
+    if problems != ["ok"]:
+        raise UserError(f"the study database {str(path)!r} is damaged (SQLite's integrity check: "
+                        f"{'; '.join(problems)[:200]}); nothing was written to it. `reglab export` may "
+                        "still read its finished trials: restore it from a backup, or move it aside to run "
+                        "the study anew")
 
 
 def _check_sqlite_writable(path: Path) -> None:
