@@ -425,6 +425,9 @@ class _Runner:
     def _path(self, name: str, cands: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The regularization path: validation score, weight norm and zeros per candidate."""
         searched = self.searches[name].recipe.searched()
+        metric = self.config.search.metric
+        # The validation score takes the fold correction the results' validation interval takes (_summarize).
+        ratio = 1 / (len(self.folds) - 1) if len(self.folds) > 1 else 0.0
         out = []
         for c in cands:
             rows = self._trials("cv", name, c, self.config.seeds, self.folds)
@@ -432,7 +435,8 @@ class _Runner:
             point = {"params": {k: c[k] for k in searched}, "trials": len(rows),
                      "diverged": sum(r["status"] == "diverged" for r in rows),
                      "failed": sum(r["status"] == "failed" for r in rows)}
-            for k in (self.config.search.metric, "weight_norm", "zero_fraction"):
+            point[metric] = mean_ci([r["metrics"][metric] for r in ok], metric=metric, test_to_train=ratio)
+            for k in ("weight_norm", "zero_fraction"):
                 point[k] = mean_ci([r["metrics"][k] for r in ok], metric=k)
             out.append(point)
         key = searched[0] if searched else None
