@@ -605,6 +605,12 @@ def recommend(verdict: str, rule: str, ev: Evidence, ctx: Context = Context()) -
         why = "both errors rising" if rule == "both-rising" else "training loss above validation loss"
         add("use less regularization: halve penalty strengths, dropout and augmentation strength", why,
             regularization_factor=0.5)
+        if rule == "train-above-val":
+            # The logged training loss is the mean over the epoch's batches in training mode: dropout,
+            # noise and augmentation raise it, so a healthy dropout run also ends above its validation loss.
+            add("if the run uses dropout, noise or augmentation, its training loss was measured with them "
+                "on, so some excess over the validation loss is expected; --verify measures whether halving "
+                "them helps before you change a recipe that works", "training loss measured in training mode")
         if rule == "both-rising":
             add("check the learning rate: a rate too high also makes both losses rise", why, lr_factor=0.5)
     else:

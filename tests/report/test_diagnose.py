@@ -118,6 +118,19 @@ def test_other_verdicts_recommend_the_right_direction():
     assert {"epochs_factor": 2} in [r.change for r in recommend("underfit", "still-improving", ev_under)]
 
 
+def test_train_above_val_advice_says_dropout_inflates_the_training_loss():
+    """A healthy dropout run logs its training loss with dropout on, above the validation loss: the advice
+    to halve the regularization must not read as a certainty there (and adds no recipe to verify)."""
+    train, val, verdict, rule = CASES["overregularized"]
+    d = diagnose(_history(train, val))
+    assert (d.verdict, d.rule) == (verdict, rule)
+    caveat = [r for r in d.recommendations if "measured with them on" in r.action]
+    assert len(caveat) == 1 and caveat[0].change == {} and "dropout" in caveat[0].action
+    ev_both = measure(_history(*CASES["both-rising"][:2]))
+    both = recommend("overregularized", "both-rising", ev_both)
+    assert not any("measured with them on" in r.action for r in both)
+
+
 def test_accuracy_peak_after_loss_minimum_is_noted():
     # The MNIST-1D pattern: val loss bottoms out near epoch 6 while val accuracy keeps rising.
     train, val, *_ = CASES["overfit"]
