@@ -21,6 +21,7 @@ from collections.abc import Hashable
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
+import numpy as np
 import yaml
 from pydantic import (
     AfterValidator,
@@ -116,6 +117,11 @@ class Space(_Strict):
             raise ValueError(f"a loguniform range needs low > 0; got {list(self.loguniform)}")
         if (self.grid is not None and not self.grid) or (self.choice is not None and not self.choice):
             raise ValueError("a grid or choice needs at least one value")
+        listed = self.grid if self.grid is not None else self.choice
+        repeated = [v for i, v in enumerate(listed or []) if _same_value(v, listed[:i])]  # type: ignore[index]
+        if repeated:  # each would be one candidate trained twice under one key
+            raise ValueError(f"a {self.kind} lists each value once; got {repeated[0]!r} more than once in "
+                             f"{listed}")
         return self
 
     @property
@@ -128,11 +134,16 @@ class Space(_Strict):
             return list(self.grid)
         if self.choice is not None:
             return list(self.choice)
+        # numpy.geomspace / linspace: the ends are the range's own numbers (exp(log(1e-2)) is
+        # 0.010000000000000004, above the range), the points between evenly spaced in log or plain scale.
         if self.loguniform is not None:
-            lo, hi = (math.log(v) for v in self.loguniform)
-            return [float(math.exp(lo + (hi - lo) * i / (self.points - 1))) for i in range(self.points)]
-        lo, hi = self.uniform  # type: ignore[misc]
-        return [float(lo + (hi - lo) * i / (self.points - 1)) for i in range(self.points)]
+            return [float(v) for v in np.geomspace(*self.loguniform, self.points)]
+        return [float(v) for v in np.linspace(*self.uniform, self.points)]  # type: ignore[misc]
+
+
+def _same_value(v: Any, earlier: list[Any]) -> bool:
+    """Whether ``v`` is among ``earlier`` as a candidate key sees it (1 and 1.0 differ, True and 1 too)."""
+    return any(type(v) is type(e) and v == e for e in earlier)
 
 
 def _as_space(value: Any) -> Space:

@@ -4,6 +4,9 @@ Every candidate is a function of (study seed, recipe name, candidate index, earl
 results) only: the sampler is re-seeded for each index and told the earlier
 candidates' validation scores, so a resumed study proposes exactly the candidates an
 uninterrupted one would, and random candidates need no storage of their own.
+Candidates are distinct: a draw equal to an earlier candidate is drawn again with the next
+seed (as scikit-learn's ParameterSampler samples a list-only space without replacement), and
+a space of grid / choice values only offers at most its number of combinations.
 
 Example:
     >>> from reglab.study.schema import Recipe, SearchConfig
@@ -15,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import warnings
 import zlib
@@ -59,6 +63,9 @@ class RecipeSearch:
             self.total = math.prod(len(s.values()) for s in self.spaces.values())
         else:
             self.total = search.trials
+            size = self._discrete_size()
+            if size is not None:  # grid / choice values only: every combination at most once
+                self.total = min(self.total, size)
         if limit is not None:
             self.total = min(self.total, limit)
 
@@ -66,6 +73,28 @@ class RecipeSearch:
     def sequential(self) -> bool:
         """True when each candidate depends on earlier results (TPE)."""
         return self.method == "tpe"
+
+    def _discrete_size(self) -> int | None:
+        """The number of combinations when every space lists its values, else ``None``."""
+        if any(s.grid is None and s.choice is None for s in self.spaces.values()):
+            return None
+        return math.prod(len(s.values()) for s in self.spaces.values())
+
+    def _distinct(self, draw: Any, seen: list[dict[str, Any]]) -> dict[str, Any]:
+        """``draw(attempt)`` until it differs from every candidate in ``seen``; a discrete space that
+        keeps repeating itself gives its first unseen combination in grid order instead."""
+        keys = {_key(c) for c in seen}
+        for attempt in range(_ATTEMPTS):
+            c = draw(attempt)
+            if _key(c) not in keys:
+                return c
+        if self._discrete_size() is not None:
+            names = list(self.spaces)
+            for combo in itertools.product(*(self.spaces[n].values() for n in names)):
+                c = self._merge(dict(zip(names, combo)))
+                if _key(c) not in keys:
+                    return c
+        raise RuntimeError(f"recipe {self.recipe.name!r}: no new candidate in {_ATTEMPTS} draws")
 
     def _merge(self, values: dict[str, Any]) -> dict[str, Any]:
         return dict(sorted({**self.fixed, **values}.items()))
@@ -78,17 +107,26 @@ class RecipeSearch:
             combos = itertools.product(*(self.spaces[n].values() for n in names))
             return [self._merge(dict(zip(names, c))) for c in itertools.islice(combos, self.total)]
         if self.method == "random":
-            return [self._sample(i, []) for i in range(self.total)]
+            # Draw j uses seed base + j (j counts every draw, repeats included): the seeds a search
+            # without repeats always used, so such a study resumes with the same candidates.
+            draws = itertools.count()
+            out: list[dict[str, Any]] = []
+            for _ in range(self.total):
+                out.append(self._distinct(lambda _a: self._sample(next(draws), []), out))
+            return out
         return [self._sample(0, [])]
 
     def next(self, history: list[tuple[dict[str, Any], float | None]]) -> dict[str, Any] | None:
         """TPE's candidate number ``len(history)``, or ``None`` when the budget is spent."""
         if not self.sequential or len(history) >= self.total:
             return None
-        return self._sample(len(history), history)
+        earlier = [c for c, _ in history]
+        return self._distinct(lambda a: self._sample(len(history), history, a), earlier)
 
-    def _sample(self, index: int, history: list[tuple[dict[str, Any], float | None]]) -> dict[str, Any]:
-        seed = (self.search.seed * 1_000_003 + zlib.crc32(self.recipe.name.encode()) + index) % 2**31
+    def _sample(self, index: int, history: list[tuple[dict[str, Any], float | None]],
+                attempt: int = 0) -> dict[str, Any]:
+        base = self.search.seed * 1_000_003 + zlib.crc32(self.recipe.name.encode())
+        seed = (base + index + attempt * 7_919_993) % 2**31  # attempt 0: the seed before repeats were redrawn
         if self.method == "random":
             sampler: optuna.samplers.BaseSampler = optuna.samplers.RandomSampler(seed=seed)
         else:
@@ -110,6 +148,14 @@ class RecipeSearch:
             )
         trial = study.ask(dists)
         return self._merge({n: _plain(trial.params[n]) for n in dists})
+
+
+_ATTEMPTS = 200  # redraws of a repeated candidate before a discrete space is walked in grid order
+
+
+def _key(params: dict[str, Any]) -> str:
+    """A candidate's identity, as storage keys it (storage.params_key)."""
+    return json.dumps(params, sort_keys=True, separators=(",", ":"))
 
 
 def _plain(v: Any) -> Any:
