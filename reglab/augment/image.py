@@ -3,8 +3,9 @@
 kornia's augmentations draw their parameters from torch's global RNG and take no
 ``generator``. To keep the batch-transform contract (same generator seed, same output)
 without disturbing the caller's global RNG, each call draws one seed from ``generator``,
-forks the global RNG (``torch.random.fork_rng``), seeds it with that seed, runs the kornia
-module, and restores the global state on exit.
+forks the global RNG (``torch.random.fork_rng``) of the CPU and of the images' GPU, seeds those
+two with that seed, runs the kornia module, and restores their state on exit (no other GPU's
+generator is touched).
 
 Flat inputs need ``shape=(C, H, W)`` or ``(H, W)``: they are reshaped to images, augmented
 and flattened back. Each example gets its own random parameters.
@@ -99,8 +100,12 @@ class KorniaTransform:
         seed = int(torch.randint(0, 2**63 - 1, (1,), generator=generator, device=generator.device))
         devices = [images.device.index or 0] if images.is_cuda else []
         # kornia samples from the global RNG: seed a forked copy so the caller's state is untouched.
+        # Only the forked generators are seeded: torch.manual_seed would also reseed (or, before CUDA
+        # starts, queue a reseed of) every GPU, which fork_rng does not restore.
         with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
+            torch.random.default_generator.manual_seed(seed)
+            for index in devices:
+                torch.cuda.default_generators[index].manual_seed(seed)
             out = self.augmentation(images)
         if x.ndim == 2:
             out = out.reshape(x.shape[0], -1)

@@ -57,3 +57,10 @@ def test_a_cuda_fit_with_mixing_augmentation_trains_and_repeats(augment):
 
     first, second = fit(), fit()
     assert len(first) == 2 and first.equals(second, ignore=("time",))
+
+
+def test_a_kornia_transform_on_cpu_images_leaves_the_gpu_generator_as_it_was():
+    torch.cuda.manual_seed(123)
+    state = torch.cuda.get_rng_state()
+    RandomHorizontalFlip(p=0.5)(torch.rand(4, 1, 4, 4), None, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(torch.cuda.get_rng_state(), state)

@@ -1,3 +1,4 @@
+import kornia.augmentation as K
 import pytest
 import torch
 
@@ -59,6 +60,22 @@ def test_kornia_transforms_are_seeded_and_leave_global_rng(transform):
     c, _ = transform(x, None, generator=gen(2))
     assert a.shape == x.shape and a.dtype == x.dtype
     assert torch.equal(a, b) and not torch.equal(a, c) and not torch.equal(a, x)
+
+
+def test_kornia_transforms_on_cpu_images_leave_every_gpu_generator_alone(monkeypatch):
+    # torch.manual_seed reseeds every GPU (queued until CUDA starts, where it has not), and fork_rng
+    # restores only the devices it was given: a CPU batch reseeded the training GPU's dropout RNG.
+    reseeded = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", reseeded.append)
+    monkeypatch.setattr(torch.cuda, "manual_seed", reseeded.append)
+    a, _ = RandomRotation(30.0)(images(), None, generator=gen(1))
+    assert reseeded == []
+    monkeypatch.undo()
+    seed = int(torch.randint(0, 2**63 - 1, (1,), generator=gen(1)))
+    with torch.random.fork_rng(devices=[]):  # the CPU stream is seeded as before: the same numbers
+        torch.manual_seed(seed)
+        reference = K.RandomRotation(degrees=30.0, p=1.0)(images())
+    assert torch.equal(a, reference)
 
 
 def test_crop_without_padding_is_identity_and_erasing_zeroes_a_rectangle():
