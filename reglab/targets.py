@@ -40,6 +40,8 @@ def soft_targets(
 ):
     """Class indices ``(N,)`` to one-hot float ``(N, K)``; probabilities ``(N, K)`` pass through.
 
+    Indices may be whole-number floats (``[2.0, 0.0]``), as the Trainer's cross-entropy takes them.
+
     ``dtype`` defaults to the probabilities' own dtype, or torch's default dtype for indices.
 
     Example:
@@ -49,6 +51,14 @@ def soft_targets(
     if y.is_floating_point() and y.ndim == 2 and y.shape[1] == num_classes:
         return y.to(dtype or y.dtype)
     dtype = dtype or torch.get_default_dtype()
+    if y.is_floating_point() and y.ndim == 1:
+        # Whole-number float labels (a CSV's, numpy's) are class indices, as the Trainer's cross-entropy
+        # and timm's one_hot take them; a fraction is not a class.
+        whole = bool(torch.isfinite(y).all()) and bool((y == y.round()).all())
+        if not whole:
+            raise fail(owner, "y", "whole-number class indices of shape (N,)",
+                       f"{y.dtype} labels with the fraction {float(y[y != y.round()][0])}")
+        y = y.long()
     if y.is_floating_point() or y.dtype == torch.bool or y.ndim != 1:
         raise fail(
             owner,

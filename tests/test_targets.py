@@ -161,3 +161,31 @@ def test_class_indices_of_any_integer_type_give_the_int64_result(dtype):
         ref = transform(x, y, generator=gen(2))
         out = transform(x, y.to(dtype), generator=gen(2))
         assert torch.equal(out[0], ref[0]) and torch.equal(out[1], ref[1]), type(transform).__name__
+
+
+def test_whole_number_float_labels_are_class_indices_as_in_a_cross_entropy_fit():
+    # The Trainer's cross-entropy takes labels 0.0, 1.0, ... (from a CSV or numpy); its soft-target
+    # augmentations refused them at the first batch.
+    from reglab.train import Trainer
+
+    x, y = torch.rand(6, 1, 8, 8, dtype=torch.float64), torch.arange(6) % 3
+    for transform in (LabelSmoothing(0.1, 3), Mixup(0.4, 3), CutMix(1.0, 3)):
+        ref = transform(x, y, generator=gen(2))
+        out = transform(x, y.double(), generator=gen(2))
+        assert torch.equal(out[0], ref[0]) and torch.equal(out[1], ref[1]), type(transform).__name__
+
+    g = torch.Generator().manual_seed(0)
+    xs, ys = torch.randn(48, 5, generator=g), torch.randint(0, 3, (48,), generator=g)
+
+    def fit(labels):
+        torch.manual_seed(0)
+        augment = [Mixup(0.4, 3), LabelSmoothing(0.1, 3)]
+        trainer = Trainer(torch.nn.Linear(5, 3), optimizer="sgd", lr=0.1, batch_size=16, epochs=2, seed=0,
+                          progress="off", loss="cross_entropy", augment=augment)
+        return trainer.fit((xs, labels))
+
+    assert fit(ys.float()).equals(fit(ys), ignore=("time",))
+    with pytest.raises(InvalidParameterError) as info:
+        Mixup(0.4, 3)(torch.zeros(2, 3), torch.tensor([0.0, 0.5]), generator=gen(0))
+    assert str(info.value) == ("The 'y' parameter of mixup must be whole-number class indices of shape (N,). "
+                               "Got 'torch.float32 labels with the fraction 0.5' instead.")
