@@ -82,3 +82,39 @@ def test_selection_takes_the_best_mean_over_seeds_and_folds_ties_to_the_earlier(
              "recipes": {"none": {}, "l2": {"l2": {"grid": [1e-3, 1e-2, 1e-1]}}}}
     res = Study(tiny).run(out=tmp_path, progress=False)
     assert res["recipes"]["l2"]["best_params"] == {"l2": chosen}
+
+
+@pytest.mark.parametrize("method", ["tpe", "random"])
+def test_a_search_interrupted_mid_way_resumes_to_the_same_candidates_and_choice(tiny, tmp_path, monkeypatch,
+                                                                                 method):
+    # TPE's candidate i depends on the earlier ones' scores: the resumed run replays them from storage.
+    calls = {"n": 0, "stop": None}
+
+    def score(s):
+        return 1.0 - abs(s.params.get("l2", 0.01) - 0.01) + 0.01 * s.seed - 0.005 * s.fold
+
+    def scored(config, specs):
+        calls["n"] += 1
+        if calls["stop"] is not None and calls["n"] == calls["stop"]:
+            raise KeyboardInterrupt
+        out = []
+        for s in specs:
+            m = {"val_accuracy": score(s), "val_loss": 0.0, "weight_norm": 1.0, "zero_fraction": 0.0}
+            if s.phase == "final":
+                m |= {"test_accuracy": 0.5, "test_loss": 0.5}
+            out.append(TrialOutcome(s, "done", m, [{"epoch": 0, "train_loss": 1.0, "val_loss": 0.0}]))
+        return out
+
+    monkeypatch.setattr(backends, "run_group", scored)
+    tiny |= {"search": {"method": method, "trials": 6},
+             "recipes": {"none": {}, "l2": {"l2": {"uniform": [0.0, 0.05]}}}}
+    ref = Study(tiny).run(out=tmp_path / "ref", progress=False)
+    assert calls["n"] >= 3
+    calls.update(stop=calls["n"] // 2 + 1, n=0)  # interrupted in the middle of the study
+    with pytest.raises(KeyboardInterrupt):
+        Study(tiny).run(out=tmp_path / "cut", progress=False)
+    calls.update(n=0, stop=None)
+    res = Study(tiny).run(out=tmp_path / "cut", progress=False)
+    assert res["recipes"]["l2"]["path"] == ref["recipes"]["l2"]["path"]
+    assert res["recipes"]["l2"]["best_params"] == ref["recipes"]["l2"]["best_params"]
+    assert res["recipes"]["l2"]["candidates"] == 6
