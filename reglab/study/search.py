@@ -18,7 +18,6 @@ Example:
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import warnings
 import zlib
@@ -27,6 +26,7 @@ from typing import Any
 import optuna
 
 from reglab.study.schema import BudgetConfig, Recipe, SearchConfig, Space, lower_is_better
+from reglab.study.storage import params_key
 
 __all__ = ["RecipeSearch"]
 
@@ -83,16 +83,16 @@ class RecipeSearch:
     def _distinct(self, draw: Any, seen: list[dict[str, Any]]) -> dict[str, Any]:
         """``draw(attempt)`` until it differs from every candidate in ``seen``; a discrete space that
         keeps repeating itself gives its first unseen combination in grid order instead."""
-        keys = {_key(c) for c in seen}
+        keys = {params_key(c) for c in seen}
         for attempt in range(_ATTEMPTS):
             c = draw(attempt)
-            if _key(c) not in keys:
+            if params_key(c) not in keys:
                 return c
         if self._discrete_size() is not None:
             names = list(self.spaces)
             for combo in itertools.product(*(self.spaces[n].values() for n in names)):
                 c = self._merge(dict(zip(names, combo)))
-                if _key(c) not in keys:
+                if params_key(c) not in keys:
                     return c
         raise RuntimeError(f"recipe {self.recipe.name!r}: no new candidate in {_ATTEMPTS} draws")
 
@@ -151,11 +151,6 @@ class RecipeSearch:
 
 
 _ATTEMPTS = 200  # redraws of a repeated candidate before a discrete space is walked in grid order
-
-
-def _key(params: dict[str, Any]) -> str:
-    """A candidate's identity, as storage keys it (storage.params_key)."""
-    return json.dumps(params, sort_keys=True, separators=(",", ":"))
 
 
 def _plain(v: Any) -> Any:
