@@ -130,10 +130,12 @@ def verify(diagnosis: Diagnosis, config: str | Path, *, out: str | Path) -> list
         out: the verification study's directory (rerun to resume).
     """
     from reglab.study import Study, StudyConfig, load_config
-    from reglab.study.execute import load_splits
+    from reglab.study.execute import load_splits, resolve_task_defaults
     from reglab.study.schema import lower_is_better
 
-    cfg = load_config(config)
+    # Resolved before the dump below writes every default out: a regression's unwritten metric and
+    # monitors would otherwise become val_accuracy, which the verification study then refuses.
+    cfg = resolve_task_defaults(load_config(config))
     # crop needs the images' size: only an image task loads the data for it (the study loads it anyway).
     image_shape = tuple(load_splits(cfg).input_shape) if diagnosis.context.task == "image" else None
     base = cfg.recipes[cfg.baseline].model_dump(exclude_none=True, exclude={"name"}, mode="json")

@@ -155,3 +155,29 @@ def test_a_high_plateaus_advice_is_verified_by_halving_the_regularization():
     assert d.rule == "high-plateau"
     recipes = [to_recipe(r, {"l2": 1e-3, "dropout": 0.2}, task=None, lr=0.01) for r in d.recommendations]
     assert recipes == [{"l2": 5e-4, "dropout": 0.1}, None, None]
+
+
+def test_a_regression_runs_verification_with_the_regression_defaults(tmp_path, monkeypatch):
+    """On diabetes, verify re-read its config with every default written out: search.metric and the
+    baseline's early-stopping monitor became val_accuracy, and the study refused its own config."""
+    cfg = tmp_path / "reg.yaml"
+    cfg.write_text(
+        "name: reg\ndataset: {name: diabetes}\nmodel: {family: mlp, hidden: []}\n"
+        "training: {epochs: 3, batch_size: 64, optimizer: sgd, lr: 0.05}\nseeds: [0, 1]\n"
+        "validation: {kind: holdout}\nbaseline: none\nrecipes:\n  none: {early_stopping: {patience: 1}}\n"
+    )
+    from reglab.study import Study
+
+    seen = {}
+    real_run = Study.run
+
+    def run(self, **kwargs):
+        seen["summary"] = summary = real_run(self, **kwargs)
+        return summary
+
+    monkeypatch.setattr(Study, "run", run)
+    results = verify(diagnose(_overfit(), task="tabular"), cfg, out=tmp_path / "v")
+    assert seen["summary"]["metric"] == "val_mse"
+    tried = [r for r in results if r.recipe is not None]
+    assert tried and all(r.pairs == 2 and r.outcome in ("helped", "hurt", "no clear difference")
+                         for r in tried)
