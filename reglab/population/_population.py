@@ -28,6 +28,7 @@ from reglab._validation import (
 )
 from reglab.callbacks.early_stopping import EarlyStopping
 from reglab.callbacks.progress import ProgressBar
+from reglab.data.files import MAX_CLASSES
 from reglab.errors import UserError
 from reglab.models import CNN1D, MLP
 from reglab.penalties import Attached
@@ -78,8 +79,13 @@ def _split(data: Any, name: str, owner: str) -> tuple[torch.Tensor, torch.Tensor
     ):
         raise fail(owner, name, f"{allowed} of equal, non-zero length", data)
     if y.is_floating_point():
-        if y.dim() == 1 and bool((y == y.round()).all()):
+        distinct = len(y.unique()) if y.dim() == 1 and bool((y == y.round()).all()) else 0
+        if 0 < distinct <= MAX_CLASSES:
             advice = "these are whole numbers: pass y.long() for class indices"
+        elif distinct:
+            # reglab.data's own rule: more than MAX_CLASSES whole numbers are a regression target.
+            advice = (f"these are {distinct} distinct whole numbers, a regression target (more than "
+                      f"{MAX_CLASSES}): train regression models with reglab.Trainer")
         elif y.dim() == 2:
             advice = "for one-hot or soft targets pass y.argmax(1); train soft targets with reglab.Trainer"
         else:

@@ -296,3 +296,20 @@ def test_label_smoothing_smooths_the_training_loss_only_as_the_trainers_label_sm
         plain = torch.nn.functional.cross_entropy(model.eval()(xv.double()), yv).item()
     assert pop.evaluate((xv.double(), yv))[0]["loss"] == pytest.approx(plain, abs=1e-12)
     assert got.rows[-1]["val_loss"] == pytest.approx(plain, abs=1e-12)
+
+
+def test_a_regression_targets_whole_numbers_are_sent_to_the_trainer_not_told_to_be_classes():
+    """diabetes' targets are whole-number scores (25..346): the refusal said "pass y.long() for class
+    indices", which would make ~200 classes; past reglab.data's 50-class limit they read as regression."""
+    from reglab import data
+
+    splits = data.load("diabetes")
+    with pytest.raises(UserError) as info:
+        Population(MLP(10, 2, hidden=[]), [{}]).fit(splits, epochs=1, progress="off")
+    message = str(info.value)
+    assert message.endswith("train regression models with reglab.Trainer.") and "y.long()" not in message
+    assert f"{len(splits.train.y.unique())} distinct whole numbers" in message
+    # 50 distinct whole numbers are still class indices, as reglab.data reads them
+    y = torch.arange(50.0)
+    with pytest.raises(UserError, match=r"these are whole numbers: pass y.long\(\) for class indices\.$"):
+        Population(template(), [{}]).fit((torch.randn(50, 6), y), epochs=1, progress="off")
