@@ -619,6 +619,14 @@ def check_params(config: StudyConfig, recipe: str, params: dict[str, Any]) -> No
             f"recipe {recipe!r}: model family {config.model.family!r} cannot take inputs of shape "
             f"{tuple(splits.input_shape)} from dataset {splits.name!r} ({exc}); choose another model.family."
         ) from None
+    # A transform that cannot take these inputs (an image augmentation without the shape of flat
+    # inputs, ColorJitter on standardized values) fails on every batch: refuse it now, in one line.
+    transform = make_transforms(params, int(splits.num_classes or 0))
+    if transform is not None:
+        try:
+            transform(splits.train.x[:2], splits.train.y[:2], generator=torch.Generator().manual_seed(0))
+        except (InvalidParameterError, UserError) as exc:
+            raise UserError(f"recipe {recipe!r}: {exc}") from None
 
 
 # Validation metrics each task logs (reglab.Trainer's History columns), by task.
