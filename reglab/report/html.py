@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 from pathlib import Path
 
 import jinja2
@@ -31,6 +32,7 @@ from reglab.errors import UserError
 from reglab.report import plots
 from reglab.report.aggregate import StudyData
 from reglab.report.summary import markdown_summary, ranking_rows
+from reglab.study.schema import metric_range
 
 __all__ = ["render_html", "write_report"]
 
@@ -83,8 +85,7 @@ _TEMPLATE = """<!DOCTYPE html>
 <h2 id="ranking">Ranking</h2>
 <p class="note">By <code>{{ data.metric }}</code>
 ({{ "higher" if data.higher_is_better else "lower" }} is better), best first,
-mean ± {{ "%.0f" % (confidence * 100) }}% Student-t interval over trials, clipped to the metric's range
-(an accuracy's [0, 1], a loss's &ge; 0; -low/+high when clipped).
+mean ± {{ "%.0f" % (confidence * 100) }}% Student-t interval over trials, {{ clip }}.
 {% if data.baseline %}Δ is the mean paired difference against <code>{{ data.baseline }}</code>
 (same seed{% if has_fold %} and fold{% endif %}) with its interval and paired t-test p-value.
 {% if data.baseline in data.unfinished %}The baseline has no result, so no recipe has a Δ.{% endif %}
@@ -137,6 +138,22 @@ _CAPTIONS = {
 }
 
 
+def _clip_note(metric: str) -> str:
+    """How the ranking's intervals are clipped, for this study's metric (an MSE's is not an accuracy's).
+
+    Example:
+        >>> print(_clip_note("test_accuracy"))
+        clipped to test_accuracy's range [0, 1] (-low/+high when clipped)
+        >>> print(_clip_note("test_mse"))
+        clipped to test_mse's range ≥ 0 (-low/+high when clipped)
+    """
+    low, high = metric_range(metric)
+    if math.isinf(low) and math.isinf(high):
+        return f"not clipped ({metric} has no bounded range)"
+    shown = "≥ 0" if math.isinf(high) else f"[{low:g}, {high:g}]"
+    return f"clipped to {metric}'s range {shown} (-low/+high when clipped)"
+
+
 def render_html(data: StudyData, *, confidence: float = 0.95) -> str:
     """Render the report page as one HTML string (see the module docstring)."""
     charts = [
@@ -171,6 +188,7 @@ def render_html(data: StudyData, *, confidence: float = 0.95) -> str:
         data=data,
         rows=ranking_rows(data, confidence=confidence),
         confidence=confidence,
+        clip=_clip_note(data.metric),
         # Final trials all have fold -1: they pair by seed alone.
         has_fold="fold" in data.trials.columns and data.trials["fold"].nunique() > 1,
         sections=sections,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import re
 
 import numpy as np
@@ -111,3 +112,18 @@ def test_the_normalization_chart_compares_the_baseline_with_each_norm_recipe():
     # Without a baseline, the line without a norm layer says how many recipes it averages.
     data.baseline = None
     assert list(plots.norm_lines(data))[0] == "no norm (mean of 8 recipes)"
+
+
+@pytest.mark.parametrize(("metric", "higher", "note"), [
+    ("test_accuracy", True, "clipped to test_accuracy's range [0, 1]"),
+    ("test_mse", False, "clipped to test_mse's range ≥ 0"),
+    ("test_r2", True, "not clipped (test_r2 has no bounded range)"),
+])
+def test_the_ranking_note_states_the_studys_own_metric_range(metric, higher, note):
+    """A regression report ranked by test_mse said its intervals were clipped to "an accuracy's [0, 1], a
+    loss's >= 0", naming neither its metric nor the range its intervals were clipped to."""
+    t = pd.DataFrame({"trial_id": [0, 1], "recipe": ["none", "l2"], "seed": [0, 0]})
+    e = pd.DataFrame({"trial_id": [0, 1], "epoch": [0, 0], "train_loss": [1.0, 1.0], "val_loss": [1.0, 1.1]})
+    r = pd.DataFrame({"trial_id": [0, 1], metric: [0.6, 0.7]})
+    page = html.unescape(render_html(StudyData("s", t, e, r, metric=metric, higher_is_better=higher)))
+    assert note in page and "an accuracy's [0, 1], a loss's" not in page
