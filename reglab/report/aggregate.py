@@ -30,7 +30,7 @@ import pandas as pd
 
 from reglab._validation import Interval, check_scalar
 from reglab.errors import UserError
-from reglab.study.stats import mean_ci, paired_comparison
+from reglab.study.stats import kfold_test_to_train, mean_ci, paired_comparison
 from reglab.study.summary import rank_recipes
 
 __all__ = ["StudyData", "ranking", "recipe_order", "mean_curves", "shared_mean_curves"]
@@ -132,7 +132,7 @@ def _fold_ratio(data: StudyData) -> float:
     """``1 / (k - 1)`` for scores of k >= 2 cross-validation folds (fold ids >= 0), else 0: a study's
     final trials carry fold -1, one per seed, and train on the same data."""
     folds = {int(f) for f in data.joined()["fold"].dropna() if int(f) >= 0}
-    return 1 / (len(folds) - 1) if len(folds) > 1 else 0.0
+    return kfold_test_to_train(len(folds))
 
 
 def recipe_order(data: StudyData) -> list[str]:

@@ -54,7 +54,7 @@ from reglab.study.execute import (
 from reglab.study.progress import make_progress
 from reglab.study.schema import StudyConfig, load_config, lower_is_better, parse_config
 from reglab.study.search import RecipeSearch
-from reglab.study.stats import mean_ci, paired_comparison
+from reglab.study.stats import kfold_test_to_train, mean_ci, paired_comparison
 from reglab.study.storage import StudyStorage, default_url, params_key
 
 __all__ = ["Study", "default_out", "check_study_dir", "make_study_dir"]
@@ -376,10 +376,8 @@ class _Runner:
         base = best.get(cfg.baseline)
         base_test = self._by_key("final", cfg.baseline, base, [-1], test_metric, by_fold=False)
         base_cv = self._by_key("cv", cfg.baseline, base, self.folds, metric, by_fold=True)
-        # k-fold scores share training data: their intervals and tests take Nadeau and Bengio's
-        # correction, each fold validating on 1/k of the pool and training on the rest (stats.mean_ci).
-        k = len(self.folds)
-        ratio = 1 / (k - 1) if k > 1 else 0.0
+        # k-fold scores share training data: their intervals and tests take Nadeau and Bengio's correction.
+        ratio = kfold_test_to_train(len(self.folds))
         recipes = {}
         for name, cands in candidates.items():
             search = self.searches[name]
@@ -427,7 +425,7 @@ class _Runner:
         searched = self.searches[name].recipe.searched()
         metric = self.config.search.metric
         # The validation score takes the fold correction the results' validation interval takes (_summarize).
-        ratio = 1 / (len(self.folds) - 1) if len(self.folds) > 1 else 0.0
+        ratio = kfold_test_to_train(len(self.folds))
         out = []
         for c in cands:
             rows = self._trials("cv", name, c, self.config.seeds, self.folds)

@@ -24,7 +24,7 @@ from scipy import stats
 from reglab._validation import Interval, check_scalar
 from reglab.study.schema import metric_range
 
-__all__ = ["mean_ci", "paired_comparison"]
+__all__ = ["mean_ci", "paired_comparison", "kfold_test_to_train"]
 
 
 def mean_ci(values: Sequence[float], confidence: float = 0.95, *, metric: str | None = None,
@@ -103,6 +103,17 @@ def paired_comparison(
         t = float(d.mean()) / (float(d.std(ddof=1)) * math.sqrt(1 / n + ratio))
         p = float(2 * stats.t.sf(abs(t), n - 1))
     return {"diff": ci["mean"], "low": ci["low"], "high": ci["high"], "p": p, "n": len(keys)}
+
+
+def kfold_test_to_train(folds: int) -> float:
+    """``test_to_train`` for scores of ``folds``-fold cross-validation: each fold validates on 1/k of the
+    pool and trains on the rest, so ``1 / (k - 1)``; 0 for one fold (a hold-out split, nothing shared).
+
+    Example:
+        >>> kfold_test_to_train(5), kfold_test_to_train(1)
+        (0.25, 0.0)
+    """
+    return 1 / (folds - 1) if folds > 1 else 0.0
 
 
 def _check_confidence(confidence: Any, owner: str) -> float:
