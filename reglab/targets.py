@@ -54,10 +54,10 @@ def soft_targets(
     if y.is_floating_point() and y.ndim == 1:
         # Whole-number float labels (a CSV's, numpy's) are class indices, as the Trainer's cross-entropy
         # and timm's one_hot take them; a fraction is not a class.
-        whole = bool(torch.isfinite(y).all()) and bool((y == y.round()).all())
-        if not whole:
+        bad = y[~torch.isfinite(y) | (y != y.round())]
+        if len(bad):
             raise fail(owner, "y", "whole-number class indices of shape (N,)",
-                       f"{y.dtype} labels with the fraction {float(y[y != y.round()][0])}")
+                       f"{y.dtype} labels with the fraction {float(bad[0])}")
         y = y.long()
     if y.is_floating_point() or y.dtype == torch.bool or y.ndim != 1:
         raise fail(

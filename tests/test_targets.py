@@ -189,3 +189,10 @@ def test_whole_number_float_labels_are_class_indices_as_in_a_cross_entropy_fit()
         Mixup(0.4, 3)(torch.zeros(2, 3), torch.tensor([0.0, 0.5]), generator=gen(0))
     assert str(info.value) == ("The 'y' parameter of mixup must be whole-number class indices of shape (N,). "
                                "Got 'torch.float32 labels with the fraction 0.5' instead.")
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("nan")])
+def test_an_infinite_or_nan_float_label_is_one_line_naming_it(bad):
+    """An infinite label passed the whole-number check's round() and then indexed an empty tensor."""
+    with pytest.raises(InvalidParameterError, match=f"labels with the fraction {bad}"):
+        LabelSmoothing(0.1, 3)(torch.zeros(2, 4), torch.tensor([1.0, bad]))
